@@ -1,0 +1,2 @@
+/* Typed C++ access to latestframesink for embedding applications (placeholder). */
+#pragma once

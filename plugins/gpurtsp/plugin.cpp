@@ -1,0 +1,56 @@
+/* gpurtsp plugin: registers the elements; nothing else lives here. */
+#include <gst/gst.h>
+
+#include <string>
+
+#include "gstlatestframesink.h"
+#ifdef GPURTSP_HAVE_CUDA
+#include "gpurtsp-cuda.h"
+#endif
+
+GST_DEBUG_CATEGORY_STATIC(gpurtsp_plugin_debug);
+#define GST_CAT_DEFAULT gpurtsp_plugin_debug
+
+/* Says which elements are missing and why, where a user can find it: the
+ * plugin's status (GStreamer >= 1.24 prints it in gst-inspect), the debug log,
+ * and the registry cache (gpurtsp-launch reads it to explain itself). */
+static void report_missing(GstPlugin *plugin, const char *elements, const std::string &why) {
+  std::string text = std::string(elements) + " not registered: " + why;
+  GST_WARNING_OBJECT(plugin, "%s", text.c_str());
+#if GST_CHECK_VERSION(1, 24, 0)
+  gst_plugin_add_status_warning(plugin, text.c_str());
+#endif
+  const GstStructure *old = gst_plugin_get_cache_data(plugin);
+  GstStructure *status = old ? gst_structure_copy(old) : gst_structure_new_empty("gpurtsp-status");
+  const char *prev = gst_structure_get_string(status, "missing");
+  std::string all = prev ? std::string(prev) + "; " + text : text;
+  gst_structure_set(status, "missing", G_TYPE_STRING, all.c_str(), nullptr);
+  gst_plugin_set_cache_data(plugin, status);
+}
+
+static gboolean plugin_init(GstPlugin *plugin) {
+  GST_DEBUG_CATEGORY_INIT(gpurtsp_plugin_debug, "gpurtsp", 0, "gpurtsp plugin");
+
+  gboolean ok = gst_element_register(plugin, "latestframesink", GST_RANK_NONE,
+                                     GST_TYPE_LATEST_FRAME_SINK);
+
+#ifdef GPURTSP_HAVE_CUDA
+  /* Re-probe when the driver's device nodes appear or change, instead of
+   * caching "no GPU" in the registry forever. */
+  gst_plugin_add_dependency_simple(plugin, "CUDA_VISIBLE_DEVICES", "/dev", "nvidiactl",
+                                   GST_PLUGIN_DEPENDENCY_FLAG_FILE_NAME_IS_PREFIX);
+  std::string why;
+  if (!gpurtsp::cuda_device_available(why)) {
+    report_missing(plugin, "gpunv12torgb, gpujpegenc", why);
+    return ok;
+  }
+#else
+  report_missing(plugin, "gpunv12torgb, gpujpegenc", "gpurtsp was built without CUDA (nvcc or gstreamer-cuda-1.0 not found)");
+#endif
+  return ok;
+}
+
+GST_PLUGIN_DEFINE(GST_VERSION_MAJOR, GST_VERSION_MINOR, gpurtsp,
+                  "GPU RTSP ingest: CUDA colour conversion, nvJPEG encoding, newest-frame sink",
+                  plugin_init, GPURTSP_VERSION, "MIT/X11", "gpurtsp",
+                  "https://github.com/gpurtsp/gpurtsp")
