@@ -1,0 +1,62 @@
+/* The seam between the launcher's cameras and whoever reports on them (HTTP
+ * API, metrics, camera wall). The camera manager implements it; tests of the
+ * HTTP layer use a fake. */
+#pragma once
+
+#include <gst/gst.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace gpurtsp::launch {
+
+enum class CameraState {
+  Connecting,   /* first connection in progress */
+  Streaming,    /* frames arriving */
+  Reconnecting, /* error, EOS or stall; waiting for backoff or reconnecting */
+  Unauthorized, /* RTSP 401: credentials wrong; retried slowly */
+  Failed,       /* cannot work as configured (bad URL, missing element); not retried */
+};
+
+/* "connecting", "streaming", ... as used in JSON and metrics. */
+const char *camera_state_name(CameraState state);
+
+struct CameraStatus {
+  std::string id;
+  CameraState state = CameraState::Connecting;
+  std::uint64_t frames = 0;            /* JPEG frames stored since start */
+  double fps = 0.0;                    /* JPEG frames/s over the last seconds */
+  std::int64_t last_frame_age_ms = -1; /* -1 until the first frame */
+  int width = 0;                       /* of the newest JPEG; 0 until known */
+  int height = 0;
+  std::string codec;   /* "h264", "h265"; empty until known */
+  std::string decoder; /* "nvidia" or "software" */
+  int gpu = -1;        /* CUDA device, -1 for software decoding */
+  std::uint64_t reconnects = 0;
+  std::string last_error; /* human readable; never holds credentials */
+};
+
+struct SampleUnref {
+  void operator()(GstSample *sample) const { gst_sample_unref(sample); }
+};
+using SamplePtr = std::unique_ptr<GstSample, SampleUnref>;
+
+/* Read access to every camera. Called from the main loop's thread only. */
+class CameraRegistry {
+public:
+  virtual ~CameraRegistry() = default;
+
+  virtual std::vector<CameraStatus> list() const = 0;
+  virtual std::optional<CameraStatus> find(std::string_view id) const = 0;
+
+  /* The newest JPEG of camera @id (a sample with image/jpeg caps), and the
+   * g_get_monotonic_time() at which it arrived; nullptr if none yet or no
+   * such camera. */
+  virtual SamplePtr latest_jpeg(std::string_view id, std::int64_t &arrival_us) const = 0;
+};
+
+} // namespace gpurtsp::launch
