@@ -71,6 +71,7 @@ std::string cached_clip_path(const Options &options) {
 }
 
 void generate_clip(const Options &options, const std::string &path) {
+  check_video_options(options);
   const bool h264 = options.codec == Codec::H264;
   require_element("videotestsrc", "install gstreamer1.0-plugins-base");
   if (h264) {

@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace gpurtsp::camsim {
 
@@ -41,5 +42,14 @@ std::string strprintf(const char *format, ...) G_GNUC_PRINTF(1, 2);
 bool has_element(const char *factory);
 /* Throws Error "GStreamer element @factory is missing: @hint". */
 void require_element(const char *factory, const char *hint);
+
+struct Options;
+
+/* Mount paths of @options: "/cam0"... or the named mounts with a leading '/'. */
+std::vector<std::string> mount_paths(const Options &options);
+/* Throw Error naming the first unusable option: check_video_options() for
+ * what a clip needs, check_options() for a whole server. */
+void check_video_options(const Options &options);
+void check_options(const Options &options, const std::vector<std::string> &paths);
 
 } // namespace gpurtsp::camsim
