@@ -279,6 +279,7 @@ private:
   const LoopPtr loop_{g_main_loop_new(context_.get(), FALSE)};
   ObjectPtr<GstRTSPServer> server_{gst_rtsp_server_new()};
   ObjectPtr<GstRTSPMountPoints> mount_points_{gst_rtsp_mount_points_new()};
+  ObjectPtr<GstRTSPThreadPool> thread_pool_;
   std::vector<ObjectPtr<GstRTSPMediaFactory>> factories_; /* one per mount */
   GSource *listener_ = nullptr;                           /* owned ref */
   uint16_t port_ = 0;
@@ -287,7 +288,7 @@ private:
 
 Runtime::Runtime(const Options &options, const std::vector<std::string> &mounts,
                  const std::vector<bool> &enabled, std::shared_ptr<const Clip> clip, uint16_t port)
-    : mounts_(mounts) {
+    : mounts_(mounts), thread_pool_(camsim_thread_pool_new(options.service_threads)) {
   if (clip)
     shared_->feeder = std::make_unique<ClipFeeder>(std::move(clip));
 
@@ -296,8 +297,7 @@ Runtime::Runtime(const Options &options, const std::vector<std::string> &mounts,
   gst_rtsp_server_set_service(server, std::to_string(port).c_str());
   gst_rtsp_server_set_backlog(server, kListenBacklog);
   gst_rtsp_server_set_mount_points(server, mount_points_.get());
-  ObjectPtr<GstRTSPThreadPool> pool(camsim_thread_pool_new(options.service_threads));
-  gst_rtsp_server_set_thread_pool(server, pool.get());
+  gst_rtsp_server_set_thread_pool(server, thread_pool_.get());
   g_signal_connect_data(server, "client-connected", G_CALLBACK(client_connected), hold(shared_),
                         release_closure, GConnectFlags(0));
 
@@ -375,6 +375,7 @@ Runtime::~Runtime() {
     feeder = std::move(shared_->feeder);
   }
   feeder.reset();
+  camsim_thread_pool_release_threads(thread_pool_.get());
   g_source_unref(listener_);
   /* Dispatch what the loop left behind (destroy notifies of idle sources). */
   while (g_main_context_iteration(context_.get(), FALSE)) {

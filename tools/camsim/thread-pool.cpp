@@ -9,7 +9,8 @@ struct CamsimThreadPoolPrivate {
   std::mutex lock;
   /* Each slot holds a ref to the thread last made for it; guarded by lock. */
   std::vector<GstRTSPThread *> media_threads;
-  size_t next = 0; /* guarded by lock */
+  size_t next = 0;       /* guarded by lock */
+  bool released = false; /* guarded by lock: stop sharing, hold no refs */
 };
 
 struct _CamsimThreadPool {
@@ -27,6 +28,8 @@ static GstRTSPThread *camsim_thread_pool_get_thread(GstRTSPThreadPool *pool, Gst
 
   auto priv = CAMSIM_THREAD_POOL(pool)->priv;
   std::lock_guard guard(priv->lock);
+  if (priv->released)
+    return parent_class->get_thread(pool, type, ctx);
   GstRTSPThread *&slot = priv->media_threads[priv->next++ % priv->media_threads.size()];
   /* Every media stops its thread when done; a thread whose last media
    * stopped is quitting and cannot be reused, so it gets replaced. */
@@ -39,12 +42,22 @@ static GstRTSPThread *camsim_thread_pool_get_thread(GstRTSPThreadPool *pool, Gst
   return thread;
 }
 
-static void camsim_thread_pool_finalize(GObject *object) {
-  auto self = CAMSIM_THREAD_POOL(object);
-  for (GstRTSPThread *thread : self->priv->media_threads) {
+void camsim_thread_pool_release_threads(GstRTSPThreadPool *pool) {
+  auto priv = CAMSIM_THREAD_POOL(pool)->priv;
+  std::vector<GstRTSPThread *> threads;
+  {
+    std::lock_guard guard(priv->lock);
+    priv->released = true;
+    threads.swap(priv->media_threads);
+  }
+  for (GstRTSPThread *thread : threads) {
     if (thread)
       gst_rtsp_thread_unref(thread);
   }
+}
+
+static void camsim_thread_pool_finalize(GObject *object) {
+  auto self = CAMSIM_THREAD_POOL(object);
   delete self->priv;
   G_OBJECT_CLASS(camsim_thread_pool_parent_class)->finalize(object);
 }

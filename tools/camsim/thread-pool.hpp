@@ -15,3 +15,8 @@ G_END_DECLS
  * spreads media over @threads shared threads instead, and serves client
  * connections from @threads threads as the default pool does. */
 GstRTSPThreadPool *camsim_thread_pool_new(int threads);
+
+/* Drops the pool's refs to its media threads, and stops sharing. Every media
+ * thread holds a ref to its pool, so without this the pool and its last
+ * threads keep each other alive: call it once the server is torn down. */
+void camsim_thread_pool_release_threads(GstRTSPThreadPool *pool);
