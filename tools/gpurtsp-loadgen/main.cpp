@@ -57,7 +57,8 @@ bool ends_with_any(const std::string &text, std::initializer_list<const char *> 
 /* Prints what happened since the previous report. */
 class Reporter {
 public:
-  explicit Reporter(const camsim::Server &server) : server_(server) {}
+  explicit Reporter(const camsim::Server &server)
+      : server_(server), clip_(server.options().source == camsim::Source::Clip) {}
 
   void report() {
     camsim::Stats now = server_.stats();
@@ -65,16 +66,20 @@ public:
     double cpu = cpu_seconds();
     double seconds = double(wall - last_wall_) / G_USEC_PER_SEC;
     double cpu_percent = 100.0 * (cpu - last_cpu_) / seconds;
-    std::printf("[%6.0fs] clients %llu  streams %llu  rtp %.0f pkt/s  %.1f Mbit/s  "
-                "frames %.0f/s (%llu dropped)  cpu %.1f%% of a core, %.3f%% per stream\n",
+    g_autofree gchar *frames =
+        clip_ ? g_strdup_printf(
+                    "  frames %.0f/s (%llu dropped)",
+                    double(now.frames_sent - last_.frames_sent) / seconds,
+                    static_cast<unsigned long long>(now.frames_dropped - last_.frames_dropped))
+              : g_strdup("");
+    std::printf("[%6.0fs] clients %llu  streams %llu  rtp %.0f pkt/s  %.1f Mbit/s%s  "
+                "cpu %.1f%% of a core, %.3f%% per stream\n",
                 double(wall - start_) / G_USEC_PER_SEC,
                 static_cast<unsigned long long>(now.clients),
                 static_cast<unsigned long long>(now.streams),
                 double(now.rtp_packets - last_.rtp_packets) / seconds,
-                8.0 * double(now.rtp_bytes - last_.rtp_bytes) / seconds / 1e6,
-                double(now.frames_sent - last_.frames_sent) / seconds,
-                static_cast<unsigned long long>(now.frames_dropped - last_.frames_dropped),
-                cpu_percent, now.streams ? cpu_percent / double(now.streams) : 0.0);
+                8.0 * double(now.rtp_bytes - last_.rtp_bytes) / seconds / 1e6, frames, cpu_percent,
+                now.streams ? cpu_percent / double(now.streams) : 0.0);
     std::fflush(stdout);
     last_ = now;
     last_wall_ = wall;
@@ -83,6 +88,7 @@ public:
 
 private:
   const camsim::Server &server_;
+  const bool clip_; /* frame counters exist in clip mode only */
   const gint64 start_ = g_get_monotonic_time();
   camsim::Stats last_;
   gint64 last_wall_ = start_;

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Cheap RTSP clients for measuring gpurtsp-loadgen: each one plays a mount
-over TCP (interleaved) and throws the bytes away, so the server's cost can be
-measured without decoders or jitterbuffers eating the same CPU.
+over TCP (interleaved) or UDP and throws the bytes away, so the server's cost
+can be measured without decoders or jitterbuffers eating the same CPU.
 
-    rtsp-drain.py rtsp://127.0.0.1:8554/cam 256 --seconds 60
+    rtsp-drain.py rtsp://127.0.0.1:8554/cam 256 --seconds 60 [--udp]
 
 plays .../cam0 ... .../cam255 and prints the received rate every 10 s.
 """
@@ -14,11 +14,14 @@ import time
 import urllib.parse
 
 
-class Drain:
+class Drain(asyncio.DatagramProtocol):
     def __init__(self):
         self.bytes = 0
         self.playing = 0
         self.failed = 0
+
+    def datagram_received(self, data, addr):
+        self.bytes += len(data)
 
 
 async def request(reader, writer, cseq, method, url, headers):
@@ -39,7 +42,22 @@ async def request(reader, writer, cseq, method, url, headers):
     return fields, body.decode(errors="replace")
 
 
-async def play(url, drain, stop_at):
+async def udp_ports(drain):
+    """Binds an RTP/RTCP pair of UDP sockets on consecutive ports."""
+    loop = asyncio.get_running_loop()
+    while True:
+        rtp, _ = await loop.create_datagram_endpoint(lambda: drain, local_addr=("127.0.0.1", 0))
+        port = rtp.get_extra_info("sockname")[1]
+        if port % 2 == 0:
+            try:
+                rtcp, _ = await loop.create_datagram_endpoint(lambda: drain, local_addr=("127.0.0.1", port + 1))
+                return [rtp, rtcp], port
+            except OSError:
+                pass
+        rtp.close()
+
+
+async def play(url, drain, stop_at, udp):
     parts = urllib.parse.urlsplit(url)
     auth = []
     if parts.username:
@@ -57,9 +75,13 @@ async def play(url, drain, stop_at):
             (line[len("a=control:"):] for line in sdp.splitlines() if line.startswith("a=control:stream")),
             "stream=0",
         )
+        sockets = []
+        transport = "RTP/AVP/TCP;unicast;interleaved=0-1"
+        if udp:
+            sockets, port = await udp_ports(drain)
+            transport = f"RTP/AVP;unicast;client_port={port}-{port + 1}"
         fields, _ = await request(
-            reader, writer, 2, "SETUP", f"{url}/{control}",
-            auth + ["Transport: RTP/AVP/TCP;unicast;interleaved=0-1"],
+            reader, writer, 2, "SETUP", f"{url}/{control}", auth + [f"Transport: {transport}"]
         )
         session = fields["session"].split(";")[0]
         await request(reader, writer, 3, "PLAY", url, auth + [f"Session: {session}", "Range: npt=0-"])
@@ -70,20 +92,30 @@ async def play(url, drain, stop_at):
     drain.playing += 1
     cseq = 4
     next_keepalive = time.monotonic() + 20
-    try:
-        while time.monotonic() < stop_at:
-            data = await asyncio.wait_for(reader.read(256 * 1024), timeout=5)
-            if not data:
-                break
+    last_data = time.monotonic()
+    while time.monotonic() < stop_at:
+        try:
+            data = await asyncio.wait_for(reader.read(256 * 1024), timeout=1)
+        except asyncio.TimeoutError:
+            data = None
+        now = time.monotonic()
+        if data == b"":
+            print(f"rtsp-drain: {url}: the server closed the connection")
+            break
+        if data and not udp:
             drain.bytes += len(data)
-            if time.monotonic() > next_keepalive:
-                writer.write(f"GET_PARAMETER {url} RTSP/1.0\r\nCSeq: {cseq}\r\nSession: {session}\r\n\r\n".encode())
-                cseq += 1
-                next_keepalive += 20
-    except asyncio.TimeoutError:
-        print(f"rtsp-drain: {url}: no data for 5 s")
+            last_data = now
+        elif not udp and now - last_data > 5:
+            print(f"rtsp-drain: {url}: no data for 5 s")
+            break
+        if now > next_keepalive:
+            writer.write(f"GET_PARAMETER {url} RTSP/1.0\r\nCSeq: {cseq}\r\nSession: {session}\r\n\r\n".encode())
+            cseq += 1
+            next_keepalive += 20
     drain.playing -= 1
     writer.close()
+    for sock in sockets:
+        sock.close()
 
 
 async def report(drain, interval, stop_at):
@@ -102,12 +134,13 @@ async def main():
     parser.add_argument("count", type=int, help="clients, one per mount 0..count-1")
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--interval", type=float, default=10)
+    parser.add_argument("--udp", action="store_true", help="RTP over UDP instead of interleaved TCP")
     args = parser.parse_args()
     drain = Drain()
     stop_at = time.monotonic() + args.seconds
     await asyncio.gather(
         report(drain, args.interval, stop_at),
-        *(play(f"{args.base}{i}", drain, stop_at) for i in range(args.count)),
+        *(play(f"{args.base}{i}", drain, stop_at, args.udp) for i in range(args.count)),
     )
 
 
