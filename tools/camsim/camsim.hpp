@@ -126,7 +126,8 @@ public:
   void stop();
   bool running() const;
 
-  /* The bound port; 0 before the first start(). */
+  /* The bound port; before the first start(), the configured one (0: not
+   * chosen yet). */
   uint16_t port() const;
   size_t size() const;
   /* "/cam0" or the named mount. */

@@ -83,7 +83,10 @@ void ClipFeeder::feed(Feed &feed, GstClockTime now) {
   GstClockTime base_time = element->base_time;
   GST_OBJECT_UNLOCK(element);
   if (!playing || now < base_time) {
-    feed = Feed{std::move(feed.src)};
+    /* Start over at the first keyframe when it plays (again). */
+    feed.next = 0;
+    feed.started = false;
+    feed.need_keyframe = false;
     return;
   }
 

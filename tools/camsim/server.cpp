@@ -194,14 +194,15 @@ void media_configure(GstRTSPMediaFactory *factory, GstRTSPMedia *media, gpointer
   size_t mount = GPOINTER_TO_SIZE(g_object_get_qdata(G_OBJECT(factory), mount_index_quark())) - 1;
   g_autoptr(GstElement) bin = gst_rtsp_media_get_element(media);
   g_autoptr(GstElement) payloader = gst_bin_get_by_name(GST_BIN(bin), "pay0");
-  g_autoptr(GstPad) pad = gst_element_get_static_pad(payloader, "src");
+  g_autoptr(GstPad) pad = payloader ? gst_element_get_static_pad(payloader, "src") : nullptr;
 
   std::lock_guard guard(ref->lock);
   if (ref->closed)
     return;
-  gst_pad_add_probe(pad,
-                    GstPadProbeType(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST),
-                    count_rtp, hold(ref), release);
+  if (pad)
+    gst_pad_add_probe(pad,
+                      GstPadProbeType(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST),
+                      count_rtp, hold(ref), release);
   if (ref->feeder) {
     g_autoptr(GstElement) src = gst_bin_get_by_name(GST_BIN(bin), kClipSourceName);
     ref->feeder->add(GST_APP_SRC(src));
