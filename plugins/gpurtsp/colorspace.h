@@ -103,11 +103,13 @@ GPURTSP_HD inline float tent_weight(int tap, float centre, float inv_radius) {
   return fmaxf(fmaf(-fabsf(static_cast<float>(tap) - centre), inv_radius, 1.0f), 0.0f);
 }
 
-/* Tent-filtered value of @p at (cx, cy), normalised by the weights. */
+/* Tent-filtered value of @p at (cx, cy), normalised by the weights. Taps
+ * strictly inside the tent only: at scale 1 a luma sample is one tap, a
+ * chroma sample one or two per axis. */
 GPURTSP_HD inline float filter(const Plane &p, float cx, float rx, float inv_rx, float cy, float ry,
                                float inv_ry) {
-  const int x0 = static_cast<int>(ceilf(cx - rx)), x1 = static_cast<int>(floorf(cx + rx));
-  const int y0 = static_cast<int>(ceilf(cy - ry)), y1 = static_cast<int>(floorf(cy + ry));
+  const int x0 = static_cast<int>(floorf(cx - rx)) + 1, x1 = static_cast<int>(ceilf(cx + rx)) - 1;
+  const int y0 = static_cast<int>(floorf(cy - ry)) + 1, y1 = static_cast<int>(ceilf(cy + ry)) - 1;
   float wx_sum = 0.0f;
   for (int i = x0; i <= x1; i++)
     wx_sum += tent_weight(i, cx, inv_rx);
