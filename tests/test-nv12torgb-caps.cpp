@@ -1,8 +1,10 @@
 /* gpunv12torgb's decisions from caps: colorimetry defaults, coefficients,
  * kernel parameters, caps transformation and fixation. Needs no GPU. */
-#include <gst/check/gstcheck.h>
-
 #include <cmath>
+
+#include <gst/app/gstappsink.h>
+#include <gst/app/gstappsrc.h>
+#include <gst/check/gstcheck.h>
 
 #include "nv12torgb-config.h"
 
@@ -313,6 +315,114 @@ GST_START_TEST(test_fixate_upstream) {
 }
 GST_END_TEST;
 
+/* A stand-in for gpunv12torgb: its pad templates and caps functions, no GPU
+ * and no conversion, so GstBaseTransform's own negotiation can run them
+ * anywhere. */
+struct CapsOnly {
+  GstBaseTransform parent;
+};
+struct CapsOnlyClass {
+  GstBaseTransformClass parent_class;
+};
+G_DEFINE_TYPE(CapsOnly, caps_only, GST_TYPE_BASE_TRANSFORM)
+
+static gboolean caps_only_unit_size(GstBaseTransform *, GstCaps *caps, gsize *size) {
+  GstVideoInfo info;
+  if (!gst_video_info_from_caps(&info, caps))
+    return FALSE;
+  *size = GST_VIDEO_INFO_SIZE(&info);
+  return TRUE;
+}
+
+static GstFlowReturn caps_only_transform(GstBaseTransform *, GstBuffer *, GstBuffer *) {
+  return GST_FLOW_OK;
+}
+
+static void caps_only_class_init(CapsOnlyClass *klass) {
+  auto element_class = GST_ELEMENT_CLASS(klass);
+  auto trans_class = GST_BASE_TRANSFORM_CLASS(klass);
+  const char *sizes = ", width = (int) [ 1, 32768 ], height = (int) [ 1, 32768 ]";
+  g_autofree gchar *sink = g_strconcat(
+      "video/x-raw(memory:CUDAMemory), format = (string) { NV12, I420 }", sizes, nullptr);
+  g_autofree gchar *src = g_strconcat("video/x-raw(memory:CUDAMemory), format = (string) { RGB, "
+                                      "BGR, RGBA, BGRA, RGBx, BGRx, RGBP }",
+                                      sizes, nullptr);
+  gst_element_class_add_pad_template(
+      element_class,
+      gst_pad_template_new("sink", GST_PAD_SINK, GST_PAD_ALWAYS, gst_caps_from_string(sink)));
+  gst_element_class_add_pad_template(
+      element_class,
+      gst_pad_template_new("src", GST_PAD_SRC, GST_PAD_ALWAYS, gst_caps_from_string(src)));
+  gst_element_class_set_static_metadata(element_class, "caps only", "Filter", "test", "test");
+  trans_class->transform_caps = [](GstBaseTransform *, GstPadDirection direction, GstCaps *caps,
+                                   GstCaps *filter) {
+    return transform_caps(direction, caps, filter);
+  };
+  trans_class->fixate_caps = [](GstBaseTransform *, GstPadDirection direction, GstCaps *caps,
+                                GstCaps *othercaps) {
+    return fixate_caps(direction, caps, othercaps);
+  };
+  trans_class->get_unit_size = caps_only_unit_size;
+  trans_class->transform = caps_only_transform;
+}
+
+static void caps_only_init(CapsOnly *) {}
+
+/* The caps appsink gets when @input goes through the stand-in followed by
+ * a capsfilter of @downstream. */
+static GstCaps *negotiate(const char *input, const char *downstream) {
+  g_autofree gchar *description =
+      g_strdup_printf("appsrc name=src format=time caps=\"%s\" ! capsonly ! %s ! appsink name=sink",
+                      input, downstream);
+  GstElement *pipeline = gst_parse_launch(description, nullptr);
+  fail_unless(pipeline != nullptr, "%s", description);
+  GstElement *src = gst_bin_get_by_name(GST_BIN(pipeline), "src");
+  GstElement *sink = gst_bin_get_by_name(GST_BIN(pipeline), "sink");
+  gst_element_set_state(pipeline, GST_STATE_PLAYING);
+  GstVideoInfo info = info_from(input);
+  gst_app_src_push_buffer(GST_APP_SRC(src),
+                          gst_buffer_new_allocate(nullptr, GST_VIDEO_INFO_SIZE(&info), nullptr));
+  GstSample *sample = gst_app_sink_try_pull_sample(GST_APP_SINK(sink), 10 * GST_SECOND);
+  fail_unless(sample != nullptr, "nothing negotiated for %s", downstream);
+  GstCaps *caps = gst_caps_ref(gst_sample_get_caps(sample));
+  gst_sample_unref(sample);
+  gst_element_set_state(pipeline, GST_STATE_NULL);
+  gst_object_unref(sink);
+  gst_object_unref(src);
+  gst_object_unref(pipeline);
+  return caps;
+}
+
+GST_START_TEST(test_negotiation_in_pipeline) {
+  fail_unless(gst_element_register(nullptr, "capsonly", GST_RANK_NONE, caps_only_get_type()));
+  const char *hd = "video/x-raw(memory:CUDAMemory),format=NV12,width=1920,height=1080,"
+                   "framerate=25/1,colorimetry=bt709";
+
+  /* Same size when downstream allows it, in a format it takes. */
+  GstCaps *caps = negotiate(hd, "video/x-raw(memory:CUDAMemory),format={BGRx,RGBP}");
+  fail_unless_equals_string(gst_structure_get_string(gst_caps_get_structure(caps, 0), "format"),
+                            "BGRx");
+  check_size(caps, 1920, 1080, 1, 1);
+
+  /* Width imposed: height follows the display aspect ratio. */
+  check_size(negotiate(hd, "video/x-raw(memory:CUDAMemory),format=RGBP,width=640"), 640, 360, 1, 1);
+
+  /* Both imposed, pixel aspect ratio free: it keeps the picture's shape. */
+  check_size(negotiate(hd, "video/x-raw(memory:CUDAMemory),format=RGB,width=224,height=224"), 224,
+             224, 16, 9);
+
+  /* Downstream that only takes system memory cannot be served. */
+  g_autofree gchar *description =
+      g_strdup_printf("appsrc caps=\"%s\" ! capsonly ! video/x-raw,format=RGBA ! fakesink", hd);
+  GError *error = nullptr;
+  GstElement *pipeline = gst_parse_launch(description, &error);
+  fail_unless(pipeline == nullptr || error != nullptr,
+              "system-memory RGBA linked to a CUDA-memory converter");
+  g_clear_error(&error);
+  gst_clear_object(&pipeline);
+}
+GST_END_TEST;
+
 static Suite *nv12torgb_caps_suite() {
   Suite *s = suite_create("nv12torgb-caps");
   TCase *tc = tcase_create("general");
@@ -328,6 +438,7 @@ static Suite *nv12torgb_caps_suite() {
   tcase_add_test(tc, test_fixate_keeps_size);
   tcase_add_test(tc, test_fixate_keeps_display_aspect_ratio);
   tcase_add_test(tc, test_fixate_upstream);
+  tcase_add_test(tc, test_negotiation_in_pipeline);
   return s;
 }
 

@@ -71,15 +71,18 @@ enum { PROP_0, PROP_DEVICE_ID, PROP_MATRIX };
 #define DEFAULT_DEVICE_ID -1
 #define DEFAULT_MATRIX GST_GPU_NV12_TO_RGB_MATRIX_AUTO
 
-static GstStaticPadTemplate sink_template =
-    GST_STATIC_PAD_TEMPLATE("sink", GST_PAD_SINK, GST_PAD_ALWAYS,
-                            GST_STATIC_CAPS(GST_VIDEO_CAPS_MAKE_WITH_FEATURES(
-                                GST_CAPS_FEATURE_MEMORY_CUDA_MEMORY, "{ NV12, I420 }")));
+/* Sizes as far as rgb::kMaxDimension. */
+#define GPU_NV12_TO_RGB_CAPS(formats)                                                              \
+  "video/x-raw(" GST_CAPS_FEATURE_MEMORY_CUDA_MEMORY "), format = (string) " formats               \
+  ", width = (int) [ 1, 32768 ], height = (int) [ 1, 32768 ], framerate = " GST_VIDEO_FPS_RANGE
+static_assert(rgb::kMaxDimension == 32768);
+
+static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE(
+    "sink", GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS(GPU_NV12_TO_RGB_CAPS("{ NV12, I420 }")));
 
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE(
     "src", GST_PAD_SRC, GST_PAD_ALWAYS,
-    GST_STATIC_CAPS(GST_VIDEO_CAPS_MAKE_WITH_FEATURES(
-        GST_CAPS_FEATURE_MEMORY_CUDA_MEMORY, "{ RGB, BGR, RGBA, BGRA, RGBx, BGRx, RGBP }")));
+    GST_STATIC_CAPS(GPU_NV12_TO_RGB_CAPS("{ RGB, BGR, RGBA, BGRA, RGBx, BGRx, RGBP }")));
 
 namespace {
 

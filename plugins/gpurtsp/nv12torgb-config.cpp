@@ -87,8 +87,10 @@ void fixate_size(const GstStructure *in, GstStructure *out) {
   if (!gst_util_fraction_multiply(in_w, in_h, in_par_n, in_par_d, &dar_n, &dar_d))
     return;
 
+  /* No pixel-aspect-ratio downstream: any will do. */
   if (!gst_structure_has_field(out, "pixel-aspect-ratio"))
-    gst_structure_set(out, "pixel-aspect-ratio", GST_TYPE_FRACTION, in_par_n, in_par_d, nullptr);
+    gst_structure_set(out, "pixel-aspect-ratio", GST_TYPE_FRACTION_RANGE, 1, G_MAXINT, G_MAXINT, 1,
+                      nullptr);
 
   int w = 0, h = 0;
   const bool have_w = fixed_int(out, "width", w), have_h = fixed_int(out, "height", h);
@@ -315,7 +317,8 @@ GstCaps *fixate_caps(GstPadDirection direction, GstCaps *caps, GstCaps *othercap
   const GstStructure *in = gst_caps_get_structure(caps, 0);
 
   if (direction == GST_PAD_SINK) {
-    /* Downstream listed formats in order of preference. */
+    /* The first format both sides take, in the order of the caps query's
+     * answer: kOutputFormats' order unless downstream reorders it. */
     gst_structure_fixate_field(out, "format");
   } else {
     gst_structure_fixate_field_string(out, "format", "NV12");
