@@ -50,7 +50,7 @@ static std::string yuv_caps(const char *format, int w, int h, const std::string 
 static GstVideoInfo info_from(const std::string &caps_string) {
   GstCaps *caps = gst_caps_from_string(caps_string.c_str());
   GstVideoInfo info;
-  fail_unless(caps && gst_video_info_from_caps(&info, caps), "bad caps %s", caps_string.c_str());
+  fail_unless(caps && video_info_from_caps(info, caps), "bad caps %s", caps_string.c_str());
   gst_caps_unref(caps);
   return info;
 }
@@ -611,7 +611,7 @@ GST_START_TEST(test_decoder_output) {
     GstSample *rgb = gst_app_sink_try_pull_sample(GST_APP_SINK(rgb_sink), 0);
     fail_unless(rgb != nullptr, "fewer RGB frames than decoded ones");
     GstVideoInfo yuv_info, rgb_info;
-    fail_unless(gst_video_info_from_caps(&yuv_info, gst_sample_get_caps(yuv)));
+    fail_unless(video_info_from_caps(yuv_info, gst_sample_get_caps(yuv)));
     fail_unless(gst_video_info_from_caps(&rgb_info, gst_sample_get_caps(rgb)));
     GstBuffer *want =
         reference_output(gst_sample_get_buffer(yuv), yuv_info, rgb_info, MatrixChoice::Auto);

@@ -14,7 +14,7 @@ static GstVideoInfo info_from(const char *caps_string) {
   GstCaps *caps = gst_caps_from_string(caps_string);
   fail_unless(caps != nullptr, "bad caps string %s", caps_string);
   GstVideoInfo info;
-  fail_unless(gst_video_info_from_caps(&info, caps), "unparsable %s", caps_string);
+  fail_unless(video_info_from_caps(info, caps), "unparsable %s", caps_string);
   gst_caps_unref(caps);
   return info;
 }
@@ -38,6 +38,20 @@ GST_START_TEST(test_colour_defaults_follow_gstreamer) {
       info_from("video/x-raw,format=NV12,width=1920,height=1080,colorimetry=bt709"),
       MatrixChoice::Auto);
   fail_unless(hd_no_site.h_cosited && !hd_no_site.v_cosited);
+}
+GST_END_TEST;
+
+GST_START_TEST(test_chroma_site_kept_without_colorimetry) {
+  /* GStreamer 1.22.0's gst_video_info_from_caps() would report "mpeg2" for
+   * this HD frame. */
+  InputColour c = resolve_input_colour(
+      info_from("video/x-raw,format=NV12,width=1920,height=1080,chroma-site=jpeg"),
+      MatrixChoice::Auto);
+  fail_unless(!c.h_cosited && !c.v_cosited);
+  c = resolve_input_colour(
+      info_from("video/x-raw,format=NV12,width=640,height=480,chroma-site=cosited"),
+      MatrixChoice::Auto);
+  fail_unless(c.h_cosited && c.v_cosited);
 }
 GST_END_TEST;
 
@@ -428,6 +442,7 @@ static Suite *nv12torgb_caps_suite() {
   TCase *tc = tcase_create("general");
   suite_add_tcase(s, tc);
   tcase_add_test(tc, test_colour_defaults_follow_gstreamer);
+  tcase_add_test(tc, test_chroma_site_kept_without_colorimetry);
   tcase_add_test(tc, test_colour_from_caps);
   tcase_add_test(tc, test_coefficients);
   tcase_add_test(tc, test_layouts);

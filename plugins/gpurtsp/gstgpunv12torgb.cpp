@@ -333,7 +333,7 @@ static gboolean gst_gpu_nv12_to_rgb_set_caps(GstBaseTransform *trans, GstCaps *i
     GST_ELEMENT_ERROR(self, CORE, STATE_CHANGE, (nullptr), ("caps set before start"));
     return FALSE;
   }
-  if (!gst_video_info_from_caps(&priv->in_info, incaps) ||
+  if (!rgb::video_info_from_caps(priv->in_info, incaps) ||
       !gst_video_info_from_caps(&priv->out_info, outcaps)) {
     GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, (nullptr),
                       ("invalid caps %" GST_PTR_FORMAT " -> %" GST_PTR_FORMAT, incaps, outcaps));

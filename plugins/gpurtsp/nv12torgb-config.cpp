@@ -142,6 +142,18 @@ void fixate_output_colorimetry(const GstCaps *in_caps, GstStructure *out) {
 
 } // namespace
 
+bool video_info_from_caps(GstVideoInfo &info, const GstCaps *caps) {
+  if (!gst_video_info_from_caps(&info, caps))
+    return false;
+  const char *site = gst_structure_get_string(gst_caps_get_structure(caps, 0), "chroma-site");
+  if (site && GST_VIDEO_INFO_IS_YUV(&info)) {
+    const GstVideoChromaSite parsed = gst_video_chroma_site_from_string(site);
+    if (parsed != GST_VIDEO_CHROMA_SITE_UNKNOWN)
+      info.chroma_site = parsed;
+  }
+  return true;
+}
+
 InputColour resolve_input_colour(const GstVideoInfo &in, MatrixChoice choice) {
   InputColour colour{};
   switch (choice) {

@@ -29,6 +29,11 @@ struct InputColour {
   bool v_cosited; /* chroma sample k at luma row 2k (else 2k + 0.5) */
 };
 
+/* gst_video_info_from_caps(), keeping the caps' chroma-site, which
+ * GStreamer 1.22.0 replaces with its size default when the caps carry no
+ * colorimetry. */
+bool video_info_from_caps(GstVideoInfo &info, const GstCaps *caps);
+
 /* Colorimetry from @in, with GStreamer's rules where the caps leave something
  * out (gst_video_info_from_caps): matrix BT.709 above 576 lines, BT.601 up
  * to that; limited range; chroma siting "mpeg2" (horizontally co-sited)
