@@ -65,7 +65,9 @@ struct GstLatestFrameSinkPrivate {
    * after releasing it. */
   std::mutex lock;
   std::deque<SamplePtr> ring; /* newest first, never more than capacity */
-  guint capacity = DEFAULT_BUFFER_SIZE;
+  /* Written with lock held (it bounds ring); read without it where a stale
+   * value is harmless: property getter, ALLOCATION answer, size hints. */
+  std::atomic<guint> capacity{DEFAULT_BUFFER_SIZE};
   /* The buffer preroll() handled last (stored or dropped), compared by
    * identity only, never dereferenced: basesink hands it to render() once
    * more when it reaches PLAYING, and that is not a second frame. Identity
@@ -275,11 +277,9 @@ static void gst_latest_frame_sink_get_property(GObject *object, guint prop_id, G
   auto priv = self->priv;
 
   switch (prop_id) {
-  case PROP_BUFFER_SIZE: {
-    std::lock_guard<std::mutex> lk(priv->lock);
+  case PROP_BUFFER_SIZE:
     g_value_set_uint(value, priv->capacity);
     break;
-  }
   case PROP_EMIT_SIGNALS:
     g_value_set_boolean(value, priv->emit_signals);
     break;
@@ -319,11 +319,7 @@ static gboolean gst_latest_frame_sink_propose_allocation(GstBaseSink *sink, GstQ
       gst_video_info_from_caps(&info, caps))
     size = static_cast<guint>(GST_VIDEO_INFO_SIZE(&info));
 
-  guint capacity;
-  {
-    std::lock_guard<std::mutex> lk(self->priv->lock);
-    capacity = self->priv->capacity;
-  }
+  const guint capacity = self->priv->capacity;
   const guint min_buffers = capacity == G_MAXUINT ? G_MAXUINT : capacity + 1;
 
   GST_DEBUG_OBJECT(self, "proposing min %u buffers of %u bytes for %" GST_PTR_FORMAT, min_buffers,
@@ -355,7 +351,9 @@ static GstFlowReturn store_frame(GstLatestFrameSink *self, GstBuffer *buffer, bo
   }
 
   const bool have_caps = sample != nullptr;
-  std::deque<SamplePtr> evicted; /* released after the lock, like an unused sample */
+  /* Released after the lock, like an unused sample. The ring never holds
+   * more than capacity, so one new frame pushes out at most one. */
+  SamplePtr evicted;
   {
     std::lock_guard<std::mutex> lk(priv->lock);
     if (!from_preroll && buffer == priv->prerolled) {
@@ -370,8 +368,8 @@ static GstFlowReturn store_frame(GstLatestFrameSink *self, GstBuffer *buffer, bo
       priv->frames_dropped++;
     } else {
       priv->ring.push_front(std::move(sample));
-      while (priv->ring.size() > priv->capacity) {
-        evicted.push_back(std::move(priv->ring.back()));
+      if (priv->ring.size() > priv->capacity) {
+        evicted = std::move(priv->ring.back());
         priv->ring.pop_back();
       }
       priv->last_frame_time = arrival;
@@ -420,10 +418,10 @@ static GstSample *gst_latest_frame_sink_get_latest_sample(GstLatestFrameSink *se
 static GValueArray *gst_latest_frame_sink_get_samples(GstLatestFrameSink *self, guint n) {
   auto priv = self->priv;
   std::vector<GstSample *> newest;
+  newest.reserve(std::min<guint>(n, priv->capacity)); /* allocate before locking */
   {
     std::lock_guard<std::mutex> lk(priv->lock);
     const size_t count = std::min<size_t>(n, priv->ring.size());
-    newest.reserve(count);
     for (size_t i = 0; i < count; i++)
       newest.push_back(gst_sample_ref(priv->ring[i].get()));
   }
