@@ -134,4 +134,10 @@ static Suite *latestframesink_hpp_suite() {
   return s;
 }
 
-GST_CHECK_MAIN(latestframesink_hpp);
+int main(int argc, char **argv) {
+  /* Each test runs in a process of its own, which then fails if it leaked
+   * a GstObject or GstMiniObject (buffers, samples, caps, events). */
+  g_setenv("GST_TRACERS", "leaks", FALSE);
+  gst_check_init(&argc, &argv);
+  return gst_check_run_suite(latestframesink_hpp_suite(), "latestframesink-hpp", __FILE__);
+}

@@ -723,4 +723,10 @@ static Suite *latestframesink_suite() {
   return s;
 }
 
-GST_CHECK_MAIN(latestframesink);
+int main(int argc, char **argv) {
+  /* Each test runs in a process of its own, which then fails if it leaked
+   * a GstObject or GstMiniObject (buffers, samples, caps, events). */
+  g_setenv("GST_TRACERS", "leaks", FALSE);
+  gst_check_init(&argc, &argv);
+  return gst_check_run_suite(latestframesink_suite(), "latestframesink", __FILE__);
+}
