@@ -1,2 +1,117 @@
-/* Typed C++ access to latestframesink for embedding applications (placeholder). */
+/* Typed C++ access to latestframesink for embedding applications.
+ *
+ * Header-only: it talks to the element through its action signals and
+ * properties, so an application needs gstreamer-1.0 only, not the plugin's
+ * library. Reference: docs/latestframesink.md.
+ *
+ *   auto sink = gpurtsp::LatestFrameSink::wrap(gst_bin_get_by_name(bin, "sink"), true);
+ *   if (sink)
+ *     if (gpurtsp::Sample frame = sink->latest())
+ *       use(gst_sample_get_buffer(frame.get()), gst_sample_get_caps(frame.get()));
+ */
 #pragma once
+
+#include <gst/gst.h>
+
+#include <memory>
+#include <optional>
+#include <vector>
+
+namespace gpurtsp {
+
+struct SampleUnref {
+  void operator()(GstSample *sample) const noexcept { gst_sample_unref(sample); }
+};
+
+/* An owned reference to one stored frame: its buffer, caps, segment and
+ * FrameInfo. Holding it keeps the buffer (and, for upstream pool buffers, a
+ * slot of that pool) alive: release frames promptly. */
+using Sample = std::unique_ptr<GstSample, SampleUnref>;
+
+/* Bookkeeping latestframesink attaches to every stored frame. */
+struct FrameInfo {
+  guint64 sequence;     /* frames-received when it arrived: 1, 2, ... */
+  guint64 arrival_time; /* monotonic ns, like last-frame-time */
+};
+
+/* FrameInfo of a sample taken from latestframesink; nullopt for other samples. */
+inline std::optional<FrameInfo> frame_info(GstSample *sample) {
+  const GstStructure *info = sample ? gst_sample_get_info(sample) : nullptr;
+  FrameInfo frame;
+  if (!info || !gst_structure_has_name(info, "latestframesink-frame") ||
+      !gst_structure_get_uint64(info, "sequence", &frame.sequence) ||
+      !gst_structure_get_uint64(info, "arrival-time", &frame.arrival_time))
+    return std::nullopt;
+  return frame;
+}
+
+/* A latestframesink element. Every method is thread-safe and never blocks on
+ * the streaming thread beyond a few pointer moves. */
+class LatestFrameSink {
+public:
+  /* Wraps @element, which must be a latestframesink (nullopt otherwise).
+   * @take_ownership: adopt the caller's reference (e.g. the result of
+   * gst_bin_get_by_name) instead of taking a new one. */
+  static std::optional<LatestFrameSink> wrap(GstElement *element, bool take_ownership = false) {
+    const GType type = g_type_from_name("GstLatestFrameSink");
+    if (!element || !type || !G_TYPE_CHECK_INSTANCE_TYPE(element, type)) {
+      if (element && take_ownership)
+        gst_object_unref(element);
+      return std::nullopt;
+    }
+    if (!take_ownership)
+      gst_object_ref(element);
+    return LatestFrameSink(element);
+  }
+
+  /* The newest frame, or an empty Sample when none is stored. */
+  Sample latest() const {
+    GstSample *sample = nullptr;
+    g_signal_emit_by_name(element_.get(), "get-latest-sample", &sample);
+    return Sample(sample);
+  }
+
+  /* Up to @n of the newest frames, newest first. */
+  std::vector<Sample> samples(guint n) const {
+    G_GNUC_BEGIN_IGNORE_DEPRECATIONS
+    GValueArray *array = nullptr;
+    g_signal_emit_by_name(element_.get(), "get-samples", n, &array);
+    std::vector<Sample> frames;
+    if (!array)
+      return frames;
+    frames.reserve(array->n_values);
+    for (guint i = 0; i < array->n_values; i++)
+      frames.emplace_back(static_cast<GstSample *>(g_value_dup_boxed(&array->values[i])));
+    g_value_array_free(array);
+    G_GNUC_END_IGNORE_DEPRECATIONS
+    return frames;
+  }
+
+  /* Drops every stored frame; the statistics are kept. */
+  void clear() const { g_signal_emit_by_name(element_.get(), "clear"); }
+
+  guint64 frames_received() const { return get_uint64("frames-received"); }
+  guint64 frames_dropped() const { return get_uint64("frames-dropped"); }
+  /* Monotonic ns (g_get_monotonic_time() * 1000) of the newest arrival, 0 if none. */
+  guint64 last_frame_time() const { return get_uint64("last-frame-time"); }
+
+  /* The wrapped element (transfer none). */
+  GstElement *element() const { return element_.get(); }
+
+private:
+  struct ObjectUnref {
+    void operator()(GstElement *element) const noexcept { gst_object_unref(element); }
+  };
+
+  explicit LatestFrameSink(GstElement *element) : element_(element) {}
+
+  guint64 get_uint64(const char *property) const {
+    guint64 value = 0;
+    g_object_get(element_.get(), property, &value, nullptr);
+    return value;
+  }
+
+  std::unique_ptr<GstElement, ObjectUnref> element_; /* owned reference */
+};
+
+} // namespace gpurtsp
