@@ -181,7 +181,8 @@ Sample decode(GstSample *jpeg) {
   return Chain("jpegdec ! videoconvert ! video/x-raw,format=RGB").process(jpeg);
 }
 
-/* A whole baseline JPEG of @width x @height, marked as a key unit. */
+/* A whole baseline JPEG of @width x @height, marked as a key unit, with
+ * JFIF colorimetry. */
 void check_jpeg(GstSample *sample, int width, int height) {
   GstStructure *s = gst_caps_get_structure(gst_sample_get_caps(sample), 0);
   fail_unless(gst_structure_has_name(s, "image/jpeg"), "caps %" GST_PTR_FORMAT,
@@ -191,6 +192,14 @@ void check_jpeg(GstSample *sample, int width, int height) {
               gst_structure_get_int(s, "height", &caps_height));
   fail_unless(caps_width == width && caps_height == height, "caps say %dx%d, want %dx%d",
               caps_width, caps_height, width, height);
+  /* The caps describe the JPEG's YCbCr, not the input's. */
+  GstVideoColorimetry colorimetry;
+  const char *colorimetry_string = gst_structure_get_string(s, "colorimetry");
+  fail_unless(colorimetry_string &&
+                  gst_video_colorimetry_from_string(&colorimetry, colorimetry_string) &&
+                  colorimetry.range == GST_VIDEO_COLOR_RANGE_0_255 &&
+                  colorimetry.matrix == GST_VIDEO_COLOR_MATRIX_BT601,
+              "colorimetry %s", GST_STR_NULL(colorimetry_string));
 
   GstBuffer *buffer = gst_sample_get_buffer(sample);
   fail_if(GST_BUFFER_FLAG_IS_SET(buffer, GST_BUFFER_FLAG_DELTA_UNIT));
@@ -502,6 +511,9 @@ int main(int argc, char **argv) {
       break;
     }
   }
+  /* CUDA does not survive fork() once initialised, and an in-process
+   * registry scan initialises it: run the tests in this process. */
+  g_setenv("CK_FORK", "no", FALSE);
   gst_check_init(&argc, &argv);
 
   GstElementFactory *factory = gst_element_factory_find("gpujpegenc");
