@@ -7,6 +7,8 @@
 #ifdef GPURTSP_HAVE_CUDA
 #include "gpurtsp-cuda.h"
 #include "gstgpunv12torgb.h"
+#include "gstgpujpegenc.h"
+#include "nvjpeg-loader.h"
 #endif
 
 GST_DEBUG_CATEGORY_STATIC(gpurtsp_plugin_debug);
@@ -40,12 +42,20 @@ static gboolean plugin_init(GstPlugin *plugin) {
    * caching "no GPU" in the registry forever. */
   gst_plugin_add_dependency_simple(plugin, "CUDA_VISIBLE_DEVICES", "/dev", "nvidiactl",
                                    GST_PLUGIN_DEPENDENCY_FLAG_FILE_NAME_IS_PREFIX);
+  /* Likewise when nvJPEG is installed or pointed elsewhere. */
+  gst_plugin_add_dependency_simple(plugin, "GPURTSP_NVJPEG_LIBRARY:LD_LIBRARY_PATH",
+                                   "/usr/lib/x86_64-linux-gnu:/usr/lib64:/usr/local/cuda/lib64",
+                                   "libnvjpeg.so", GST_PLUGIN_DEPENDENCY_FLAG_FILE_NAME_IS_PREFIX);
   std::string why;
   if (!gpurtsp::cuda_device_available(why)) {
     report_missing(plugin, "gpunv12torgb, gpujpegenc", why);
     return ok;
   }
   ok &= gst_element_register(plugin, "gpunv12torgb", GST_RANK_NONE, GST_TYPE_GPU_NV12_TO_RGB);
+  if (gpurtsp::nvjpeg::api(&why))
+    ok &= gst_element_register(plugin, "gpujpegenc", GST_RANK_NONE, GST_TYPE_GPU_JPEG_ENC);
+  else
+    report_missing(plugin, "gpujpegenc", why);
 #else
   report_missing(plugin, "gpunv12torgb, gpujpegenc", "gpurtsp was built without CUDA (nvcc or gstreamer-cuda-1.0 not found)");
 #endif

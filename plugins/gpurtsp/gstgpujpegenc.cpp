@@ -1,0 +1,584 @@
+/**
+ * SECTION:element-gpujpegenc
+ * @title: gpujpegenc
+ *
+ * Encodes raw video to JPEG on an NVIDIA GPU with nvJPEG, one JPEG per frame.
+ * Frames in CUDA memory are read where they are: NV12 and I420 are encoded
+ * from their own 4:2:0 planes (the JPEG's layout, no RGB round trip), RGB,
+ * BGR, RGBP and BGRP through nvJPEG's colour conversion. Frames in system
+ * memory, or in another CUDA context, are uploaded first.
+ *
+ * JPEG's YCbCr is full-range BT.601 (JFIF); 4:2:0 input in any other range
+ * or matrix (NVDEC gives limited-range BT.709 or BT.601) is converted on the
+ * GPU while its planes are laid out for nvJPEG.
+ *
+ * nvJPEG is loaded at run time (libnvjpeg.so.13, .12 or .11); without it the
+ * element is not registered and the plugin says why.
+ *
+ * ## Example launch line
+ * |[
+ * gst-launch-1.0 filesrc location=in.h264 ! h264parse ! nvh264dec ! gpujpegenc quality=90 !
+ * multifilesink location=frame-%05d.jpg
+ * ]|
+ */
+#include "gstgpujpegenc.h"
+
+#include "gpurtsp-cuda.h"
+#include "jpegenc-colour.h"
+#include "jpegenc-frame.h"
+#include "nvjpeg-encoder.h"
+#include "nvjpeg-loader.h"
+
+#include <memory>
+#include <mutex>
+
+GST_DEBUG_CATEGORY_STATIC(gst_gpu_jpeg_enc_debug);
+#define GST_CAT_DEFAULT gst_gpu_jpeg_enc_debug
+
+using gpurtsp::CallFailure;
+namespace nvjpeg = gpurtsp::nvjpeg;
+
+enum {
+  PROP_0,
+  PROP_CUDA_DEVICE_ID,
+  PROP_QUALITY,
+};
+
+constexpr gint DEFAULT_CUDA_DEVICE_ID = -1;
+constexpr guint DEFAULT_QUALITY = 85;
+
+/* JPEG stores width and height in 16 bits. */
+#define JPEG_SIZE "width = (int) [ 1, 65535 ], height = (int) [ 1, 65535 ]"
+#define SINK_FORMATS "format = (string) { NV12, I420, RGB, BGR, RGBP, BGRP }"
+
+static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE(
+    "sink", GST_PAD_SINK, GST_PAD_ALWAYS,
+    GST_STATIC_CAPS("video/x-raw(" GST_CAPS_FEATURE_MEMORY_CUDA_MEMORY "), " SINK_FORMATS
+                    ", " JPEG_SIZE ", framerate = " GST_VIDEO_FPS_RANGE "; "
+                    "video/x-raw, " SINK_FORMATS ", " JPEG_SIZE
+                    ", framerate = " GST_VIDEO_FPS_RANGE));
+
+/* One complete baseline JPEG per buffer. */
+static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE(
+    "src", GST_PAD_SRC, GST_PAD_ALWAYS,
+    GST_STATIC_CAPS("image/jpeg, parsed = (boolean) true, sof-marker = (int) 0, " JPEG_SIZE
+                    ", framerate = " GST_VIDEO_FPS_RANGE));
+
+namespace {
+
+/* How a negotiated input format reaches nvJPEG. */
+enum class InputPath {
+  RGB_INTERLEAVED, /* RGB, BGR: nvjpegEncodeImage */
+  RGB_PLANAR,      /* RGBP, BGRP: nvjpegEncodeImage, planes in R, G, B order */
+  YUV420_PLANAR,   /* JFIF I420: nvjpegEncodeYUV on the frame's own planes */
+  NV12,            /* JFIF NV12: nvjpegEncode, where the library has it */
+  YUV420_KERNEL,   /* otherwise: the yuv420 kernel, then nvjpegEncodeYUV */
+};
+
+const char *path_name(InputPath path) {
+  switch (path) {
+  case InputPath::RGB_INTERLEAVED:
+    return "interleaved RGB through nvjpegEncodeImage";
+  case InputPath::RGB_PLANAR:
+    return "planar RGB through nvjpegEncodeImage";
+  case InputPath::YUV420_PLANAR:
+    return "the frame's own YUV planes through nvjpegEncodeYUV";
+  case InputPath::NV12:
+    return "NV12 through nvjpegEncode";
+  case InputPath::YUV420_KERNEL:
+    return "planes laid out by the yuv420 kernel through nvjpegEncodeYUV";
+  }
+  return "?";
+}
+
+/* Everything the streaming thread uses, built in start() and set_format(),
+ * dropped in stop(). */
+struct Session {
+  explicit Session(GstCudaContext *ctx)
+      : context(static_cast<GstCudaContext *>(gst_object_ref(ctx))) {}
+  ~Session() { gst_object_unref(context); }
+  Session(const Session &) = delete;
+  Session &operator=(const Session &) = delete;
+
+  GstCudaContext *const context;
+  std::unique_ptr<gpurtsp::NvjpegEncoder> encoder;
+  gpurtsp::FrameUploader uploader;
+  gpurtsp::Yuv420Planes yuv420;
+
+  /* From set_format(). */
+  GstVideoInfo info;
+  InputPath path = InputPath::YUV420_KERNEL;
+  bool convert_colour = false;
+  gpurtsp::JfifTransform transform = {};
+};
+
+/* A GstVideoFrame unmapped when it goes out of scope. */
+struct MappedFrame {
+  MappedFrame() = default;
+  ~MappedFrame() {
+    if (mapped)
+      gst_video_frame_unmap(&frame);
+  }
+  MappedFrame(const MappedFrame &) = delete;
+  MappedFrame &operator=(const MappedFrame &) = delete;
+
+  GstVideoFrame frame;
+  bool mapped = false;
+};
+
+} // namespace
+
+struct GstGpuJpegEncPrivate {
+  /* Properties, guarded by settings_lock. */
+  std::mutex settings_lock;
+  gint device_id = DEFAULT_CUDA_DEVICE_ID;
+  guint quality = DEFAULT_QUALITY;
+
+  /* Guarded by context_lock. Recursive because ensure() posts need-context,
+   * and a bus sync handler may answer with set_context() on this thread. */
+  std::recursive_mutex context_lock;
+  gpurtsp::ElementCudaContext cuda;
+
+  /* Streaming thread only (between start() and stop()). */
+  std::unique_ptr<Session> session;
+};
+
+struct _GstGpuJpegEnc {
+  GstVideoEncoder parent;
+  GstGpuJpegEncPrivate *priv;
+};
+
+G_DEFINE_TYPE(GstGpuJpegEnc, gst_gpu_jpeg_enc, GST_TYPE_VIDEO_ENCODER)
+
+static void gst_gpu_jpeg_enc_set_property(GObject *object, guint prop_id, const GValue *value,
+                                          GParamSpec *pspec) {
+  auto priv = GST_GPU_JPEG_ENC(object)->priv;
+  std::lock_guard<std::mutex> guard(priv->settings_lock);
+  switch (prop_id) {
+  case PROP_CUDA_DEVICE_ID:
+    priv->device_id = g_value_get_int(value);
+    break;
+  case PROP_QUALITY:
+    priv->quality = g_value_get_uint(value);
+    break;
+  default:
+    G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+    break;
+  }
+}
+
+static void gst_gpu_jpeg_enc_get_property(GObject *object, guint prop_id, GValue *value,
+                                          GParamSpec *pspec) {
+  auto priv = GST_GPU_JPEG_ENC(object)->priv;
+  std::lock_guard<std::mutex> guard(priv->settings_lock);
+  switch (prop_id) {
+  case PROP_CUDA_DEVICE_ID:
+    g_value_set_int(value, priv->device_id);
+    break;
+  case PROP_QUALITY:
+    g_value_set_uint(value, priv->quality);
+    break;
+  default:
+    G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+    break;
+  }
+}
+
+static gint gst_gpu_jpeg_enc_device_id(GstGpuJpegEnc *self) {
+  std::lock_guard<std::mutex> guard(self->priv->settings_lock);
+  return self->priv->device_id;
+}
+
+static void gst_gpu_jpeg_enc_set_context(GstElement *element, GstContext *context) {
+  auto self = GST_GPU_JPEG_ENC(element);
+  const gint device_id = gst_gpu_jpeg_enc_device_id(self);
+  {
+    std::lock_guard<std::recursive_mutex> guard(self->priv->context_lock);
+    self->priv->cuda.set_context(element, context, device_id);
+  }
+  GST_ELEMENT_CLASS(gst_gpu_jpeg_enc_parent_class)->set_context(element, context);
+}
+
+static gboolean gst_gpu_jpeg_enc_open(GstVideoEncoder *encoder) {
+  auto self = GST_GPU_JPEG_ENC(encoder);
+  const gint device_id = gst_gpu_jpeg_enc_device_id(self);
+  std::lock_guard<std::recursive_mutex> guard(self->priv->context_lock);
+  if (!self->priv->cuda.ensure(GST_ELEMENT(self), device_id)) {
+    GST_ELEMENT_ERROR(self, RESOURCE, NOT_FOUND,
+                      ("No CUDA context for device %d could be found or created", device_id),
+                      ("gst_cuda_ensure_element_context failed"));
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static gboolean gst_gpu_jpeg_enc_close(GstVideoEncoder *encoder) {
+  auto self = GST_GPU_JPEG_ENC(encoder);
+  std::lock_guard<std::recursive_mutex> guard(self->priv->context_lock);
+  self->priv->cuda.clear();
+  return TRUE;
+}
+
+static gboolean gst_gpu_jpeg_enc_start(GstVideoEncoder *encoder) {
+  auto self = GST_GPU_JPEG_ENC(encoder);
+  auto priv = self->priv;
+  std::string why;
+  const nvjpeg::Api *api = nvjpeg::api(&why);
+  if (!api) {
+    /* Unreachable in practice: the element is only registered with nvJPEG. */
+    GST_ELEMENT_ERROR(self, LIBRARY, INIT, ("nvJPEG is not available"), ("%s", why.c_str()));
+    return FALSE;
+  }
+  {
+    std::lock_guard<std::recursive_mutex> guard(priv->context_lock);
+    if (!priv->cuda.get()) {
+      GST_ELEMENT_ERROR(self, RESOURCE, FAILED, ("No CUDA context"), (nullptr));
+      return FALSE;
+    }
+    priv->session = std::make_unique<Session>(priv->cuda.get());
+  }
+
+  CallFailure failure;
+  priv->session->encoder = gpurtsp::NvjpegEncoder::create(priv->session->context, *api, failure);
+  if (!priv->session->encoder) {
+    GST_ELEMENT_ERROR(self, LIBRARY, INIT, ("Could not set up the nvJPEG encoder"),
+                      ("%s failed: %s", failure.call, failure.reason.c_str()));
+    priv->session.reset();
+    return FALSE;
+  }
+  GST_INFO_OBJECT(self, "nvJPEG %d.%d.%d from %s", api->version[0], api->version[1],
+                  api->version[2], api->library.c_str());
+  return TRUE;
+}
+
+static gboolean gst_gpu_jpeg_enc_stop(GstVideoEncoder *encoder) {
+  GST_GPU_JPEG_ENC(encoder)->priv->session.reset();
+  return TRUE;
+}
+
+static gboolean gst_gpu_jpeg_enc_handle_context_query(GstGpuJpegEnc *self, GstQuery *query) {
+  std::lock_guard<std::recursive_mutex> guard(self->priv->context_lock);
+  return self->priv->cuda.handle_query(GST_ELEMENT(self), query);
+}
+
+static gboolean gst_gpu_jpeg_enc_sink_query(GstVideoEncoder *encoder, GstQuery *query) {
+  if (gst_gpu_jpeg_enc_handle_context_query(GST_GPU_JPEG_ENC(encoder), query))
+    return TRUE;
+  return GST_VIDEO_ENCODER_CLASS(gst_gpu_jpeg_enc_parent_class)->sink_query(encoder, query);
+}
+
+static gboolean gst_gpu_jpeg_enc_src_query(GstVideoEncoder *encoder, GstQuery *query) {
+  if (gst_gpu_jpeg_enc_handle_context_query(GST_GPU_JPEG_ENC(encoder), query))
+    return TRUE;
+  return GST_VIDEO_ENCODER_CLASS(gst_gpu_jpeg_enc_parent_class)->src_query(encoder, query);
+}
+
+/* Offers upstream a CUDA pool in our context, so frames arrive where nvJPEG
+ * reads them; system-memory upstreams keep their own allocation. */
+static gboolean gst_gpu_jpeg_enc_propose_allocation(GstVideoEncoder *encoder, GstQuery *query) {
+  auto self = GST_GPU_JPEG_ENC(encoder);
+  GstCaps *caps = nullptr;
+  GstVideoInfo info;
+  gst_query_parse_allocation(query, &caps, nullptr);
+  if (!caps || !gst_video_info_from_caps(&info, caps))
+    return FALSE;
+  gst_query_add_allocation_meta(query, GST_VIDEO_META_API_TYPE, nullptr);
+  if (!gst_caps_features_contains(gst_caps_get_features(caps, 0),
+                                  GST_CAPS_FEATURE_MEMORY_CUDA_MEMORY))
+    return TRUE;
+
+  GstBufferPool *pool = nullptr;
+  {
+    std::lock_guard<std::recursive_mutex> guard(self->priv->context_lock);
+    if (self->priv->cuda.get())
+      pool = gst_cuda_buffer_pool_new(self->priv->cuda.get());
+  }
+  if (!pool)
+    return TRUE;
+  GstStructure *config = gst_buffer_pool_get_config(pool);
+  gst_buffer_pool_config_add_option(config, GST_BUFFER_POOL_OPTION_VIDEO_META);
+  gst_buffer_pool_config_set_params(config, caps, GST_VIDEO_INFO_SIZE(&info), 0, 0);
+  if (!gst_buffer_pool_set_config(pool, config)) {
+    GST_WARNING_OBJECT(self, "CUDA buffer pool refused its configuration");
+    gst_object_unref(pool);
+    return TRUE;
+  }
+  /* The pool sizes buffers for its pitched allocation. */
+  guint size = 0;
+  config = gst_buffer_pool_get_config(pool);
+  gst_buffer_pool_config_get_params(config, nullptr, &size, nullptr, nullptr);
+  gst_structure_free(config);
+  gst_query_add_allocation_pool(query, pool, size, 0, 0);
+  gst_object_unref(pool);
+  return TRUE;
+}
+
+/* Called for the first caps and again whenever caps change mid-stream; no
+ * frame is ever held, so there is nothing to drain first. */
+static gboolean gst_gpu_jpeg_enc_set_format(GstVideoEncoder *encoder, GstVideoCodecState *state) {
+  auto self = GST_GPU_JPEG_ENC(encoder);
+  Session &session = *self->priv->session;
+  session.info = state->info;
+  session.convert_colour = false;
+
+  switch (GST_VIDEO_INFO_FORMAT(&session.info)) {
+  case GST_VIDEO_FORMAT_RGB:
+  case GST_VIDEO_FORMAT_BGR:
+    session.path = InputPath::RGB_INTERLEAVED;
+    break;
+  case GST_VIDEO_FORMAT_RGBP:
+  case GST_VIDEO_FORMAT_BGRP:
+    session.path = InputPath::RGB_PLANAR;
+    break;
+  case GST_VIDEO_FORMAT_I420:
+  case GST_VIDEO_FORMAT_NV12:
+    session.convert_colour = gpurtsp::jfif_transform(session.info.colorimetry, session.transform);
+    if (session.convert_colour)
+      session.path = InputPath::YUV420_KERNEL;
+    else if (GST_VIDEO_INFO_FORMAT(&session.info) == GST_VIDEO_FORMAT_I420)
+      session.path = InputPath::YUV420_PLANAR;
+    else
+      session.path = session.encoder->takes_nv12() ? InputPath::NV12 : InputPath::YUV420_KERNEL;
+    break;
+  default:
+    GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, (nullptr),
+                      ("unexpected input format %s",
+                       gst_video_format_to_string(GST_VIDEO_INFO_FORMAT(&session.info))));
+    return FALSE;
+  }
+  GST_INFO_OBJECT(self, "%s %dx%d: %s%s", GST_VIDEO_INFO_NAME(&session.info),
+                  GST_VIDEO_INFO_WIDTH(&session.info), GST_VIDEO_INFO_HEIGHT(&session.info),
+                  path_name(session.path),
+                  session.convert_colour ? ", converted to full-range BT.601" : "");
+
+  GstVideoCodecState *output = gst_video_encoder_set_output_state(
+      encoder,
+      gst_caps_new_simple("image/jpeg", "parsed", G_TYPE_BOOLEAN, TRUE, "sof-marker", G_TYPE_INT, 0,
+                          nullptr),
+      state);
+  /* What the JPEG holds (JFIF), not what came in: the base class puts this
+   * on the output caps. */
+  output->info.colorimetry.range = GST_VIDEO_COLOR_RANGE_0_255;
+  output->info.colorimetry.matrix = GST_VIDEO_COLOR_MATRIX_BT601;
+  output->info.chroma_site = GST_VIDEO_CHROMA_SITE_JPEG;
+  gst_video_codec_state_unref(output);
+
+  /* Each frame leaves before the next one enters: nothing is queued. */
+  gst_video_encoder_set_latency(encoder, 0, 0);
+  return TRUE;
+}
+
+/* Whether nvJPEG can read @buffer where it is: CUDA memory of @ctx, in one
+ * memory or described by a video meta. */
+static bool gst_gpu_jpeg_enc_is_device_readable(GstCudaContext *ctx, GstBuffer *buffer) {
+  const guint n_memory = gst_buffer_n_memory(buffer);
+  if (n_memory == 0 || (n_memory > 1 && !gst_buffer_get_video_meta(buffer)))
+    return false;
+  for (guint i = 0; i < n_memory; i++) {
+    GstMemory *memory = gst_buffer_peek_memory(buffer, i);
+    if (!gst_is_cuda_memory(memory) ||
+        gst_cuda_context_get_handle(GST_CUDA_MEMORY_CAST(memory)->context) !=
+            gst_cuda_context_get_handle(ctx))
+      return false;
+  }
+  return true;
+}
+
+/* Maps @buffer's CUDA memory for device reads. The layout is the video
+ * meta's or, without one, the memory's own (gst-cuda pads every row to its
+ * pitch), never the caps' default. */
+static bool gst_gpu_jpeg_enc_map_device(const GstVideoInfo &caps_info, GstBuffer *buffer,
+                                        MappedFrame &mapped) {
+  GstVideoInfo layout = caps_info;
+  if (!gst_buffer_get_video_meta(buffer)) {
+    const GstVideoInfo &own = GST_CUDA_MEMORY_CAST(gst_buffer_peek_memory(buffer, 0))->info;
+    for (guint p = 0; p < GST_VIDEO_INFO_N_PLANES(&layout); p++) {
+      layout.stride[p] = own.stride[p];
+      layout.offset[p] = own.offset[p];
+    }
+    layout.size = own.size;
+  }
+  mapped.mapped = gst_video_frame_map(&mapped.frame, &layout, buffer,
+                                      static_cast<GstMapFlags>(GST_MAP_READ | GST_MAP_CUDA));
+  return mapped.mapped;
+}
+
+/* Queues the encode of @frame's planes as @session.path says. */
+static bool gst_gpu_jpeg_enc_queue(Session &session, const gpurtsp::DeviceFrame &frame,
+                                   CallFailure &failure) {
+  auto &encoder = *session.encoder;
+  const int width = GST_VIDEO_INFO_WIDTH(&session.info);
+  const int height = GST_VIDEO_INFO_HEIGHT(&session.info);
+  nvjpeg::nvjpegImage_t image = {};
+  switch (session.path) {
+  case InputPath::RGB_INTERLEAVED:
+    image.channel[0] = frame.plane[0];
+    image.pitch[0] = frame.stride[0];
+    return encoder.encode_rgb(image,
+                              GST_VIDEO_INFO_FORMAT(&session.info) == GST_VIDEO_FORMAT_RGB
+                                  ? nvjpeg::NVJPEG_INPUT_RGBI
+                                  : nvjpeg::NVJPEG_INPUT_BGRI,
+                              width, height, failure);
+  case InputPath::RGB_PLANAR:
+    /* Components are R, G, B whatever the planes' order. */
+    for (int c = 0; c < 3; c++) {
+      image.channel[c] = frame.component(c);
+      image.pitch[c] = frame.component_stride(c);
+    }
+    return encoder.encode_rgb(image, nvjpeg::NVJPEG_INPUT_RGB, width, height, failure);
+  case InputPath::YUV420_PLANAR:
+    for (int c = 0; c < 3; c++) {
+      image.channel[c] = frame.component(c);
+      image.pitch[c] = frame.component_stride(c);
+    }
+    return encoder.encode_yuv420(image, width, height, failure);
+  case InputPath::NV12:
+    for (int p = 0; p < 2; p++) {
+      image.channel[p] = frame.plane[p];
+      image.pitch[p] = frame.stride[p];
+    }
+    return encoder.encode_nv12(image, width, height, failure);
+  case InputPath::YUV420_KERNEL:
+    return session.yuv420.convert(session.context, frame,
+                                  session.convert_colour ? &session.transform : nullptr,
+                                  encoder.stream(), image, failure) &&
+           encoder.encode_yuv420(image, width, height, failure);
+  }
+  return false;
+}
+
+/* Encodes @input; on success @jpeg points at the JPEG in the encoder's
+ * pinned buffer. Needs the session's context current. */
+static bool gst_gpu_jpeg_enc_encode(GstGpuJpegEnc *self, GstBuffer *input, guint quality,
+                                    const guint8 *&jpeg, size_t &size, CallFailure &failure) {
+  Session &session = *self->priv->session;
+  const CUstream stream = session.encoder->stream();
+  if (!session.encoder->set_quality(static_cast<int>(quality), failure))
+    return false;
+
+  MappedFrame mapped;
+  gpurtsp::DeviceFrame device;
+  if (gst_gpu_jpeg_enc_is_device_readable(session.context, input)) {
+    if (!gst_gpu_jpeg_enc_map_device(session.info, input, mapped)) {
+      failure = {"gst_video_frame_map", "the CUDA frame could not be mapped"};
+      return false;
+    }
+    device = gpurtsp::DeviceFrame::from_mapped(mapped.frame);
+  } else {
+    GST_LOG_OBJECT(self, "uploading a frame that is not in this element's CUDA context");
+    mapped.mapped = gst_video_frame_map(&mapped.frame, &session.info, input, GST_MAP_READ);
+    if (!mapped.mapped) {
+      failure = {"gst_video_frame_map", "the frame could not be mapped"};
+      return false;
+    }
+    if (!session.uploader.upload(session.context, mapped.frame, stream, device, failure))
+      return false;
+  }
+
+  const bool done = gst_gpu_jpeg_enc_queue(session, device, failure) &&
+                    session.encoder->retrieve(jpeg, size, failure);
+  if (!done) {
+    /* Work queued before the failure may still read the input: finish it
+     * before the frame is unmapped and handed back upstream. */
+    CuStreamSynchronize(stream);
+  }
+  return done;
+}
+
+static GstFlowReturn gst_gpu_jpeg_enc_handle_frame(GstVideoEncoder *encoder,
+                                                   GstVideoCodecFrame *frame) {
+  auto self = GST_GPU_JPEG_ENC(encoder);
+  auto priv = self->priv;
+  guint quality;
+  {
+    std::lock_guard<std::mutex> guard(priv->settings_lock);
+    quality = priv->quality;
+  }
+
+  const guint8 *jpeg = nullptr;
+  size_t size = 0;
+  CallFailure failure;
+  bool encoded;
+  {
+    gpurtsp::CudaContextScope scope(priv->session->context);
+    if (!scope.pushed())
+      failure = {"cuCtxPushCurrent", "the CUDA context could not be made current"};
+    encoded = scope.pushed() &&
+              gst_gpu_jpeg_enc_encode(self, frame->input_buffer, quality, jpeg, size, failure);
+  }
+  if (!encoded) {
+    GST_ELEMENT_ERROR(self, STREAM, ENCODE, (nullptr),
+                      ("%s failed: %s", failure.call, failure.reason.c_str()));
+    gst_video_encoder_finish_frame(encoder, frame);
+    return GST_FLOW_ERROR;
+  }
+
+  /* A copy out of the pinned buffer (tens of microseconds for a frame's
+   * JPEG) lets that buffer be reused at once; see docs/gpujpegenc.md. */
+  frame->output_buffer = gst_video_encoder_allocate_output_buffer(encoder, size);
+  if (!frame->output_buffer) {
+    GST_ELEMENT_ERROR(self, RESOURCE, FAILED, (nullptr),
+                      ("could not allocate a %" G_GSIZE_FORMAT "-byte output buffer", size));
+    gst_video_encoder_finish_frame(encoder, frame);
+    return GST_FLOW_ERROR;
+  }
+  gst_buffer_fill(frame->output_buffer, 0, jpeg, size);
+  frame->dts = frame->pts;
+  GST_VIDEO_CODEC_FRAME_SET_SYNC_POINT(frame);
+  return gst_video_encoder_finish_frame(encoder, frame);
+}
+
+static void gst_gpu_jpeg_enc_finalize(GObject *object) {
+  delete GST_GPU_JPEG_ENC(object)->priv;
+  G_OBJECT_CLASS(gst_gpu_jpeg_enc_parent_class)->finalize(object);
+}
+
+static void gst_gpu_jpeg_enc_class_init(GstGpuJpegEncClass *klass) {
+  auto object_class = G_OBJECT_CLASS(klass);
+  auto element_class = GST_ELEMENT_CLASS(klass);
+  auto encoder_class = GST_VIDEO_ENCODER_CLASS(klass);
+
+  object_class->set_property = gst_gpu_jpeg_enc_set_property;
+  object_class->get_property = gst_gpu_jpeg_enc_get_property;
+  object_class->finalize = gst_gpu_jpeg_enc_finalize;
+
+  g_object_class_install_property(
+      object_class, PROP_CUDA_DEVICE_ID,
+      g_param_spec_int("cuda-device-id", "CUDA device ID",
+                       "CUDA device to encode on; -1 takes the CUDA context the pipeline or "
+                       "application shares, else device 0",
+                       -1, G_MAXINT, DEFAULT_CUDA_DEVICE_ID,
+                       static_cast<GParamFlags>(G_PARAM_READWRITE | GST_PARAM_MUTABLE_READY |
+                                                G_PARAM_STATIC_STRINGS)));
+  g_object_class_install_property(
+      object_class, PROP_QUALITY,
+      g_param_spec_uint("quality", "Quality",
+                        "JPEG quality (1-100); a change applies from the next frame", 1, 100,
+                        DEFAULT_QUALITY,
+                        static_cast<GParamFlags>(G_PARAM_READWRITE | GST_PARAM_MUTABLE_PLAYING |
+                                                 G_PARAM_STATIC_STRINGS)));
+
+  gst_element_class_add_static_pad_template(element_class, &sink_template);
+  gst_element_class_add_static_pad_template(element_class, &src_template);
+  gst_element_class_set_static_metadata(
+      element_class, "GPU JPEG encoder", "Codec/Encoder/Image/Hardware",
+      "Encodes video frames to JPEG with NVIDIA nvJPEG", "gpurtsp developers");
+
+  element_class->set_context = GST_DEBUG_FUNCPTR(gst_gpu_jpeg_enc_set_context);
+
+  encoder_class->open = GST_DEBUG_FUNCPTR(gst_gpu_jpeg_enc_open);
+  encoder_class->close = GST_DEBUG_FUNCPTR(gst_gpu_jpeg_enc_close);
+  encoder_class->start = GST_DEBUG_FUNCPTR(gst_gpu_jpeg_enc_start);
+  encoder_class->stop = GST_DEBUG_FUNCPTR(gst_gpu_jpeg_enc_stop);
+  encoder_class->sink_query = GST_DEBUG_FUNCPTR(gst_gpu_jpeg_enc_sink_query);
+  encoder_class->src_query = GST_DEBUG_FUNCPTR(gst_gpu_jpeg_enc_src_query);
+  encoder_class->propose_allocation = GST_DEBUG_FUNCPTR(gst_gpu_jpeg_enc_propose_allocation);
+  encoder_class->set_format = GST_DEBUG_FUNCPTR(gst_gpu_jpeg_enc_set_format);
+  encoder_class->handle_frame = GST_DEBUG_FUNCPTR(gst_gpu_jpeg_enc_handle_frame);
+
+  GST_DEBUG_CATEGORY_INIT(gst_gpu_jpeg_enc_debug, "gpujpegenc", 0, "GPU JPEG encoder");
+}
+
+static void gst_gpu_jpeg_enc_init(GstGpuJpegEnc *self) {
+  self->priv = new GstGpuJpegEncPrivate();
+}

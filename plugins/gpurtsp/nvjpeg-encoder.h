@@ -1,0 +1,91 @@
+/* gpujpegenc: nvJPEG encoding on one CUDA stream.
+ *
+ * nvJPEG's library handle is thread-safe and holds no per-image state, so one
+ * per CUDA context serves every encoder in the process (NvjpegHandle). An
+ * encoder state must not be shared by concurrent encodes, so each element
+ * owns one, with its parameters, its stream and a pinned buffer the bitstream
+ * is copied into (NvjpegEncoder). */
+#pragma once
+
+#include "gpurtsp-cuda.h"
+#include "nvjpeg-loader.h"
+
+#include <memory>
+#include <string>
+
+namespace gpurtsp {
+
+/* A failed call and why, for GST_ELEMENT_ERROR. */
+struct CallFailure {
+  const char *call = "";
+  std::string reason;
+};
+
+/* The nvJPEG library handle of one CUDA context. nvJPEG binds handles to the
+ * context current at creation, so the share is per context; gpurtsp uses one
+ * context per GPU, which makes it one handle per GPU. */
+class NvjpegHandle {
+public:
+  /* The context's handle, created on first use. Thread-safe. */
+  static std::shared_ptr<NvjpegHandle> get(GstCudaContext *ctx, const nvjpeg::Api &api,
+                                           CallFailure &failure);
+  ~NvjpegHandle();
+  NvjpegHandle(const NvjpegHandle &) = delete;
+  NvjpegHandle &operator=(const NvjpegHandle &) = delete;
+
+  nvjpeg::nvjpegHandle_t get() const { return handle_; }
+
+private:
+  NvjpegHandle(GstCudaContext *ctx, const nvjpeg::Api &api, nvjpeg::nvjpegHandle_t handle)
+      : ctx_(ctx), api_(api), handle_(handle) {}
+
+  GstCudaContext *const ctx_; /* owned ref */
+  const nvjpeg::Api &api_;
+  const nvjpeg::nvjpegHandle_t handle_;
+};
+
+/* One element's encoder: state, parameters (4:2:0 output), stream and
+ * bitstream buffer. Used by one thread at a time; every method but create()
+ * and the destructor expects the context to be current. */
+class NvjpegEncoder {
+public:
+  static std::unique_ptr<NvjpegEncoder> create(GstCudaContext *ctx, const nvjpeg::Api &api,
+                                               CallFailure &failure);
+  ~NvjpegEncoder();
+  NvjpegEncoder(const NvjpegEncoder &) = delete;
+  NvjpegEncoder &operator=(const NvjpegEncoder &) = delete;
+
+  CUstream stream() const { return stream_.get(); }
+  bool takes_nv12() const { return api_.nvjpegEncode != nullptr; }
+
+  /* Applies to the next encode; a no-op when @quality is already set. */
+  bool set_quality(int quality, CallFailure &failure);
+
+  /* Queue the encode of one image on stream(). The source must stay valid
+   * until retrieve() returns. */
+  bool encode_yuv420(const nvjpeg::nvjpegImage_t &planar, int width, int height,
+                     CallFailure &failure);
+  bool encode_nv12(const nvjpeg::nvjpegImage_t &semi_planar, int width, int height,
+                   CallFailure &failure);
+  bool encode_rgb(const nvjpeg::nvjpegImage_t &source, nvjpeg::nvjpegInputFormat_t format,
+                  int width, int height, CallFailure &failure);
+
+  /* Waits for the queued encode and copies its JPEG into host memory, where
+   * it stays valid until the next call. */
+  bool retrieve(const guint8 *&data, size_t &size, CallFailure &failure);
+
+private:
+  NvjpegEncoder(GstCudaContext *ctx, const nvjpeg::Api &api) : ctx_(ctx), api_(api) {}
+
+  GstCudaContext *const ctx_; /* owned ref */
+  const nvjpeg::Api &api_;
+  std::shared_ptr<NvjpegHandle> handle_;
+  CudaStream stream_;
+  nvjpeg::nvjpegEncoderState_t state_ = nullptr;
+  nvjpeg::nvjpegEncoderParams_t params_ = nullptr;
+  int quality_ = 0; /* what params_ holds; 0 = nvJPEG's default */
+  /* Reused for every frame: grows to the largest JPEG seen, never per frame. */
+  PinnedBuffer bitstream_;
+};
+
+} // namespace gpurtsp
