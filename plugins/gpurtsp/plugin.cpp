@@ -6,6 +6,8 @@
 #include "gstlatestframesink.h"
 #ifdef GPURTSP_HAVE_CUDA
 #include "gpurtsp-cuda.h"
+#include "gstgpukeyframedec.h"
+#include "nvcuvid-loader.h"
 #endif
 
 GST_DEBUG_CATEGORY_STATIC(gpurtsp_plugin_debug);
@@ -31,8 +33,8 @@ static void report_missing(GstPlugin *plugin, const char *elements, const std::s
 static gboolean plugin_init(GstPlugin *plugin) {
   GST_DEBUG_CATEGORY_INIT(gpurtsp_plugin_debug, "gpurtsp", 0, "gpurtsp plugin");
 
-  gboolean ok = gst_element_register(plugin, "latestframesink", GST_RANK_NONE,
-                                     GST_TYPE_LATEST_FRAME_SINK);
+  gboolean ok =
+      gst_element_register(plugin, "latestframesink", GST_RANK_NONE, GST_TYPE_LATEST_FRAME_SINK);
 
 #ifdef GPURTSP_HAVE_CUDA
   /* Re-probe when the driver's device nodes appear or change, instead of
@@ -42,10 +44,18 @@ static gboolean plugin_init(GstPlugin *plugin) {
   std::string why;
   if (!gpurtsp::cuda_device_available(why)) {
     report_missing(plugin, "gpunv12torgb, gpujpegenc", why);
+    report_missing(plugin, "gpukeyframedec", why);
     return ok;
   }
+  if (gpurtsp::nvcuvid::api(why))
+    ok &= gst_element_register(plugin, "gpukeyframedec", GST_RANK_NONE, GST_TYPE_GPU_KEYFRAME_DEC);
+  else
+    report_missing(plugin, "gpukeyframedec", why);
 #else
-  report_missing(plugin, "gpunv12torgb, gpujpegenc", "gpurtsp was built without CUDA (nvcc or gstreamer-cuda-1.0 not found)");
+  report_missing(plugin, "gpunv12torgb, gpujpegenc",
+                 "gpurtsp was built without CUDA (nvcc or gstreamer-cuda-1.0 not found)");
+  report_missing(plugin, "gpukeyframedec",
+                 "gpurtsp was built without CUDA (nvcc or gstreamer-cuda-1.0 not found)");
 #endif
   return ok;
 }
