@@ -140,7 +140,8 @@ static GstStructure *gst_gpu_keyframe_dec_stats(GstGpuKeyframeDec *self) {
                       G_TYPE_UINT, pool.max_sessions, "pool-sessions-created", G_TYPE_UINT64,
                       pool.created, "pool-sessions-destroyed", G_TYPE_UINT64, pool.destroyed,
                       "pool-creation-failures", G_TYPE_UINT64, pool.creation_failures,
-                      "pool-waiting", G_TYPE_UINT, pool.waiting, nullptr);
+                      "pool-waiting", G_TYPE_UINT, pool.waiting, "pool-users", G_TYPE_UINT,
+                      static_cast<guint>(priv->pool.use_count()), nullptr);
   }
   return s;
 }
@@ -433,6 +434,17 @@ static gboolean gst_gpu_keyframe_dec_set_format(GstVideoDecoder *decoder,
   auto self = GST_GPU_KEYFRAME_DEC(decoder);
   auto priv = self->priv;
   GstStructure *s = gst_caps_get_structure(state->caps, 0);
+  /* The parsers say what the SPS holds; refuse early what NVDEC output in
+   * NV12 cannot carry (the sequence callback checks again without them). */
+  const char *chroma = gst_structure_get_string(s, "chroma-format");
+  guint depth = 8;
+  gst_structure_get_uint(s, "bit-depth-luma", &depth);
+  if ((chroma && strcmp(chroma, "4:2:0") != 0) || depth != 8) {
+    GST_ELEMENT_ERROR(self, STREAM, NOT_IMPLEMENTED,
+                      ("gpukeyframedec decodes 8-bit 4:2:0 video only"),
+                      ("stream is %u-bit %s", depth, chroma ? chroma : "4:2:0"));
+    return FALSE;
+  }
   const nvcuvid::Codec codec =
       gst_structure_has_name(s, "video/x-h265") ? nvcuvid::Codec::HEVC : nvcuvid::Codec::H264;
   g_clear_pointer(&priv->input_state, gst_video_codec_state_unref);
