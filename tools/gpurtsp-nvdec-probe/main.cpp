@@ -14,6 +14,7 @@
 
 #include <dirent.h>
 #include <poll.h>
+#include <sys/prctl.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -675,6 +676,9 @@ int run_processes(const Options &opt) {
   for (int p = 0; p < opt.processes; p++) {
     pid_t pid = fork();
     if (pid == 0) {
+      /* Alarms are not inherited; and die with the parent if it gives up. */
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      alarm(opt.timeout);
       close(ready[0]);
       close(go[1]);
       g_prefix = "probe: p" + std::to_string(p + 1);
