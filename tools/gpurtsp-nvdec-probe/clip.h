@@ -18,7 +18,7 @@ struct Clip {
 /* Reads the keyframes of the Annex-B elementary stream in @path. */
 bool read_clip(const std::string &path, const std::string &codec, Clip &clip, std::string &why);
 
-/* Encodes @frames frames of videotestsrc @pattern at @width x @height, one
+/* Encodes @frames frames of scrolling videotestsrc @pattern at @width x @height, one
  * keyframe every @keyint frames, into the Annex-B file @path with the first
  * software encoder installed (x264enc, openh264enc; x265enc). */
 bool make_clip(const std::string &path, const std::string &codec, int width, int height, int frames,
