@@ -76,9 +76,9 @@ void encode(Clip &clip, const char *codec, int width, int height, int frames, in
       "videotestsrc num-buffers=" + std::to_string(frames) +
       " pattern=smpte horizontal-speed=8 ! video/x-raw,format=" + format +
       ",width=" + std::to_string(width) + ",height=" + std::to_string(height) +
-      ",framerate=25/1 ! tee name=t t. ! queue ! appsink name=raw sync=false t. ! queue ! " +
+      ",framerate=25/1 ! tee name=t t. ! queue ! appsink name=raw sync=false wait-on-eos=false t. ! queue ! " +
       encoder + " ! " + codec + "parse config-interval=-1 ! video/x-" + codec +
-      ",stream-format=byte-stream,alignment=au ! appsink name=enc sync=false";
+      ",stream-format=byte-stream,alignment=au ! appsink name=enc sync=false wait-on-eos=false";
   GError *err = nullptr;
   GstElement *pipeline = gst_parse_launch(description.c_str(), &err);
   fail_unless(pipeline && !err, "%s", err ? err->message : "");
@@ -132,7 +132,7 @@ double psnr(const GstVideoFrame *out, const GstVideoFrame *src, int out_plane, i
  * caps and picture quality against the sources. */
 void check_decode(const Clip &clip, const char *codec, int width, int height) {
   const std::string description = std::string("appsrc name=src format=time ! ") + codec +
-                                  "parse ! gpukeyframedec name=dec ! appsink name=out sync=false "
+                                  "parse ! gpukeyframedec name=dec ! appsink name=out sync=false wait-on-eos=false "
                                   "caps=\"video/x-raw(memory:CUDAMemory),format=NV12\"";
   GError *err = nullptr;
   GstElement *pipeline = gst_parse_launch(description.c_str(), &err);

@@ -82,8 +82,9 @@ struct GpuKeyframeDecPrivate {
   guint max_sessions = kDefaultMaxSessions;            /* guarded by settings_lock */
   guint session_timeout_ms = kDefaultSessionTimeoutMs; /* guarded by settings_lock */
 
-  /* set_context and queries come from any thread. */
-  std::mutex context_lock;
+  /* set_context and queries come from any thread. Recursive: ensuring a
+   * context in open() calls set_context() back on the same thread. */
+  std::recursive_mutex context_lock;
   gpurtsp::ElementCudaContext cuda; /* guarded by context_lock */
 
   /* Runtime state of the streaming thread, built in set_format(), dropped in
@@ -200,7 +201,7 @@ static void gst_gpu_keyframe_dec_set_context(GstElement *element, GstContext *co
   auto self = GST_GPU_KEYFRAME_DEC(element);
   gint device_id = gst_gpu_keyframe_dec_device_id(self);
   {
-    std::lock_guard<std::mutex> lk(self->priv->context_lock);
+    std::lock_guard<std::recursive_mutex> lk(self->priv->context_lock);
     self->priv->cuda.set_context(element, context, device_id);
   }
   GST_ELEMENT_CLASS(gst_gpu_keyframe_dec_parent_class)->set_context(element, context);
@@ -216,7 +217,7 @@ static gboolean gst_gpu_keyframe_dec_open(GstVideoDecoder *decoder) {
     return FALSE;
   }
   gint device_id = gst_gpu_keyframe_dec_device_id(self);
-  std::lock_guard<std::mutex> lk(priv->context_lock);
+  std::lock_guard<std::recursive_mutex> lk(priv->context_lock);
   if (!priv->cuda.ensure(GST_ELEMENT(self), device_id)) {
     GST_ELEMENT_ERROR(self, RESOURCE, NOT_FOUND, ("No CUDA context for device %d", device_id),
                       ("gst_cuda_ensure_element_context failed"));
@@ -227,7 +228,7 @@ static gboolean gst_gpu_keyframe_dec_open(GstVideoDecoder *decoder) {
 
 static gboolean gst_gpu_keyframe_dec_close(GstVideoDecoder *decoder) {
   auto priv = GST_GPU_KEYFRAME_DEC(decoder)->priv;
-  std::lock_guard<std::mutex> lk(priv->context_lock);
+  std::lock_guard<std::recursive_mutex> lk(priv->context_lock);
   priv->cuda.clear();
   return TRUE;
 }
@@ -459,7 +460,7 @@ static gboolean gst_gpu_keyframe_dec_set_format(GstVideoDecoder *decoder,
   if (!priv->pool) {
     GstCudaContext *ctx;
     {
-      std::lock_guard<std::mutex> lk(priv->context_lock);
+      std::lock_guard<std::recursive_mutex> lk(priv->context_lock);
       ctx = priv->cuda.get();
     }
     if (!ctx) {
@@ -537,6 +538,10 @@ static GstFlowReturn gst_gpu_keyframe_dec_handle_frame(GstVideoDecoder *decoder,
     gst_video_decoder_release_frame(decoder, frame);
     return flow;
   }
+  /* Streams without PTS (raw files) would get PTS interpolated as if every
+   * frame were output; a keyframe's decode time is the better guess. */
+  if (!GST_CLOCK_TIME_IS_VALID(frame->pts))
+    frame->pts = frame->dts;
   return gst_video_decoder_finish_frame(decoder, frame);
 }
 
@@ -588,7 +593,7 @@ static gboolean gst_gpu_keyframe_dec_decide_allocation(GstVideoDecoder *decoder,
 }
 
 static gboolean gst_gpu_keyframe_dec_handle_query(GstGpuKeyframeDec *self, GstQuery *query) {
-  std::lock_guard<std::mutex> lk(self->priv->context_lock);
+  std::lock_guard<std::recursive_mutex> lk(self->priv->context_lock);
   return self->priv->cuda.handle_query(GST_ELEMENT(self), query);
 }
 
@@ -660,6 +665,8 @@ static void gst_gpu_keyframe_dec_class_init(GstGpuKeyframeDecClass *klass) {
   decoder_class->src_query = gst_gpu_keyframe_dec_src_query;
 
   GST_DEBUG_CATEGORY_INIT(gst_gpu_keyframe_dec_debug, "gpukeyframedec", 0, "GPU keyframe decoder");
+  /* Registers the CUDA allocator that GstCudaBufferPool looks up. */
+  gst_cuda_memory_init_once();
 }
 
 static void gst_gpu_keyframe_dec_init(GstGpuKeyframeDec *self) {
