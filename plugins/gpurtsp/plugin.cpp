@@ -9,6 +9,8 @@
 #include "gstgpunv12torgb.h"
 #include "gstgpujpegenc.h"
 #include "nvjpeg-loader.h"
+#include "gstgpukeyframedec.h"
+#include "nvcuvid-loader.h"
 #endif
 
 GST_DEBUG_CATEGORY_STATIC(gpurtsp_plugin_debug);
@@ -49,6 +51,7 @@ static gboolean plugin_init(GstPlugin *plugin) {
   std::string why;
   if (!gpurtsp::cuda_device_available(why)) {
     report_missing(plugin, "gpunv12torgb, gpujpegenc", why);
+    report_missing(plugin, "gpukeyframedec", why);
     return ok;
   }
   ok &= gst_element_register(plugin, "gpunv12torgb", GST_RANK_NONE, GST_TYPE_GPU_NV12_TO_RGB);
@@ -56,8 +59,14 @@ static gboolean plugin_init(GstPlugin *plugin) {
     ok &= gst_element_register(plugin, "gpujpegenc", GST_RANK_NONE, GST_TYPE_GPU_JPEG_ENC);
   else
     report_missing(plugin, "gpujpegenc", why);
+  if (gpurtsp::nvcuvid::api(why))
+    ok &= gst_element_register(plugin, "gpukeyframedec", GST_RANK_NONE, GST_TYPE_GPU_KEYFRAME_DEC);
+  else
+    report_missing(plugin, "gpukeyframedec", why);
 #else
   report_missing(plugin, "gpunv12torgb, gpujpegenc", "gpurtsp was built without CUDA (nvcc or gstreamer-cuda-1.0 not found)");
+  report_missing(plugin, "gpukeyframedec",
+                 "gpurtsp was built without CUDA (nvcc or gstreamer-cuda-1.0 not found)");
 #endif
   return ok;
 }

@@ -1,0 +1,679 @@
+/* gpukeyframedec: decodes only the keyframes of H.264 / H.265 streams, on
+ * NVDEC sessions shared by every instance of a CUDA context.
+ *
+ * A keyframe references no other picture, so a camera needs no decoder of its
+ * own: each instance keeps a CPU-only cuvid parser (the camera's SPS/PPS) and
+ * borrows a pooled session per keyframe to decode, map and copy it into an
+ * NV12 CUDA buffer. Delta units are always dropped: without their references a
+ * shared session could not decode them. */
+#include "gstgpukeyframedec.h"
+
+#include "gpurtsp-cuda.h"
+#include "nvdec-session-pool.h"
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+
+GST_DEBUG_CATEGORY_STATIC(gst_gpu_keyframe_dec_debug);
+#define GST_CAT_DEFAULT gst_gpu_keyframe_dec_debug
+
+using gpurtsp::NvdecFormat;
+using gpurtsp::NvdecSessionPool;
+namespace nvcuvid = gpurtsp::nvcuvid;
+
+enum {
+  PROP_0,
+  PROP_CUDA_DEVICE_ID,
+  PROP_MAX_SESSIONS,
+  PROP_SESSION_TIMEOUT,
+  PROP_STATS,
+};
+
+constexpr gint kDefaultDeviceId = -1;
+/* One session per NVDEC engine (an H100 has 7) plus one. */
+constexpr guint kDefaultMaxSessions = 8;
+/* A keyframe waiting longer is dropped: the camera's next one is due. */
+constexpr guint kDefaultSessionTimeoutMs = 1000;
+
+static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE(
+    "sink", GST_PAD_SINK, GST_PAD_ALWAYS,
+    GST_STATIC_CAPS("video/x-h264, stream-format = (string) byte-stream, alignment = (string) au; "
+                    "video/x-h265, stream-format = (string) byte-stream, alignment = (string) au"));
+
+static GstStaticPadTemplate src_template =
+    GST_STATIC_PAD_TEMPLATE("src", GST_PAD_SRC, GST_PAD_ALWAYS,
+                            GST_STATIC_CAPS(GST_VIDEO_CAPS_MAKE_WITH_FEATURES(
+                                GST_CAPS_FEATURE_MEMORY_CUDA_MEMORY, "NV12")));
+
+namespace {
+
+/* A cuvid parser: CPU only, holds one stream's parameter sets. */
+class VideoParser {
+public:
+  ~VideoParser() { reset(); }
+  CUresult create(const nvcuvid::Api *api, nvcuvid::ParserParams &params) {
+    reset();
+    CUresult ret = api->create_video_parser(&parser_, &params);
+    if (ret != CUDA_SUCCESS) {
+      parser_ = nullptr;
+      return ret;
+    }
+    api_ = api;
+    return CUDA_SUCCESS;
+  }
+  void reset() {
+    if (parser_)
+      api_->destroy_video_parser(parser_);
+    parser_ = nullptr;
+  }
+  nvcuvid::Parser get() const { return parser_; }
+
+private:
+  const nvcuvid::Api *api_ = nullptr;
+  nvcuvid::Parser parser_ = nullptr;
+};
+
+} // namespace
+
+struct GpuKeyframeDecPrivate {
+  std::mutex settings_lock;
+  gint device_id = kDefaultDeviceId;                   /* guarded by settings_lock */
+  guint max_sessions = kDefaultMaxSessions;            /* guarded by settings_lock */
+  guint session_timeout_ms = kDefaultSessionTimeoutMs; /* guarded by settings_lock */
+
+  /* set_context and queries come from any thread. Recursive: ensuring a
+   * context in open() calls set_context() back on the same thread. */
+  std::recursive_mutex context_lock;
+  gpurtsp::ElementCudaContext cuda; /* guarded by context_lock */
+
+  /* Runtime state of the streaming thread, built in set_format(), dropped in
+   * stop(). The thread reads pool without the lock; it takes pool_lock to
+   * change it, so the stats property can read it. */
+  std::mutex pool_lock;
+  std::shared_ptr<NvdecSessionPool> pool;
+  const nvcuvid::Api *api = nullptr;
+  VideoParser parser;
+  nvcuvid::Codec codec = nvcuvid::Codec::H264;
+  GstVideoCodecState *input_state = nullptr;
+  std::chrono::milliseconds session_timeout{kDefaultSessionTimeoutMs};
+
+  /* From the parser's sequence callback. */
+  NvdecFormat format;
+  gpurtsp::CropRect crop;
+  guint32 vui = 0; /* the colour description the output caps were made from */
+  bool have_output = false;
+
+  /* The keyframe being parsed, and what its callbacks made of it. */
+  GstVideoCodecFrame *frame = nullptr;
+  GstFlowReturn flow = GST_FLOW_OK;
+
+  std::atomic<guint64> decoded{0};
+  std::atomic<guint64> dropped_delta{0};
+  std::atomic<guint64> dropped_non_intra{0};
+  std::atomic<guint64> dropped_busy{0};
+};
+
+struct _GstGpuKeyframeDec {
+  GstVideoDecoder parent;
+  GpuKeyframeDecPrivate *priv;
+};
+
+G_DEFINE_TYPE(GstGpuKeyframeDec, gst_gpu_keyframe_dec, GST_TYPE_VIDEO_DECODER)
+
+static void gst_gpu_keyframe_dec_finalize(GObject *object) {
+  auto self = GST_GPU_KEYFRAME_DEC(object);
+  delete self->priv;
+  G_OBJECT_CLASS(gst_gpu_keyframe_dec_parent_class)->finalize(object);
+}
+
+static GstStructure *gst_gpu_keyframe_dec_stats(GstGpuKeyframeDec *self) {
+  auto priv = self->priv;
+  GstStructure *s = gst_structure_new(
+      "application/x-gpukeyframedec-stats", "decoded", G_TYPE_UINT64, priv->decoded.load(),
+      "dropped-delta", G_TYPE_UINT64, priv->dropped_delta.load(), "dropped-non-intra",
+      G_TYPE_UINT64, priv->dropped_non_intra.load(), "dropped-busy", G_TYPE_UINT64,
+      priv->dropped_busy.load(), nullptr);
+  std::lock_guard<std::mutex> lk(priv->pool_lock);
+  if (priv->pool) {
+    auto pool = priv->pool->sessions().stats();
+    gst_structure_set(s, "pool-sessions", G_TYPE_UINT, pool.sessions, "pool-max-sessions",
+                      G_TYPE_UINT, pool.max_sessions, "pool-sessions-created", G_TYPE_UINT64,
+                      pool.created, "pool-sessions-destroyed", G_TYPE_UINT64, pool.destroyed,
+                      "pool-creation-failures", G_TYPE_UINT64, pool.creation_failures,
+                      "pool-waiting", G_TYPE_UINT, pool.waiting, "pool-users", G_TYPE_UINT,
+                      static_cast<guint>(priv->pool.use_count()), nullptr);
+  }
+  return s;
+}
+
+static void gst_gpu_keyframe_dec_set_property(GObject *object, guint prop_id, const GValue *value,
+                                              GParamSpec *pspec) {
+  auto priv = GST_GPU_KEYFRAME_DEC(object)->priv;
+  std::lock_guard<std::mutex> lk(priv->settings_lock);
+  switch (prop_id) {
+  case PROP_CUDA_DEVICE_ID:
+    priv->device_id = g_value_get_int(value);
+    break;
+  case PROP_MAX_SESSIONS:
+    priv->max_sessions = g_value_get_uint(value);
+    break;
+  case PROP_SESSION_TIMEOUT:
+    priv->session_timeout_ms = g_value_get_uint(value);
+    break;
+  default:
+    G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+    break;
+  }
+}
+
+static void gst_gpu_keyframe_dec_get_property(GObject *object, guint prop_id, GValue *value,
+                                              GParamSpec *pspec) {
+  auto self = GST_GPU_KEYFRAME_DEC(object);
+  auto priv = self->priv;
+  if (prop_id == PROP_STATS) {
+    g_value_take_boxed(value, gst_gpu_keyframe_dec_stats(self));
+    return;
+  }
+  std::lock_guard<std::mutex> lk(priv->settings_lock);
+  switch (prop_id) {
+  case PROP_CUDA_DEVICE_ID:
+    g_value_set_int(value, priv->device_id);
+    break;
+  case PROP_MAX_SESSIONS:
+    g_value_set_uint(value, priv->max_sessions);
+    break;
+  case PROP_SESSION_TIMEOUT:
+    g_value_set_uint(value, priv->session_timeout_ms);
+    break;
+  default:
+    G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+    break;
+  }
+}
+
+static gint gst_gpu_keyframe_dec_device_id(GstGpuKeyframeDec *self) {
+  std::lock_guard<std::mutex> lk(self->priv->settings_lock);
+  return self->priv->device_id;
+}
+
+static void gst_gpu_keyframe_dec_set_context(GstElement *element, GstContext *context) {
+  auto self = GST_GPU_KEYFRAME_DEC(element);
+  gint device_id = gst_gpu_keyframe_dec_device_id(self);
+  {
+    std::lock_guard<std::recursive_mutex> lk(self->priv->context_lock);
+    self->priv->cuda.set_context(element, context, device_id);
+  }
+  GST_ELEMENT_CLASS(gst_gpu_keyframe_dec_parent_class)->set_context(element, context);
+}
+
+static gboolean gst_gpu_keyframe_dec_open(GstVideoDecoder *decoder) {
+  auto self = GST_GPU_KEYFRAME_DEC(decoder);
+  auto priv = self->priv;
+  std::string why;
+  priv->api = nvcuvid::api(why);
+  if (!priv->api) {
+    GST_ELEMENT_ERROR(self, LIBRARY, INIT, (NULL), ("%s", why.c_str()));
+    return FALSE;
+  }
+  gint device_id = gst_gpu_keyframe_dec_device_id(self);
+  std::lock_guard<std::recursive_mutex> lk(priv->context_lock);
+  if (!priv->cuda.ensure(GST_ELEMENT(self), device_id)) {
+    GST_ELEMENT_ERROR(self, RESOURCE, NOT_FOUND, ("No CUDA context for device %d", device_id),
+                      ("gst_cuda_ensure_element_context failed"));
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static gboolean gst_gpu_keyframe_dec_close(GstVideoDecoder *decoder) {
+  auto priv = GST_GPU_KEYFRAME_DEC(decoder)->priv;
+  std::lock_guard<std::recursive_mutex> lk(priv->context_lock);
+  priv->cuda.clear();
+  return TRUE;
+}
+
+static gboolean gst_gpu_keyframe_dec_start(GstVideoDecoder *decoder) {
+  auto priv = GST_GPU_KEYFRAME_DEC(decoder)->priv;
+  priv->have_output = false;
+  priv->decoded = 0;
+  priv->dropped_delta = 0;
+  priv->dropped_non_intra = 0;
+  priv->dropped_busy = 0;
+  return TRUE;
+}
+
+static gboolean gst_gpu_keyframe_dec_stop(GstVideoDecoder *decoder) {
+  auto priv = GST_GPU_KEYFRAME_DEC(decoder)->priv;
+  priv->parser.reset();
+  g_clear_pointer(&priv->input_state, gst_video_codec_state_unref);
+  priv->have_output = false;
+  std::lock_guard<std::mutex> lk(priv->pool_lock);
+  priv->pool.reset();
+  return TRUE;
+}
+
+/* Output caps: the displayed size, variable frame rate (keyframes only), the
+ * colour description of the stream's VUI where it has one. */
+static bool gst_gpu_keyframe_dec_update_output(GstGpuKeyframeDec *self,
+                                               const nvcuvid::VideoFormat *format,
+                                               const gpurtsp::CropRect &crop) {
+  auto priv = self->priv;
+  auto decoder = GST_VIDEO_DECODER(self);
+  GstVideoCodecState *state = gst_video_decoder_set_output_state(
+      decoder, GST_VIDEO_FORMAT_NV12, crop.width, crop.height, priv->input_state);
+  GstVideoInfo *info = &state->info;
+  info->fps_n = 0;
+  info->fps_d = 1;
+  const auto &vui = format->video_signal_description;
+  GstVideoColorimetry *color = &info->colorimetry;
+  color->range =
+      vui.video_full_range_flag ? GST_VIDEO_COLOR_RANGE_0_255 : GST_VIDEO_COLOR_RANGE_16_235;
+  if (auto matrix = gst_video_color_matrix_from_iso(vui.matrix_coefficients);
+      matrix != GST_VIDEO_COLOR_MATRIX_UNKNOWN)
+    color->matrix = matrix;
+  if (auto transfer = gst_video_transfer_function_from_iso(vui.transfer_characteristics);
+      transfer != GST_VIDEO_TRANSFER_UNKNOWN)
+    color->transfer = transfer;
+  if (auto primaries = gst_video_color_primaries_from_iso(vui.color_primaries);
+      primaries != GST_VIDEO_COLOR_PRIMARIES_UNKNOWN)
+    color->primaries = primaries;
+  state->caps = gst_video_info_to_caps(info);
+  gst_caps_set_features(state->caps, 0,
+                        gst_caps_features_new(GST_CAPS_FEATURE_MEMORY_CUDA_MEMORY, nullptr));
+  gst_video_codec_state_unref(state);
+  return gst_video_decoder_negotiate(decoder);
+}
+
+/* Parser callback: a (new) sequence header. Returns the number of picture
+ * indices the parser may use: the decode surfaces a session needs. */
+static int gst_gpu_keyframe_dec_on_sequence(void *user_data, nvcuvid::VideoFormat *format) {
+  auto self = GST_GPU_KEYFRAME_DEC(user_data);
+  auto priv = self->priv;
+  if (format->chroma_format != nvcuvid::ChromaFormat::Yuv420 || format->bit_depth_luma_minus8 ||
+      format->bit_depth_chroma_minus8) {
+    GST_ELEMENT_ERROR(
+        self, STREAM, NOT_IMPLEMENTED, ("gpukeyframedec decodes 8-bit 4:2:0 video only"),
+        ("stream has %u-bit luma, chroma format %d", 8u + format->bit_depth_luma_minus8,
+         static_cast<int>(format->chroma_format)));
+    priv->flow = GST_FLOW_NOT_NEGOTIATED;
+    return 0;
+  }
+
+  NvdecFormat wanted;
+  wanted.codec = priv->codec;
+  wanted.coded_width = format->coded_width;
+  wanted.coded_height = format->coded_height;
+  wanted.num_decode_surfaces = MAX(1u, format->min_num_decode_surfaces);
+  std::string why;
+  if (!priv->pool->supports(wanted, why)) {
+    GST_ELEMENT_ERROR(self, STREAM, NOT_IMPLEMENTED, ("Stream not decodable by NVDEC"),
+                      ("%s", why.c_str()));
+    priv->flow = GST_FLOW_NOT_NEGOTIATED;
+    return 0;
+  }
+
+  const auto &area = format->display_area;
+  gpurtsp::CropRect crop;
+  /* 4:2:0 crops start on even rows and columns; clamp to the coded size. */
+  crop.left = static_cast<unsigned>(CLAMP(area.left, 0, (int)format->coded_width)) & ~1u;
+  crop.top = static_cast<unsigned>(CLAMP(area.top, 0, (int)format->coded_height)) & ~1u;
+  const int right = CLAMP(area.right, (int)crop.left, (int)format->coded_width);
+  const int bottom = CLAMP(area.bottom, (int)crop.top, (int)format->coded_height);
+  crop.width = right - crop.left;
+  crop.height = bottom - crop.top;
+  if (crop.width == 0 || crop.height == 0) {
+    GST_ELEMENT_ERROR(self, STREAM, DECODE, ("Invalid picture size"),
+                      ("display area %d,%d-%d,%d of a %ux%u picture", area.left, area.top,
+                       area.right, area.bottom, format->coded_width, format->coded_height));
+    priv->flow = GST_FLOW_ERROR;
+    return 0;
+  }
+
+  GST_INFO_OBJECT(self, "sequence: coded %ux%u, shown %ux%u at %u,%u, %u decode surfaces",
+                  wanted.coded_width, wanted.coded_height, crop.width, crop.height, crop.left,
+                  crop.top, wanted.num_decode_surfaces);
+  guint32 vui;
+  static_assert(sizeof(vui) == sizeof(format->video_signal_description));
+  memcpy(&vui, &format->video_signal_description, sizeof(vui));
+  const bool output_changed = !priv->have_output || crop.width != priv->crop.width ||
+                              crop.height != priv->crop.height || vui != priv->vui;
+  priv->format = wanted;
+  priv->crop = crop;
+  priv->vui = vui;
+  if (output_changed) {
+    if (!gst_gpu_keyframe_dec_update_output(self, format, crop)) {
+      GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, (NULL),
+                        ("downstream refused NV12 CUDA memory of %ux%u", crop.width, crop.height));
+      priv->flow = GST_FLOW_NOT_NEGOTIATED;
+      return 0;
+    }
+    priv->have_output = true;
+  }
+  return static_cast<int>(wanted.num_decode_surfaces);
+}
+
+/* Parser callback: a picture is ready to decode. Only intra frame pictures
+ * get a session; the rest are skipped. */
+static int gst_gpu_keyframe_dec_on_decode(void *user_data, nvcuvid::PicParams *params) {
+  auto self = GST_GPU_KEYFRAME_DEC(user_data);
+  auto priv = self->priv;
+  auto decoder = GST_VIDEO_DECODER(self);
+  GstVideoCodecFrame *frame = priv->frame;
+  if (!frame || !priv->have_output)
+    return 1;
+  if (params->field_pic_flag) {
+    GST_ELEMENT_ERROR(self, STREAM, NOT_IMPLEMENTED,
+                      ("Field-coded (interlaced) pictures are not supported"),
+                      ("use nvh264dec / nvh265dec for interlaced cameras"));
+    priv->flow = GST_FLOW_NOT_SUPPORTED;
+    return 0;
+  }
+  if (!params->intra_pic_flag || frame->output_buffer) {
+    /* A "keyframe" with inter slices (recovery point) or a second picture
+     * in one access unit: neither decodes on a shared session. */
+    priv->dropped_non_intra++;
+    GST_DEBUG_OBJECT(self, "skipping a picture that is not a lone intra picture");
+    return 1;
+  }
+
+  GstFlowReturn ret = gst_video_decoder_allocate_output_frame(decoder, frame);
+  if (ret != GST_FLOW_OK) {
+    GST_DEBUG_OBJECT(self, "no output buffer: %s", gst_flow_get_name(ret));
+    priv->flow = ret;
+    return 0;
+  }
+
+  NvdecSessionPool::Sessions::Lease session;
+  std::string why;
+  switch (priv->pool->sessions().acquire(priv->format, priv->session_timeout, session, why)) {
+  case NvdecSessionPool::Sessions::Status::Ok:
+    break;
+  case NvdecSessionPool::Sessions::Status::Timeout:
+    priv->dropped_busy++;
+    GST_WARNING_OBJECT(self, "no NVDEC session free within %lld ms, keyframe dropped",
+                       static_cast<long long>(priv->session_timeout.count()));
+    gst_clear_buffer(&frame->output_buffer);
+    return 1;
+  case NvdecSessionPool::Sessions::Status::Failed:
+    GST_ELEMENT_ERROR(self, RESOURCE, FAILED, ("No NVDEC session"), ("%s", why.c_str()));
+    priv->flow = GST_FLOW_ERROR;
+    return 0;
+  }
+
+  GstVideoFrame out;
+  GstVideoInfo info;
+  gst_video_info_set_format(&info, GST_VIDEO_FORMAT_NV12, priv->crop.width, priv->crop.height);
+  if (!gst_video_frame_map(&out, &info, frame->output_buffer,
+                           static_cast<GstMapFlags>(GST_MAP_WRITE | GST_MAP_CUDA))) {
+    GST_ELEMENT_ERROR(self, RESOURCE, WRITE, (NULL), ("cannot map the output buffer for CUDA"));
+    priv->flow = GST_FLOW_ERROR;
+    return 0;
+  }
+  const bool ok = session->decode(params, priv->crop, &out, why);
+  gst_video_frame_unmap(&out);
+  if (!ok) {
+    /* A session that failed once is not trusted again. */
+    session.discard();
+    gst_clear_buffer(&frame->output_buffer);
+    GST_VIDEO_DECODER_ERROR(self, 1, STREAM, DECODE, ("Keyframe decoding failed"),
+                            ("%s", why.c_str()), priv->flow);
+    return priv->flow == GST_FLOW_OK ? 1 : 0;
+  }
+  priv->decoded++;
+  return 1;
+}
+
+/* Parser callback: display order. With no display delay there is nothing to
+ * reorder; the decode callback already produced the frame. */
+static int gst_gpu_keyframe_dec_on_display(void *, nvcuvid::ParserDispInfo *) {
+  return 1;
+}
+
+static gboolean gst_gpu_keyframe_dec_set_format(GstVideoDecoder *decoder,
+                                                GstVideoCodecState *state) {
+  auto self = GST_GPU_KEYFRAME_DEC(decoder);
+  auto priv = self->priv;
+  GstStructure *s = gst_caps_get_structure(state->caps, 0);
+  /* The parsers say what the SPS holds; refuse early what NVDEC output in
+   * NV12 cannot carry (the sequence callback checks again without them). */
+  const char *chroma = gst_structure_get_string(s, "chroma-format");
+  guint depth = 8;
+  gst_structure_get_uint(s, "bit-depth-luma", &depth);
+  if ((chroma && strcmp(chroma, "4:2:0") != 0) || depth != 8) {
+    GST_ELEMENT_ERROR(self, STREAM, NOT_IMPLEMENTED,
+                      ("gpukeyframedec decodes 8-bit 4:2:0 video only"),
+                      ("stream is %u-bit %s", depth, chroma ? chroma : "4:2:0"));
+    return FALSE;
+  }
+  const nvcuvid::Codec codec =
+      gst_structure_has_name(s, "video/x-h265") ? nvcuvid::Codec::HEVC : nvcuvid::Codec::H264;
+  g_clear_pointer(&priv->input_state, gst_video_codec_state_unref);
+  priv->input_state = gst_video_codec_state_ref(state);
+
+  guint max_sessions;
+  {
+    std::lock_guard<std::mutex> lk(priv->settings_lock);
+    max_sessions = priv->max_sessions;
+    priv->session_timeout = std::chrono::milliseconds(priv->session_timeout_ms);
+  }
+  if (!priv->pool) {
+    GstCudaContext *ctx;
+    {
+      std::lock_guard<std::recursive_mutex> lk(priv->context_lock);
+      ctx = priv->cuda.get();
+    }
+    if (!ctx) {
+      GST_ELEMENT_ERROR(self, CORE, STATE_CHANGE, (NULL), ("no CUDA context"));
+      return FALSE;
+    }
+    auto pool = NvdecSessionPool::get(ctx, priv->api, max_sessions);
+    std::lock_guard<std::mutex> lk(priv->pool_lock);
+    priv->pool = std::move(pool);
+  }
+
+  if (priv->parser.get() && codec == priv->codec)
+    return TRUE;
+  nvcuvid::ParserParams params{};
+  params.codec = codec;
+  /* The sequence callback tells the parser how many it may use. */
+  params.max_num_decode_surfaces = 1;
+  /* Decode whatever the parser finds: skipped delta frames must not make it
+   * give up on the keyframes. */
+  params.error_threshold = 100;
+  params.max_display_delay = 0;
+  params.user_data = self;
+  params.sequence_callback = gst_gpu_keyframe_dec_on_sequence;
+  params.decode_picture = gst_gpu_keyframe_dec_on_decode;
+  params.display_picture = gst_gpu_keyframe_dec_on_display;
+  priv->codec = codec;
+  priv->have_output = false;
+  CUresult ret = priv->parser.create(priv->api, params);
+  if (ret != CUDA_SUCCESS) {
+    GPURTSP_CUDA_ELEMENT_ERROR(self, "cuvidCreateVideoParser", ret);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static GstFlowReturn gst_gpu_keyframe_dec_handle_frame(GstVideoDecoder *decoder,
+                                                       GstVideoCodecFrame *frame) {
+  auto self = GST_GPU_KEYFRAME_DEC(decoder);
+  auto priv = self->priv;
+  if (!GST_VIDEO_CODEC_FRAME_IS_SYNC_POINT(frame)) {
+    priv->dropped_delta++;
+    gst_video_decoder_release_frame(decoder, frame);
+    return GST_FLOW_OK;
+  }
+
+  GstMapInfo map;
+  if (!gst_buffer_map(frame->input_buffer, &map, GST_MAP_READ)) {
+    GST_ELEMENT_ERROR(self, RESOURCE, READ, (NULL), ("cannot map the input buffer"));
+    gst_video_decoder_release_frame(decoder, frame);
+    return GST_FLOW_ERROR;
+  }
+  nvcuvid::SourceDataPacket packet{};
+  /* One access unit per buffer: the parser decodes it without waiting for
+   * the next start code. */
+  packet.flags = nvcuvid::kPacketEndOfPicture;
+  packet.payload = map.data;
+  packet.payload_size = map.size;
+  priv->frame = frame;
+  priv->flow = GST_FLOW_OK;
+  CUresult ret;
+  {
+    gpurtsp::CudaContextScope scope(priv->pool->context());
+    ret = scope.pushed() ? priv->api->parse_video_data(priv->parser.get(), &packet)
+                         : CUDA_ERROR_INVALID_CONTEXT;
+  }
+  priv->frame = nullptr;
+  gst_buffer_unmap(frame->input_buffer, &map);
+
+  GstFlowReturn flow = priv->flow;
+  if (flow == GST_FLOW_OK && ret != CUDA_SUCCESS) {
+    GPURTSP_CUDA_ELEMENT_ERROR(self, "cuvidParseVideoData", ret);
+    flow = GST_FLOW_ERROR;
+  }
+  if (flow != GST_FLOW_OK || !frame->output_buffer) {
+    gst_video_decoder_release_frame(decoder, frame);
+    return flow;
+  }
+  /* Streams without PTS (raw files) would get PTS interpolated as if every
+   * frame were output; a keyframe's decode time is the better guess. */
+  if (!GST_CLOCK_TIME_IS_VALID(frame->pts))
+    frame->pts = frame->dts;
+  return gst_video_decoder_finish_frame(decoder, frame);
+}
+
+static gboolean gst_gpu_keyframe_dec_decide_allocation(GstVideoDecoder *decoder, GstQuery *query) {
+  auto self = GST_GPU_KEYFRAME_DEC(decoder);
+  GstCaps *caps = nullptr;
+  gst_query_parse_allocation(query, &caps, nullptr);
+  GstVideoInfo info;
+  if (!caps || !gst_video_info_from_caps(&info, caps)) {
+    GST_ERROR_OBJECT(self, "allocation query without usable caps");
+    return FALSE;
+  }
+  GstCudaContext *ctx = self->priv->pool->context();
+
+  GstBufferPool *pool = nullptr;
+  guint size = info.size, min = 0, max = 0;
+  const bool update = gst_query_get_n_allocation_pools(query) > 0;
+  if (update)
+    gst_query_parse_nth_allocation_pool(query, 0, &pool, &size, &min, &max);
+  if (pool && (!GST_IS_CUDA_BUFFER_POOL(pool) || GST_CUDA_BUFFER_POOL(pool)->context != ctx))
+    gst_clear_object(&pool);
+  if (!pool)
+    pool = gst_cuda_buffer_pool_new(ctx);
+  /* A camera's VRAM is the frames downstream holds plus the one being
+   * written: no preallocation beyond one, no cap that could stall. */
+  min = MAX(min, 1u);
+  max = 0;
+  size = MAX(size, static_cast<guint>(info.size));
+
+  GstStructure *config = gst_buffer_pool_get_config(pool);
+  gst_buffer_pool_config_set_params(config, caps, size, min, max);
+  gst_buffer_pool_config_add_option(config, GST_BUFFER_POOL_OPTION_VIDEO_META);
+  if (!gst_buffer_pool_set_config(pool, config)) {
+    GST_ERROR_OBJECT(self, "the CUDA buffer pool refused its configuration");
+    gst_object_unref(pool);
+    return FALSE;
+  }
+  /* The CUDA pool computes its own (pitched) buffer size. */
+  config = gst_buffer_pool_get_config(pool);
+  gst_buffer_pool_config_get_params(config, nullptr, &size, nullptr, nullptr);
+  gst_structure_free(config);
+
+  if (update)
+    gst_query_set_nth_allocation_pool(query, 0, pool, size, min, max);
+  else
+    gst_query_add_allocation_pool(query, pool, size, min, max);
+  gst_object_unref(pool);
+  return TRUE;
+}
+
+static gboolean gst_gpu_keyframe_dec_handle_query(GstGpuKeyframeDec *self, GstQuery *query) {
+  std::lock_guard<std::recursive_mutex> lk(self->priv->context_lock);
+  return self->priv->cuda.handle_query(GST_ELEMENT(self), query);
+}
+
+static gboolean gst_gpu_keyframe_dec_sink_query(GstVideoDecoder *decoder, GstQuery *query) {
+  if (gst_gpu_keyframe_dec_handle_query(GST_GPU_KEYFRAME_DEC(decoder), query))
+    return TRUE;
+  return GST_VIDEO_DECODER_CLASS(gst_gpu_keyframe_dec_parent_class)->sink_query(decoder, query);
+}
+
+static gboolean gst_gpu_keyframe_dec_src_query(GstVideoDecoder *decoder, GstQuery *query) {
+  if (gst_gpu_keyframe_dec_handle_query(GST_GPU_KEYFRAME_DEC(decoder), query))
+    return TRUE;
+  return GST_VIDEO_DECODER_CLASS(gst_gpu_keyframe_dec_parent_class)->src_query(decoder, query);
+}
+
+static void gst_gpu_keyframe_dec_class_init(GstGpuKeyframeDecClass *klass) {
+  auto object_class = G_OBJECT_CLASS(klass);
+  auto element_class = GST_ELEMENT_CLASS(klass);
+  auto decoder_class = GST_VIDEO_DECODER_CLASS(klass);
+
+  object_class->finalize = gst_gpu_keyframe_dec_finalize;
+  object_class->set_property = gst_gpu_keyframe_dec_set_property;
+  object_class->get_property = gst_gpu_keyframe_dec_get_property;
+
+  const auto rw = static_cast<GParamFlags>(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+                                           GST_PARAM_MUTABLE_READY);
+  g_object_class_install_property(
+      object_class, PROP_CUDA_DEVICE_ID,
+      g_param_spec_int("cuda-device-id", "CUDA device id",
+                       "CUDA device to decode on (-1 = the pipeline's context, else device 0)", -1,
+                       G_MAXINT, kDefaultDeviceId, rw));
+  g_object_class_install_property(
+      object_class, PROP_MAX_SESSIONS,
+      g_param_spec_uint("max-sessions", "Max sessions",
+                        "NVDEC sessions the CUDA context's shared pool may hold (every "
+                        "gpukeyframedec of the context shares it; the largest value wins)",
+                        1, 1024, kDefaultMaxSessions, rw));
+  g_object_class_install_property(
+      object_class, PROP_SESSION_TIMEOUT,
+      g_param_spec_uint("session-timeout", "Session timeout",
+                        "Milliseconds a keyframe waits for a free NVDEC session before it is "
+                        "dropped",
+                        0, 60000, kDefaultSessionTimeoutMs, rw));
+  g_object_class_install_property(
+      object_class, PROP_STATS,
+      g_param_spec_boxed("stats", "Statistics",
+                         "Keyframes decoded and dropped by this instance; sessions of the shared "
+                         "pool",
+                         GST_TYPE_STRUCTURE,
+                         static_cast<GParamFlags>(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
+
+  element_class->set_context = gst_gpu_keyframe_dec_set_context;
+  gst_element_class_add_static_pad_template(element_class, &sink_template);
+  gst_element_class_add_static_pad_template(element_class, &src_template);
+  gst_element_class_set_static_metadata(
+      element_class, "GPU keyframe decoder", "Codec/Decoder/Video/Hardware",
+      "Decodes the keyframes of H.264/H.265 streams on NVDEC sessions shared by all instances "
+      "of a CUDA context; delta frames are dropped",
+      "gpurtsp developers");
+
+  decoder_class->open = gst_gpu_keyframe_dec_open;
+  decoder_class->close = gst_gpu_keyframe_dec_close;
+  decoder_class->start = gst_gpu_keyframe_dec_start;
+  decoder_class->stop = gst_gpu_keyframe_dec_stop;
+  decoder_class->set_format = gst_gpu_keyframe_dec_set_format;
+  decoder_class->handle_frame = gst_gpu_keyframe_dec_handle_frame;
+  decoder_class->decide_allocation = gst_gpu_keyframe_dec_decide_allocation;
+  decoder_class->sink_query = gst_gpu_keyframe_dec_sink_query;
+  decoder_class->src_query = gst_gpu_keyframe_dec_src_query;
+
+  GST_DEBUG_CATEGORY_INIT(gst_gpu_keyframe_dec_debug, "gpukeyframedec", 0, "GPU keyframe decoder");
+  /* Registers the CUDA allocator that GstCudaBufferPool looks up. */
+  gst_cuda_memory_init_once();
+}
+
+static void gst_gpu_keyframe_dec_init(GstGpuKeyframeDec *self) {
+  self->priv = new GpuKeyframeDecPrivate();
+  auto decoder = GST_VIDEO_DECODER(self);
+  gst_video_decoder_set_packetized(decoder, TRUE);
+  gst_video_decoder_set_needs_format(decoder, TRUE);
+  /* Snapshots are wanted however late they are. */
+  g_object_set(self, "qos", FALSE, nullptr);
+}

@@ -1,0 +1,213 @@
+#include "nvdec-session-pool.h"
+
+GST_DEBUG_CATEGORY_STATIC(gpurtsp_nvdec_debug);
+#define GST_CAT_DEFAULT gpurtsp_nvdec_debug
+
+namespace gpurtsp {
+
+namespace {
+
+void init_debug() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    GST_DEBUG_CATEGORY_INIT(gpurtsp_nvdec_debug, "gpurtspnvdec", 0, "gpurtsp NVDEC sessions");
+  });
+}
+
+std::string failed(const char *call, CUresult result) {
+  return std::string(call) + " failed: " + cuda_error_name(result);
+}
+
+const char *codec_name(nvcuvid::Codec codec) {
+  return codec == nvcuvid::Codec::HEVC ? "H.265" : "H.264";
+}
+
+} // namespace
+
+std::unique_ptr<NvdecSession> NvdecSession::create(GstCudaContext *ctx, const nvcuvid::Api *api,
+                                                   const NvdecFormat &format, std::string &why) {
+  std::unique_ptr<NvdecSession> session(new NvdecSession(ctx, api, format));
+  CUresult ret = session->stream_.create(ctx);
+  if (ret != CUDA_SUCCESS) {
+    why = failed("cuStreamCreate", ret);
+    return nullptr;
+  }
+
+  nvcuvid::DecodeCreateInfo info{};
+  info.width = format.coded_width;
+  info.height = format.coded_height;
+  info.num_decode_surfaces = format.num_decode_surfaces;
+  info.codec = format.codec;
+  info.chroma_format = nvcuvid::ChromaFormat::Yuv420;
+  info.creation_flags = nvcuvid::kCreateDefault;
+  info.bit_depth_minus8 = 0;
+  /* Only keyframes reach a shared session: no motion-vector buffers needed. */
+  info.intra_decode_only = 1;
+  info.display_area = {0, 0, static_cast<short>(format.coded_width),
+                       static_cast<short>(format.coded_height)};
+  info.output_format = nvcuvid::SurfaceFormat::NV12;
+  info.deinterlace_mode = nvcuvid::DeinterlaceMode::Weave;
+  /* The whole coded picture is mapped and each camera copies out its own
+   * crop, so cameras with one coded size share sessions whatever they crop. */
+  info.target_width = format.coded_width;
+  info.target_height = format.coded_height;
+  info.num_output_surfaces = 1;
+
+  {
+    CudaContextScope scope(ctx);
+    if (!scope.pushed()) {
+      why = "cannot make the CUDA context current";
+      return nullptr;
+    }
+    ret = api->create_decoder(&session->decoder_, &info);
+  }
+  if (ret != CUDA_SUCCESS) {
+    session->decoder_ = nullptr;
+    why = failed("cuvidCreateDecoder", ret);
+    return nullptr;
+  }
+  init_debug();
+  GST_INFO("created NVDEC session %p: %s %ux%u, %u decode surfaces", session->decoder_,
+           codec_name(format.codec), format.coded_width, format.coded_height,
+           format.num_decode_surfaces);
+  return session;
+}
+
+NvdecSession::~NvdecSession() {
+  if (decoder_) {
+    GST_INFO("destroying NVDEC session %p", decoder_);
+    CudaContextScope scope(ctx_);
+    if (scope.pushed())
+      api_->destroy_decoder(decoder_);
+  }
+  gst_object_unref(ctx_);
+}
+
+bool NvdecSession::decode(nvcuvid::PicParams *params, const CropRect &crop, GstVideoFrame *dst,
+                          std::string &why) {
+  CUresult ret = api_->decode_picture(decoder_, params);
+  if (ret != CUDA_SUCCESS) {
+    why = failed("cuvidDecodePicture", ret);
+    return false;
+  }
+
+  nvcuvid::ProcParams proc{};
+  proc.progressive_frame = 1;
+  proc.output_stream = stream_.get();
+  unsigned long long surface = 0;
+  unsigned int pitch = 0;
+  ret = api_->map_video_frame(decoder_, params->curr_pic_idx, &surface, &pitch, &proc);
+  if (ret != CUDA_SUCCESS) {
+    why = failed("cuvidMapVideoFrame64", ret);
+    return false;
+  }
+
+  /* The mapped NV12 surface is target-sized (the coded size): luma rows, then
+   * interleaved chroma rows from the (even) coded height on. */
+  const CUdeviceptr chroma = surface + static_cast<CUdeviceptr>(pitch) * format_.coded_height;
+  CUDA_MEMCPY2D copy{};
+  copy.srcMemoryType = CU_MEMORYTYPE_DEVICE;
+  copy.dstMemoryType = CU_MEMORYTYPE_DEVICE;
+  copy.srcPitch = pitch;
+  const char *failed_call = nullptr;
+  for (guint plane = 0; plane < 2 && !failed_call; plane++) {
+    const unsigned row = plane == 0 ? crop.top : crop.top / 2;
+    copy.srcDevice =
+        (plane == 0 ? surface : chroma) + static_cast<CUdeviceptr>(row) * pitch + crop.left;
+    copy.dstDevice = reinterpret_cast<CUdeviceptr>(GST_VIDEO_FRAME_PLANE_DATA(dst, plane));
+    copy.dstPitch = GST_VIDEO_FRAME_PLANE_STRIDE(dst, plane);
+    copy.WidthInBytes =
+        GST_VIDEO_FRAME_COMP_WIDTH(dst, plane) * GST_VIDEO_FRAME_COMP_PSTRIDE(dst, plane);
+    copy.Height = GST_VIDEO_FRAME_COMP_HEIGHT(dst, plane);
+    ret = CuMemcpy2DAsync(&copy, stream_.get());
+    if (ret != CUDA_SUCCESS)
+      failed_call = "cuMemcpy2DAsync";
+  }
+  if (!failed_call) {
+    ret = CuStreamSynchronize(stream_.get());
+    if (ret != CUDA_SUCCESS)
+      failed_call = "cuStreamSynchronize";
+  }
+  /* Unmapped only once the copy is done: the surface is the session's. */
+  CUresult unmap = api_->unmap_video_frame(decoder_, surface);
+  if (failed_call) {
+    why = failed(failed_call, ret);
+    return false;
+  }
+  if (unmap != CUDA_SUCCESS) {
+    why = failed("cuvidUnmapVideoFrame64", unmap);
+    return false;
+  }
+  return true;
+}
+
+namespace {
+/* Pools are cached weakly, like CudaModule: the elements own them. */
+std::mutex pool_cache_lock;
+std::map<GstCudaContext *, std::weak_ptr<NvdecSessionPool>>
+    pool_cache; /* guarded by pool_cache_lock */
+} // namespace
+
+NvdecSessionPool::NvdecSessionPool(GstCudaContext *ctx, const nvcuvid::Api *api,
+                                   unsigned max_sessions)
+    : ctx_(static_cast<GstCudaContext *>(gst_object_ref(ctx))), api_(api),
+      sessions_(max_sessions, [this](const NvdecFormat &wanted, std::string &why) {
+        return NvdecSession::create(ctx_, api_, wanted, why);
+      }) {}
+
+NvdecSessionPool::~NvdecSessionPool() {
+  gst_object_unref(ctx_);
+}
+
+std::shared_ptr<NvdecSessionPool>
+NvdecSessionPool::get(GstCudaContext *ctx, const nvcuvid::Api *api, unsigned max_sessions) {
+  init_debug();
+  std::lock_guard<std::mutex> guard(pool_cache_lock);
+  std::erase_if(pool_cache, [](const auto &entry) { return entry.second.expired(); });
+  if (auto it = pool_cache.find(ctx); it != pool_cache.end()) {
+    if (auto pool = it->second.lock()) {
+      pool->sessions_.raise_max_sessions(max_sessions);
+      return pool;
+    }
+  }
+  auto pool = std::shared_ptr<NvdecSessionPool>(new NvdecSessionPool(ctx, api, max_sessions));
+  pool_cache[ctx] = pool;
+  GST_INFO("NVDEC session pool for CUDA context %p, at most %u sessions", ctx, max_sessions);
+  return pool;
+}
+
+bool NvdecSessionPool::supports(const NvdecFormat &format, std::string &why) {
+  std::lock_guard<std::mutex> guard(caps_lock_);
+  auto it = caps_.find(format.codec);
+  if (it == caps_.end()) {
+    nvcuvid::DecodeCaps caps{};
+    caps.codec = format.codec;
+    caps.chroma_format = nvcuvid::ChromaFormat::Yuv420;
+    caps.bit_depth_minus8 = 0;
+    CudaContextScope scope(ctx_);
+    CUresult ret = scope.pushed() ? api_->get_decoder_caps(&caps) : CUDA_ERROR_INVALID_CONTEXT;
+    if (ret != CUDA_SUCCESS) {
+      why = failed("cuvidGetDecoderCaps", ret);
+      return false;
+    }
+    it = caps_.emplace(format.codec, caps).first;
+  }
+  const nvcuvid::DecodeCaps &caps = it->second;
+  if (!caps.is_supported) {
+    why = std::string("this GPU's NVDEC cannot decode 8-bit 4:2:0 ") + codec_name(format.codec);
+    return false;
+  }
+  const unsigned w = format.coded_width, h = format.coded_height;
+  if (w < caps.min_width || h < caps.min_height || w > caps.max_width || h > caps.max_height ||
+      w * h / 256 > caps.max_mb_count) {
+    why = std::string("coded size ") + std::to_string(w) + "x" + std::to_string(h) +
+          " is outside what NVDEC decodes (" + std::to_string(caps.min_width) + "x" +
+          std::to_string(caps.min_height) + " to " + std::to_string(caps.max_width) + "x" +
+          std::to_string(caps.max_height) + ", " + std::to_string(caps.max_mb_count) +
+          " macroblocks)";
+    return false;
+  }
+  return true;
+}
+
+} // namespace gpurtsp

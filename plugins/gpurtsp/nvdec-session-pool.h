@@ -1,0 +1,100 @@
+/* gpurtsp: NVDEC decoder sessions shared by every gpukeyframedec of a CUDA
+ * context.
+ *
+ * A keyframe needs no reference picture, so any session of the right codec and
+ * coded size can decode any camera's keyframe: cameras borrow one session per
+ * picture instead of owning one (docs/nvdec-sessions.md). */
+#pragma once
+
+#include "gpurtsp-cuda.h"
+#include "nvcuvid-loader.h"
+#include "session-pool.hpp"
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+namespace gpurtsp {
+
+/* What a session was created for; also what a picture needs. */
+struct NvdecFormat {
+  nvcuvid::Codec codec = nvcuvid::Codec::H264;
+  unsigned coded_width = 0;
+  unsigned coded_height = 0;
+  /* Decode surfaces: the parser's picture indices run below this. */
+  unsigned num_decode_surfaces = 0;
+
+  bool serves(const NvdecFormat &wanted) const {
+    return codec == wanted.codec && coded_width == wanted.coded_width &&
+           coded_height == wanted.coded_height && num_decode_surfaces >= wanted.num_decode_surfaces;
+  }
+};
+
+/* The displayed part of a coded picture (even left/top, as 4:2:0 crops are). */
+struct CropRect {
+  unsigned left = 0, top = 0, width = 0, height = 0;
+};
+
+/* One NVDEC decoder (8-bit 4:2:0, intra pictures only, one output surface)
+ * with its own CUDA stream. Used by one borrower at a time; decode() needs
+ * the session's context current. */
+class NvdecSession {
+public:
+  /* Creates a decoder for @format in @ctx. */
+  static std::unique_ptr<NvdecSession> create(GstCudaContext *ctx, const nvcuvid::Api *api,
+                                              const NvdecFormat &format, std::string &why);
+  ~NvdecSession();
+  NvdecSession(const NvdecSession &) = delete;
+  NvdecSession &operator=(const NvdecSession &) = delete;
+
+  const NvdecFormat &key() const { return format_; }
+
+  /* Decodes the intra picture @params (from a parser whose indices fit this
+   * session) and copies its @crop into the NV12 @dst, mapped for CUDA. On
+   * failure names the failed call in @why. */
+  bool decode(nvcuvid::PicParams *params, const CropRect &crop, GstVideoFrame *dst,
+              std::string &why);
+
+private:
+  NvdecSession(GstCudaContext *ctx, const nvcuvid::Api *api, const NvdecFormat &format)
+      : ctx_(static_cast<GstCudaContext *>(gst_object_ref(ctx))), api_(api), format_(format) {}
+
+  GstCudaContext *const ctx_; /* owned ref */
+  const nvcuvid::Api *const api_;
+  const NvdecFormat format_;
+  nvcuvid::Decoder decoder_ = nullptr;
+  CudaStream stream_;
+};
+
+/* The sessions of one GstCudaContext, shared by all its gpukeyframedecs. */
+class NvdecSessionPool {
+public:
+  using Sessions = SessionPool<NvdecFormat, NvdecSession>;
+
+  /* Returns the pool of @ctx, creating it on first use with at most
+   * @max_sessions sessions; a later caller asking for more raises the cap. */
+  static std::shared_ptr<NvdecSessionPool> get(GstCudaContext *ctx, const nvcuvid::Api *api,
+                                               unsigned max_sessions);
+  ~NvdecSessionPool();
+  NvdecSessionPool(const NvdecSessionPool &) = delete;
+  NvdecSessionPool &operator=(const NvdecSessionPool &) = delete;
+
+  Sessions &sessions() { return sessions_; }
+  GstCudaContext *context() const { return ctx_; }
+  const nvcuvid::Api *api() const { return api_; }
+
+  /* Whether the GPU decodes @format (8-bit 4:2:0); @why says why not. */
+  bool supports(const NvdecFormat &format, std::string &why);
+
+private:
+  NvdecSessionPool(GstCudaContext *ctx, const nvcuvid::Api *api, unsigned max_sessions);
+
+  GstCudaContext *const ctx_; /* owned ref */
+  const nvcuvid::Api *const api_;
+  Sessions sessions_;
+  std::mutex caps_lock_;
+  std::map<nvcuvid::Codec, nvcuvid::DecodeCaps> caps_; /* guarded by caps_lock_ */
+};
+
+} // namespace gpurtsp

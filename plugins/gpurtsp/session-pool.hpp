@@ -1,0 +1,314 @@
+/* gpurtsp: a capped pool of expensive sessions lent out one borrower at a time.
+ *
+ * Built for NVDEC decoders shared by many cameras (gpukeyframedec), but free of
+ * CUDA so its policy can be tested anywhere:
+ *  - at most max_sessions exist at once; creating one is slow, so it happens
+ *    outside the lock, in a reserved slot;
+ *  - a borrower gets an idle session whose key serves its wish
+ *    (Key::serves(const Key &wanted)), else a new one while under the cap,
+ *    else the least recently used idle session is destroyed and replaced;
+ *  - otherwise it queues (first come, first served) until a session is handed
+ *    to it or its timeout passes;
+ *  - when creation fails while other sessions exist, the cap drops to what
+ *    exists: the limit is the driver's, and waiting beats failing.
+ * Key needs `bool serves(const Key &wanted) const`; Session needs
+ * `const Key &key() const` (what it was made for). */
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <utility>
+
+namespace gpurtsp {
+
+template <typename Key, typename Session>
+class SessionPool {
+  struct Entry {
+    Key key;
+    std::unique_ptr<Session> session;
+    bool busy = false;
+  };
+  using EntryIt = typename std::list<Entry>::iterator;
+
+public:
+  /* Creates a session for @wanted (may return one whose key serves more);
+   * nullptr with @why on failure. Called without the pool's lock. */
+  using Factory = std::function<std::unique_ptr<Session>(const Key &wanted, std::string &why)>;
+
+  enum class Status { Ok, Timeout, Failed };
+
+  struct Stats {
+    unsigned sessions = 0; /* existing, idle or lent */
+    unsigned lent = 0;
+    unsigned max_sessions = 0; /* current cap */
+    unsigned waiting = 0;
+    uint64_t created = 0;
+    uint64_t destroyed = 0;
+    uint64_t timeouts = 0;
+    uint64_t creation_failures = 0;
+    std::string last_failure;
+  };
+
+  /* One borrowed session; returns it to the pool when destroyed. Must not
+   * outlive the pool. */
+  class Lease {
+  public:
+    Lease() = default;
+    ~Lease() { reset(); }
+    Lease(Lease &&other) noexcept { *this = std::move(other); }
+    Lease &operator=(Lease &&other) noexcept {
+      if (this != &other) {
+        reset();
+        pool_ = std::exchange(other.pool_, nullptr);
+        entry_ = other.entry_;
+      }
+      return *this;
+    }
+    Lease(const Lease &) = delete;
+    Lease &operator=(const Lease &) = delete;
+
+    explicit operator bool() const { return pool_ != nullptr; }
+    Session &operator*() const { return *entry_->session; }
+    Session *operator->() const { return entry_->session.get(); }
+    const Key &key() const { return entry_->key; }
+
+    /* Returns the session to the pool. */
+    void reset() {
+      if (auto pool = std::exchange(pool_, nullptr))
+        pool->release(entry_, false);
+    }
+    /* Destroys the session instead of returning it (it is broken). */
+    void discard() {
+      if (auto pool = std::exchange(pool_, nullptr))
+        pool->release(entry_, true);
+    }
+
+  private:
+    friend class SessionPool;
+    Lease(SessionPool *pool, EntryIt entry) : pool_(pool), entry_(entry) {}
+
+    SessionPool *pool_ = nullptr;
+    EntryIt entry_{};
+  };
+
+  SessionPool(unsigned max_sessions, Factory factory)
+      : factory_(std::move(factory)), max_sessions_(max_sessions ? max_sessions : 1) {}
+  /* Every lease must have been returned. */
+  ~SessionPool() = default;
+  SessionPool(const SessionPool &) = delete;
+  SessionPool &operator=(const SessionPool &) = delete;
+
+  /* Borrows a session serving @wanted, waiting at most @timeout for one.
+   * Failed (with @why) only when no session exists and none can be made. */
+  Status acquire(const Key &wanted, std::chrono::milliseconds timeout, Lease &lease,
+                 std::string &why) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    Waiter self{wanted};
+    std::unique_lock<std::mutex> lk(lock_);
+    /* Queue behind earlier borrowers; without any, try at once. */
+    bool may_try = waiters_.empty();
+    if (!may_try)
+      waiters_.push_back(&self);
+
+    for (;;) {
+      if (self.handed) {
+        lease = Lease(this, *self.handed);
+        return Status::Ok;
+      }
+      if (may_try || std::exchange(self.retry, false)) {
+        may_try = false;
+        if (auto idle = find_idle(wanted)) {
+          dequeue(&self);
+          (*idle)->busy = true;
+          lease = Lease(this, *idle);
+          return Status::Ok;
+        }
+        std::unique_ptr<Session> victim;
+        bool have_slot = entries_.size() + pending_ < max_sessions_;
+        if (!have_slot) {
+          if (auto lru = find_least_recent_idle()) {
+            victim = std::move((*lru)->session);
+            entries_.erase(*lru);
+            have_slot = true;
+          }
+        }
+        if (have_slot) {
+          dequeue(&self);
+          if (create(lk, wanted, std::move(victim), lease, why))
+            return Status::Ok;
+          if (entries_.size() + pending_ == 0) {
+            wake_front(); /* the next borrower fails fast too */
+            return Status::Failed;
+          }
+          /* The driver refused one more: live with the sessions there are
+           * and keep our turn at the head of the queue. */
+          max_sessions_ = static_cast<unsigned>(entries_.size() + pending_);
+          waiters_.push_front(&self);
+          continue;
+        }
+        if (!queued(&self))
+          waiters_.push_back(&self);
+      }
+      if (self.cv.wait_until(lk, deadline) == std::cv_status::timeout && !self.handed &&
+          !self.retry) {
+        dequeue(&self);
+        timeouts_++;
+        return Status::Timeout;
+      }
+    }
+  }
+
+  /* Raises the cap (never lowers it); waiters get another chance. */
+  void raise_max_sessions(unsigned max_sessions) {
+    std::lock_guard<std::mutex> lk(lock_);
+    if (max_sessions <= max_sessions_)
+      return;
+    max_sessions_ = max_sessions;
+    wake_front();
+  }
+
+  Stats stats() const {
+    std::lock_guard<std::mutex> lk(lock_);
+    Stats s;
+    s.sessions = static_cast<unsigned>(entries_.size());
+    for (const auto &entry : entries_)
+      s.lent += entry.busy ? 1 : 0;
+    s.max_sessions = max_sessions_;
+    s.waiting = static_cast<unsigned>(waiters_.size());
+    s.created = created_;
+    s.destroyed = destroyed_;
+    s.timeouts = timeouts_;
+    s.creation_failures = creation_failures_;
+    s.last_failure = last_failure_;
+    return s;
+  }
+
+private:
+  struct Waiter {
+    explicit Waiter(const Key &k) : wanted(k) {}
+    const Key &wanted;
+    std::condition_variable cv;
+    std::optional<EntryIt> handed; /* set by release() */
+    bool retry = false;            /* woken to try again: a slot or idle session appeared */
+  };
+
+  /* Idle sessions are kept in release order at the back of entries_, so the
+   * front-most idle one is the least recently used. */
+  std::optional<EntryIt> find_idle(const Key &wanted) {
+    for (auto it = entries_.end(); it != entries_.begin();) {
+      --it;
+      if (!it->busy && it->key.serves(wanted))
+        return it;
+    }
+    return std::nullopt;
+  }
+  std::optional<EntryIt> find_least_recent_idle() {
+    for (auto it = entries_.begin(); it != entries_.end(); ++it) {
+      if (!it->busy)
+        return it;
+    }
+    return std::nullopt;
+  }
+
+  bool queued(Waiter *w) const {
+    for (auto *q : waiters_) {
+      if (q == w)
+        return true;
+    }
+    return false;
+  }
+  void dequeue(Waiter *w) {
+    for (auto it = waiters_.begin(); it != waiters_.end(); ++it) {
+      if (*it == w) {
+        waiters_.erase(it);
+        return;
+      }
+    }
+  }
+  void wake_front() {
+    if (!waiters_.empty()) {
+      waiters_.front()->retry = true;
+      waiters_.front()->cv.notify_one();
+    }
+  }
+
+  /* Fills a reserved slot: destroys @victim and creates a session for
+   * @wanted, both without the lock. */
+  bool create(std::unique_lock<std::mutex> &lk, const Key &wanted, std::unique_ptr<Session> victim,
+              Lease &lease, std::string &why) {
+    pending_++;
+    lk.unlock();
+    const bool had_victim = victim != nullptr;
+    victim.reset();
+    std::unique_ptr<Session> session = factory_(wanted, why);
+    lk.lock();
+    pending_--;
+    if (had_victim)
+      destroyed_++;
+    if (!session) {
+      creation_failures_++;
+      last_failure_ = why;
+      return false;
+    }
+    created_++;
+    Key key = session->key();
+    entries_.push_back(Entry{std::move(key), std::move(session), true});
+    lease = Lease(this, std::prev(entries_.end()));
+    return true;
+  }
+
+  void release(EntryIt entry, bool discard) {
+    std::unique_ptr<Session> broken;
+    {
+      std::lock_guard<std::mutex> lk(lock_);
+      if (discard) {
+        broken = std::move(entry->session);
+        entries_.erase(entry);
+        destroyed_++;
+        pending_++; /* the slot stays taken until the session is gone */
+      } else {
+        entry->busy = false;
+        entries_.splice(entries_.end(), entries_, entry); /* most recently used */
+        for (auto it = waiters_.begin(); it != waiters_.end(); ++it) {
+          if (entry->key.serves((*it)->wanted)) {
+            Waiter *w = *it;
+            waiters_.erase(it);
+            entry->busy = true;
+            w->handed = entry;
+            w->cv.notify_one();
+            return;
+          }
+        }
+        wake_front();
+        return;
+      }
+    }
+    broken.reset();
+    std::lock_guard<std::mutex> lk(lock_);
+    pending_--;
+    wake_front();
+  }
+
+  const Factory factory_;
+  mutable std::mutex lock_;
+  /* All below are guarded by lock_. */
+  std::list<Entry> entries_;     /* lent ones anywhere, idle ones in release order */
+  std::deque<Waiter *> waiters_; /* borrowers waiting, first come first served */
+  size_t pending_ = 0;           /* slots being filled or emptied without the lock */
+  unsigned max_sessions_;
+  uint64_t created_ = 0;
+  uint64_t destroyed_ = 0;
+  uint64_t timeouts_ = 0;
+  uint64_t creation_failures_ = 0;
+  std::string last_failure_;
+};
+
+} // namespace gpurtsp

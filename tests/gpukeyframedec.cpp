@@ -1,0 +1,350 @@
+/* gpukeyframedec on a GPU: keyframes of software-encoded clips decode to the
+ * source pictures (PSNR), delta frames are dropped, 64 instances share one
+ * small session pool, unsupported streams fail with a clear error.
+ * Exits 77 without a CUDA device, the NVDECODE library or x264enc. */
+#include <atomic>
+#include <cmath>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <gst/app/gstappsink.h>
+#include <gst/app/gstappsrc.h>
+#include <gst/video/video.h>
+
+#include "gpurtsp-cuda.h"
+#include "nvcuvid-loader.h"
+
+/* Last: gstcheck's fail() macros clash with the C++ library's headers. */
+#include <gst/check/gstcheck.h>
+
+namespace {
+
+struct Clip {
+  GstCaps *caps = nullptr;                 /* of the encoded stream */
+  std::vector<GstBuffer *> access_units;   /* every frame, keyframes flagged */
+  std::map<GstClockTime, GstSample *> raw; /* source pictures by PTS */
+  size_t keyframes = 0;
+
+  ~Clip() {
+    gst_clear_caps(&caps);
+    for (auto b : access_units)
+      gst_buffer_unref(b);
+    for (auto &[pts, s] : raw)
+      gst_sample_unref(s);
+  }
+};
+
+/* Runs a pipeline until EOS; returns the first error message, or "" . */
+std::string run_to_eos(GstElement *pipeline, GstClockTime timeout = 60 * GST_SECOND) {
+  GstBus *bus = gst_element_get_bus(pipeline);
+  GstMessage *msg = gst_bus_timed_pop_filtered(
+      bus, timeout, static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
+  gst_object_unref(bus);
+  std::string error;
+  if (!msg) {
+    error = "timed out";
+  } else if (GST_MESSAGE_TYPE(msg) == GST_MESSAGE_ERROR) {
+    GError *err = nullptr;
+    gchar *debug = nullptr;
+    gst_message_parse_error(msg, &err, &debug);
+    error = std::string(err->message) + " / " + (debug ? debug : "");
+    g_clear_error(&err);
+    g_free(debug);
+  }
+  if (msg)
+    gst_message_unref(msg);
+  return error;
+}
+
+/* Pulls every sample of @sink (already EOS or erroring) into @out. */
+void drain(GstElement *sink, std::vector<GstSample *> &out) {
+  while (GstSample *s = gst_app_sink_try_pull_sample(GST_APP_SINK(sink), 0))
+    out.push_back(s);
+}
+
+/* Encodes @frames moving SMPTE bars in @format with a keyframe every
+ * @keyint frames, keeping the source pictures. */
+void encode(Clip &clip, const char *codec, int width, int height, int frames, int keyint,
+            const char *format = "I420") {
+  const std::string encoder =
+      std::string(codec) == "h265"
+          ? "x265enc speed-preset=ultrafast tune=zerolatency key-int-max=" + std::to_string(keyint)
+          : "x264enc bframes=0 speed-preset=ultrafast tune=zerolatency key-int-max=" +
+                std::to_string(keyint);
+  const std::string description =
+      "videotestsrc num-buffers=" + std::to_string(frames) +
+      " pattern=smpte horizontal-speed=8 ! video/x-raw,format=" + format +
+      ",width=" + std::to_string(width) + ",height=" + std::to_string(height) +
+      ",framerate=25/1 ! tee name=t t. ! queue ! appsink name=raw sync=false wait-on-eos=false t. ! queue ! " +
+      encoder + " ! " + codec + "parse config-interval=-1 ! video/x-" + codec +
+      ",stream-format=byte-stream,alignment=au ! appsink name=enc sync=false wait-on-eos=false";
+  GError *err = nullptr;
+  GstElement *pipeline = gst_parse_launch(description.c_str(), &err);
+  fail_unless(pipeline && !err, "%s", err ? err->message : "");
+  GstElement *raw = gst_bin_get_by_name(GST_BIN(pipeline), "raw");
+  GstElement *enc = gst_bin_get_by_name(GST_BIN(pipeline), "enc");
+  gst_element_set_state(pipeline, GST_STATE_PLAYING);
+  const std::string error = run_to_eos(pipeline);
+  fail_unless(error.empty(), "encoding failed: %s", error.c_str());
+
+  std::vector<GstSample *> samples;
+  drain(raw, samples);
+  for (auto s : samples)
+    clip.raw[GST_BUFFER_PTS(gst_sample_get_buffer(s))] = s;
+  samples.clear();
+  drain(enc, samples);
+  for (auto s : samples) {
+    GstBuffer *b = gst_sample_get_buffer(s);
+    if (!clip.caps)
+      clip.caps = gst_caps_ref(gst_sample_get_caps(s));
+    clip.keyframes += GST_BUFFER_FLAG_IS_SET(b, GST_BUFFER_FLAG_DELTA_UNIT) ? 0 : 1;
+    clip.access_units.push_back(gst_buffer_ref(b));
+    gst_sample_unref(s);
+  }
+  fail_unless_equals_int(clip.raw.size(), frames);
+  fail_unless_equals_int(clip.access_units.size(), frames);
+  fail_unless_equals_int(clip.keyframes, (frames + keyint - 1) / keyint);
+  gst_element_set_state(pipeline, GST_STATE_NULL);
+  gst_object_unref(raw);
+  gst_object_unref(enc);
+  gst_object_unref(pipeline);
+}
+
+double psnr(const GstVideoFrame *out, const GstVideoFrame *src, int out_plane, int out_step,
+            int out_offset, int src_plane, int width, int height) {
+  double sse = 0;
+  for (int y = 0; y < height; y++) {
+    auto a = static_cast<const guint8 *>(GST_VIDEO_FRAME_PLANE_DATA(out, out_plane)) +
+             y * GST_VIDEO_FRAME_PLANE_STRIDE(out, out_plane) + out_offset;
+    auto b = static_cast<const guint8 *>(GST_VIDEO_FRAME_PLANE_DATA(src, src_plane)) +
+             y * GST_VIDEO_FRAME_PLANE_STRIDE(src, src_plane);
+    for (int x = 0; x < width; x++) {
+      const double d = double(a[x * out_step]) - b[x];
+      sse += d * d;
+    }
+  }
+  const double mse = sse / (double(width) * height);
+  return mse == 0 ? 99.0 : 10.0 * std::log10(255.0 * 255.0 / mse);
+}
+
+/* Decodes @clip with one gpukeyframedec; checks output count, timestamps,
+ * caps and picture quality against the sources. */
+void check_decode(const Clip &clip, const char *codec, int width, int height) {
+  const std::string description = std::string("appsrc name=src format=time ! ") + codec +
+                                  "parse ! gpukeyframedec name=dec ! appsink name=out sync=false wait-on-eos=false "
+                                  "caps=\"video/x-raw(memory:CUDAMemory),format=NV12\"";
+  GError *err = nullptr;
+  GstElement *pipeline = gst_parse_launch(description.c_str(), &err);
+  fail_unless(pipeline && !err, "%s", err ? err->message : "");
+  GstElement *src = gst_bin_get_by_name(GST_BIN(pipeline), "src");
+  GstElement *dec = gst_bin_get_by_name(GST_BIN(pipeline), "dec");
+  GstElement *out = gst_bin_get_by_name(GST_BIN(pipeline), "out");
+  gst_app_src_set_caps(GST_APP_SRC(src), clip.caps);
+  gst_element_set_state(pipeline, GST_STATE_PLAYING);
+  for (auto b : clip.access_units)
+    gst_app_src_push_buffer(GST_APP_SRC(src), gst_buffer_ref(b));
+  gst_app_src_end_of_stream(GST_APP_SRC(src));
+  const std::string error = run_to_eos(pipeline);
+  fail_unless(error.empty(), "decoding failed: %s", error.c_str());
+
+  std::vector<GstSample *> samples;
+  drain(out, samples);
+  fail_unless_equals_int(samples.size(), clip.keyframes);
+  double worst_y = 99, worst_uv = 99;
+  for (auto s : samples) {
+    GstVideoInfo info;
+    GstCaps *caps = gst_sample_get_caps(s);
+    fail_unless(gst_video_info_from_caps(&info, caps));
+    fail_unless_equals_int(GST_VIDEO_INFO_WIDTH(&info), width);
+    fail_unless_equals_int(GST_VIDEO_INFO_HEIGHT(&info), height);
+    fail_unless_equals_int(GST_VIDEO_INFO_FPS_N(&info), 0);
+    fail_unless(gst_caps_features_contains(gst_caps_get_features(caps, 0),
+                                           GST_CAPS_FEATURE_MEMORY_CUDA_MEMORY));
+    GstBuffer *buffer = gst_sample_get_buffer(s);
+    fail_if(GST_BUFFER_FLAG_IS_SET(buffer, GST_BUFFER_FLAG_DELTA_UNIT));
+    auto raw = clip.raw.find(GST_BUFFER_PTS(buffer));
+    fail_unless(raw != clip.raw.end(), "output PTS %" GST_TIME_FORMAT " is no source frame",
+                GST_TIME_ARGS(GST_BUFFER_PTS(buffer)));
+    GstVideoInfo raw_info;
+    fail_unless(gst_video_info_from_caps(&raw_info, gst_sample_get_caps(raw->second)));
+    GstVideoFrame o, r;
+    /* A plain read map downloads the CUDA memory. */
+    fail_unless(gst_video_frame_map(&o, &info, buffer, GST_MAP_READ));
+    fail_unless(
+        gst_video_frame_map(&r, &raw_info, gst_sample_get_buffer(raw->second), GST_MAP_READ));
+    worst_y = std::min(worst_y, psnr(&o, &r, 0, 1, 0, 0, width, height));
+    worst_uv = std::min(worst_uv, psnr(&o, &r, 1, 2, 0, 1, width / 2, height / 2));
+    worst_uv = std::min(worst_uv, psnr(&o, &r, 1, 2, 1, 2, width / 2, height / 2));
+    gst_video_frame_unmap(&o);
+    gst_video_frame_unmap(&r);
+    gst_sample_unref(s);
+  }
+  GST_INFO("%s %dx%d: %zu keyframes, worst PSNR Y %.1f dB, UV %.1f dB", codec, width, height,
+           clip.keyframes, worst_y, worst_uv);
+  fail_unless(worst_y >= 35.0, "luma PSNR %.1f dB < 35 dB", worst_y);
+  fail_unless(worst_uv >= 35.0, "chroma PSNR %.1f dB < 35 dB", worst_uv);
+
+  GstStructure *stats = nullptr;
+  g_object_get(dec, "stats", &stats, nullptr);
+  guint64 decoded = 0, dropped = 0;
+  gst_structure_get_uint64(stats, "decoded", &decoded);
+  gst_structure_get_uint64(stats, "dropped-delta", &dropped);
+  fail_unless_equals_int(decoded, clip.keyframes);
+  fail_unless_equals_int(dropped, clip.access_units.size() - clip.keyframes);
+  gst_structure_free(stats);
+
+  gst_element_set_state(pipeline, GST_STATE_NULL);
+  gst_object_unref(src);
+  gst_object_unref(dec);
+  gst_object_unref(out);
+  gst_object_unref(pipeline);
+}
+
+bool have_factory(const char *name) {
+  GstElementFactory *f = gst_element_factory_find(name);
+  if (f)
+    gst_object_unref(f);
+  return f != nullptr;
+}
+
+} // namespace
+
+GST_START_TEST(test_h264_720p) {
+  Clip clip;
+  encode(clip, "h264", 1280, 720, 50, 10);
+  check_decode(clip, "h264", 1280, 720);
+}
+GST_END_TEST;
+
+/* 1080 lines are coded as 1088: the output is cropped to the display area. */
+GST_START_TEST(test_h264_1080p_cropped) {
+  Clip clip;
+  encode(clip, "h264", 1920, 1080, 10, 5);
+  check_decode(clip, "h264", 1920, 1080);
+}
+GST_END_TEST;
+
+GST_START_TEST(test_h265_720p) {
+  if (!have_factory("x265enc")) {
+    GST_WARNING("x265enc missing: H.265 not tested");
+    return;
+  }
+  Clip clip;
+  encode(clip, "h265", 1280, 720, 30, 10);
+  check_decode(clip, "h265", 1280, 720);
+}
+GST_END_TEST;
+
+GST_START_TEST(test_444_is_refused) {
+  Clip clip;
+  encode(clip, "h264", 320, 240, 5, 5, "Y444");
+  GError *err = nullptr;
+  GstElement *pipeline =
+      gst_parse_launch("appsrc name=src format=time ! h264parse ! gpukeyframedec ! fakesink", &err);
+  fail_unless(pipeline && !err);
+  GstElement *src = gst_bin_get_by_name(GST_BIN(pipeline), "src");
+  gst_app_src_set_caps(GST_APP_SRC(src), clip.caps);
+  gst_element_set_state(pipeline, GST_STATE_PLAYING);
+  for (auto b : clip.access_units)
+    gst_app_src_push_buffer(GST_APP_SRC(src), gst_buffer_ref(b));
+  gst_app_src_end_of_stream(GST_APP_SRC(src));
+  const std::string error = run_to_eos(pipeline);
+  fail_unless(error.find("8-bit 4:2:0") != std::string::npos, "got \"%s\"", error.c_str());
+  gst_element_set_state(pipeline, GST_STATE_NULL);
+  gst_object_unref(src);
+  gst_object_unref(pipeline);
+}
+GST_END_TEST;
+
+/* 64 cameras in one pipeline: one CUDA context, one pool of at most 4
+ * sessions, every keyframe of every camera decoded. */
+GST_START_TEST(test_64_instances_share_pool) {
+  constexpr int kInstances = 64;
+  constexpr guint kMaxSessions = 4;
+  Clip clip;
+  encode(clip, "h264", 1280, 720, 40, 10);
+
+  GstElement *pipeline = gst_pipeline_new(nullptr);
+  std::vector<GstElement *> srcs, decs;
+  std::vector<std::atomic<int>> received(kInstances);
+  for (int i = 0; i < kInstances; i++) {
+    GstElement *src = gst_element_factory_make("appsrc", nullptr);
+    GstElement *dec = gst_element_factory_make("gpukeyframedec", nullptr);
+    GstElement *sink = gst_element_factory_make("appsink", nullptr);
+    g_object_set(src, "format", GST_FORMAT_TIME, "caps", clip.caps, nullptr);
+    g_object_set(dec, "max-sessions", kMaxSessions, "session-timeout", 10000u, nullptr);
+    g_object_set(sink, "sync", FALSE, nullptr);
+    GstAppSinkCallbacks callbacks{};
+    callbacks.new_sample = [](GstAppSink *appsink, gpointer user_data) {
+      gst_sample_unref(gst_app_sink_pull_sample(appsink));
+      (*static_cast<std::atomic<int> *>(user_data))++;
+      return GST_FLOW_OK;
+    };
+    gst_app_sink_set_callbacks(GST_APP_SINK(sink), &callbacks, &received[i], nullptr);
+    gst_bin_add_many(GST_BIN(pipeline), src, dec, sink, nullptr);
+    fail_unless(gst_element_link_many(src, dec, sink, nullptr));
+    srcs.push_back(src);
+    decs.push_back(dec);
+  }
+  gst_element_set_state(pipeline, GST_STATE_PLAYING);
+  for (auto b : clip.access_units) {
+    for (auto src : srcs)
+      gst_app_src_push_buffer(GST_APP_SRC(src), gst_buffer_ref(b));
+  }
+  for (auto src : srcs)
+    gst_app_src_end_of_stream(GST_APP_SRC(src));
+  const std::string error = run_to_eos(pipeline, 120 * GST_SECOND);
+  fail_unless(error.empty(), "%s", error.c_str());
+
+  for (int i = 0; i < kInstances; i++) {
+    fail_unless_equals_int(received[i].load(), clip.keyframes);
+    GstStructure *stats = nullptr;
+    g_object_get(decs[i], "stats", &stats, nullptr);
+    guint users = 0, max_sessions = 0;
+    guint64 created = 0, busy = 0;
+    fail_unless(gst_structure_get_uint(stats, "pool-users", &users));
+    fail_unless(gst_structure_get_uint(stats, "pool-max-sessions", &max_sessions));
+    fail_unless(gst_structure_get_uint64(stats, "pool-sessions-created", &created));
+    fail_unless(gst_structure_get_uint64(stats, "dropped-busy", &busy));
+    fail_unless_equals_int(users, kInstances); /* one pool for all */
+    fail_unless_equals_int(max_sessions, kMaxSessions);
+    fail_unless(created >= 1 && created <= kMaxSessions, "%" G_GUINT64_FORMAT " sessions", created);
+    fail_unless_equals_int(busy, 0);
+    if (i == 0)
+      GST_INFO("64 instances: %" G_GUINT64_FORMAT " sessions created", created);
+    gst_structure_free(stats);
+  }
+  gst_element_set_state(pipeline, GST_STATE_NULL);
+  gst_object_unref(pipeline);
+}
+GST_END_TEST;
+
+static Suite *gpukeyframedec_suite() {
+  Suite *s = suite_create("gpukeyframedec");
+  TCase *tc = tcase_create("gpu");
+  tcase_set_timeout(tc, 120);
+  suite_add_tcase(s, tc);
+  tcase_add_test(tc, test_h264_720p);
+  tcase_add_test(tc, test_h264_1080p_cropped);
+  tcase_add_test(tc, test_h265_720p);
+  tcase_add_test(tc, test_444_is_refused);
+  tcase_add_test(tc, test_64_instances_share_pool);
+  return s;
+}
+
+int main(int argc, char **argv) {
+  gst_check_init(&argc, &argv);
+  std::string why;
+  if (!gpurtsp::cuda_device_available(why) || !gpurtsp::nvcuvid::api(why)) {
+    g_print("SKIP: %s\n", why.c_str());
+    return 77;
+  }
+  if (!have_factory("x264enc")) {
+    g_print("SKIP: x264enc (gstreamer1.0-plugins-ugly) is needed to make test streams\n");
+    return 77;
+  }
+  /* CUDA is initialised in this process now: no forking per test. */
+  g_setenv("CK_FORK", "no", TRUE);
+  return gst_check_run_suite(gpukeyframedec_suite(), "gpukeyframedec", __FILE__);
+}

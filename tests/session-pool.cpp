@@ -1,0 +1,322 @@
+/* SessionPool policy (the NVDEC session sharing of gpukeyframedec) with fake
+ * sessions: cap, reuse, LRU eviction, FIFO hand-off, timeouts, failures. */
+#include "session-pool.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+#include <vector>
+
+/* Last: gstcheck's fail() macros clash with the C++ library's headers. */
+#include <gst/check/gstcheck.h>
+
+using namespace std::chrono_literals;
+
+namespace {
+
+struct FakeKey {
+  int format = 0;
+  int surfaces = 1;
+  bool serves(const FakeKey &wanted) const {
+    return format == wanted.format && surfaces >= wanted.surfaces;
+  }
+};
+
+std::atomic<int> alive{0};
+
+struct FakeSession {
+  explicit FakeSession(const FakeKey &k) : key_(k) { alive++; }
+  ~FakeSession() { alive--; }
+  const FakeKey &key() const { return key_; }
+  FakeKey key_;
+};
+
+using Pool = gpurtsp::SessionPool<FakeKey, FakeSession>;
+
+/* Makes sessions; fails once @fail_from sessions are alive. */
+struct Factory {
+  int fail_from = 1 << 30;
+  std::atomic<int> made{0};
+  std::atomic<int> max_alive{0};
+  std::chrono::microseconds delay{0};
+
+  Pool::Factory get() {
+    return [this](const FakeKey &wanted, std::string &why) -> std::unique_ptr<FakeSession> {
+      if (alive >= fail_from) {
+        why = "driver says no";
+        return nullptr;
+      }
+      std::this_thread::sleep_for(delay);
+      made++;
+      auto s = std::make_unique<FakeSession>(wanted);
+      int now = alive, seen = max_alive;
+      while (now > seen && !max_alive.compare_exchange_weak(seen, now)) {
+      }
+      return s;
+    };
+  }
+};
+
+Pool::Status acquire(Pool &pool, FakeKey key, Pool::Lease &lease,
+                     std::chrono::milliseconds timeout = 1000ms) {
+  std::string why;
+  return pool.acquire(key, timeout, lease, why);
+}
+
+} // namespace
+
+GST_START_TEST(test_reuse_and_cap) {
+  Factory f;
+  {
+    Pool pool(2, f.get());
+    Pool::Lease a, b, c;
+    fail_unless(acquire(pool, {1, 1}, a) == Pool::Status::Ok);
+    a.reset();
+    fail_unless(acquire(pool, {1, 1}, a) == Pool::Status::Ok);
+    fail_unless_equals_int(f.made, 1); /* the idle session was reused */
+    fail_unless(acquire(pool, {1, 1}, b) == Pool::Status::Ok);
+    fail_unless_equals_int(f.made, 2); /* the first one is lent */
+
+    auto t0 = std::chrono::steady_clock::now();
+    fail_unless(acquire(pool, {1, 1}, c, 50ms) == Pool::Status::Timeout);
+    fail_unless(std::chrono::steady_clock::now() - t0 >= 50ms);
+    fail_if(c);
+    auto stats = pool.stats();
+    fail_unless_equals_int(stats.sessions, 2);
+    fail_unless_equals_int(stats.lent, 2);
+    fail_unless_equals_int(stats.timeouts, 1);
+    fail_unless_equals_int(stats.waiting, 0);
+  }
+  fail_unless_equals_int(alive, 0);
+}
+GST_END_TEST;
+
+GST_START_TEST(test_serves_surfaces) {
+  Factory f;
+  Pool pool(4, f.get());
+  Pool::Lease lease;
+  fail_unless(acquire(pool, {1, 6}, lease) == Pool::Status::Ok);
+  lease.reset();
+  fail_unless(acquire(pool, {1, 5}, lease) == Pool::Status::Ok);
+  fail_unless_equals_int(lease.key().surfaces, 6); /* more surfaces serve fewer */
+  lease.reset();
+  fail_unless(acquire(pool, {1, 7}, lease) == Pool::Status::Ok);
+  fail_unless_equals_int(lease.key().surfaces, 7);
+  fail_unless_equals_int(f.made, 2);
+}
+GST_END_TEST;
+
+GST_START_TEST(test_lru_eviction) {
+  Factory f;
+  Pool pool(2, f.get());
+  Pool::Lease lease;
+  for (int format : {1, 2}) {
+    fail_unless(acquire(pool, {format, 1}, lease) == Pool::Status::Ok);
+    lease.reset();
+  }
+  /* Format 1 was returned first: it is the one replaced. */
+  fail_unless(acquire(pool, {3, 1}, lease) == Pool::Status::Ok);
+  lease.reset();
+  fail_unless_equals_int(pool.stats().destroyed, 1);
+  fail_unless(acquire(pool, {2, 1}, lease) == Pool::Status::Ok);
+  lease.reset();
+  fail_unless_equals_int(f.made, 3); /* format 2 survived */
+  fail_unless(acquire(pool, {1, 1}, lease) == Pool::Status::Ok);
+  fail_unless_equals_int(f.made, 4); /* format 1 did not */
+  fail_unless_equals_int(pool.stats().sessions, 2);
+}
+GST_END_TEST;
+
+GST_START_TEST(test_handoff_to_waiter) {
+  Factory f;
+  Pool pool(1, f.get());
+  Pool::Lease held;
+  fail_unless(acquire(pool, {1, 1}, held) == Pool::Status::Ok);
+  FakeSession *first = &*held;
+  std::atomic<FakeSession *> got{nullptr};
+  std::thread waiter([&] {
+    Pool::Lease lease;
+    if (acquire(pool, {1, 1}, lease, 5000ms) == Pool::Status::Ok)
+      got = &*lease;
+  });
+  while (pool.stats().waiting == 0)
+    std::this_thread::sleep_for(1ms);
+  held.reset();
+  waiter.join();
+  fail_unless(got == first);
+  fail_unless_equals_int(f.made, 1);
+}
+GST_END_TEST;
+
+GST_START_TEST(test_waiter_replaces_other_format) {
+  Factory f;
+  Pool pool(1, f.get());
+  Pool::Lease held;
+  fail_unless(acquire(pool, {1, 1}, held) == Pool::Status::Ok);
+  std::atomic<int> format{0};
+  std::thread waiter([&] {
+    Pool::Lease lease;
+    if (acquire(pool, {2, 1}, lease, 5000ms) == Pool::Status::Ok)
+      format = lease.key().format;
+  });
+  while (pool.stats().waiting == 0)
+    std::this_thread::sleep_for(1ms);
+  held.reset();
+  waiter.join();
+  fail_unless_equals_int(format, 2);
+  fail_unless_equals_int(pool.stats().destroyed, 1);
+  fail_unless_equals_int(f.max_alive, 1); /* never above the cap */
+}
+GST_END_TEST;
+
+/* A returned session goes to the first waiter it serves, even behind one
+ * that wants another format: reuse beats replacing it. */
+GST_START_TEST(test_release_prefers_matching_waiter) {
+  Factory f;
+  Pool pool(1, f.get());
+  Pool::Lease held;
+  fail_unless(acquire(pool, {1, 1}, held) == Pool::Status::Ok);
+  FakeSession *first = &*held;
+  std::atomic<FakeSession *> got_a{nullptr};
+  std::atomic<int> destroyed_when_a_got_it{-1};
+  std::thread wants_b([&] {
+    Pool::Lease lease;
+    acquire(pool, {2, 1}, lease, 5000ms);
+  });
+  while (pool.stats().waiting < 1)
+    std::this_thread::sleep_for(1ms);
+  std::thread wants_a([&] {
+    Pool::Lease lease;
+    if (acquire(pool, {1, 1}, lease, 5000ms) == Pool::Status::Ok) {
+      got_a = &*lease;
+      destroyed_when_a_got_it = static_cast<int>(pool.stats().destroyed);
+    }
+  });
+  while (pool.stats().waiting < 2)
+    std::this_thread::sleep_for(1ms);
+  held.reset();
+  wants_a.join();
+  wants_b.join();
+  fail_unless(got_a == first);
+  fail_unless_equals_int(destroyed_when_a_got_it, 0);
+}
+GST_END_TEST;
+
+GST_START_TEST(test_creation_failure) {
+  Factory f;
+  f.fail_from = 0;
+  Pool pool(4, f.get());
+  Pool::Lease lease;
+  std::string why;
+  fail_unless(pool.acquire({1, 1}, 1000ms, lease, why) == Pool::Status::Failed);
+  fail_unless_equals_string(why.c_str(), "driver says no");
+
+  /* Two exist when the driver refuses a third: the cap drops to two and
+   * the borrower waits for one of them. */
+  f.fail_from = 2;
+  Pool::Lease a, b;
+  fail_unless(acquire(pool, {1, 1}, a) == Pool::Status::Ok);
+  fail_unless(acquire(pool, {1, 1}, b) == Pool::Status::Ok);
+  std::atomic<bool> ok{false};
+  std::thread waiter([&] {
+    Pool::Lease c;
+    ok = acquire(pool, {1, 1}, c, 5000ms) == Pool::Status::Ok;
+  });
+  while (pool.stats().waiting == 0)
+    std::this_thread::sleep_for(1ms);
+  a.reset();
+  waiter.join();
+  fail_unless(ok);
+  auto stats = pool.stats();
+  fail_unless_equals_int(stats.max_sessions, 2);
+  fail_unless_equals_int(stats.creation_failures, 2);
+  fail_unless_equals_string(stats.last_failure.c_str(), "driver says no");
+}
+GST_END_TEST;
+
+GST_START_TEST(test_discard) {
+  Factory f;
+  Pool pool(1, f.get());
+  Pool::Lease lease;
+  fail_unless(acquire(pool, {1, 1}, lease) == Pool::Status::Ok);
+  lease.discard();
+  fail_if(lease);
+  fail_unless_equals_int(alive, 0);
+  fail_unless_equals_int(pool.stats().sessions, 0);
+  fail_unless(acquire(pool, {1, 1}, lease) == Pool::Status::Ok);
+  fail_unless_equals_int(f.made, 2);
+}
+GST_END_TEST;
+
+GST_START_TEST(test_raise_cap_wakes_waiter) {
+  Factory f;
+  Pool pool(1, f.get());
+  Pool::Lease held;
+  fail_unless(acquire(pool, {1, 1}, held) == Pool::Status::Ok);
+  std::atomic<bool> ok{false};
+  std::thread waiter([&] {
+    Pool::Lease lease;
+    ok = acquire(pool, {2, 1}, lease, 5000ms) == Pool::Status::Ok;
+  });
+  while (pool.stats().waiting == 0)
+    std::this_thread::sleep_for(1ms);
+  pool.raise_max_sessions(2);
+  waiter.join();
+  fail_unless(ok);
+  fail_unless_equals_int(pool.stats().destroyed, 0); /* nothing evicted */
+}
+GST_END_TEST;
+
+GST_START_TEST(test_many_borrowers) {
+  Factory f;
+  f.delay = 200us;
+  constexpr unsigned kCap = 3;
+  Pool pool(kCap, f.get());
+  std::atomic<int> lent{0}, max_lent{0}, failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 16; t++) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 200; i++) {
+        Pool::Lease lease;
+        if (acquire(pool, {(t + i) % 2, 1}, lease, 10000ms) != Pool::Status::Ok) {
+          failures++;
+          continue;
+        }
+        int now = ++lent, seen = max_lent;
+        while (now > seen && !max_lent.compare_exchange_weak(seen, now)) {
+        }
+        std::this_thread::sleep_for(std::chrono::microseconds(50 * (i % 3)));
+        lent--;
+      }
+    });
+  }
+  for (auto &t : threads)
+    t.join();
+  fail_unless_equals_int(failures, 0);
+  fail_unless(max_lent <= static_cast<int>(kCap));
+  fail_unless(f.max_alive <= static_cast<int>(kCap));
+  auto stats = pool.stats();
+  fail_unless(stats.sessions <= kCap);
+  fail_unless_equals_int(stats.lent, 0);
+  fail_unless_equals_int(stats.waiting, 0);
+}
+GST_END_TEST;
+
+static Suite *session_pool_suite() {
+  Suite *s = suite_create("session-pool");
+  TCase *tc = tcase_create("general");
+  suite_add_tcase(s, tc);
+  tcase_add_test(tc, test_reuse_and_cap);
+  tcase_add_test(tc, test_serves_surfaces);
+  tcase_add_test(tc, test_lru_eviction);
+  tcase_add_test(tc, test_handoff_to_waiter);
+  tcase_add_test(tc, test_waiter_replaces_other_format);
+  tcase_add_test(tc, test_release_prefers_matching_waiter);
+  tcase_add_test(tc, test_creation_failure);
+  tcase_add_test(tc, test_discard);
+  tcase_add_test(tc, test_raise_cap_wakes_waiter);
+  tcase_add_test(tc, test_many_borrowers);
+  return s;
+}
+
+GST_CHECK_MAIN(session_pool);
