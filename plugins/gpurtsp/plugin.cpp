@@ -6,6 +6,7 @@
 #include "gstlatestframesink.h"
 #ifdef GPURTSP_HAVE_CUDA
 #include "gpurtsp-cuda.h"
+#include "gstgpunv12torgb.h"
 #endif
 
 GST_DEBUG_CATEGORY_STATIC(gpurtsp_plugin_debug);
@@ -44,6 +45,7 @@ static gboolean plugin_init(GstPlugin *plugin) {
     report_missing(plugin, "gpunv12torgb, gpujpegenc", why);
     return ok;
   }
+  ok &= gst_element_register(plugin, "gpunv12torgb", GST_RANK_NONE, GST_TYPE_GPU_NV12_TO_RGB);
 #else
   report_missing(plugin, "gpunv12torgb, gpujpegenc", "gpurtsp was built without CUDA (nvcc or gstreamer-cuda-1.0 not found)");
 #endif

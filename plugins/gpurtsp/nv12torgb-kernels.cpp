@@ -1,0 +1,87 @@
+#include "nv12torgb-kernels.h"
+
+#include <string>
+
+extern "C" const unsigned char gpurtsp_nv12torgb_fatbin[];
+
+namespace gpurtsp::rgb {
+
+namespace {
+
+constexpr unsigned kBlockWidth = 32, kBlockHeight = 8;
+
+const char *layout_name(RgbLayout layout) {
+  switch (layout) {
+  case RgbLayout::RGB:
+    return "rgb";
+  case RgbLayout::BGR:
+    return "bgr";
+  case RgbLayout::RGBA:
+    return "rgba";
+  case RgbLayout::BGRA:
+    return "bgra";
+  case RgbLayout::RGBP:
+    return "rgbp";
+  }
+  return "rgba";
+}
+
+unsigned blocks(int size, unsigned per_block) {
+  return (static_cast<unsigned>(size) + per_block - 1) / per_block;
+}
+
+} // namespace
+
+CUresult Nv12ToRgbKernels::load(GstCudaContext *ctx, bool nv12, RgbLayout layout) {
+  reset();
+  CUresult result = CUDA_SUCCESS;
+  auto module = CudaModule::get(ctx, gpurtsp_nv12torgb_fatbin, result);
+  if (!module)
+    return result;
+  const std::string out = layout_name(layout);
+  const std::string block_name = std::string(nv12 ? "nv12" : "i420") + "_to_" + out + "_block";
+  const std::string scaled_name = "yuv420_to_" + out + "_scaled";
+  CUfunction block = module->function(block_name.c_str(), result);
+  if (!block)
+    return result;
+  CUfunction scaled = module->function(scaled_name.c_str(), result);
+  if (!scaled)
+    return result;
+  module_ = std::move(module);
+  block_ = block;
+  scaled_ = scaled;
+  nv12_ = nv12;
+  layout_ = layout;
+  return CUDA_SUCCESS;
+}
+
+void Nv12ToRgbKernels::reset() {
+  module_.reset();
+  block_ = scaled_ = nullptr;
+}
+
+bool Nv12ToRgbKernels::uses_block_kernel(const YuvSource &src, const RgbTarget &dst) const {
+  return src.y.width == dst.width && src.y.height == dst.height &&
+         block_kernel_aligned(src, nv12_, dst, layout_);
+}
+
+CUresult Nv12ToRgbKernels::launch(const YuvSource &src, const RgbTarget &dst,
+                                  const ConvertParams &params, CUstream stream) const {
+  if (!module_)
+    return CUDA_ERROR_NOT_INITIALIZED;
+  /* cuLaunchKernel copies the arguments before returning. */
+  YuvSource src_arg = src;
+  RgbTarget dst_arg = dst;
+  ConvertParams params_arg = params;
+  void *args[] = {&src_arg, &dst_arg, &params_arg};
+  if (uses_block_kernel(src, dst)) {
+    /* One thread per 4x2 luma block. */
+    return CuLaunchKernel(block_, blocks(blocks(dst.width, 4), kBlockWidth),
+                          blocks(blocks(dst.height, 2), kBlockHeight), 1, kBlockWidth, kBlockHeight,
+                          1, 0, stream, args, nullptr);
+  }
+  return CuLaunchKernel(scaled_, blocks(dst.width, kBlockWidth), blocks(dst.height, kBlockHeight),
+                        1, kBlockWidth, kBlockHeight, 1, 0, stream, args, nullptr);
+}
+
+} // namespace gpurtsp::rgb

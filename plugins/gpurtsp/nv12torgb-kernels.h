@@ -1,0 +1,37 @@
+/* gpurtsp: launches gpunv12torgb's CUDA kernels (kernels/nv12torgb.cu). Used
+ * by the element and by the benchmark, so both run the same launches. */
+#pragma once
+
+#include "colorspace.h"
+#include "gpurtsp-cuda.h"
+
+#include <memory>
+
+namespace gpurtsp::rgb {
+
+class Nv12ToRgbKernels {
+public:
+  /* Looks up the kernels converting NV12 (@nv12) or I420 into @layout in
+   * the plugin's module shared by every user of @ctx. */
+  CUresult load(GstCudaContext *ctx, bool nv12, RgbLayout layout);
+  void reset();
+  bool loaded() const { return module_ != nullptr; }
+
+  /* Whether launch() takes the same-size 4x2-block kernel (else the
+   * per-pixel scaling kernel). */
+  bool uses_block_kernel(const YuvSource &src, const RgbTarget &dst) const;
+
+  /* Enqueues one conversion on @stream and returns without waiting. The
+   * context must be current. */
+  CUresult launch(const YuvSource &src, const RgbTarget &dst, const ConvertParams &params,
+                  CUstream stream) const;
+
+private:
+  std::shared_ptr<CudaModule> module_;
+  CUfunction block_ = nullptr;
+  CUfunction scaled_ = nullptr;
+  bool nv12_ = true;
+  RgbLayout layout_ = RgbLayout::RGBA;
+};
+
+} // namespace gpurtsp::rgb

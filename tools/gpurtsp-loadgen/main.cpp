@@ -1,0 +1,218 @@
+/* gpurtsp-loadgen: serves up to thousands of synthetic RTSP cameras from one
+ * pre-encoded clip (camsim clip mode) and prints what it sends. */
+#include <gst/gst.h>
+#include <glib-unix.h>
+#include <sys/resource.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "camsim.hpp"
+
+namespace camsim = gpurtsp::camsim;
+
+namespace {
+
+/* File descriptors one camera can need: its client's RTSP connection, UDP
+ * RTP/RTCP socket pairs (IPv4 and IPv6) and the pipeline's wakeup fds. */
+constexpr rlim_t kFdsPerCamera = 8;
+
+/* Raises the soft open-file limit to the hard one; every camera needs a few
+ * descriptors and the usual soft limit of 1024 runs out near 150 cameras. */
+void raise_fd_limit(unsigned cameras) {
+  struct rlimit limit;
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0)
+    return;
+  if (limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &limit) != 0)
+      std::perror("gpurtsp-loadgen: setrlimit(RLIMIT_NOFILE)");
+  }
+  if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < cameras * kFdsPerCamera)
+    std::fprintf(stderr,
+                 "gpurtsp-loadgen: warning: open-file limit %llu may be too low for %u cameras "
+                 "(raise the hard limit: ulimit -Hn)\n",
+                 static_cast<unsigned long long>(limit.rlim_cur), cameras);
+}
+
+double cpu_seconds() {
+  struct rusage usage;
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_utime.tv_sec + usage.ru_stime.tv_sec +
+         (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+}
+
+bool ends_with_any(const std::string &text, std::initializer_list<const char *> suffixes) {
+  for (const char *suffix : suffixes) {
+    if (g_str_has_suffix(text.c_str(), suffix))
+      return true;
+  }
+  return false;
+}
+
+/* Prints what happened since the previous report. */
+class Reporter {
+public:
+  explicit Reporter(const camsim::Server &server)
+      : server_(server), clip_(server.options().source == camsim::Source::Clip) {}
+
+  void report() {
+    camsim::Stats now = server_.stats();
+    gint64 wall = g_get_monotonic_time();
+    double cpu = cpu_seconds();
+    double seconds = double(wall - last_wall_) / G_USEC_PER_SEC;
+    double cpu_percent = 100.0 * (cpu - last_cpu_) / seconds;
+    g_autofree gchar *frames =
+        clip_ ? g_strdup_printf(
+                    "  frames %.0f/s (%llu dropped)",
+                    double(now.frames_sent - last_.frames_sent) / seconds,
+                    static_cast<unsigned long long>(now.frames_dropped - last_.frames_dropped))
+              : g_strdup("");
+    std::printf("[%6.0fs] clients %llu  streams %llu  rtp %.0f pkt/s  %.1f Mbit/s%s  "
+                "cpu %.1f%% of a core, %.3f%% per stream\n",
+                double(wall - start_) / G_USEC_PER_SEC,
+                static_cast<unsigned long long>(now.clients),
+                static_cast<unsigned long long>(now.streams),
+                double(now.rtp_packets - last_.rtp_packets) / seconds,
+                8.0 * double(now.rtp_bytes - last_.rtp_bytes) / seconds / 1e6, frames, cpu_percent,
+                now.streams ? cpu_percent / double(now.streams) : 0.0);
+    std::fflush(stdout);
+    last_ = now;
+    last_wall_ = wall;
+    last_cpu_ = cpu;
+  }
+
+private:
+  const camsim::Server &server_;
+  const bool clip_; /* frame counters exist in clip mode only */
+  const gint64 start_ = g_get_monotonic_time();
+  camsim::Stats last_;
+  gint64 last_wall_ = start_;
+  double last_cpu_ = cpu_seconds();
+};
+
+} // namespace
+
+int main(int argc, char **argv) {
+  gst_init(&argc, &argv);
+
+  camsim::Options options;
+  options.source = camsim::Source::Clip;
+  options.cameras = 16;
+  options.port = 8554;
+  std::string codec = "h264";
+  std::vector<std::string> protocols = {"tcp", "udp"};
+  std::string make_clip;
+  unsigned interval = 10;
+  unsigned duration = 0;
+  bool live = false;
+
+  CLI::App app{"Serves synthetic RTSP cameras (/cam0 ... /camN-1) looping one pre-encoded clip, "
+               "and prints per-interval statistics."};
+  app.add_option("--cameras", options.cameras, "Number of mounts")
+      ->check(CLI::Range(1u, 100000u))
+      ->capture_default_str();
+  auto codec_option = app.add_option("--codec", codec, "Video codec")
+                          ->check(CLI::IsMember({"h264", "h265"}))
+                          ->capture_default_str();
+  app.add_option("--width", options.width, "Frame width")->capture_default_str();
+  app.add_option("--height", options.height, "Frame height")->capture_default_str();
+  app.add_option("--fps", options.fps, "Frames per second")->capture_default_str();
+  app.add_option("--gop", options.gop, "Frames from one keyframe to the next")
+      ->capture_default_str();
+  app.add_option("--bitrate", options.bitrate_kbps, "Clip bitrate in kbit/s")
+      ->capture_default_str();
+  app.add_option("--address", options.address, "Address to listen on")->capture_default_str();
+  app.add_option("--port", options.port, "RTSP port (0: any free port)")->capture_default_str();
+  auto user_option = app.add_option("--user", options.user, "Require this user (Basic auth)");
+  app.add_option("--password", options.password, "Password of --user")->needs(user_option);
+  app.add_option("--protocols", protocols, "Lower transports clients may use")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"tcp", "udp"}))
+      ->capture_default_str();
+  app.add_option("--clip", options.clip_file,
+                 "Annex-B H.264/H.265 file to loop instead of generating one (no B-frames); "
+                 "the codec follows a .h265/.hevc/.265 name unless --codec says otherwise")
+      ->check(CLI::ExistingFile);
+  app.add_option("--clip-seconds", options.clip_seconds, "Length of a generated clip")
+      ->capture_default_str();
+  app.add_option("--cache-dir", options.cache_dir,
+                 "Where generated clips are kept (default $XDG_CACHE_HOME/gpurtsp)");
+  app.add_option("--make-clip", make_clip,
+                 "Encode the clip for these parameters to FILE and exit (to carry it to a host "
+                 "without the encoder, for --clip)");
+  app.add_flag("--live", live, "Encode every mount live instead of looping a clip (costly)");
+  app.add_option("--threads", options.service_threads,
+                 "Threads for RTSP requests and for media control")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  app.add_option("--stats-interval", interval, "Seconds between statistics lines")
+      ->check(CLI::Range(1u, 3600u))
+      ->capture_default_str();
+  app.add_option("--duration", duration, "Exit after this many seconds (0: at SIGINT/SIGTERM)")
+      ->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  if (codec_option->count() == 0 && ends_with_any(options.clip_file, {".h265", ".hevc", ".265"}))
+    codec = "h265";
+  options.codec = codec == "h265" ? camsim::Codec::H265 : camsim::Codec::H264;
+  options.source = live ? camsim::Source::Live : camsim::Source::Clip;
+  options.transports.tcp = std::find(protocols.begin(), protocols.end(), "tcp") != protocols.end();
+  options.transports.udp = std::find(protocols.begin(), protocols.end(), "udp") != protocols.end();
+
+  try {
+    if (!make_clip.empty()) {
+      camsim::generate_clip(options, make_clip);
+      std::printf("gpurtsp-loadgen: wrote %s\n", make_clip.c_str());
+      return 0;
+    }
+
+    raise_fd_limit(options.cameras);
+    camsim::Server server(options);
+    if (!live && options.clip_file.empty())
+      std::printf("gpurtsp-loadgen: clip %s\n", camsim::ensure_clip(options).c_str());
+    server.start();
+
+    std::string first = server.url_with_credentials(0);
+    std::string pattern =
+        first.substr(0, first.size() - 1) + "{0.." + std::to_string(options.cameras - 1) + "}";
+    std::printf("gpurtsp-loadgen: %u %s cameras %dx%d@%d, GOP %d, %d kbit/s, %s\n", options.cameras,
+                codec == "h265" ? "H.265" : "H.264", options.width, options.height, options.fps,
+                options.gop, options.bitrate_kbps, live ? "live encoders" : "looped clip");
+    std::printf("gpurtsp-loadgen: URL pattern %s\n", pattern.c_str());
+    std::fflush(stdout);
+
+    g_autoptr(GMainLoop) loop = g_main_loop_new(nullptr, FALSE);
+    auto quit = [](gpointer data) -> gboolean {
+      g_main_loop_quit(static_cast<GMainLoop *>(data));
+      return G_SOURCE_CONTINUE; /* removed below, with the others */
+    };
+    Reporter reporter(server);
+    std::vector<guint> sources = {
+        g_unix_signal_add(SIGINT, quit, loop),
+        g_unix_signal_add(SIGTERM, quit, loop),
+        g_timeout_add_seconds(
+            interval,
+            [](gpointer data) -> gboolean {
+              static_cast<Reporter *>(data)->report();
+              return G_SOURCE_CONTINUE;
+            },
+            &reporter),
+    };
+    if (duration)
+      sources.push_back(g_timeout_add_seconds(duration, quit, loop));
+    g_main_loop_run(loop);
+    for (guint source : sources)
+      g_source_remove(source);
+    std::printf("gpurtsp-loadgen: stopping\n");
+    server.stop();
+  } catch (const camsim::Error &error) {
+    std::fprintf(stderr, "gpurtsp-loadgen: %s\n", error.what());
+    return 1;
+  }
+  return 0;
+}
