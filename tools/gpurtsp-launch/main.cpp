@@ -14,12 +14,10 @@
 
 #include "camera-manager.h"
 #include "config.h"
+#include "demo-cameras.h"
 #include "gpu-resources.h"
 #include "log.h"
 #include "pipeline-description.h"
-#ifdef GPURTSP_LAUNCH_HAVE_DEMO
-#include "demo-cameras.h"
-#endif
 
 using namespace gpurtsp::launch;
 
@@ -141,7 +139,7 @@ int main(int argc, char **argv) {
   app.add_option("--demo", options.demo,
                  "Run N synthetic cameras from an in-process RTSP server instead of a config")
       ->type_name("N")
-      ->check(CLI::Range(1u, 64u))
+      ->check(CLI::Range(1u, DemoCameras::kMaxCameras))
       ->excludes(config_option);
   app.add_flag("--check", options.check, "Validate the config, print a one-line summary and exit")
       ->needs(config_option);
@@ -192,7 +190,6 @@ int main(int argc, char **argv) {
   gst_init(nullptr, nullptr);
   /* Destroyed last: pipelines must be down before the CUDA contexts go. */
   GpuResources gpus;
-#ifdef GPURTSP_LAUNCH_HAVE_DEMO
   std::unique_ptr<DemoCameras> demo;
   if (options.demo > 0) {
     try {
@@ -204,12 +201,6 @@ int main(int argc, char **argv) {
     config.path = "--demo";
     config.cameras = demo->cameras();
   }
-#else
-  if (options.demo > 0) {
-    LAUNCH_ERROR("this build has no demo cameras (camsim)");
-    return kExitRuntime;
-  }
-#endif
   if (options.print_pipelines) {
     print_pipelines(config.cameras, gpus);
     return kExitOk;
