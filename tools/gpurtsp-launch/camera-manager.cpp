@@ -1,0 +1,71 @@
+#include "camera-manager.h"
+
+namespace gpurtsp::launch {
+
+CameraManager::CameraManager(const std::vector<CameraConfig> &cameras, GpuResources &gpus) {
+  for (const CameraConfig &config : cameras) {
+    cameras_.push_back(std::make_unique<Camera>(config, gpus, worker_));
+    by_id_.emplace(config.id, cameras_.back().get());
+  }
+}
+
+CameraManager::~CameraManager() {
+  stop();
+  cameras_.clear();
+}
+
+void CameraManager::start() {
+  for (size_t i = 0; i < cameras_.size(); i++)
+    cameras_[i]->start(unsigned(i) * kStaggerMs);
+  tick_source_ = g_timeout_add(
+      kTickMs,
+      [](gpointer self) -> gboolean {
+        const int64_t now_us = g_get_monotonic_time();
+        for (auto &camera : static_cast<CameraManager *>(self)->cameras_)
+          camera->tick(now_us);
+        return G_SOURCE_CONTINUE;
+      },
+      this);
+}
+
+void CameraManager::stop() {
+  if (tick_source_) {
+    g_source_remove(tick_source_);
+    tick_source_ = 0;
+  }
+  for (auto &camera : cameras_)
+    camera->stop();
+}
+
+const Camera *CameraManager::camera(std::string_view id) const {
+  auto found = by_id_.find(id);
+  return found == by_id_.end() ? nullptr : found->second;
+}
+
+std::vector<CameraStatus> CameraManager::list() const {
+  std::vector<CameraStatus> statuses;
+  statuses.reserve(cameras_.size());
+  for (const auto &camera : cameras_)
+    statuses.push_back(camera->status());
+  return statuses;
+}
+
+std::optional<CameraStatus> CameraManager::find(std::string_view id) const {
+  const Camera *found = camera(id);
+  return found ? std::optional<CameraStatus>(found->status()) : std::nullopt;
+}
+
+SamplePtr CameraManager::latest_jpeg(std::string_view id, std::int64_t &arrival_us) const {
+  const Camera *found = camera(id);
+  return found ? found->latest_jpeg(arrival_us) : nullptr;
+}
+
+std::set<GstObject *> CameraManager::cuda_contexts_in_use() const {
+  std::set<GstObject *> contexts;
+  for (const auto &camera : cameras_)
+    if (GstElement *pipeline = camera->pipeline())
+      contexts.merge(GpuResources::contexts_in(pipeline));
+  return contexts;
+}
+
+} // namespace gpurtsp::launch

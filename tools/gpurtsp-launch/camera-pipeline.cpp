@@ -1,0 +1,350 @@
+#include "camera-pipeline.h"
+
+#include <vector>
+
+#include "log.h"
+#include "rate-limiter.h"
+
+namespace gpurtsp::launch {
+
+namespace {
+
+constexpr const char *kCudaContextType = "gst.cuda.context";
+
+/* latestframesink's interface the launcher relies on. */
+constexpr const char *kSinkProperties[] = {"frames-received", "last-frame-time"};
+constexpr const char *kSinkLatestSignal = "get-latest-sample";
+
+/* A new element made and configured from @spec; nullptr and @error when the
+ * element or one of its properties does not exist or a value is invalid. */
+GstElement *make_element(const ElementSpec &spec, std::string &error) {
+  GstElement *element = gst_element_factory_make(spec.factory.c_str(), nullptr);
+  if (!element) {
+    error = "element " + spec.factory + " is not available (plugin not installed?)";
+    return nullptr;
+  }
+  gst_object_ref_sink(element);
+  for (const PropertySpec &property : spec.properties) {
+    GParamSpec *pspec =
+        g_object_class_find_property(G_OBJECT_GET_CLASS(element), property.name.c_str());
+    GValue value = G_VALUE_INIT;
+    if (pspec)
+      g_value_init(&value, pspec->value_type);
+    if (!pspec || !gst_value_deserialize_with_pspec(&value, property.value.c_str(), pspec)) {
+      error = spec.factory + (pspec ? " rejects " + property.name + "=" +
+                                          (property.secret ? "***" : property.value)
+                                    : " has no property " + property.name);
+      if (pspec)
+        g_value_unset(&value);
+      gst_object_unref(element);
+      return nullptr;
+    }
+    g_object_set_property(G_OBJECT(element), property.name.c_str(), &value);
+    g_value_unset(&value);
+  }
+  return element;
+}
+
+/* Makes @specs, adds them to @bin and links them in a chain. Returns the
+ * elements (references owned by @bin), or an empty list and @error. */
+std::vector<GstElement *> add_chain(GstBin *bin, const std::vector<ElementSpec> &specs,
+                                    std::string &error) {
+  std::vector<GstElement *> elements;
+  for (const ElementSpec &spec : specs) {
+    GstElement *element = make_element(spec, error);
+    if (!element) {
+      for (GstElement *added : elements)
+        gst_bin_remove(bin, added);
+      return {};
+    }
+    gst_bin_add(bin, element);
+    gst_object_unref(element);
+    if (!elements.empty() && !gst_element_link(elements.back(), element)) {
+      error = "cannot link " + specs[elements.size() - 1].factory + " to " + spec.factory;
+      elements.push_back(element);
+      for (GstElement *added : elements)
+        gst_bin_remove(bin, added);
+      return {};
+    }
+    elements.push_back(element);
+  }
+  return elements;
+}
+
+GstPadProbeReturn limit_rate(GstPad *, GstPadProbeInfo *, gpointer limiter) {
+  return static_cast<RateLimiter *>(limiter)->admit(g_get_monotonic_time()) ? GST_PAD_PROBE_OK
+                                                                            : GST_PAD_PROBE_DROP;
+}
+
+std::optional<Codec> codec_of_encoding(const char *encoding) {
+  if (!encoding)
+    return std::nullopt;
+  if (g_ascii_strcasecmp(encoding, "H264") == 0)
+    return Codec::H264;
+  if (g_ascii_strcasecmp(encoding, "H265") == 0)
+    return Codec::H265;
+  return std::nullopt;
+}
+
+/* Calls @function with the CameraPipeline that a signal handler's weak
+ * reference names, if it still exists. */
+template <typename Function>
+void with_pipeline(gpointer weak, Function function) {
+  if (auto self = static_cast<std::weak_ptr<CameraPipeline> *>(weak)->lock())
+    function(*self);
+}
+
+void delete_weak(gpointer weak, GClosure *) {
+  delete static_cast<std::weak_ptr<CameraPipeline> *>(weak);
+}
+
+} // namespace
+
+CameraPipeline::CameraPipeline(const CameraConfig &camera, Decoder decoder,
+                               GstContext *cuda_context, GpuResources &gpus)
+    : camera_(camera), decoder_(decoder), gpus_(gpus),
+      cuda_context_(cuda_context ? gst_context_ref(cuda_context) : nullptr) {}
+
+std::shared_ptr<CameraPipeline> CameraPipeline::create(const CameraConfig &camera, Decoder decoder,
+                                                       GstContext *cuda_context, GpuResources &gpus,
+                                                       std::string &error) {
+  std::shared_ptr<CameraPipeline> pipeline(new CameraPipeline(camera, decoder, cuda_context, gpus));
+  pipeline->self_ = pipeline;
+  if (!pipeline->build(error))
+    return nullptr;
+  return pipeline;
+}
+
+bool CameraPipeline::build(std::string &error) {
+  const std::string name = "camera-" + camera_.id;
+  pipeline_ = GST_ELEMENT(gst_object_ref_sink(gst_pipeline_new(name.c_str())));
+  if (cuda_context_) {
+    /* Every element added later inherits it from the bin; the sync handler
+     * answers whoever asks anyway. */
+    gst_element_set_context(pipeline_, cuda_context_);
+    g_autoptr(GstBus) bus = gst_element_get_bus(pipeline_);
+    gst_bus_set_sync_handler(bus, on_bus_sync, this, nullptr);
+  }
+
+  source_ = make_element(source_element(camera_), error);
+  if (!source_)
+    return false;
+  gst_bin_add(GST_BIN(pipeline_), source_);
+
+  const auto output = add_chain(GST_BIN(pipeline_), output_elements(camera_, decoder_), error);
+  if (output.empty())
+    return false;
+  output_ = GST_ELEMENT(gst_object_ref(output.front()));
+  sink_ = GST_ELEMENT(gst_object_ref(output.back()));
+  for (const char *property : kSinkProperties)
+    if (!g_object_class_find_property(G_OBJECT_GET_CLASS(sink_), property)) {
+      error = std::string("latestframesink has no property ") + property + " (gpurtsp too old?)";
+      return false;
+    }
+  if (!g_signal_lookup(kSinkLatestSignal, G_OBJECT_TYPE(sink_))) {
+    error = std::string("latestframesink has no ") + kSinkLatestSignal + " signal";
+    return false;
+  }
+
+  if (camera_.settings.fps > 0) {
+    g_autoptr(GstPad) pad = gst_element_get_static_pad(output_, "sink");
+    gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_BUFFER, limit_rate,
+                      new RateLimiter(camera_.settings.fps),
+                      [](gpointer limiter) { delete static_cast<RateLimiter *>(limiter); });
+  }
+
+  g_signal_connect_data(
+      source_, "select-stream",
+      G_CALLBACK(+[](GstElement *, guint, GstCaps *caps, gpointer weak) -> gboolean {
+        gboolean selected = FALSE;
+        with_pipeline(weak, [&](CameraPipeline &self) { selected = self.select_stream(caps); });
+        return selected;
+      }),
+      new std::weak_ptr<CameraPipeline>(self_), delete_weak, GConnectFlags(0));
+  g_signal_connect_data(source_, "pad-added",
+                        G_CALLBACK(+[](GstElement *, GstPad *pad, gpointer weak) {
+                          with_pipeline(weak, [&](CameraPipeline &self) { self.link_stream(pad); });
+                        }),
+                        new std::weak_ptr<CameraPipeline>(self_), delete_weak, GConnectFlags(0));
+  return true;
+}
+
+CameraPipeline::~CameraPipeline() {
+  shutdown();
+  if (pipeline_ && cuda_context_) {
+    g_autoptr(GstBus) bus = gst_element_get_bus(pipeline_);
+    gst_bus_set_sync_handler(bus, nullptr, nullptr, nullptr);
+  }
+  gst_clear_object(&sink_);
+  gst_clear_object(&output_);
+  gst_clear_object(&source_);
+  gst_clear_object(&pipeline_);
+  if (cuda_context_)
+    gst_context_unref(cuda_context_);
+}
+
+void CameraPipeline::play() {
+  std::lock_guard lock(state_lock_);
+  if (shut_down_)
+    return;
+  if (gst_element_set_state(pipeline_, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE)
+    post_error(GST_CORE_ERROR, GST_CORE_ERROR_STATE_CHANGE, "the pipeline failed to start");
+}
+
+void CameraPipeline::shutdown() {
+  std::lock_guard lock(state_lock_);
+  if (shut_down_ || !pipeline_)
+    return;
+  shut_down_ = true;
+  stopping_ = true;
+  gst_element_set_state(pipeline_, GST_STATE_NULL);
+  /* Elements a pad-added racing with the first call brought up: NULL to
+   * NULL sets every child to NULL again. */
+  gst_element_set_state(pipeline_, GST_STATE_NULL);
+}
+
+bool CameraPipeline::select_stream(GstCaps *caps) {
+  const GstStructure *s = gst_caps_get_structure(caps, 0);
+  if (g_strcmp0(gst_structure_get_string(s, "media"), "video") != 0)
+    return false;
+  const char *encoding = gst_structure_get_string(s, "encoding-name");
+  const auto codec = codec_of_encoding(encoding);
+  const CodecChoice wanted = camera_.settings.codec;
+  const bool acceptable = codec && (wanted == CodecChoice::Auto ||
+                                    (wanted == CodecChoice::H264) == (*codec == Codec::H264));
+  std::lock_guard lock(stream_lock_);
+  if (stream_selected_)
+    return false;
+  if (!acceptable) {
+    rejected_ += std::string(rejected_.empty() ? "" : ", ") + (encoding ? encoding : "unknown");
+    return false;
+  }
+  stream_selected_ = true;
+  return true;
+}
+
+void CameraPipeline::link_stream(GstPad *pad) {
+  if (stopping_ || codec_ >= 0)
+    return;
+  g_autoptr(GstCaps) caps = gst_pad_get_current_caps(pad);
+  if (!caps)
+    caps = gst_pad_query_caps(pad, nullptr);
+  const auto codec =
+      codec_of_encoding(gst_structure_get_string(gst_caps_get_structure(caps, 0), "encoding-name"));
+  if (!codec) {
+    post_error(GST_STREAM_ERROR, GST_STREAM_ERROR_CODEC_NOT_FOUND,
+               "rtspsrc offered a stream that is neither H.264 nor H.265");
+    return;
+  }
+
+  const std::string factory = gpus_.decoder_factory(decoder_, *codec, camera_.settings.gpu);
+  if (factory.empty()) {
+    post_error(GST_CORE_ERROR, GST_CORE_ERROR_MISSING_PLUGIN,
+               std::string("no NVDEC ") + (*codec == Codec::H265 ? "H.265" : "H.264") +
+                   " decoder element for GPU " + std::to_string(camera_.settings.gpu));
+    return;
+  }
+  std::vector<ElementSpec> specs = depayload_elements(*codec);
+  for (auto &spec : decode_elements(camera_, decoder_, factory))
+    specs.push_back(std::move(spec));
+
+  std::string error;
+  const auto chain = add_chain(GST_BIN(pipeline_), specs, error);
+  if (chain.empty()) {
+    post_error(GST_CORE_ERROR, GST_CORE_ERROR_MISSING_PLUGIN, error);
+    return;
+  }
+  if (!gst_element_link(chain.back(), output_)) {
+    post_error(GST_CORE_ERROR, GST_CORE_ERROR_NEGOTIATION,
+               "cannot link " + factory + " to " + output_elements(camera_, decoder_)[0].factory);
+    return;
+  }
+  /* Downstream first, so nothing pushes into an element not yet running. */
+  for (auto element = chain.rbegin(); element != chain.rend(); ++element)
+    gst_element_sync_state_with_parent(*element);
+  g_autoptr(GstPad) sink_pad = gst_element_get_static_pad(chain.front(), "sink");
+  if (GST_PAD_LINK_FAILED(gst_pad_link(pad, sink_pad))) {
+    post_error(GST_CORE_ERROR, GST_CORE_ERROR_NEGOTIATION,
+               "cannot link rtspsrc to " + specs.front().factory);
+    return;
+  }
+  codec_ = int(*codec);
+  LAUNCH_DEBUG("%s: %s stream linked to %s", camera_.id.c_str(), codec_name(*codec),
+               factory.c_str());
+}
+
+void CameraPipeline::post_error(GQuark domain, gint code, const std::string &message) {
+  g_autoptr(GError) error = g_error_new_literal(domain, code, message.c_str());
+  gst_element_post_message(source_, gst_message_new_error(GST_OBJECT(source_), error, nullptr));
+}
+
+GstBusSyncReply CameraPipeline::on_bus_sync(GstBus *, GstMessage *message, gpointer data) {
+  auto self = static_cast<CameraPipeline *>(data);
+  const char *type = nullptr;
+  switch (GST_MESSAGE_TYPE(message)) {
+  case GST_MESSAGE_NEED_CONTEXT:
+    if (gst_message_parse_context_type(message, &type) && g_strcmp0(type, kCudaContextType) == 0) {
+      gst_element_set_context(GST_ELEMENT(GST_MESSAGE_SRC(message)), self->cuda_context_);
+      return GST_BUS_DROP;
+    }
+    break;
+  case GST_MESSAGE_HAVE_CONTEXT: {
+    GstContext *context = nullptr;
+    gst_message_parse_have_context(message, &context);
+    if (context && g_strcmp0(gst_context_get_context_type(context), kCudaContextType) == 0)
+      self->gpus_.note_element_context();
+    if (context)
+      gst_context_unref(context);
+    break;
+  }
+  default:
+    break;
+  }
+  return GST_BUS_PASS;
+}
+
+uint64_t CameraPipeline::frames() const {
+  guint64 frames = 0;
+  g_object_get(sink_, "frames-received", &frames, nullptr);
+  return frames;
+}
+
+int64_t CameraPipeline::last_frame_us() const {
+  guint64 time_ns = 0;
+  g_object_get(sink_, "last-frame-time", &time_ns, nullptr);
+  return time_ns == 0 ? -1 : int64_t(time_ns / 1000);
+}
+
+SamplePtr CameraPipeline::latest(int64_t &arrival_us) const {
+  /* Read first: if a frame lands in between, the age shown errs on the old
+   * side by one frame, never on the young one. */
+  arrival_us = last_frame_us();
+  GstSample *sample = nullptr;
+  g_signal_emit_by_name(sink_, kSinkLatestSignal, &sample);
+  if (sample && arrival_us < 0)
+    arrival_us = last_frame_us();
+  return SamplePtr(sample);
+}
+
+void CameraPipeline::frame_size(int &width, int &height) const {
+  width = height = 0;
+  g_autoptr(GstPad) pad = gst_element_get_static_pad(sink_, "sink");
+  g_autoptr(GstCaps) caps = gst_pad_get_current_caps(pad);
+  if (!caps)
+    return;
+  const GstStructure *s = gst_caps_get_structure(caps, 0);
+  gst_structure_get_int(s, "width", &width);
+  gst_structure_get_int(s, "height", &height);
+}
+
+std::optional<Codec> CameraPipeline::codec() const {
+  const int codec = codec_;
+  return codec < 0 ? std::nullopt : std::optional<Codec>(Codec(codec));
+}
+
+std::string CameraPipeline::rejected_video() const {
+  std::lock_guard lock(stream_lock_);
+  return stream_selected_ ? std::string() : rejected_;
+}
+
+} // namespace gpurtsp::launch

@@ -1,0 +1,95 @@
+/* One camera's GStreamer pipeline, built from pipeline-description.h:
+ * rtspsrc and the output part from the start, depay/parse/decoder when
+ * rtspsrc's pad appears and its caps name the codec.
+ *
+ * Lifetime: owned through std::shared_ptr by the camera and by the worker
+ * jobs that start and stop it. Streaming-thread callbacks hold only weak
+ * references. play() and shutdown() belong on a PipelineWorker thread; the
+ * last owner must have called shutdown(), which a worker job does, so the
+ * destructor never runs a state change on a streaming thread. */
+#pragma once
+
+#include <gst/gst.h>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "camera-registry.h"
+#include "config.h"
+#include "gpu-resources.h"
+#include "pipeline-description.h"
+
+namespace gpurtsp::launch {
+
+class CameraPipeline {
+public:
+  /* Builds the pipeline of @camera decoding with @decoder; @cuda_context is
+   * the GPU's shared context for nvidia, nullptr for software. On failure
+   * (a missing element) returns nullptr and says why in @error. */
+  static std::shared_ptr<CameraPipeline> create(const CameraConfig &camera, Decoder decoder,
+                                                GstContext *cuda_context, GpuResources &gpus,
+                                                std::string &error);
+  ~CameraPipeline();
+  CameraPipeline(const CameraPipeline &) = delete;
+  CameraPipeline &operator=(const CameraPipeline &) = delete;
+
+  GstElement *pipeline() const { return pipeline_; }
+
+  /* Worker thread: sets the pipeline PLAYING, unless shutdown() came first. */
+  void play();
+  /* Worker thread: sets the pipeline NULL for good. Idempotent. */
+  void shutdown();
+
+  /* What the sink has; thread-safe. */
+  uint64_t frames() const;
+  /* g_get_monotonic_time() of the newest frame; -1 before the first. */
+  int64_t last_frame_us() const;
+  /* The newest JPEG and when it arrived; nullptr before the first. */
+  SamplePtr latest(int64_t &arrival_us) const;
+  /* Size of the JPEGs; 0x0 before caps are known. */
+  void frame_size(int &width, int &height) const;
+
+  /* The codec of the stream once rtspsrc's pad appeared. */
+  std::optional<Codec> codec() const;
+  /* When the camera offers no video we can decode: what it offers instead
+   * ("MP4V-ES"), for the error message; empty otherwise. */
+  std::string rejected_video() const;
+
+private:
+  CameraPipeline(const CameraConfig &camera, Decoder decoder, GstContext *cuda_context,
+                 GpuResources &gpus);
+
+  bool build(std::string &error);
+  bool select_stream(GstCaps *caps);
+  void link_stream(GstPad *pad);
+  void post_error(GQuark domain, gint code, const std::string &message);
+
+  static GstBusSyncReply on_bus_sync(GstBus *bus, GstMessage *message, gpointer self);
+
+  const CameraConfig camera_;
+  const Decoder decoder_;
+  GpuResources &gpus_;
+  GstContext *const cuda_context_; /* owned ref; nullptr for software */
+
+  /* Set in build(), constant afterwards. */
+  GstElement *pipeline_ = nullptr; /* owned */
+  GstElement *source_ = nullptr;   /* owned ref: rtspsrc */
+  GstElement *output_ = nullptr;   /* owned ref: first element after the decoder */
+  GstElement *sink_ = nullptr;     /* owned ref: latestframesink */
+
+  std::mutex state_lock_;  /* serialises play() and shutdown() */
+  bool shut_down_ = false; /* guarded by state_lock_ */
+  /* Set before shutdown's state change, so a late pad-added adds nothing. */
+  std::atomic<bool> stopping_{false};
+
+  std::atomic<int> codec_{-1}; /* Codec once linked, else -1 */
+  mutable std::mutex stream_lock_;
+  bool stream_selected_ = false; /* guarded by stream_lock_ */
+  std::string rejected_;         /* guarded by stream_lock_ */
+  std::weak_ptr<CameraPipeline> self_;
+};
+
+} // namespace gpurtsp::launch

@@ -1,0 +1,21 @@
+#include "camera-registry.h"
+
+namespace gpurtsp::launch {
+
+const char *camera_state_name(CameraState state) {
+  switch (state) {
+  case CameraState::Connecting:
+    return "connecting";
+  case CameraState::Streaming:
+    return "streaming";
+  case CameraState::Reconnecting:
+    return "reconnecting";
+  case CameraState::Unauthorized:
+    return "unauthorized";
+  case CameraState::Failed:
+    return "failed";
+  }
+  return "unknown";
+}
+
+} // namespace gpurtsp::launch

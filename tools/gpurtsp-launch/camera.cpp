@@ -1,0 +1,230 @@
+#include "camera.h"
+
+#include <algorithm>
+
+#include "log.h"
+
+namespace gpurtsp::launch {
+
+namespace {
+
+/* "Could not open resource for reading. (Failed to connect.)": the message
+ * and the last line of the debug text, which names the actual cause. */
+std::string describe_error(const GError *error, const char *debug) {
+  std::string text = error->message;
+  if (debug && *debug) {
+    const char *last_line = strrchr(debug, '\n');
+    g_autofree char *cause = g_strstrip(g_strdup(last_line ? last_line + 1 : debug));
+    if (*cause && text.find(cause) == std::string::npos)
+      text += std::string(" (") + cause + ")";
+  }
+  std::replace(text.begin(), text.end(), '\n', ' ');
+  return text;
+}
+
+} // namespace
+
+Camera::Camera(CameraConfig config, GpuResources &gpus, PipelineWorker &worker)
+    : config_(std::move(config)), gpus_(gpus), worker_(worker) {
+  const CameraSettings &settings = config_.settings;
+  std::string why;
+  decoder_ = gpus_.resolve(settings.decoder, settings.gpu, settings.width > 0, why);
+  if (!decoder_)
+    decoder_error_ = "decoder nvidia: " + why;
+}
+
+Camera::~Camera() {
+  stop();
+}
+
+void Camera::start(unsigned delay_ms) {
+  if (!decoder_) {
+    fail(decoder_error_);
+    return;
+  }
+  schedule_connect(delay_ms);
+}
+
+void Camera::schedule_connect(int64_t delay_ms) {
+  retry_source_ = g_timeout_add_full(
+      G_PRIORITY_DEFAULT, guint(delay_ms),
+      [](gpointer self) -> gboolean {
+        static_cast<Camera *>(self)->retry_source_ = 0;
+        static_cast<Camera *>(self)->connect();
+        return G_SOURCE_REMOVE;
+      },
+      this, nullptr);
+}
+
+void Camera::stop() {
+  if (retry_source_) {
+    g_source_remove(retry_source_);
+    retry_source_ = 0;
+  }
+  drop_pipeline();
+}
+
+void Camera::connect() {
+  attempt_started_us_ = g_get_monotonic_time();
+  GstContext *cuda_context =
+      *decoder_ == Decoder::Nvidia ? gpus_.pipeline_context(config_.settings.gpu) : nullptr;
+  std::string error;
+  pipeline_ = CameraPipeline::create(config_, *decoder_, cuda_context, gpus_, error);
+  if (!pipeline_) {
+    fail(error);
+    return;
+  }
+  g_autoptr(GstBus) bus = gst_element_get_bus(pipeline_->pipeline());
+  gst_bus_add_watch(bus, on_bus_message, this);
+  worker_.run([pipeline = pipeline_] { pipeline->play(); });
+  LAUNCH_DEBUG("%s: connecting to %s", id().c_str(), config_.url.masked().c_str());
+}
+
+void Camera::drop_pipeline() {
+  if (!pipeline_)
+    return;
+  int64_t arrival_us = -1;
+  if (SamplePtr frame = pipeline_->latest(arrival_us)) {
+    held_frame_ = std::move(frame);
+    held_arrival_us_ = arrival_us;
+  }
+  earlier_frames_ += pipeline_->frames();
+  g_autoptr(GstBus) bus = gst_element_get_bus(pipeline_->pipeline());
+  gst_bus_remove_watch(bus);
+  worker_.run([pipeline = std::move(pipeline_)]() mutable {
+    pipeline->shutdown();
+    pipeline.reset();
+  });
+  streaming_since_us_ = -1;
+}
+
+void Camera::retry(CameraState state, const std::string &error, int64_t delay_ms) {
+  last_error_ = scrub_credentials(error, config_.url.password);
+  drop_pipeline();
+  state_ = state;
+  reconnects_++;
+  LAUNCH_INFO("%s: %s, retrying in %.1f s: %s", id().c_str(), camera_state_name(state),
+              double(delay_ms) / 1000.0, last_error_.c_str());
+  schedule_connect(delay_ms);
+}
+
+void Camera::fail(const std::string &error) {
+  last_error_ = scrub_credentials(error, config_.url.password);
+  drop_pipeline();
+  state_ = CameraState::Failed;
+  LAUNCH_ERROR("%s: failed: %s", id().c_str(), last_error_.c_str());
+}
+
+void Camera::handle_error(GstMessage *message) {
+  g_autoptr(GError) error = nullptr;
+  g_autofree char *debug = nullptr;
+  gst_message_parse_error(message, &error, &debug);
+  const std::string text = describe_error(error, debug);
+
+  if (const std::string offered = pipeline_->rejected_video(); !offered.empty()) {
+    if (config_.settings.codec == CodecChoice::Auto)
+      fail("the camera offers no H.264 or H.265 video (it offers " + offered + ")");
+    else
+      fail(std::string("codec is ") + codec_choice_name(config_.settings.codec) +
+           " but the camera offers " + offered);
+  } else if (error->domain == GST_RESOURCE_ERROR &&
+             error->code == GST_RESOURCE_ERROR_NOT_AUTHORIZED) {
+    retry(CameraState::Unauthorized, text, kUnauthorizedRetryMs);
+  } else if ((error->domain == GST_CORE_ERROR && error->code == GST_CORE_ERROR_MISSING_PLUGIN) ||
+             (error->domain == GST_STREAM_ERROR &&
+              error->code == GST_STREAM_ERROR_CODEC_NOT_FOUND)) {
+    fail(text);
+  } else {
+    reconnect(text);
+  }
+}
+
+void Camera::reconnect(const std::string &error) {
+  if (streaming_since_us_ >= 0 &&
+      g_get_monotonic_time() - streaming_since_us_ >= kStableStreamingUs)
+    backoff_.reset();
+  retry(CameraState::Reconnecting, error, backoff_.next_delay_ms());
+}
+
+gboolean Camera::on_bus_message(GstBus *, GstMessage *message, gpointer data) {
+  auto self = static_cast<Camera *>(data);
+  switch (GST_MESSAGE_TYPE(message)) {
+  case GST_MESSAGE_ERROR:
+    self->handle_error(message);
+    break;
+  case GST_MESSAGE_EOS:
+    self->reconnect("the camera ended the stream");
+    break;
+  case GST_MESSAGE_WARNING: {
+    g_autoptr(GError) warning = nullptr;
+    g_autofree char *debug = nullptr;
+    gst_message_parse_warning(message, &warning, &debug);
+    LAUNCH_DEBUG(
+        "%s: %s", self->id().c_str(),
+        scrub_credentials(describe_error(warning, debug), self->config_.url.password).c_str());
+    break;
+  }
+  default:
+    break;
+  }
+  return G_SOURCE_CONTINUE;
+}
+
+void Camera::tick(int64_t now_us) {
+  const uint64_t frames = pipeline_ ? pipeline_->frames() : 0;
+  rate_.sample(now_us, earlier_frames_ + frames);
+  if (!pipeline_)
+    return;
+
+  if (auto codec = pipeline_->codec())
+    codec_ = codec_name(*codec);
+  if (frames > 0) {
+    pipeline_->frame_size(width_, height_);
+    if (state_ != CameraState::Streaming) {
+      state_ = CameraState::Streaming;
+      streaming_since_us_ = now_us;
+      LAUNCH_INFO("%s: streaming %dx%d %s, %s decoder", id().c_str(), width_, height_,
+                  codec_.c_str(), decoder_name(*decoder_));
+    }
+  }
+
+  /* Measured from the newest frame of this pipeline, or from its start. */
+  const int64_t last_frame_us = pipeline_->last_frame_us();
+  const int64_t since_us = std::max(attempt_started_us_, last_frame_us);
+  if (now_us - since_us > int64_t(config_.settings.stall_timeout_s) * G_USEC_PER_SEC)
+    reconnect("no frame for " + std::to_string(config_.settings.stall_timeout_s) + " s");
+}
+
+CameraStatus Camera::status() const {
+  CameraStatus status;
+  status.id = config_.id;
+  status.state = state_;
+  status.frames = earlier_frames_ + (pipeline_ ? pipeline_->frames() : 0);
+  status.fps = rate_.rate();
+  int64_t last_frame_us = pipeline_ ? pipeline_->last_frame_us() : -1;
+  if (last_frame_us < 0)
+    last_frame_us = held_arrival_us_;
+  if (last_frame_us >= 0)
+    status.last_frame_age_ms = (g_get_monotonic_time() - last_frame_us) / 1000;
+  status.width = width_;
+  status.height = height_;
+  status.codec = codec_;
+  const Decoder decoder = decoder_.value_or(Decoder::Nvidia);
+  status.decoder = decoder_name(decoder);
+  status.gpu = decoder == Decoder::Nvidia ? config_.settings.gpu : -1;
+  status.reconnects = reconnects_;
+  status.last_error = last_error_;
+  return status;
+}
+
+SamplePtr Camera::latest_jpeg(int64_t &arrival_us) const {
+  if (pipeline_)
+    if (SamplePtr frame = pipeline_->latest(arrival_us))
+      return frame;
+  if (!held_frame_)
+    return nullptr;
+  arrival_us = held_arrival_us_;
+  return SamplePtr(gst_sample_ref(held_frame_.get()));
+}
+
+} // namespace gpurtsp::launch

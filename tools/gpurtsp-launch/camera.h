@@ -1,0 +1,98 @@
+/* One camera: its state, its current pipeline, reconnects with backoff, and
+ * what it reports. Main thread only.
+ *
+ *   connecting --first frame--> streaming --error/EOS/stall--> reconnecting
+ *   reconnecting --backoff (1 s doubling to 30 s), new pipeline, frame--> streaming
+ *   any --RTSP 401--> unauthorized --60 s, new pipeline--> ...
+ *   any --missing element, unsupported codec, no usable GPU--> failed (for good)
+ *
+ * The newest frame stays served while the camera reconnects: the last
+ * sample of a torn-down pipeline is kept until the next one has a frame. */
+#pragma once
+
+#include <gst/gst.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "backoff.h"
+#include "camera-pipeline.h"
+#include "camera-registry.h"
+#include "config.h"
+#include "frame-rate-meter.h"
+#include "gpu-resources.h"
+#include "pipeline-worker.h"
+
+namespace gpurtsp::launch {
+
+class Camera {
+public:
+  static constexpr int64_t kUnauthorizedRetryMs = 60000;
+  /* Streaming this long counts as a connection that worked: backoff restarts
+   * from its first delay. A camera that drops every few seconds backs off. */
+  static constexpr int64_t kStableStreamingUs = 30 * G_USEC_PER_SEC;
+
+  Camera(CameraConfig config, GpuResources &gpus, PipelineWorker &worker);
+  ~Camera();
+  Camera(const Camera &) = delete;
+  Camera &operator=(const Camera &) = delete;
+
+  const std::string &id() const { return config_.id; }
+
+  /* Connects after @delay_ms; cameras are staggered so a thousand do not
+   * DESCRIBE at once. */
+  void start(unsigned delay_ms);
+  /* Tears the pipeline down and cancels retries; the newest frame stays. */
+  void stop();
+
+  /* Once a second: streaming detection, stall detection, frame rate. */
+  void tick(int64_t now_us);
+
+  CameraStatus status() const;
+  SamplePtr latest_jpeg(int64_t &arrival_us) const;
+
+  /* The pipeline running now, nullptr between attempts (tests). */
+  GstElement *pipeline() const { return pipeline_ ? pipeline_->pipeline() : nullptr; }
+
+private:
+  void connect();
+  void schedule_connect(int64_t delay_ms);
+  /* Drops the pipeline and retries after @delay_ms, in @state. */
+  void retry(CameraState state, const std::string &error, int64_t delay_ms);
+  /* Retries in reconnecting after the backoff delay. */
+  void reconnect(const std::string &error);
+  void fail(const std::string &error);
+  void drop_pipeline();
+  void handle_error(GstMessage *message);
+
+  static gboolean on_bus_message(GstBus *bus, GstMessage *message, gpointer self);
+
+  const CameraConfig config_;
+  GpuResources &gpus_;
+  PipelineWorker &worker_;
+  std::optional<Decoder> decoder_; /* nullopt: nvidia requested but unusable */
+  std::string decoder_error_;
+
+  CameraState state_ = CameraState::Connecting;
+  std::shared_ptr<CameraPipeline> pipeline_; /* nullptr between attempts */
+  guint retry_source_ = 0;                   /* pending connect(), 0 if none */
+  Backoff backoff_;
+  int64_t attempt_started_us_ = 0;
+  int64_t streaming_since_us_ = -1; /* -1 unless streaming */
+
+  FrameRateMeter rate_;
+  uint64_t earlier_frames_ = 0; /* frames of pipelines already torn down */
+  uint64_t reconnects_ = 0;
+  std::string last_error_;
+  std::string codec_;
+  int width_ = 0;
+  int height_ = 0;
+
+  /* The newest frame of the last torn-down pipeline, served until the new one
+   * has its own. */
+  SamplePtr held_frame_;
+  int64_t held_arrival_us_ = -1;
+};
+
+} // namespace gpurtsp::launch

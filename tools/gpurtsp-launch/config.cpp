@@ -1,0 +1,492 @@
+#include "config.h"
+
+#include <glib.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <charconv>
+#include <fstream>
+#include <initializer_list>
+#include <map>
+#include <span>
+#include <sstream>
+#include <utility>
+
+namespace gpurtsp::launch {
+
+namespace {
+
+/* Where values come from: for messages and ${VAR} substitution. */
+struct Document {
+  const std::string &path;
+  const Variables &variables;
+};
+
+const char *node_kind(const YAML::Node &node) {
+  switch (node.Type()) {
+  case YAML::NodeType::Map:
+    return "a mapping";
+  case YAML::NodeType::Sequence:
+    return "a list";
+  case YAML::NodeType::Scalar:
+    return "a scalar";
+  default:
+    return "nothing";
+  }
+}
+
+/* One value of the file with its key path ("cameras[2].url") and line. */
+class Field {
+public:
+  Field(const Document &doc, YAML::Node node, std::string key, int line)
+      : doc_(&doc), node_(std::move(node)), key_(std::move(key)), line_(line) {
+    /* Empty values carry the mark of the next token; keep the key's line. */
+    if (node_.IsDefined() && !node_.IsNull() && node_.Mark().line >= 0)
+      line_ = node_.Mark().line + 1;
+  }
+
+  Field(const Field &) = default;
+  /* YAML::Node's assignment writes through to the document: never assign. */
+  Field &operator=(const Field &) = delete;
+
+  const YAML::Node &node() const { return node_; }
+  const std::string &key() const { return key_; }
+  int line() const { return line_; }
+
+  [[noreturn]] void fail(const std::string &why) const {
+    std::ostringstream message;
+    message << doc_->path << ":" << line_ << ": ";
+    if (!key_.empty())
+      message << key_ << ": ";
+    message << why;
+    throw ConfigError(message.str());
+  }
+
+  /* The scalar with ${VAR} substituted. */
+  std::string text(const char *expected = "a string") const {
+    try {
+      return doc_->variables.expand(scalar(expected));
+    } catch (const VariableError &e) {
+      fail(e.what());
+    }
+  }
+
+  /* A URL with ${VAR} substituted; values in the user info are
+   * percent-encoded, so a password from the environment may hold any
+   * character. */
+  std::string url() const {
+    const std::string raw = scalar("a URL");
+    const size_t authority = raw.find("://");
+    const size_t at = authority == std::string::npos ? std::string::npos
+                                                     : raw.rfind('@', raw.find('/', authority + 3));
+    try {
+      if (at == std::string::npos || at < authority)
+        return doc_->variables.expand(raw);
+      const Variables &vars = doc_->variables;
+      return vars.expand(raw.substr(0, authority + 3)) +
+             vars.expand(raw.substr(authority + 3, at - authority - 3), true) +
+             vars.expand(raw.substr(at));
+    } catch (const VariableError &e) {
+      fail(e.what());
+    }
+  }
+
+  const std::string &scalar(const char *expected) const {
+    if (!node_.IsDefined() || node_.IsNull())
+      fail("missing value");
+    if (!node_.IsScalar())
+      fail(std::string("expected ") + expected + ", got " + node_kind(node_));
+    return node_.Scalar();
+  }
+
+  int integer(int min, int max, const char *range = nullptr) const {
+    const std::string value = text("an integer");
+    long long number = 0;
+    const char *end = value.data() + value.size();
+    const auto [ptr, ec] = std::from_chars(value.data(), end, number);
+    const std::string range_text =
+        range ? range : std::to_string(min) + " to " + std::to_string(max);
+    if (ec == std::errc::invalid_argument || ptr != end)
+      fail("expected an integer (" + range_text + "), got \"" + value + "\"");
+    if (ec == std::errc::result_out_of_range || number < min || number > max)
+      fail(value + " is out of range (" + range_text + ")");
+    return int(number);
+  }
+
+  template <typename Enum>
+  Enum choice(std::initializer_list<std::pair<std::string_view, Enum>> choices) const {
+    const std::string value = text();
+    std::string names;
+    size_t index = 0;
+    for (const auto &[name, choice] : choices) {
+      if (value == name)
+        return choice;
+      names += std::string(index == 0                    ? ""
+                           : index + 1 == choices.size() ? " or "
+                                                         : ", ") +
+               std::string(name);
+      index++;
+    }
+    fail("unknown value \"" + value + "\" (expected " + names + ")");
+  }
+
+  Field child(const YAML::Node &value, const std::string &key, int line) const {
+    return Field(*doc_, value, key_.empty() ? key : key_ + "." + key, line);
+  }
+  Field item(const YAML::Node &value, size_t index) const {
+    return Field(*doc_, value, key_ + "[" + std::to_string(index) + "]", line_);
+  }
+
+private:
+  const Document *doc_;
+  YAML::Node node_;
+  std::string key_;
+  int line_;
+};
+
+size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); j++)
+    row[j] = j;
+  for (size_t i = 1; i <= a.size(); i++) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); j++) {
+      const size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1])});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+std::string unknown_key_message(const std::string &key, std::span<const std::string_view> known) {
+  std::string_view best;
+  size_t best_distance = SIZE_MAX;
+  for (std::string_view candidate : known) {
+    const size_t distance = edit_distance(key, candidate);
+    if (distance < best_distance) {
+      best = candidate;
+      best_distance = distance;
+    }
+  }
+  if (best_distance <= std::max<size_t>(2, best.size() / 3))
+    return "unknown key (did you mean \"" + std::string(best) + "\"?)";
+  std::string list;
+  for (std::string_view candidate : known)
+    list += (list.empty() ? "" : ", ") + std::string(candidate);
+  return "unknown key (expected one of " + list + ")";
+}
+
+/* Calls @handle(key, field) for every entry of the mapping @map. Unknown and
+ * repeated keys are errors. */
+template <typename Handler>
+void for_each_entry(const Field &map, std::span<const std::string_view> known, Handler handle) {
+  std::map<std::string, int> seen;
+  for (const auto &entry : map.node()) {
+    const int key_line = entry.first.Mark().line + 1;
+    if (!entry.first.IsScalar())
+      map.child(entry.first, "?", key_line)
+          .fail(std::string("keys must be words, got ") + node_kind(entry.first));
+    const std::string key = entry.first.Scalar();
+    const Field field = map.child(entry.second, key, key_line);
+    if (std::find(known.begin(), known.end(), key) == known.end())
+      map.child(YAML::Node(), key, key_line).fail(unknown_key_message(key, known));
+    if (auto [first, inserted] = seen.emplace(key, key_line); !inserted)
+      map.child(YAML::Node(), key, key_line)
+          .fail("duplicate key (first at line " + std::to_string(first->second) + ")");
+    handle(key, field);
+  }
+}
+
+void require_map(const Field &field, const char *what) {
+  if (!field.node().IsMap())
+    field.fail(std::string("expected ") + what + ", got " +
+               (field.node().IsNull() ? "nothing" : node_kind(field.node())));
+}
+
+/* The keys of "defaults:", each also valid in a camera. */
+struct SettingKey {
+  std::string_view name;
+  void (*apply)(const Field &, CameraSettings &);
+};
+
+constexpr SettingKey kSettingKeys[] = {
+    {"decoder",
+     [](const Field &f, CameraSettings &s) {
+       s.decoder = f.choice<DecoderChoice>({{"auto", DecoderChoice::Auto},
+                                            {"nvidia", DecoderChoice::Nvidia},
+                                            {"software", DecoderChoice::Software}});
+     }},
+    {"gpu", [](const Field &f, CameraSettings &s) { s.gpu = f.integer(0, 63); }},
+    {"codec",
+     [](const Field &f, CameraSettings &s) {
+       s.codec = f.choice<CodecChoice>(
+           {{"auto", CodecChoice::Auto}, {"h264", CodecChoice::H264}, {"h265", CodecChoice::H265}});
+     }},
+    {"transport",
+     [](const Field &f, CameraSettings &s) {
+       s.transport = f.choice<Transport>(
+           {{"tcp", Transport::Tcp}, {"udp", Transport::Udp}, {"auto", Transport::Auto}});
+     }},
+    {"latency_ms", [](const Field &f, CameraSettings &s) { s.latency_ms = f.integer(0, 10000); }},
+    {"fps", [](const Field &f, CameraSettings &s) { s.fps = f.integer(0, 120); }},
+    {"width",
+     [](const Field &f, CameraSettings &s) {
+       s.width = f.integer(0, 7680, "0, or 16 to 7680");
+       if (s.width != 0 && s.width < 16)
+         f.fail(std::to_string(s.width) + " is out of range (0, or 16 to 7680)");
+     }},
+    {"jpeg_quality", [](const Field &f, CameraSettings &s) { s.jpeg_quality = f.integer(1, 100); }},
+    {"buffer_size", [](const Field &f, CameraSettings &s) { s.buffer_size = f.integer(1, 1000); }},
+    {"stall_timeout_s",
+     [](const Field &f, CameraSettings &s) { s.stall_timeout_s = f.integer(1, 3600); }},
+    {"decode",
+     [](const Field &f, CameraSettings &s) {
+       s.decode =
+           f.choice<DecodeMode>({{"all", DecodeMode::All}, {"keyframes", DecodeMode::Keyframes}});
+     }},
+};
+
+void apply_setting(const std::string &key, const Field &field, CameraSettings &settings) {
+  for (const SettingKey &setting : kSettingKeys)
+    if (setting.name == key) {
+      setting.apply(field, settings);
+      return;
+    }
+}
+
+std::vector<std::string_view> setting_names() {
+  std::vector<std::string_view> names;
+  for (const SettingKey &setting : kSettingKeys)
+    names.push_back(setting.name);
+  return names;
+}
+
+CameraSettings parse_defaults(const Field &field) {
+  require_map(field, "a mapping of camera settings");
+  CameraSettings settings;
+  const auto names = setting_names();
+  for_each_entry(field, names, [&](const std::string &key, const Field &value) {
+    apply_setting(key, value, settings);
+  });
+  return settings;
+}
+
+bool valid_id(std::string_view id) {
+  return !id.empty() && id.size() <= 64 && std::all_of(id.begin(), id.end(), [](char c) {
+    return g_ascii_isalnum(c) || c == '_' || c == '-';
+  });
+}
+
+HttpConfig parse_http(const Field &field) {
+  require_map(field, "a mapping with listen and token");
+  HttpConfig http;
+  static constexpr std::string_view kKeys[] = {"listen", "token"};
+  for_each_entry(field, kKeys, [&](const std::string &key, const Field &value) {
+    if (key == "listen") {
+      std::string error;
+      auto listen = parse_listen_address(value.text(), error);
+      if (!listen)
+        value.fail(error);
+      http.listen = *listen;
+    } else {
+      /* Never quoted back: it is a secret. */
+      std::string token = value.text();
+      const bool valid = !token.empty() && token.size() <= 256 &&
+                         std::all_of(token.begin(), token.end(), [](char c) {
+                           return g_ascii_isalnum(c) ||
+                                  std::string_view("-._~+/=").find(c) != std::string_view::npos;
+                         });
+      if (!valid)
+        value.fail("must be 1 to 256 characters of A-Z a-z 0-9 - . _ ~ + / = (leave the key out "
+                   "to disable authentication)");
+      http.token = std::move(token);
+    }
+  });
+  return http;
+}
+
+std::vector<CameraConfig> parse_cameras(const Field &field, const CameraSettings &defaults) {
+  if (!field.node().IsSequence())
+    field.fail(std::string("expected a list of cameras, got ") +
+               (field.node().IsNull() ? "nothing" : node_kind(field.node())));
+  if (field.node().size() == 0)
+    field.fail("empty list (at least one camera is needed)");
+  if (field.node().size() > kMaxCameras)
+    field.fail(std::to_string(field.node().size()) + " cameras, more than the maximum of " +
+               std::to_string(kMaxCameras));
+
+  std::vector<std::string_view> keys = {"id", "url"};
+  const auto names = setting_names();
+  keys.insert(keys.end(), names.begin(), names.end());
+
+  std::vector<CameraConfig> cameras;
+  std::map<std::string, int> id_lines;
+  for (size_t index = 0; index < field.node().size(); index++) {
+    const Field item = field.item(field.node()[index], index);
+    require_map(item, "a mapping with id and url");
+    CameraConfig camera;
+    camera.settings = defaults;
+    std::optional<Field> id_field, url_field;
+    for_each_entry(item, keys, [&](const std::string &key, const Field &value) {
+      if (key == "id")
+        id_field.emplace(value);
+      else if (key == "url")
+        url_field.emplace(value);
+      else
+        apply_setting(key, value, camera.settings);
+    });
+    if (!id_field)
+      item.fail("missing key \"id\"");
+    if (!url_field)
+      item.fail("missing key \"url\"");
+
+    camera.id = id_field->text();
+    if (!valid_id(camera.id))
+      id_field->fail("invalid id \"" + camera.id + "\" (expected 1 to 64 of A-Z a-z 0-9 _ -)");
+    if (auto [first, inserted] = id_lines.emplace(camera.id, id_field->line()); !inserted)
+      id_field->fail("duplicate id \"" + camera.id + "\" (first at line " +
+                     std::to_string(first->second) + ")");
+
+    std::string error;
+    auto url = parse_camera_url(url_field->url(), error);
+    if (!url)
+      url_field->fail(error);
+    camera.url = std::move(*url);
+    cameras.push_back(std::move(camera));
+  }
+  return cameras;
+}
+
+} // namespace
+
+const char *decoder_choice_name(DecoderChoice choice) {
+  switch (choice) {
+  case DecoderChoice::Auto:
+    return "auto";
+  case DecoderChoice::Nvidia:
+    return "nvidia";
+  case DecoderChoice::Software:
+    return "software";
+  }
+  return "?";
+}
+
+const char *codec_choice_name(CodecChoice choice) {
+  switch (choice) {
+  case CodecChoice::Auto:
+    return "auto";
+  case CodecChoice::H264:
+    return "h264";
+  case CodecChoice::H265:
+    return "h265";
+  }
+  return "?";
+}
+
+const char *transport_name(Transport transport) {
+  switch (transport) {
+  case Transport::Tcp:
+    return "tcp";
+  case Transport::Udp:
+    return "udp";
+  case Transport::Auto:
+    return "auto";
+  }
+  return "?";
+}
+
+const char *decode_mode_name(DecodeMode mode) {
+  return mode == DecodeMode::Keyframes ? "keyframes" : "all";
+}
+
+std::string ListenAddress::to_string() const {
+  const bool ipv6 = host.find(':') != std::string::npos;
+  return (ipv6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+std::optional<ListenAddress> parse_listen_address(std::string_view text, std::string &error) {
+  error = "expected HOST:PORT (e.g. 127.0.0.1:8080, [::1]:8080, *:8080), got \"" +
+          std::string(text) + "\"";
+  const size_t colon = text.rfind(':');
+  if (colon == std::string_view::npos || colon == 0)
+    return std::nullopt;
+  std::string_view host = text.substr(0, colon);
+  const std::string_view port_text = text.substr(colon + 1);
+  const bool bracketed = host.size() >= 2 && host.front() == '[' && host.back() == ']';
+  if (bracketed)
+    host = host.substr(1, host.size() - 2);
+  ListenAddress address;
+  address.host = std::string(host);
+  if (bracketed != (address.host.find(':') != std::string::npos))
+    return std::nullopt; /* IPv6 needs brackets, nothing else takes them */
+  if (address.host != "*" && address.host != "localhost" &&
+      !g_hostname_is_ip_address(address.host.c_str())) {
+    error = "invalid host \"" + address.host + "\" (expected an IP address, localhost or *)";
+    return std::nullopt;
+  }
+  unsigned port = 0;
+  const auto [ptr, ec] =
+      std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (port_text.empty() || ec != std::errc() || ptr != port_text.data() + port_text.size() ||
+      port > 65535) {
+    error = "invalid port \"" + std::string(port_text) + "\" (expected 0 to 65535)";
+    return std::nullopt;
+  }
+  address.port = uint16_t(port);
+  error.clear();
+  return address;
+}
+
+Config parse_config(std::string_view text, const std::string &path, const Variables &variables) {
+  const Document doc{path, variables};
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(text));
+  } catch (const YAML::Exception &e) {
+    throw ConfigError(path + ":" + std::to_string(e.mark.line + 1) +
+                      ": YAML syntax error: " + e.msg);
+  }
+  const Field top(doc, root, "", 1);
+  if (!root.IsDefined() || root.IsNull())
+    top.fail("empty file (expected a mapping with \"cameras\")");
+  require_map(top, "a mapping with defaults, http and cameras");
+
+  static constexpr std::string_view kKeys[] = {"defaults", "http", "cameras"};
+  std::optional<Field> defaults_field, http_field, cameras_field;
+  for_each_entry(top, kKeys, [&](const std::string &key, const Field &value) {
+    (key == "defaults" ? defaults_field
+     : key == "http"   ? http_field
+                       : cameras_field)
+        .emplace(value);
+  });
+
+  Config config;
+  config.path = path;
+  const CameraSettings defaults =
+      defaults_field ? parse_defaults(*defaults_field) : CameraSettings();
+  if (http_field)
+    config.http = parse_http(*http_field);
+  if (!cameras_field)
+    top.fail("missing key \"cameras\"");
+  config.cameras = parse_cameras(*cameras_field, defaults);
+  return config;
+}
+
+Config load_config(const std::string &path) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file)
+    throw ConfigError(path + ": cannot read: " + g_strerror(errno));
+  std::ostringstream text;
+  text << file.rdbuf();
+  g_autofree char *dir = g_path_get_dirname(path.c_str());
+  g_autofree char *dotenv = g_build_filename(dir, ".env", nullptr);
+  try {
+    return parse_config(text.str(), path, Variables::with_dotenv(dotenv));
+  } catch (const VariableError &e) {
+    throw ConfigError(e.what());
+  }
+}
+
+} // namespace gpurtsp::launch

@@ -1,0 +1,88 @@
+/* cameras.yaml: what the launcher runs. Reference: docs/launcher.md.
+ *
+ * Every mistake in the file is a ConfigError whose message is one line
+ * naming the file, line and key, e.g.
+ *   cameras.yaml:14: cameras[2].url: unsupported scheme "http" (expected rtsp or rtsps)
+ * so a bad config stops the launcher before anything starts. */
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "camera-url.h"
+#include "variables.h"
+
+namespace gpurtsp::launch {
+
+enum class DecoderChoice { Auto, Nvidia, Software };
+enum class CodecChoice { Auto, H264, H265 };
+enum class Transport { Tcp, Udp, Auto };
+enum class DecodeMode { All, Keyframes };
+
+const char *decoder_choice_name(DecoderChoice choice);
+const char *codec_choice_name(CodecChoice choice);
+const char *transport_name(Transport transport);
+const char *decode_mode_name(DecodeMode mode);
+
+/* What "defaults:" sets and each camera may override. */
+struct CameraSettings {
+  DecoderChoice decoder = DecoderChoice::Auto;
+  int gpu = 0;
+  CodecChoice codec = CodecChoice::Auto;
+  Transport transport = Transport::Tcp;
+  int latency_ms = 200;
+  int fps = 5;   /* JPEG frames kept per second; 0 keeps every decoded frame */
+  int width = 0; /* 0 keeps the source size */
+  int jpeg_quality = 85;
+  int buffer_size = 30;
+  int stall_timeout_s = 10;
+  DecodeMode decode = DecodeMode::All;
+};
+
+struct CameraConfig {
+  std::string id;
+  CameraUrl url;
+  CameraSettings settings;
+};
+
+struct ListenAddress {
+  std::string host = "127.0.0.1"; /* IP literal, "localhost", or "*" for every interface */
+  uint16_t port = 8080;           /* 0: any free port */
+
+  /* "127.0.0.1:8080", "[::1]:8080", "*:8080". */
+  std::string to_string() const;
+};
+
+struct HttpConfig {
+  ListenAddress listen;
+  std::optional<std::string> token; /* bearer token; none: no authentication */
+};
+
+struct Config {
+  std::string path;
+  HttpConfig http;
+  std::vector<CameraConfig> cameras;
+};
+
+constexpr size_t kMaxCameras = 10000;
+
+class ConfigError : public std::runtime_error {
+public:
+  using std::runtime_error::runtime_error;
+};
+
+/* Reads @path, substituting ${VAR} from the environment and from the .env
+ * file in @path's directory. Throws ConfigError. */
+Config load_config(const std::string &path);
+
+/* Parses @text as if read from @path, with @variables. Throws ConfigError. */
+Config parse_config(std::string_view text, const std::string &path, const Variables &variables);
+
+/* "HOST:PORT" as in http.listen; nullopt and @error when malformed. */
+std::optional<ListenAddress> parse_listen_address(std::string_view text, std::string &error);
+
+} // namespace gpurtsp::launch

@@ -1,0 +1,180 @@
+#include "gpu-resources.h"
+
+#ifdef GPURTSP_LAUNCH_HAVE_CUDA
+#include <gst/cuda/gstcudacontext.h>
+#include <gst/cuda/gstcudaloader.h>
+#include <gst/cuda/gstcudautils.h>
+#endif
+
+namespace gpurtsp::launch {
+
+namespace {
+
+constexpr const char *kCudaContextType = "gst.cuda.context";
+
+/* Why gpurtsp did not register its CUDA elements, as the plugin recorded it
+ * in the registry; empty if it did not say. */
+std::string gpurtsp_missing_reason() {
+  g_autoptr(GstPlugin) plugin = gst_registry_find_plugin(gst_registry_get(), "gpurtsp");
+  const GstStructure *status = plugin ? gst_plugin_get_cache_data(plugin) : nullptr;
+  const char *missing = status ? gst_structure_get_string(status, "missing") : nullptr;
+  return missing ? missing : "";
+}
+
+bool have_element(const char *factory, std::string &why) {
+  g_autoptr(GstElementFactory) found = gst_element_factory_find(factory);
+  if (found)
+    return true;
+  const std::string reason = gpurtsp_missing_reason();
+  why = std::string("element ") + factory + " is not available" +
+        (reason.empty() ? "" : " (" + reason + ")");
+  return false;
+}
+
+/* The cuda-device-id an NVDEC decoder element was registered for. */
+std::optional<int> decoder_device(GstElementFactory *factory) {
+  GstElement *element = gst_element_factory_create(factory, nullptr);
+  if (!element)
+    return std::nullopt;
+  gst_object_ref_sink(element);
+  std::optional<int> device;
+  if (g_object_class_find_property(G_OBJECT_GET_CLASS(element), "cuda-device-id")) {
+    GValue value = G_VALUE_INIT, as_int = G_VALUE_INIT;
+    g_object_get_property(G_OBJECT(element), "cuda-device-id", &value);
+    g_value_init(&as_int, G_TYPE_INT);
+    if (g_value_transform(&value, &as_int))
+      device = g_value_get_int(&as_int);
+    g_value_unset(&value);
+    g_value_unset(&as_int);
+  }
+  gst_object_unref(element);
+  return device;
+}
+
+} // namespace
+
+GpuResources::~GpuResources() {
+  for (auto &[index, gpu] : gpus_) {
+    if (gpu.context)
+      gst_context_unref(gpu.context);
+    gst_clear_object(&gpu.cuda_context);
+  }
+}
+
+GpuResources::Gpu &GpuResources::gpu_state(int index) {
+  auto [found, inserted] = gpus_.try_emplace(index);
+  Gpu &gpu = found->second;
+  if (!inserted)
+    return gpu;
+#ifdef GPURTSP_LAUNCH_HAVE_CUDA
+  if (!gst_cuda_load_library()) {
+    gpu.why = "the CUDA driver library (libcuda.so.1) cannot be loaded";
+  } else if (GstCudaContext *context = gst_cuda_context_new(guint(index))) {
+    gpu.cuda_context = GST_OBJECT(context);
+    gpu.context = gst_context_new_cuda_context(context);
+  } else {
+    gpu.why = "no usable CUDA device " + std::to_string(index);
+  }
+#else
+  gpu.why = "gpurtsp-launch was built without gstreamer-cuda-1.0";
+#endif
+  return gpu;
+}
+
+bool GpuResources::usable(int gpu, bool scaling, std::string &why) {
+  /* Elements first: they are cheap to look up, a CUDA context is not. */
+  if (!have_element("gpujpegenc", why) || (scaling && !have_element("gpunv12torgb", why)))
+    return false;
+  if (decoder_factory(Decoder::Nvidia, Codec::H264, gpu).empty()) {
+    why = "no NVDEC H.264 decoder element for GPU " + std::to_string(gpu) +
+          " (nvh264dec of gst-plugins-bad's nvcodec)";
+    return false;
+  }
+  const Gpu &state = gpu_state(gpu);
+  why = state.why;
+  return state.context != nullptr;
+}
+
+std::optional<Decoder> GpuResources::resolve(DecoderChoice choice, int gpu, bool scaling,
+                                             std::string &why) {
+  why.clear();
+  if (choice == DecoderChoice::Software)
+    return Decoder::Software;
+  if (usable(gpu, scaling, why))
+    return Decoder::Nvidia;
+  if (choice == DecoderChoice::Nvidia)
+    return std::nullopt;
+  return Decoder::Software;
+}
+
+std::string GpuResources::decoder_factory(Decoder decoder, Codec codec, int gpu) {
+  if (decoder == Decoder::Software)
+    return software_decoder_factory(codec);
+  const auto key = std::make_pair(codec, gpu);
+  if (auto found = decoders_.find(key); found != decoders_.end())
+    return found->second;
+
+  /* nvcodec registers one decoder per GPU: nvh264dec for the first, then
+   * nvh264device1dec, ... Each says which device it drives. */
+  const std::string prefix = codec == Codec::H265 ? "nvh265" : "nvh264";
+  GList *factories = gst_element_factory_list_get_elements(
+      GST_ELEMENT_FACTORY_TYPE_DECODER | GST_ELEMENT_FACTORY_TYPE_MEDIA_VIDEO, GST_RANK_NONE);
+  factories = g_list_sort(factories, gst_plugin_feature_rank_compare_func);
+  std::string result;
+  for (GList *l = factories; l && result.empty(); l = l->next) {
+    auto factory = GST_ELEMENT_FACTORY(l->data);
+    const std::string name = gst_plugin_feature_get_name(GST_PLUGIN_FEATURE(factory));
+    if (!name.starts_with(prefix) || !name.ends_with("dec"))
+      continue;
+    if (decoder_device(factory) == gpu)
+      result = name;
+  }
+  gst_plugin_feature_list_free(factories);
+  decoders_.emplace(key, result);
+  return result;
+}
+
+GstContext *GpuResources::pipeline_context(int gpu) const {
+  auto found = gpus_.find(gpu);
+  return found == gpus_.end() ? nullptr : found->second.context;
+}
+
+GstObject *GpuResources::cuda_context(int gpu) const {
+  auto found = gpus_.find(gpu);
+  return found == gpus_.end() ? nullptr : found->second.cuda_context;
+}
+
+std::set<GstObject *> GpuResources::contexts_in(GstElement *pipeline) {
+  std::set<GstObject *> contexts;
+  GstIterator *children = gst_bin_iterate_elements(GST_BIN(pipeline));
+  GValue item = G_VALUE_INIT;
+  for (bool done = false; !done;) {
+    switch (gst_iterator_next(children, &item)) {
+    case GST_ITERATOR_OK: {
+      g_autoptr(GstQuery) query = gst_query_new_context(kCudaContextType);
+      GstContext *context = nullptr;
+      if (gst_element_query(GST_ELEMENT(g_value_get_object(&item)), query))
+        gst_query_parse_context(query, &context);
+      const GValue *value =
+          context ? gst_structure_get_value(gst_context_get_structure(context), kCudaContextType)
+                  : nullptr;
+      if (value && G_VALUE_HOLDS_OBJECT(value))
+        contexts.insert(GST_OBJECT(g_value_get_object(value)));
+      g_value_reset(&item);
+      break;
+    }
+    case GST_ITERATOR_RESYNC:
+      contexts.clear();
+      gst_iterator_resync(children);
+      break;
+    default:
+      done = true;
+      break;
+    }
+  }
+  g_value_unset(&item);
+  gst_iterator_free(children);
+  return contexts;
+}
+
+} // namespace gpurtsp::launch

@@ -1,0 +1,72 @@
+/* The GPUs cameras decode on: ONE GstCudaContext per GPU, created here and
+ * given to every pipeline on that GPU, and the NVDEC decoder element of each
+ * GPU. Without gstreamer-cuda-1.0 at build time every camera decodes on the
+ * CPU. Main thread only, except where noted. */
+#pragma once
+
+#include <gst/gst.h>
+
+#include <atomic>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+
+#include "config.h"
+#include "pipeline-description.h"
+
+namespace gpurtsp::launch {
+
+class GpuResources {
+public:
+  GpuResources() = default;
+  /* Releases the CUDA contexts: destroy only after every pipeline is down. */
+  ~GpuResources();
+  GpuResources(const GpuResources &) = delete;
+  GpuResources &operator=(const GpuResources &) = delete;
+
+  /* The decoder kind of a camera set to @choice on @gpu (@scaling: width is
+   * set, so the converter is needed too). nvidia needs the CUDA context, the
+   * NVDEC H.264 decoder of @gpu and gpurtsp's CUDA elements. When they are
+   * missing, auto falls back to software and nvidia gives nullopt; @why says
+   * what is missing either way. */
+  std::optional<Decoder> resolve(DecoderChoice choice, int gpu, bool scaling, std::string &why);
+
+  /* The decoder element of @codec for @decoder on @gpu; empty when there is
+   * none (e.g. no NVDEC H.265 on this GPU). */
+  std::string decoder_factory(Decoder decoder, Codec codec, int gpu);
+
+  /* The GstContext with @gpu's shared CUDA context, for pipelines of cameras
+   * resolve() gave nvidia (transfer none); nullptr otherwise. */
+  GstContext *pipeline_context(int gpu) const;
+
+  /* Thread-safe: an element made its own CUDA context instead of using ours
+   * (it posted have-context). Should never happen; tests assert it. */
+  void note_element_context() { element_contexts_.fetch_add(1, std::memory_order_relaxed); }
+  unsigned element_contexts() const { return element_contexts_.load(std::memory_order_relaxed); }
+
+  /* Tests: @gpu's shared context (a GstCudaContext), nullptr if none. */
+  GstObject *cuda_context(int gpu) const;
+
+  /* Tests: every CUDA context the elements of @pipeline answer a context
+   * query with; one shared context gives a set of one. Thread-safe. */
+  static std::set<GstObject *> contexts_in(GstElement *pipeline);
+
+private:
+  struct Gpu {
+    GstObject *cuda_context = nullptr; /* GstCudaContext, owned */
+    GstContext *context = nullptr;     /* owned; carries cuda_context */
+    std::string why;                   /* why there is no context */
+  };
+
+  /* Whether nvidia decoding works on @gpu; else why not. */
+  bool usable(int gpu, bool scaling, std::string &why);
+  Gpu &gpu_state(int gpu);
+
+  std::map<int, Gpu> gpus_;
+  std::map<std::pair<Codec, int>, std::string> decoders_; /* (codec, gpu) -> factory */
+  std::atomic<unsigned> element_contexts_{0};
+};
+
+} // namespace gpurtsp::launch

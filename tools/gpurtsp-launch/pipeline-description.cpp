@@ -1,0 +1,137 @@
+#include "pipeline-description.h"
+
+#include <glib.h>
+
+#include <string_view>
+
+namespace gpurtsp::launch {
+
+namespace {
+
+/* @text quoted for a POSIX shell when it holds anything but safe characters. */
+std::string shell_quote(const std::string &text) {
+  constexpr std::string_view kSafe = "_./:=,+@%-";
+  bool safe = !text.empty();
+  for (char c : text)
+    safe = safe && (g_ascii_isalnum(c) || kSafe.find(c) != std::string_view::npos);
+  if (safe)
+    return text;
+  std::string quoted = "'";
+  for (char c : text)
+    quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return quoted + "'";
+}
+
+std::string describe(const ElementSpec &element) {
+  /* A capsfilter is written as its caps, the way people write them. */
+  if (element.factory == "capsfilter" && element.properties.size() == 1 &&
+      element.properties[0].name == "caps")
+    return shell_quote(element.properties[0].value);
+  std::string text = element.factory;
+  for (const PropertySpec &property : element.properties)
+    text += " " + shell_quote(property.name + "=" + (property.secret ? "***" : property.value));
+  return text;
+}
+
+ElementSpec scaled_caps(const char *features, int width) {
+  /* Height follows from the source's aspect ratio with square pixels. */
+  return {"capsfilter",
+          {{"caps", std::string("video/x-raw") + features + ",width=" + std::to_string(width) +
+                        ",pixel-aspect-ratio=1/1"}}};
+}
+
+} // namespace
+
+const char *codec_name(Codec codec) {
+  return codec == Codec::H265 ? "h265" : "h264";
+}
+
+const char *decoder_name(Decoder decoder) {
+  return decoder == Decoder::Nvidia ? "nvidia" : "software";
+}
+
+ElementSpec source_element(const CameraConfig &camera) {
+  const CameraSettings &settings = camera.settings;
+  ElementSpec source{"rtspsrc", {{"location", camera.url.location}}};
+  if (!camera.url.user.empty())
+    source.properties.push_back({"user-id", camera.url.user});
+  if (!camera.url.password.empty())
+    source.properties.push_back({"user-pw", camera.url.password, true});
+  source.properties.push_back({"latency", std::to_string(settings.latency_ms)});
+  /* auto keeps rtspsrc's default: UDP first, TCP when UDP gets nothing. */
+  if (settings.transport != Transport::Auto)
+    source.properties.push_back({"protocols", transport_name(settings.transport)});
+  return source;
+}
+
+std::vector<ElementSpec> depayload_elements(Codec codec) {
+  if (codec == Codec::H265)
+    return {{"rtph265depay", {}}, {"h265parse", {}}};
+  return {{"rtph264depay", {}}, {"h264parse", {}}};
+}
+
+std::string software_decoder_factory(Codec codec) {
+  return codec == Codec::H265 ? "avdec_h265" : "avdec_h264";
+}
+
+std::vector<ElementSpec> decode_elements(const CameraConfig &camera, Decoder decoder,
+                                         const std::string &decoder_factory) {
+  std::vector<ElementSpec> elements;
+  if (camera.settings.decode == DecodeMode::Keyframes)
+    elements.push_back({"identity", {{"drop-buffer-flags", "delta-unit"}}});
+  if (decoder == Decoder::Software) {
+    /* One thread per camera: a thousand cameras must not mean a thousand
+     * thread pools; and no JPEG of a half-decoded frame after packet loss. */
+    elements.push_back({decoder_factory, {{"max-threads", "1"}, {"output-corrupt", "false"}}});
+  } else {
+    elements.push_back({decoder_factory, {}});
+  }
+  return elements;
+}
+
+std::vector<ElementSpec> output_elements(const CameraConfig &camera, Decoder decoder) {
+  const CameraSettings &settings = camera.settings;
+  const std::string quality = std::to_string(settings.jpeg_quality);
+  std::vector<ElementSpec> elements;
+  if (decoder == Decoder::Nvidia) {
+    const std::string gpu = std::to_string(settings.gpu);
+    /* gpujpegenc takes the decoder's NV12 as is; only scaling needs the
+     * converter (its resize is fused with the colour conversion). */
+    if (settings.width > 0) {
+      elements.push_back({"gpunv12torgb", {{"cuda-device-id", gpu}}});
+      elements.push_back(scaled_caps("(memory:CUDAMemory)", settings.width));
+    }
+    elements.push_back({"gpujpegenc", {{"cuda-device-id", gpu}, {"quality", quality}}});
+  } else {
+    elements.push_back({"videoconvert", {}});
+    if (settings.width > 0) {
+      elements.push_back({"videoscale", {}});
+      elements.push_back(scaled_caps("", settings.width));
+    }
+    elements.push_back({"jpegenc", {{"quality", quality}}});
+  }
+  elements.push_back({"latestframesink",
+                      {{"buffer-size", std::to_string(settings.buffer_size)}, {"sync", "false"}}});
+  return elements;
+}
+
+std::string launch_line(const CameraConfig &camera, Codec codec, Decoder decoder,
+                        const std::string &decoder_factory) {
+  std::vector<ElementSpec> elements = {source_element(camera)};
+  for (auto &element : depayload_elements(codec))
+    elements.push_back(std::move(element));
+  for (auto &element : decode_elements(camera, decoder, decoder_factory))
+    elements.push_back(std::move(element));
+  if (camera.settings.fps > 0)
+    elements.push_back(
+        {"videorate", {{"drop-only", "true"}, {"max-rate", std::to_string(camera.settings.fps)}}});
+  for (auto &element : output_elements(camera, decoder))
+    elements.push_back(std::move(element));
+
+  std::string line = "gst-launch-1.0";
+  for (size_t i = 0; i < elements.size(); i++)
+    line += (i == 0 ? " " : " ! ") + describe(elements[i]);
+  return line;
+}
+
+} // namespace gpurtsp::launch

@@ -1,0 +1,64 @@
+/* What each camera's pipeline is made of, as data: the launcher builds its
+ * pipelines from it and --print-pipelines prints it as gst-launch-1.0 lines,
+ * so the two can never disagree.
+ *
+ *   rtspsrc ! depay ! parse [! keyframe filter] ! decoder
+ *     [! rate limit] ! [scale !] encoder ! latestframesink
+ *
+ * The source and the output part exist from the start; depay, parse and the
+ * decoder depend on the codec, so they are made when rtspsrc's pad appears.
+ * The rate limit is a pad probe dropping frames by arrival time (running
+ * time), not by timestamp, so cameras whose clocks jump are still limited. */
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "config.h"
+
+namespace gpurtsp::launch {
+
+enum class Codec { H264, H265 };
+enum class Decoder { Nvidia, Software };
+
+const char *codec_name(Codec codec);       /* "h264", "h265" */
+const char *decoder_name(Decoder decoder); /* "nvidia", "software" */
+
+struct PropertySpec {
+  std::string name;
+  std::string value; /* as gst-launch-1.0 would parse it */
+  bool secret = false;
+};
+
+struct ElementSpec {
+  std::string factory;
+  std::vector<PropertySpec> properties;
+};
+
+/* rtspsrc, with the credentials as user-id/user-pw rather than in the
+ * location, so GStreamer's errors and logs never quote the password. */
+ElementSpec source_element(const CameraConfig &camera);
+
+/* RTP depayloader and parser of @codec. */
+std::vector<ElementSpec> depayload_elements(Codec codec);
+
+/* From parsed access units to raw frames: the keyframe filter (decode:
+ * keyframes) and @decoder_factory, a decoder of @decoder's kind. A
+ * keyframe-only decoder sharing NVDEC sessions would replace exactly these. */
+std::vector<ElementSpec> decode_elements(const CameraConfig &camera, Decoder decoder,
+                                         const std::string &decoder_factory);
+
+/* From raw frames to the sink: scaling when width is set, the JPEG encoder of
+ * @decoder's kind (nvidia keeps frames on the GPU), latestframesink. The
+ * first element is where the rate limit drops frames. */
+std::vector<ElementSpec> output_elements(const CameraConfig &camera, Decoder decoder);
+
+/* The software decoder of @codec: "avdec_h264", "avdec_h265". */
+std::string software_decoder_factory(Codec codec);
+
+/* The whole pipeline as a shell-ready gst-launch-1.0 command line, secrets
+ * shown as "***". The rate limit appears as the equivalent videorate. */
+std::string launch_line(const CameraConfig &camera, Codec codec, Decoder decoder,
+                        const std::string &decoder_factory);
+
+} // namespace gpurtsp::launch
