@@ -366,7 +366,7 @@ GST_START_TEST(test_output_memory_and_pool) {
   const std::string in_caps = yuv_caps("NV12", 1280, 720);
   GstBuffer *input = make_input(info_from(in_caps), 15);
   GstElement *bin = gst_parse_bin_from_description(
-      "cudaupload ! gpunv12torgb ! video/x-raw(memory:CUDAMemory),format=RGBP", TRUE, nullptr);
+      "cudaupload ! gpunv12torgb ! video/x-raw(memory:CUDAMemory),format=RGBP ! identity", TRUE, nullptr);
   share_context(bin, shared_context);
   GstHarness *h = gst_harness_new_with_element(bin, "sink", "src");
   gst_harness_set_src_caps_str(h, in_caps.c_str());
@@ -399,7 +399,7 @@ GST_START_TEST(test_refuses_bad_input) {
   /* Caps claim CUDA memory, the buffer is system memory: refused, not read. */
   std::string cuda_caps = sys_caps;
   cuda_caps.replace(0, strlen("video/x-raw"), "video/x-raw(memory:CUDAMemory)");
-  fail_if(run("gpunv12torgb ! video/x-raw(memory:CUDAMemory),format=RGBA", cuda_caps, input,
+  fail_if(run("gpunv12torgb ! video/x-raw(memory:CUDAMemory),format=RGBA ! identity", cuda_caps, input,
               &out_info, &flow));
   fail_unless_equals_int(flow, GST_FLOW_ERROR);
 
@@ -434,7 +434,7 @@ GST_START_TEST(test_refuses_bad_input) {
 
   /* Upload in one CUDA context, convert in another: refused, not read. */
   GstElement *bin = gst_parse_bin_from_description(
-      "cudaupload name=up ! gpunv12torgb name=conv ! video/x-raw(memory:CUDAMemory),format=RGBA",
+      "cudaupload name=up ! gpunv12torgb name=conv ! video/x-raw(memory:CUDAMemory),format=RGBA ! identity",
       TRUE, nullptr);
   GstCudaContext *other = gst_cuda_context_new(0);
   GstElement *up = gst_bin_get_by_name(GST_BIN(bin), "up");

@@ -665,8 +665,6 @@ static void gst_gpu_keyframe_dec_class_init(GstGpuKeyframeDecClass *klass) {
   decoder_class->src_query = gst_gpu_keyframe_dec_src_query;
 
   GST_DEBUG_CATEGORY_INIT(gst_gpu_keyframe_dec_debug, "gpukeyframedec", 0, "GPU keyframe decoder");
-  /* Registers the CUDA allocator that GstCudaBufferPool looks up. */
-  gst_cuda_memory_init_once();
 }
 
 static void gst_gpu_keyframe_dec_init(GstGpuKeyframeDec *self) {

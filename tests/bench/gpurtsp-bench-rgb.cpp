@@ -316,6 +316,7 @@ int main(int argc, char **argv) {
     g_print("SKIP: no usable CUDA device: %s\n", why.c_str());
     return 77;
   }
+  gst_cuda_memory_init_once(); /* the pool below allocates before any element loads */
   GstCudaContext *ctx = gst_cuda_context_new(0);
   if (!ctx) {
     g_printerr("gst_cuda_context_new(0) failed\n");
