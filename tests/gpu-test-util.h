@@ -185,7 +185,7 @@ inline std::string pop_error(GstElement *pipeline) {
 /* Waits up to @timeout for EOS or an error on @pipeline (@what names it in
  * messages). Returns "" on EOS, else what went wrong. */
 inline std::string wait_for_eos(GstElement *pipeline, const std::string &what,
-                                GstClockTime timeout = 60 * GST_SECOND) {
+                                GstClockTime timeout = 30 * GST_SECOND) {
   GstBus *bus = gst_element_get_bus(pipeline);
   GstMessage *message = gst_bus_timed_pop_filtered(
       bus, timeout, static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
@@ -239,7 +239,7 @@ public:
    * or what went wrong, naming the pipeline and its state. */
   std::string run(std::vector<Sample> &out, GstCaps *caps = nullptr,
                   const std::vector<GstBuffer *> &input = {},
-                  GstClockTime timeout = 60 * GST_SECOND) {
+                  GstClockTime timeout = 30 * GST_SECOND) {
     GError *error = nullptr;
     pipeline_ = gst_parse_launch(description_.c_str(), &error);
     if (!pipeline_ || error) {
@@ -276,11 +276,13 @@ public:
         deadline = g_get_monotonic_time() + static_cast<gint64>(timeout / GST_USECOND);
         continue;
       }
-      if (gst_app_sink_is_eos(GST_APP_SINK(sink)))
-        break;
+      /* Sources post their error and then send EOS: check both. */
+      const bool eos = gst_app_sink_is_eos(GST_APP_SINK(sink));
       failure = pop_error(pipeline_);
       if (!failure.empty())
         failure = "'" + description_ + "': " + failure;
+      else if (eos)
+        break;
       else if (g_get_monotonic_time() > deadline)
         failure = "'" + description_ + "' stalled: nothing for " +
                   std::to_string(timeout / GST_SECOND) + " s after " + std::to_string(out.size()) +
