@@ -12,6 +12,7 @@
 #include <gst/app/gstappsrc.h>
 #include <gst/video/video.h>
 
+#include "gpu-test-util.h"
 #include "gpurtsp-cuda.h"
 #include "nvcuvid-loader.h"
 
@@ -35,28 +36,6 @@ struct Clip {
   }
 };
 
-/* Runs a pipeline until EOS; returns the first error message, or "" . */
-std::string run_to_eos(GstElement *pipeline, GstClockTime timeout = 60 * GST_SECOND) {
-  GstBus *bus = gst_element_get_bus(pipeline);
-  GstMessage *msg = gst_bus_timed_pop_filtered(
-      bus, timeout, static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
-  gst_object_unref(bus);
-  std::string error;
-  if (!msg) {
-    error = "timed out";
-  } else if (GST_MESSAGE_TYPE(msg) == GST_MESSAGE_ERROR) {
-    GError *err = nullptr;
-    gchar *debug = nullptr;
-    gst_message_parse_error(msg, &err, &debug);
-    error = std::string(err->message) + " / " + (debug ? debug : "");
-    g_clear_error(&err);
-    g_free(debug);
-  }
-  if (msg)
-    gst_message_unref(msg);
-  return error;
-}
-
 /* Pulls every sample of @sink (already EOS or erroring) into @out. */
 void drain(GstElement *sink, std::vector<GstSample *> &out) {
   while (GstSample *s = gst_app_sink_try_pull_sample(GST_APP_SINK(sink), 0))
@@ -64,7 +43,9 @@ void drain(GstElement *sink, std::vector<GstSample *> &out) {
 }
 
 /* Encodes @frames moving SMPTE bars in @format with a keyframe every
- * @keyint frames, keeping the source pictures. */
+ * @keyint frames, keeping the source pictures. Two linear pipelines (no tee,
+ * whose branches can stall each other's preroll): one encodes, one gives
+ * the same pictures again, videotestsrc being deterministic per frame. */
 void encode(Clip &clip, const char *codec, int width, int height, int frames, int keyint,
             const char *format = "I420") {
   const std::string encoder =
@@ -72,43 +53,32 @@ void encode(Clip &clip, const char *codec, int width, int height, int frames, in
           ? "x265enc speed-preset=ultrafast tune=zerolatency key-int-max=" + std::to_string(keyint)
           : "x264enc bframes=0 speed-preset=ultrafast tune=zerolatency key-int-max=" +
                 std::to_string(keyint);
-  const std::string description =
-      "videotestsrc num-buffers=" + std::to_string(frames) +
-      " pattern=smpte horizontal-speed=8 ! video/x-raw,format=" + format +
-      ",width=" + std::to_string(width) + ",height=" + std::to_string(height) +
-      ",framerate=25/1 ! tee name=t t. ! queue ! appsink name=raw sync=false wait-on-eos=false t. ! queue ! " +
-      encoder + " ! " + codec + "parse config-interval=-1 ! video/x-" + codec +
-      ",stream-format=byte-stream,alignment=au ! appsink name=enc sync=false wait-on-eos=false";
-  GError *err = nullptr;
-  GstElement *pipeline = gst_parse_launch(description.c_str(), &err);
-  fail_unless(pipeline && !err, "%s", err ? err->message : "");
-  GstElement *raw = gst_bin_get_by_name(GST_BIN(pipeline), "raw");
-  GstElement *enc = gst_bin_get_by_name(GST_BIN(pipeline), "enc");
-  gst_element_set_state(pipeline, GST_STATE_PLAYING);
-  const std::string error = run_to_eos(pipeline);
-  fail_unless(error.empty(), "encoding failed: %s", error.c_str());
+  const std::string source = "videotestsrc num-buffers=" + std::to_string(frames) +
+                             " pattern=smpte horizontal-speed=8 ! video/x-raw,format=" + format +
+                             ",width=" + std::to_string(width) +
+                             ",height=" + std::to_string(height) + ",framerate=25/1";
+  std::vector<gputest::Sample> encoded, raw;
+  std::string error = gputest::LinearPipeline(source + " ! " + encoder + " ! " + codec +
+                                              "parse config-interval=-1 ! video/x-" + codec +
+                                              ",stream-format=byte-stream,alignment=au ! "
+                                              "appsink name=sink")
+                          .run(encoded);
+  fail_unless(error.empty(), "encoding: %s", error.c_str());
+  error = gputest::LinearPipeline(source + " ! appsink name=sink").run(raw);
+  fail_unless(error.empty(), "source pictures: %s", error.c_str());
 
-  std::vector<GstSample *> samples;
-  drain(raw, samples);
-  for (auto s : samples)
-    clip.raw[GST_BUFFER_PTS(gst_sample_get_buffer(s))] = s;
-  samples.clear();
-  drain(enc, samples);
-  for (auto s : samples) {
-    GstBuffer *b = gst_sample_get_buffer(s);
+  for (auto &s : raw)
+    clip.raw[GST_BUFFER_PTS(gst_sample_get_buffer(s.get()))] = s.release();
+  for (auto &s : encoded) {
+    GstBuffer *b = gst_sample_get_buffer(s.get());
     if (!clip.caps)
-      clip.caps = gst_caps_ref(gst_sample_get_caps(s));
+      clip.caps = gst_caps_ref(gst_sample_get_caps(s.get()));
     clip.keyframes += GST_BUFFER_FLAG_IS_SET(b, GST_BUFFER_FLAG_DELTA_UNIT) ? 0 : 1;
     clip.access_units.push_back(gst_buffer_ref(b));
-    gst_sample_unref(s);
   }
   fail_unless_equals_int(clip.raw.size(), frames);
   fail_unless_equals_int(clip.access_units.size(), frames);
   fail_unless_equals_int(clip.keyframes, (frames + keyint - 1) / keyint);
-  gst_element_set_state(pipeline, GST_STATE_NULL);
-  gst_object_unref(raw);
-  gst_object_unref(enc);
-  gst_object_unref(pipeline);
 }
 
 double psnr(const GstVideoFrame *out, const GstVideoFrame *src, int out_plane, int out_step,
@@ -131,9 +101,10 @@ double psnr(const GstVideoFrame *out, const GstVideoFrame *src, int out_plane, i
 /* Decodes @clip with one gpukeyframedec; checks output count, timestamps,
  * caps and picture quality against the sources. */
 void check_decode(const Clip &clip, const char *codec, int width, int height) {
-  const std::string description = std::string("appsrc name=src format=time ! ") + codec +
-                                  "parse ! gpukeyframedec name=dec ! appsink name=out sync=false wait-on-eos=false "
-                                  "caps=\"video/x-raw(memory:CUDAMemory),format=NV12\"";
+  const std::string description =
+      std::string("appsrc name=src format=time ! ") + codec +
+      "parse ! gpukeyframedec name=dec ! appsink name=out sync=false wait-on-eos=false "
+      "caps=\"video/x-raw(memory:CUDAMemory),format=NV12\"";
   GError *err = nullptr;
   GstElement *pipeline = gst_parse_launch(description.c_str(), &err);
   fail_unless(pipeline && !err, "%s", err ? err->message : "");
@@ -145,7 +116,7 @@ void check_decode(const Clip &clip, const char *codec, int width, int height) {
   for (auto b : clip.access_units)
     gst_app_src_push_buffer(GST_APP_SRC(src), gst_buffer_ref(b));
   gst_app_src_end_of_stream(GST_APP_SRC(src));
-  const std::string error = run_to_eos(pipeline);
+  const std::string error = gputest::wait_for_eos(pipeline, description);
   fail_unless(error.empty(), "decoding failed: %s", error.c_str());
 
   std::vector<GstSample *> samples;
@@ -180,8 +151,8 @@ void check_decode(const Clip &clip, const char *codec, int width, int height) {
     gst_video_frame_unmap(&r);
     gst_sample_unref(s);
   }
-  GST_INFO("%s %dx%d: %zu keyframes, worst PSNR Y %.1f dB, UV %.1f dB", codec, width, height,
-           clip.keyframes, worst_y, worst_uv);
+  g_print("%s %dx%d: %zu keyframes, worst PSNR Y %.1f dB, UV %.1f dB\n", codec, width, height,
+          clip.keyframes, worst_y, worst_uv);
   fail_unless(worst_y >= 35.0, "luma PSNR %.1f dB < 35 dB", worst_y);
   fail_unless(worst_uv >= 35.0, "chroma PSNR %.1f dB < 35 dB", worst_uv);
 
@@ -199,13 +170,6 @@ void check_decode(const Clip &clip, const char *codec, int width, int height) {
   gst_object_unref(dec);
   gst_object_unref(out);
   gst_object_unref(pipeline);
-}
-
-bool have_factory(const char *name) {
-  GstElementFactory *f = gst_element_factory_find(name);
-  if (f)
-    gst_object_unref(f);
-  return f != nullptr;
 }
 
 } // namespace
@@ -226,7 +190,8 @@ GST_START_TEST(test_h264_1080p_cropped) {
 GST_END_TEST;
 
 GST_START_TEST(test_h265_720p) {
-  if (!have_factory("x265enc")) {
+  std::string missing;
+  if (!gputest::have_elements({"x265enc"}, missing)) {
     GST_WARNING("x265enc missing: H.265 not tested");
     return;
   }
@@ -240,8 +205,8 @@ GST_START_TEST(test_444_is_refused) {
   Clip clip;
   encode(clip, "h264", 320, 240, 5, 5, "Y444");
   GError *err = nullptr;
-  GstElement *pipeline =
-      gst_parse_launch("appsrc name=src format=time ! h264parse ! gpukeyframedec ! fakesink", &err);
+  const char *description = "appsrc name=src format=time ! h264parse ! gpukeyframedec ! fakesink";
+  GstElement *pipeline = gst_parse_launch(description, &err);
   fail_unless(pipeline && !err);
   GstElement *src = gst_bin_get_by_name(GST_BIN(pipeline), "src");
   gst_app_src_set_caps(GST_APP_SRC(src), clip.caps);
@@ -249,7 +214,7 @@ GST_START_TEST(test_444_is_refused) {
   for (auto b : clip.access_units)
     gst_app_src_push_buffer(GST_APP_SRC(src), gst_buffer_ref(b));
   gst_app_src_end_of_stream(GST_APP_SRC(src));
-  const std::string error = run_to_eos(pipeline);
+  const std::string error = gputest::wait_for_eos(pipeline, description);
   fail_unless(error.find("8-bit 4:2:0") != std::string::npos, "got \"%s\"", error.c_str());
   gst_element_set_state(pipeline, GST_STATE_NULL);
   gst_object_unref(src);
@@ -294,7 +259,8 @@ GST_START_TEST(test_64_instances_share_pool) {
   }
   for (auto src : srcs)
     gst_app_src_end_of_stream(GST_APP_SRC(src));
-  const std::string error = run_to_eos(pipeline, 120 * GST_SECOND);
+  const std::string error =
+      gputest::wait_for_eos(pipeline, "64 x appsrc ! gpukeyframedec ! appsink", 45 * GST_SECOND);
   fail_unless(error.empty(), "%s", error.c_str());
 
   for (int i = 0; i < kInstances; i++) {
@@ -312,7 +278,7 @@ GST_START_TEST(test_64_instances_share_pool) {
     fail_unless(created >= 1 && created <= kMaxSessions, "%" G_GUINT64_FORMAT " sessions", created);
     fail_unless_equals_int(busy, 0);
     if (i == 0)
-      GST_INFO("64 instances: %" G_GUINT64_FORMAT " sessions created", created);
+      g_print("64 instances: %" G_GUINT64_FORMAT " sessions created\n", created);
     gst_structure_free(stats);
   }
   gst_element_set_state(pipeline, GST_STATE_NULL);
@@ -323,7 +289,8 @@ GST_END_TEST;
 static Suite *gpukeyframedec_suite() {
   Suite *s = suite_create("gpukeyframedec");
   TCase *tc = tcase_create("gpu");
-  tcase_set_timeout(tc, 120);
+  /* Each test takes seconds on an H100; a minute means it is stuck. */
+  tcase_set_timeout(tc, 60);
   suite_add_tcase(s, tc);
   tcase_add_test(tc, test_h264_720p);
   tcase_add_test(tc, test_h264_1080p_cropped);
@@ -335,16 +302,32 @@ static Suite *gpukeyframedec_suite() {
 
 int main(int argc, char **argv) {
   gst_check_init(&argc, &argv);
+  /* Nothing here may touch CUDA: see gpu-test-util.h. */
   std::string why;
-  if (!gpurtsp::cuda_device_available(why) || !gpurtsp::nvcuvid::api(why)) {
+  const auto probe = [](std::string &reason) {
+    return gpurtsp::cuda_device_available(reason) && gpurtsp::nvcuvid::api(reason);
+  };
+  switch (gputest::probe_in_child(probe, why)) {
+  case gputest::Probe::Usable:
+    break;
+  case gputest::Probe::Unusable:
     g_print("SKIP: %s\n", why.c_str());
     return 77;
+  case gputest::Probe::Broken:
+    g_printerr("FAIL: probing for CUDA and NVDECODE: %s\n", why.c_str());
+    return 1;
   }
-  if (!have_factory("x264enc")) {
-    g_print("SKIP: x264enc (gstreamer1.0-plugins-ugly) is needed to make test streams\n");
+  std::string missing;
+  if (!gputest::have_elements({"gpukeyframedec"}, missing)) {
+    g_printerr("FAIL: CUDA and NVDECODE are usable but gpukeyframedec is not registered "
+               "(is GST_PLUGIN_PATH set to the directory of libgstgpurtsp.so?)\n");
+    return 1;
+  }
+  if (!gputest::have_elements({"x264enc", "h264parse", "videotestsrc", "appsrc"}, missing)) {
+    g_print("SKIP: %s missing; x264enc (gstreamer1.0-plugins-ugly) makes the test streams\n",
+            missing.c_str());
     return 77;
   }
-  /* CUDA is initialised in this process now: no forking per test. */
-  g_setenv("CK_FORK", "no", TRUE);
+  gputest::choose_fork_mode();
   return gst_check_run_suite(gpukeyframedec_suite(), "gpukeyframedec", __FILE__);
 }

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "gpu-test-util.h"
 #include "gpurtsp-cuda.h"
 #include "nv12torgb-kernels.h"
 #include "nv12torgb-reference.h"
@@ -27,7 +28,18 @@
 
 using namespace gpurtsp::rgb;
 
-static GstCudaContext *shared_context; /* one context for every pipeline, as in production */
+/* One context for every pipeline of a test, as in production; made by the
+ * checked fixture, in the test's own process. */
+static GstCudaContext *shared_context;
+
+static void create_shared_context() {
+  shared_context = gst_cuda_context_new(0);
+  fail_unless(shared_context != nullptr, "gst_cuda_context_new(0) failed");
+}
+
+static void drop_shared_context() {
+  gst_clear_object(&shared_context);
+}
 
 static const char *const kOutputFormats[] = {"RGB", "BGR", "RGBA", "BGRA", "RGBx", "BGRx", "RGBP"};
 
@@ -366,7 +378,8 @@ GST_START_TEST(test_output_memory_and_pool) {
   const std::string in_caps = yuv_caps("NV12", 1280, 720);
   GstBuffer *input = make_input(info_from(in_caps), 15);
   GstElement *bin = gst_parse_bin_from_description(
-      "cudaupload ! gpunv12torgb ! video/x-raw(memory:CUDAMemory),format=RGBP ! identity", TRUE, nullptr);
+      "cudaupload ! gpunv12torgb ! video/x-raw(memory:CUDAMemory),format=RGBP ! identity", TRUE,
+      nullptr);
   share_context(bin, shared_context);
   GstHarness *h = gst_harness_new_with_element(bin, "sink", "src");
   gst_harness_set_src_caps_str(h, in_caps.c_str());
@@ -399,8 +412,8 @@ GST_START_TEST(test_refuses_bad_input) {
   /* Caps claim CUDA memory, the buffer is system memory: refused, not read. */
   std::string cuda_caps = sys_caps;
   cuda_caps.replace(0, strlen("video/x-raw"), "video/x-raw(memory:CUDAMemory)");
-  fail_if(run("gpunv12torgb ! video/x-raw(memory:CUDAMemory),format=RGBA ! identity", cuda_caps, input,
-              &out_info, &flow));
+  fail_if(run("gpunv12torgb ! video/x-raw(memory:CUDAMemory),format=RGBA ! identity", cuda_caps,
+              input, &out_info, &flow));
   fail_unless_equals_int(flow, GST_FLOW_ERROR);
 
   /* System memory is not accepted. */
@@ -433,9 +446,10 @@ GST_START_TEST(test_refuses_bad_input) {
   gst_object_unref(pipeline);
 
   /* Upload in one CUDA context, convert in another: refused, not read. */
-  GstElement *bin = gst_parse_bin_from_description(
-      "cudaupload name=up ! gpunv12torgb name=conv ! video/x-raw(memory:CUDAMemory),format=RGBA ! identity",
-      TRUE, nullptr);
+  GstElement *bin =
+      gst_parse_bin_from_description("cudaupload name=up ! gpunv12torgb name=conv ! "
+                                     "video/x-raw(memory:CUDAMemory),format=RGBA ! identity",
+                                     TRUE, nullptr);
   GstCudaContext *other = gst_cuda_context_new(0);
   GstElement *up = gst_bin_get_by_name(GST_BIN(bin), "up");
   GstElement *conv = gst_bin_get_by_name(GST_BIN(bin), "conv");
@@ -577,79 +591,70 @@ GST_START_TEST(test_kernels_any_alignment) {
 GST_END_TEST;
 
 /* NVDEC's own output (pitch, colorimetry from the stream): an H.264 clip
- * encoded here is decoded once; a tee compares gpunv12torgb with the
- * reference run on the downloaded NV12. */
+ * encoded here is decoded twice, once into gpunv12torgb and once downloaded
+ * as NV12, and each converted frame is compared with the reference run on
+ * its NV12 twin (H.264 decoding is exact, so both decodes agree). Linear
+ * pipelines fed from memory: no tee, whose branches stall each other's
+ * preroll. The caps after nvh264dec keep it on CUDA memory; it would try
+ * GL otherwise (no DRM device on a headless host). */
 GST_START_TEST(test_decoder_output) {
-  const char *description =
-      "videotestsrc num-buffers=8 pattern=smpte ! "
-      "video/x-raw,format=I420,width=1280,height=720,framerate=30/1 ! "
-      "x264enc speed-preset=ultrafast key-int-max=4 ! h264parse ! nvh264dec ! tee name=t "
-      "t. ! queue ! gpunv12torgb ! video/x-raw(memory:CUDAMemory),format=RGBA ! cudadownload ! "
-      "appsink name=rgb sync=false "
-      "t. ! queue ! cudadownload ! video/x-raw,format=NV12 ! appsink name=yuv sync=false";
-  GError *error = nullptr;
-  GstElement *pipeline = gst_parse_launch(description, &error);
-  fail_unless(pipeline != nullptr, "%s", error ? error->message : "?");
-  share_context(pipeline, shared_context);
-  GstElement *rgb_sink = gst_bin_get_by_name(GST_BIN(pipeline), "rgb");
-  GstElement *yuv_sink = gst_bin_get_by_name(GST_BIN(pipeline), "yuv");
-  fail_unless(gst_element_set_state(pipeline, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE);
-  GstBus *bus = gst_element_get_bus(pipeline);
-  GstMessage *msg = gst_bus_timed_pop_filtered(
-      bus, 60 * GST_SECOND, static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
-  fail_unless(msg != nullptr, "timeout");
-  if (GST_MESSAGE_TYPE(msg) == GST_MESSAGE_ERROR) {
-    GError *err = nullptr;
-    gchar *debug = nullptr;
-    gst_message_parse_error(msg, &err, &debug);
-    ck_abort_msg("pipeline error: %s (%s)", err->message, debug ? debug : "");
-  }
-  gst_message_unref(msg);
+  constexpr int kFrames = 8;
+  std::vector<gputest::Sample> encoded;
+  std::string error =
+      gputest::LinearPipeline("videotestsrc num-buffers=" + std::to_string(kFrames) +
+                              " pattern=smpte ! "
+                              "video/x-raw,format=I420,width=1280,height=720,framerate=30/1 ! "
+                              "x264enc speed-preset=ultrafast key-int-max=4 ! h264parse ! "
+                              "video/x-h264,stream-format=byte-stream,alignment=au ! "
+                              "appsink name=sink")
+          .run(encoded);
+  fail_unless(error.empty(), "encoding: %s", error.c_str());
+  fail_unless_equals_int(encoded.size(), kFrames);
+  std::vector<GstBuffer *> access_units;
+  for (auto &sample : encoded)
+    access_units.push_back(gst_sample_get_buffer(sample.get()));
+  GstCaps *h264_caps = gst_sample_get_caps(encoded[0].get());
 
-  int frames = 0;
-  while (GstSample *yuv = gst_app_sink_try_pull_sample(GST_APP_SINK(yuv_sink), 0)) {
-    GstSample *rgb = gst_app_sink_try_pull_sample(GST_APP_SINK(rgb_sink), 0);
-    fail_unless(rgb != nullptr, "fewer RGB frames than decoded ones");
+  GstContext *context = gst_context_new_cuda_context(shared_context);
+  auto decode = [&](const std::string &tail, std::vector<gputest::Sample> &out) {
+    gputest::LinearPipeline pipeline("appsrc name=src format=time ! h264parse ! nvh264dec ! "
+                                     "video/x-raw(memory:CUDAMemory) ! " +
+                                         tail + " ! appsink name=sink",
+                                     context);
+    return pipeline.run(out, h264_caps, access_units);
+  };
+  std::vector<gputest::Sample> rgb, yuv;
+  error = decode("gpunv12torgb ! video/x-raw(memory:CUDAMemory),format=RGBA ! cudadownload ! "
+                 "video/x-raw,format=RGBA",
+                 rgb);
+  fail_unless(error.empty(), "decoding into gpunv12torgb: %s", error.c_str());
+  error = decode("cudadownload ! video/x-raw,format=NV12", yuv);
+  fail_unless(error.empty(), "decoding to NV12: %s", error.c_str());
+  gst_context_unref(context);
+  fail_unless_equals_int(yuv.size(), kFrames);
+  fail_unless_equals_int(rgb.size(), kFrames);
+
+  for (int i = 0; i < kFrames; i++) {
     GstVideoInfo yuv_info, rgb_info;
-    fail_unless(video_info_from_caps(yuv_info, gst_sample_get_caps(yuv)));
-    fail_unless(gst_video_info_from_caps(&rgb_info, gst_sample_get_caps(rgb)));
-    GstBuffer *want =
-        reference_output(gst_sample_get_buffer(yuv), yuv_info, rgb_info, MatrixChoice::Auto);
+    fail_unless(video_info_from_caps(yuv_info, gst_sample_get_caps(yuv[i].get())));
+    fail_unless(gst_video_info_from_caps(&rgb_info, gst_sample_get_caps(rgb[i].get())));
+    GstBuffer *want = reference_output(gst_sample_get_buffer(yuv[i].get()), yuv_info, rgb_info,
+                                       MatrixChoice::Auto);
     g_autofree gchar *colorimetry = gst_video_colorimetry_to_string(&yuv_info.colorimetry);
     report("nvh264dec 1280x720 (" + std::string(colorimetry ? colorimetry : "?") + ") frame " +
-               std::to_string(frames) + " -> RGBA",
-           compare(gst_sample_get_buffer(rgb), rgb_info, want, rgb_info));
+               std::to_string(i) + " -> RGBA",
+           compare(gst_sample_get_buffer(rgb[i].get()), rgb_info, want, rgb_info));
     gst_buffer_unref(want);
-    gst_sample_unref(rgb);
-    gst_sample_unref(yuv);
-    frames++;
   }
-  fail_unless_equals_int(frames, 8);
-
-  gst_element_set_state(pipeline, GST_STATE_NULL);
-  gst_object_unref(bus);
-  gst_object_unref(yuv_sink);
-  gst_object_unref(rgb_sink);
-  gst_object_unref(pipeline);
 }
 GST_END_TEST;
-
-static bool have_elements(std::initializer_list<const char *> names, std::string &missing) {
-  for (const char *name : names) {
-    GstElementFactory *factory = gst_element_factory_find(name);
-    if (!factory) {
-      missing += std::string(missing.empty() ? "" : ", ") + name;
-      continue;
-    }
-    gst_object_unref(factory);
-  }
-  return missing.empty();
-}
 
 static Suite *gpunv12torgb_suite(bool with_decoder) {
   Suite *s = suite_create("gpunv12torgb");
   TCase *tc = tcase_create("general");
-  tcase_set_timeout(tc, 600);
+  /* Each test takes seconds on an H100; a minute means it is stuck. */
+  tcase_set_timeout(tc, 60);
+  tcase_add_checked_fixture(tc, create_shared_context, drop_shared_context);
   suite_add_tcase(s, tc);
   tcase_add_test(tc, test_formats_matrices_ranges);
   tcase_add_test(tc, test_i420);
@@ -668,38 +673,38 @@ static Suite *gpunv12torgb_suite(bool with_decoder) {
 int main(int argc, char **argv) {
   gst_check_init(&argc, &argv);
 
+  /* Nothing here may touch CUDA: see gpu-test-util.h. */
   std::string why;
-  if (!gpurtsp::cuda_device_available(why)) {
+  switch (gputest::probe_in_child(gpurtsp::cuda_device_available, why)) {
+  case gputest::Probe::Usable:
+    break;
+  case gputest::Probe::Unusable:
     g_print("SKIP: no usable CUDA device: %s\n", why.c_str());
     return 77;
+  case gputest::Probe::Broken:
+    g_printerr("FAIL: probing for a CUDA device: %s\n", why.c_str());
+    return 1;
   }
   std::string missing;
-  if (!have_elements({"gpunv12torgb"}, missing)) {
+  if (!gputest::have_elements({"gpunv12torgb"}, missing)) {
     g_printerr("FAIL: a CUDA device is present but gpunv12torgb is not registered "
                "(is GST_PLUGIN_PATH set to the directory of libgstgpurtsp.so?)\n");
     return 1;
   }
-  if (!have_elements({"cudaupload", "cudadownload"}, missing)) {
+  if (!gputest::have_elements({"cudaupload", "cudadownload"}, missing)) {
     g_print("SKIP: missing %s (gst-plugins-bad nvcodec)\n", missing.c_str());
     return 77;
   }
   std::string decoder_missing;
-  const bool with_decoder =
-      have_elements({"x264enc", "h264parse", "nvh264dec", "videotestsrc"}, decoder_missing);
+  const bool with_decoder = gputest::have_elements(
+      {"x264enc", "h264parse", "nvh264dec", "videotestsrc", "appsrc"}, decoder_missing);
   if (!with_decoder)
     g_print("NOTE: decoder test left out, missing %s\n", decoder_missing.c_str());
 
-  shared_context = gst_cuda_context_new(0);
-  if (!shared_context) {
-    g_printerr("FAIL: gst_cuda_context_new(0) failed\n");
-    return 1;
-  }
-  /* No fork per test: CUDA cannot be used in a child forked after cuInit. */
+  gputest::choose_fork_mode();
   SRunner *runner = srunner_create(gpunv12torgb_suite(with_decoder));
-  srunner_set_fork_status(runner, CK_NOFORK);
   srunner_run_all(runner, CK_NORMAL);
   const int failed = srunner_ntests_failed(runner);
   srunner_free(runner);
-  gst_object_unref(shared_context);
   return failed == 0 ? 0 : 1;
 }

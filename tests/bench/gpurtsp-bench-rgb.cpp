@@ -136,7 +136,9 @@ static void bench_kernel(GstCudaContext *ctx, CUstream stream, const KernelCase 
                          double copy_gbps, size_t l2_bytes) {
   const int cw = (c.in_w + 1) / 2, ch = (c.in_h + 1) / 2;
   const int bpp = bytes_per_pixel(c.layout), planes = c.layout == RgbLayout::RGBP ? 3 : 1;
-  const double bytes = 1.5 * c.in_w * c.in_h + static_cast<double>(bpp) * c.out_w * c.out_h;
+  /* bytes_per_pixel is per plane: RGBP writes 3 planes of 1 byte. */
+  const double bytes =
+      1.5 * c.in_w * c.in_h + static_cast<double>(bpp) * planes * c.out_w * c.out_h;
   /* Rotate over enough frames to fill twice the L2 cache: a frame converted
    * again right away would be read from L2 (50 MB on an H100), not memory. */
   const int sets = std::clamp(static_cast<int>(2.0 * l2_bytes / bytes) + 1, 2, 64);
