@@ -1,6 +1,9 @@
-/* SessionPool policy (the NVDEC session sharing of gpukeyframedec) with fake
- * sessions: cap, reuse, LRU eviction, FIFO hand-off, timeouts, failures. */
+/* SessionPool policy (the NVDEC session sharing of gpukeyframedec, the
+ * encoder slots of gpujpegenc) with fake sessions: cap, reuse, LRU eviction,
+ * FIFO hand-off, timeouts, failures; and WeakCache, which shares one pool per
+ * CUDA context and lets it go with its last user. */
 #include "session-pool.hpp"
+#include "weak-cache.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -302,6 +305,138 @@ GST_START_TEST(test_many_borrowers) {
 }
 GST_END_TEST;
 
+namespace {
+
+/* gpujpegenc's slots: a key that serves everything, as jpegenc-pool.h. */
+struct AnyKey {
+  bool serves(const AnyKey &) const { return true; }
+};
+struct FakeSlot {
+  FakeSlot() { alive++; }
+  ~FakeSlot() { alive--; }
+  const AnyKey &key() const { return key_; }
+  AnyKey key_;
+  int in_use = 0; /* borrowers inside at once: must never exceed 1 */
+};
+using SlotPool = gpurtsp::SessionPool<AnyKey, FakeSlot>;
+
+SlotPool::Factory slot_factory(std::atomic<int> &made) {
+  return [&made](const AnyKey &, std::string &) {
+    made++;
+    return std::make_unique<FakeSlot>();
+  };
+}
+
+} // namespace
+
+/* Many borrowers, few slots: each slot is used by one at a time, no more
+ * than the cap exist, they are reused rather than remade, and borrowers
+ * that found none free are counted as waits. */
+GST_START_TEST(test_slots_shared_by_many) {
+  std::atomic<int> made{0};
+  constexpr unsigned kSlots = 4;
+  {
+    SlotPool pool(kSlots, slot_factory(made));
+    std::atomic<int> lent{0}, max_lent{0}, failures{0}, overlaps{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 64; t++) {
+      threads.emplace_back([&] {
+        for (int i = 0; i < 50; i++) {
+          SlotPool::Lease slot;
+          std::string why;
+          if (pool.acquire(AnyKey{}, 10000ms, slot, why) != SlotPool::Status::Ok) {
+            failures++;
+            continue;
+          }
+          if (++slot->in_use != 1)
+            overlaps++;
+          int now = ++lent, seen = max_lent;
+          while (now > seen && !max_lent.compare_exchange_weak(seen, now)) {
+          }
+          std::this_thread::sleep_for(100us);
+          lent--;
+          slot->in_use--;
+        }
+      });
+    }
+    for (auto &t : threads)
+      t.join();
+    fail_unless_equals_int(failures, 0);
+    fail_unless_equals_int(overlaps, 0);
+    fail_unless(max_lent <= static_cast<int>(kSlots));
+    fail_unless(made <= static_cast<int>(kSlots), "%d slots made", made.load());
+    auto stats = pool.stats();
+    fail_unless(stats.sessions <= kSlots);
+    fail_unless_equals_int(stats.destroyed, 0); /* never replaced: any slot serves */
+    fail_unless(stats.waits > 0);
+    fail_unless_equals_int(stats.timeouts, 0);
+    fail_unless_equals_int(alive, static_cast<int>(stats.sessions));
+  }
+  fail_unless_equals_int(alive, 0); /* the pool took its slots with it */
+}
+GST_END_TEST;
+
+/* waits counts borrowers that queued, once each, timed out or not. */
+GST_START_TEST(test_waits_counted) {
+  std::atomic<int> made{0};
+  SlotPool pool(1, slot_factory(made));
+  SlotPool::Lease held, other;
+  std::string why;
+  fail_unless(pool.acquire(AnyKey{}, 1000ms, held, why) == SlotPool::Status::Ok);
+  fail_unless_equals_int(pool.stats().waits, 0);
+  fail_unless(pool.acquire(AnyKey{}, 20ms, other, why) == SlotPool::Status::Timeout);
+  fail_unless_equals_int(pool.stats().waits, 1);
+  std::thread waiter([&] {
+    SlotPool::Lease lease;
+    std::string w;
+    pool.acquire(AnyKey{}, 5000ms, lease, w);
+  });
+  while (pool.stats().waiting == 0)
+    std::this_thread::sleep_for(1ms);
+  held.reset();
+  waiter.join();
+  auto stats = pool.stats();
+  fail_unless_equals_int(stats.waits, 2);
+  fail_unless_equals_int(stats.timeouts, 1);
+  fail_unless_equals_int(made, 1);
+}
+GST_END_TEST;
+
+/* One object per key while anyone holds it; destroyed with its last user,
+ * and a later user gets a new one. */
+GST_START_TEST(test_weak_cache) {
+  std::atomic<int> made{0};
+  gpurtsp::WeakCache<int, SlotPool> cache;
+  auto make = [&] { return std::make_shared<SlotPool>(2, slot_factory(made)); };
+  auto first = cache.get(1, make);
+  auto again = cache.get(1, make);
+  auto other = cache.get(2, make);
+  fail_unless(first == again);
+  fail_unless(first != other);
+  fail_unless_equals_int(cache.live(), 2);
+
+  SlotPool::Lease slot;
+  std::string why;
+  fail_unless(first->acquire(AnyKey{}, 1000ms, slot, why) == SlotPool::Status::Ok);
+  slot.reset();
+  fail_unless_equals_int(alive, 1);
+  first.reset();
+  fail_unless_equals_int(alive, 1); /* again still uses it */
+  again.reset();
+  fail_unless_equals_int(alive, 0); /* the last user took the pool and its slot */
+  fail_unless_equals_int(cache.live(), 1);
+
+  auto fresh = cache.get(1, make);
+  fail_unless_equals_int(fresh->stats().sessions, 0);
+  fail_unless_equals_int(fresh->stats().created, 0);
+
+  /* A failed make() is not cached: the next caller tries again. */
+  auto failed = cache.get(3, [] { return std::shared_ptr<SlotPool>(); });
+  fail_if(failed);
+  fail_unless(cache.get(3, make) != nullptr);
+}
+GST_END_TEST;
+
 static Suite *session_pool_suite() {
   Suite *s = suite_create("session-pool");
   TCase *tc = tcase_create("general");
@@ -316,6 +451,9 @@ static Suite *session_pool_suite() {
   tcase_add_test(tc, test_discard);
   tcase_add_test(tc, test_raise_cap_wakes_waiter);
   tcase_add_test(tc, test_many_borrowers);
+  tcase_add_test(tc, test_slots_shared_by_many);
+  tcase_add_test(tc, test_waits_counted);
+  tcase_add_test(tc, test_weak_cache);
   return s;
 }
 

@@ -1,5 +1,7 @@
 #include "gpurtsp-cuda.h"
 
+#include "weak-cache.hpp"
+
 GST_DEBUG_CATEGORY_STATIC(gpurtsp_cuda_debug);
 #define GST_CAT_DEFAULT gpurtsp_cuda_debug
 
@@ -100,41 +102,29 @@ void PinnedBuffer::reset() {
 }
 
 namespace {
-/* Modules are cached weakly: the cache never keeps a module (and its context)
- * alive; the elements' shared_ptrs do. */
-std::mutex module_cache_lock;
-std::map<std::pair<GstCudaContext *, const unsigned char *>, std::weak_ptr<CudaModule>>
-    module_cache; /* guarded by module_cache_lock */
+/* One module per (context, fatbin) while any element uses it. */
+WeakCache<std::pair<GstCudaContext *, const unsigned char *>, CudaModule> module_cache;
 } // namespace
 
 std::shared_ptr<CudaModule> CudaModule::get(GstCudaContext *ctx, const unsigned char *fatbin,
                                             CUresult &result) {
   init_debug();
-  std::lock_guard<std::mutex> guard(module_cache_lock);
-  std::erase_if(module_cache, [](const auto &entry) { return entry.second.expired(); });
-  auto key = std::make_pair(ctx, fatbin);
-  if (auto it = module_cache.find(key); it != module_cache.end()) {
-    if (auto module = it->second.lock()) {
-      result = CUDA_SUCCESS;
-      return module;
+  result = CUDA_SUCCESS;
+  return module_cache.get({ctx, fatbin}, [&]() -> std::shared_ptr<CudaModule> {
+    CudaContextScope scope(ctx);
+    if (!scope.pushed()) {
+      result = CUDA_ERROR_INVALID_CONTEXT;
+      return nullptr;
     }
-  }
-
-  CudaContextScope scope(ctx);
-  if (!scope.pushed()) {
-    result = CUDA_ERROR_INVALID_CONTEXT;
-    return nullptr;
-  }
-  CUmodule handle = nullptr;
-  result = CuModuleLoadData(&handle, fatbin);
-  if (result != CUDA_SUCCESS) {
-    GST_ERROR("cuModuleLoadData failed: %s", cuda_error_name(result));
-    return nullptr;
-  }
-  auto module = std::shared_ptr<CudaModule>(
-      new CudaModule(static_cast<GstCudaContext *>(gst_object_ref(ctx)), handle));
-  module_cache[key] = module;
-  return module;
+    CUmodule handle = nullptr;
+    result = CuModuleLoadData(&handle, fatbin);
+    if (result != CUDA_SUCCESS) {
+      GST_ERROR("cuModuleLoadData failed: %s", cuda_error_name(result));
+      return nullptr;
+    }
+    return std::shared_ptr<CudaModule>(
+        new CudaModule(static_cast<GstCudaContext *>(gst_object_ref(ctx)), handle));
+  });
 }
 
 CudaModule::~CudaModule() {

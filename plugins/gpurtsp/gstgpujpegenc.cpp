@@ -12,6 +12,12 @@
  * or matrix (NVDEC gives limited-range BT.709 or BT.601) is converted on the
  * GPU while its planes are laid out for nvJPEG.
  *
+ * Encoders are shared: every gpujpegenc of a CUDA context borrows an encoder
+ * slot (nvJPEG state, stream, pinned bitstream buffer, scratch memory) from
+ * the context's pool for one frame, so VRAM grows with #GstGpuJpegEnc:max-encoders,
+ * not with the number of instances. A frame that finds every slot busy for
+ * #GstGpuJpegEnc:encoder-timeout is dropped.
+ *
  * nvJPEG is loaded at run time (libnvjpeg.so.13, .12 or .11); without it the
  * element is not registered and the plugin says why.
  *
@@ -26,9 +32,12 @@
 #include "gpurtsp-cuda.h"
 #include "jpegenc-colour.h"
 #include "jpegenc-frame.h"
+#include "jpegenc-pool.h"
 #include "nvjpeg-encoder.h"
 #include "nvjpeg-loader.h"
 
+#include <atomic>
+#include <chrono>
 #include <memory>
 #include <mutex>
 
@@ -36,16 +45,24 @@ GST_DEBUG_CATEGORY_STATIC(gst_gpu_jpeg_enc_debug);
 #define GST_CAT_DEFAULT gst_gpu_jpeg_enc_debug
 
 using gpurtsp::CallFailure;
+using gpurtsp::JpegEncoderPool;
 namespace nvjpeg = gpurtsp::nvjpeg;
 
 enum {
   PROP_0,
   PROP_CUDA_DEVICE_ID,
   PROP_QUALITY,
+  PROP_MAX_ENCODERS,
+  PROP_ENCODER_TIMEOUT,
+  PROP_STATS,
 };
 
 constexpr gint DEFAULT_CUDA_DEVICE_ID = -1;
 constexpr guint DEFAULT_QUALITY = 85;
+/* Eight encodes in flight keep one GPU's encoding throughput saturated
+ * (docs/gpujpegenc.md) at a fixed ~300 MiB of VRAM at 720p. */
+constexpr guint DEFAULT_MAX_ENCODERS = 8;
+constexpr guint DEFAULT_ENCODER_TIMEOUT_MS = 1000;
 
 /* JPEG stores width and height in 16 bits. */
 #define JPEG_SIZE "width = (int) [ 1, 65535 ], height = (int) [ 1, 65535 ]"
@@ -92,18 +109,19 @@ const char *path_name(InputPath path) {
 }
 
 /* Everything the streaming thread uses, built in start() and set_format(),
- * dropped in stop(). */
+ * dropped in stop(). Device resources are not here: they are borrowed from
+ * the context's JpegEncoderPool for each frame. */
 struct Session {
-  explicit Session(GstCudaContext *ctx)
-      : context(static_cast<GstCudaContext *>(gst_object_ref(ctx))) {}
+  Session(GstCudaContext *ctx, const nvjpeg::Api &nvjpeg_api, std::chrono::milliseconds timeout)
+      : context(static_cast<GstCudaContext *>(gst_object_ref(ctx))), api(nvjpeg_api),
+        encoder_timeout(timeout) {}
   ~Session() { gst_object_unref(context); }
   Session(const Session &) = delete;
   Session &operator=(const Session &) = delete;
 
   GstCudaContext *const context;
-  std::unique_ptr<gpurtsp::NvjpegEncoder> encoder;
-  gpurtsp::FrameUploader uploader;
-  gpurtsp::Yuv420Planes yuv420;
+  const nvjpeg::Api &api;
+  const std::chrono::milliseconds encoder_timeout;
 
   /* From set_format(). */
   GstVideoInfo info;
@@ -133,6 +151,8 @@ struct GstGpuJpegEncPrivate {
   std::mutex settings_lock;
   gint device_id = DEFAULT_CUDA_DEVICE_ID;
   guint quality = DEFAULT_QUALITY;
+  guint max_encoders = DEFAULT_MAX_ENCODERS;
+  guint encoder_timeout_ms = DEFAULT_ENCODER_TIMEOUT_MS;
 
   /* Guarded by context_lock. Recursive because ensure() posts need-context,
    * and a bus sync handler may answer with set_context() on this thread. */
@@ -141,6 +161,15 @@ struct GstGpuJpegEncPrivate {
 
   /* Streaming thread only (between start() and stop()). */
   std::unique_ptr<Session> session;
+
+  /* Set in start(), dropped in stop(). The streaming thread reads it without
+   * the lock; start() and stop() take pool_lock to change it, so the stats
+   * property can read it from any thread. */
+  std::mutex pool_lock;
+  std::shared_ptr<JpegEncoderPool> pool;
+
+  std::atomic<guint64> encodes{0};
+  std::atomic<guint64> dropped_busy{0};
 };
 
 struct _GstGpuJpegEnc {
@@ -149,6 +178,24 @@ struct _GstGpuJpegEnc {
 };
 
 G_DEFINE_TYPE(GstGpuJpegEnc, gst_gpu_jpeg_enc, GST_TYPE_VIDEO_ENCODER)
+
+static GstStructure *gst_gpu_jpeg_enc_stats(GstGpuJpegEnc *self) {
+  auto priv = self->priv;
+  GstStructure *s = gst_structure_new("application/x-gpujpegenc-stats", "encodes", G_TYPE_UINT64,
+                                      priv->encodes.load(), "dropped-busy", G_TYPE_UINT64,
+                                      priv->dropped_busy.load(), nullptr);
+  std::lock_guard<std::mutex> guard(priv->pool_lock);
+  if (priv->pool) {
+    const auto pool = priv->pool->slots().stats();
+    gst_structure_set(s, "pool-slots", G_TYPE_UINT, pool.sessions, "pool-max", G_TYPE_UINT,
+                      pool.max_sessions, "pool-lent", G_TYPE_UINT, pool.lent, "pool-waiting",
+                      G_TYPE_UINT, pool.waiting, "pool-waits", G_TYPE_UINT64, pool.waits,
+                      "pool-timeouts", G_TYPE_UINT64, pool.timeouts, "pool-creation-failures",
+                      G_TYPE_UINT64, pool.creation_failures, "pool-users", G_TYPE_UINT,
+                      static_cast<guint>(priv->pool.use_count()), nullptr);
+  }
+  return s;
+}
 
 static void gst_gpu_jpeg_enc_set_property(GObject *object, guint prop_id, const GValue *value,
                                           GParamSpec *pspec) {
@@ -161,6 +208,12 @@ static void gst_gpu_jpeg_enc_set_property(GObject *object, guint prop_id, const 
   case PROP_QUALITY:
     priv->quality = g_value_get_uint(value);
     break;
+  case PROP_MAX_ENCODERS:
+    priv->max_encoders = g_value_get_uint(value);
+    break;
+  case PROP_ENCODER_TIMEOUT:
+    priv->encoder_timeout_ms = g_value_get_uint(value);
+    break;
   default:
     G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
     break;
@@ -169,7 +222,12 @@ static void gst_gpu_jpeg_enc_set_property(GObject *object, guint prop_id, const 
 
 static void gst_gpu_jpeg_enc_get_property(GObject *object, guint prop_id, GValue *value,
                                           GParamSpec *pspec) {
-  auto priv = GST_GPU_JPEG_ENC(object)->priv;
+  auto self = GST_GPU_JPEG_ENC(object);
+  auto priv = self->priv;
+  if (prop_id == PROP_STATS) {
+    g_value_take_boxed(value, gst_gpu_jpeg_enc_stats(self));
+    return;
+  }
   std::lock_guard<std::mutex> guard(priv->settings_lock);
   switch (prop_id) {
   case PROP_CUDA_DEVICE_ID:
@@ -177,6 +235,12 @@ static void gst_gpu_jpeg_enc_get_property(GObject *object, guint prop_id, GValue
     break;
   case PROP_QUALITY:
     g_value_set_uint(value, priv->quality);
+    break;
+  case PROP_MAX_ENCODERS:
+    g_value_set_uint(value, priv->max_encoders);
+    break;
+  case PROP_ENCODER_TIMEOUT:
+    g_value_set_uint(value, priv->encoder_timeout_ms);
     break;
   default:
     G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
@@ -229,30 +293,39 @@ static gboolean gst_gpu_jpeg_enc_start(GstVideoEncoder *encoder) {
     GST_ELEMENT_ERROR(self, LIBRARY, INIT, ("nvJPEG is not available"), ("%s", why.c_str()));
     return FALSE;
   }
+  guint max_encoders;
+  std::chrono::milliseconds timeout;
+  {
+    std::lock_guard<std::mutex> guard(priv->settings_lock);
+    max_encoders = priv->max_encoders;
+    timeout = std::chrono::milliseconds(priv->encoder_timeout_ms);
+  }
   {
     std::lock_guard<std::recursive_mutex> guard(priv->context_lock);
     if (!priv->cuda.get()) {
       GST_ELEMENT_ERROR(self, RESOURCE, FAILED, ("No CUDA context"), (nullptr));
       return FALSE;
     }
-    priv->session = std::make_unique<Session>(priv->cuda.get());
+    priv->session = std::make_unique<Session>(priv->cuda.get(), *api, timeout);
   }
 
-  CallFailure failure;
-  priv->session->encoder = gpurtsp::NvjpegEncoder::create(priv->session->context, *api, failure);
-  if (!priv->session->encoder) {
-    GST_ELEMENT_ERROR(self, LIBRARY, INIT, ("Could not set up the nvJPEG encoder"),
-                      ("%s failed: %s", failure.call, failure.reason.c_str()));
-    priv->session.reset();
-    return FALSE;
+  /* Slots are made as frames need them: nothing on the device yet. */
+  auto pool = JpegEncoderPool::get(priv->session->context, *api, max_encoders);
+  {
+    std::lock_guard<std::mutex> guard(priv->pool_lock);
+    priv->pool = std::move(pool);
   }
-  GST_INFO_OBJECT(self, "nvJPEG %d.%d.%d from %s", api->version[0], api->version[1],
-                  api->version[2], api->library.c_str());
+  GST_INFO_OBJECT(self, "nvJPEG %d.%d.%d from %s; CUDA context %p's pool of at most %u encoders",
+                  api->version[0], api->version[1], api->version[2], api->library.c_str(),
+                  priv->session->context, priv->pool->slots().stats().max_sessions);
   return TRUE;
 }
 
 static gboolean gst_gpu_jpeg_enc_stop(GstVideoEncoder *encoder) {
-  GST_GPU_JPEG_ENC(encoder)->priv->session.reset();
+  auto priv = GST_GPU_JPEG_ENC(encoder)->priv;
+  priv->session.reset();
+  std::lock_guard<std::mutex> guard(priv->pool_lock);
+  priv->pool.reset();
   return TRUE;
 }
 
@@ -338,7 +411,7 @@ static gboolean gst_gpu_jpeg_enc_set_format(GstVideoEncoder *encoder, GstVideoCo
     else if (GST_VIDEO_INFO_FORMAT(&session.info) == GST_VIDEO_FORMAT_I420)
       session.path = InputPath::YUV420_PLANAR;
     else
-      session.path = session.encoder->takes_nv12() ? InputPath::NV12 : InputPath::YUV420_KERNEL;
+      session.path = session.api.nvjpegEncode ? InputPath::NV12 : InputPath::YUV420_KERNEL;
     break;
   default:
     GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, (nullptr),
@@ -403,10 +476,10 @@ static bool gst_gpu_jpeg_enc_map_device(const GstVideoInfo &caps_info, GstBuffer
   return mapped.mapped;
 }
 
-/* Queues the encode of @frame's planes as @session.path says. */
-static bool gst_gpu_jpeg_enc_queue(Session &session, const gpurtsp::DeviceFrame &frame,
-                                   CallFailure &failure) {
-  auto &encoder = *session.encoder;
+/* Queues the encode of @frame's planes on @slot as @session.path says. */
+static bool gst_gpu_jpeg_enc_queue(Session &session, gpurtsp::JpegEncodeSlot &slot,
+                                   const gpurtsp::DeviceFrame &frame, CallFailure &failure) {
+  auto &encoder = slot.encoder();
   const int width = GST_VIDEO_INFO_WIDTH(&session.info);
   const int height = GST_VIDEO_INFO_HEIGHT(&session.info);
   nvjpeg::nvjpegImage_t image = {};
@@ -439,21 +512,23 @@ static bool gst_gpu_jpeg_enc_queue(Session &session, const gpurtsp::DeviceFrame 
     }
     return encoder.encode_nv12(image, width, height, failure);
   case InputPath::YUV420_KERNEL:
-    return session.yuv420.convert(session.context, frame,
-                                  session.convert_colour ? &session.transform : nullptr,
-                                  encoder.stream(), image, failure) &&
+    return slot.yuv420().convert(session.context, frame,
+                                 session.convert_colour ? &session.transform : nullptr,
+                                 encoder.stream(), image, failure) &&
            encoder.encode_yuv420(image, width, height, failure);
   }
   return false;
 }
 
-/* Encodes @input; on success @jpeg points at the JPEG in the encoder's
+/* Encodes @input on @slot; on success @jpeg points at the JPEG in the slot's
  * pinned buffer. Needs the session's context current. */
-static bool gst_gpu_jpeg_enc_encode(GstGpuJpegEnc *self, GstBuffer *input, guint quality,
-                                    const guint8 *&jpeg, size_t &size, CallFailure &failure) {
+static bool gst_gpu_jpeg_enc_encode(GstGpuJpegEnc *self, gpurtsp::JpegEncodeSlot &slot,
+                                    GstBuffer *input, guint quality, const guint8 *&jpeg,
+                                    size_t &size, CallFailure &failure) {
   Session &session = *self->priv->session;
-  const CUstream stream = session.encoder->stream();
-  if (!session.encoder->set_quality(static_cast<int>(quality), failure))
+  const CUstream stream = slot.encoder().stream();
+  /* The slot's previous borrower may have asked for another quality. */
+  if (!slot.encoder().set_quality(static_cast<int>(quality), failure))
     return false;
 
   MappedFrame mapped;
@@ -471,12 +546,12 @@ static bool gst_gpu_jpeg_enc_encode(GstGpuJpegEnc *self, GstBuffer *input, guint
       failure = {"gst_video_frame_map", "the frame could not be mapped"};
       return false;
     }
-    if (!session.uploader.upload(session.context, mapped.frame, stream, device, failure))
+    if (!slot.uploader().upload(session.context, mapped.frame, stream, device, failure))
       return false;
   }
 
-  const bool done = gst_gpu_jpeg_enc_queue(session, device, failure) &&
-                    session.encoder->retrieve(jpeg, size, failure);
+  const bool done = gst_gpu_jpeg_enc_queue(session, slot, device, failure) &&
+                    slot.encoder().retrieve(jpeg, size, failure);
   if (!done) {
     /* Work queued before the failure may still read the input: finish it
      * before the frame is unmapped and handed back upstream. */
@@ -489,10 +564,31 @@ static GstFlowReturn gst_gpu_jpeg_enc_handle_frame(GstVideoEncoder *encoder,
                                                    GstVideoCodecFrame *frame) {
   auto self = GST_GPU_JPEG_ENC(encoder);
   auto priv = self->priv;
+  Session &session = *priv->session;
   guint quality;
   {
     std::lock_guard<std::mutex> guard(priv->settings_lock);
     quality = priv->quality;
+  }
+
+  JpegEncoderPool::Slots::Lease slot;
+  std::string why;
+  switch (priv->pool->slots().acquire(gpurtsp::AnyFrame{}, session.encoder_timeout, slot, why)) {
+  case JpegEncoderPool::Slots::Status::Ok:
+    break;
+  case JpegEncoderPool::Slots::Status::Timeout:
+    /* A camera's newest frame matters, not every frame: drop this one
+     * rather than stall the pipeline behind a busy GPU. */
+    priv->dropped_busy++;
+    GST_WARNING_OBJECT(self, "no encoder free within %lld ms (max-encoders %u), frame dropped",
+                       static_cast<long long>(session.encoder_timeout.count()),
+                       priv->pool->slots().stats().max_sessions);
+    return gst_video_encoder_finish_frame(encoder, frame);
+  case JpegEncoderPool::Slots::Status::Failed:
+    GST_ELEMENT_ERROR(self, LIBRARY, INIT, ("Could not set up an nvJPEG encoder"),
+                      ("%s", why.c_str()));
+    gst_video_encoder_finish_frame(encoder, frame);
+    return GST_FLOW_ERROR;
   }
 
   const guint8 *jpeg = nullptr;
@@ -500,29 +596,35 @@ static GstFlowReturn gst_gpu_jpeg_enc_handle_frame(GstVideoEncoder *encoder,
   CallFailure failure;
   bool encoded;
   {
-    gpurtsp::CudaContextScope scope(priv->session->context);
+    gpurtsp::CudaContextScope scope(session.context);
     if (!scope.pushed())
       failure = {"cuCtxPushCurrent", "the CUDA context could not be made current"};
-    encoded = scope.pushed() &&
-              gst_gpu_jpeg_enc_encode(self, frame->input_buffer, quality, jpeg, size, failure);
+    encoded = scope.pushed() && gst_gpu_jpeg_enc_encode(self, *slot, frame->input_buffer, quality,
+                                                        jpeg, size, failure);
   }
   if (!encoded) {
+    /* A slot that failed once is not trusted again. */
+    slot.discard();
     GST_ELEMENT_ERROR(self, STREAM, ENCODE, (nullptr),
                       ("%s failed: %s", failure.call, failure.reason.c_str()));
     gst_video_encoder_finish_frame(encoder, frame);
     return GST_FLOW_ERROR;
   }
 
-  /* A copy out of the pinned buffer (tens of microseconds for a frame's
-   * JPEG) lets that buffer be reused at once; see docs/gpujpegenc.md. */
+  /* A copy out of the slot's pinned buffer (tens of microseconds for a
+   * frame's JPEG) lets the slot go back to the pool at once, before the
+   * JPEG is pushed downstream; see docs/gpujpegenc.md. */
   frame->output_buffer = gst_video_encoder_allocate_output_buffer(encoder, size);
   if (!frame->output_buffer) {
+    slot.reset();
     GST_ELEMENT_ERROR(self, RESOURCE, FAILED, (nullptr),
                       ("could not allocate a %" G_GSIZE_FORMAT "-byte output buffer", size));
     gst_video_encoder_finish_frame(encoder, frame);
     return GST_FLOW_ERROR;
   }
   gst_buffer_fill(frame->output_buffer, 0, jpeg, size);
+  slot.reset();
+  priv->encodes++;
   frame->dts = frame->pts;
   GST_VIDEO_CODEC_FRAME_SET_SYNC_POINT(frame);
   return gst_video_encoder_finish_frame(encoder, frame);
@@ -557,6 +659,30 @@ static void gst_gpu_jpeg_enc_class_init(GstGpuJpegEncClass *klass) {
                         DEFAULT_QUALITY,
                         static_cast<GParamFlags>(G_PARAM_READWRITE | GST_PARAM_MUTABLE_PLAYING |
                                                  G_PARAM_STATIC_STRINGS)));
+  g_object_class_install_property(
+      object_class, PROP_MAX_ENCODERS,
+      g_param_spec_uint("max-encoders", "Max encoders",
+                        "Encoders (nvJPEG state, stream, buffers) the CUDA context's shared pool "
+                        "may hold; every gpujpegenc of the context borrows one per frame, and the "
+                        "largest value among them wins",
+                        1, 1024, DEFAULT_MAX_ENCODERS,
+                        static_cast<GParamFlags>(G_PARAM_READWRITE | GST_PARAM_MUTABLE_READY |
+                                                 G_PARAM_STATIC_STRINGS)));
+  g_object_class_install_property(
+      object_class, PROP_ENCODER_TIMEOUT,
+      g_param_spec_uint("encoder-timeout", "Encoder timeout",
+                        "Milliseconds a frame waits for a free encoder of the shared pool before "
+                        "it is dropped",
+                        0, 60000, DEFAULT_ENCODER_TIMEOUT_MS,
+                        static_cast<GParamFlags>(G_PARAM_READWRITE | GST_PARAM_MUTABLE_READY |
+                                                 G_PARAM_STATIC_STRINGS)));
+  g_object_class_install_property(
+      object_class, PROP_STATS,
+      g_param_spec_boxed("stats", "Statistics",
+                         "Frames this instance encoded and dropped for want of a free encoder; "
+                         "slots, waits and users of the context's shared pool",
+                         GST_TYPE_STRUCTURE,
+                         static_cast<GParamFlags>(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
 
   gst_element_class_add_static_pad_template(element_class, &sink_template);
   gst_element_class_add_static_pad_template(element_class, &src_template);

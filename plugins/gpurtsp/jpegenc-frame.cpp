@@ -37,8 +37,14 @@ DeviceFrame DeviceFrame::from_mapped(const GstVideoFrame &frame) {
 }
 
 CUresult PitchedDeviceMemory::ensure(GstCudaContext *ctx, size_t width_bytes, size_t rows) {
-  if (ptr_ && ctx == ctx_ && width_bytes == width_bytes_ && rows == rows_)
+  if (ptr_ && ctx == ctx_ && width_bytes <= width_bytes_ && rows <= rows_)
     return CUDA_SUCCESS;
+  if (ptr_ && ctx == ctx_) {
+    /* Cover what was there too: slots serve cameras of several sizes in
+     * turn, and must not reallocate as they alternate. */
+    width_bytes = std::max(width_bytes, width_bytes_);
+    rows = std::max(rows, rows_);
+  }
   reset();
   CudaContextScope scope(ctx);
   if (!scope.pushed())

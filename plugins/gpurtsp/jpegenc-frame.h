@@ -43,7 +43,8 @@ public:
   PitchedDeviceMemory(const PitchedDeviceMemory &) = delete;
   PitchedDeviceMemory &operator=(const PitchedDeviceMemory &) = delete;
 
-  /* Keeps the current allocation when it has the same shape. */
+  /* Keeps the current allocation when it is wide and tall enough, else
+   * grows to cover both the old and the new shape. */
   CUresult ensure(GstCudaContext *ctx, size_t width_bytes, size_t rows);
   void reset();
   guint8 *row(size_t index) const { return reinterpret_cast<guint8 *>(ptr_ + index * pitch_); }
@@ -59,7 +60,8 @@ private:
 
 /* Copies frames from host memory to device memory on a stream: system-memory
  * input, or CUDA memory of another context (mapped to the host by gst-cuda).
- * The device copy is reused from frame to frame. */
+ * The device copy is reused from frame to frame (and camera to camera: it
+ * lives in a pooled encoder slot). */
 class FrameUploader {
 public:
   /* The host frame must stay mapped until @stream has run the copy. */

@@ -1,5 +1,7 @@
 #include "nvdec-session-pool.h"
 
+#include "weak-cache.hpp"
+
 GST_DEBUG_CATEGORY_STATIC(gpurtsp_nvdec_debug);
 #define GST_CAT_DEFAULT gpurtsp_nvdec_debug
 
@@ -142,10 +144,8 @@ bool NvdecSession::decode(nvcuvid::PicParams *params, const CropRect &crop, GstV
 }
 
 namespace {
-/* Pools are cached weakly, like CudaModule: the elements own them. */
-std::mutex pool_cache_lock;
-std::map<GstCudaContext *, std::weak_ptr<NvdecSessionPool>>
-    pool_cache; /* guarded by pool_cache_lock */
+/* One pool per context while any gpukeyframedec uses it. */
+WeakCache<GstCudaContext *, NvdecSessionPool> pool_cache;
 } // namespace
 
 NvdecSessionPool::NvdecSessionPool(GstCudaContext *ctx, const nvcuvid::Api *api,
@@ -162,17 +162,11 @@ NvdecSessionPool::~NvdecSessionPool() {
 std::shared_ptr<NvdecSessionPool>
 NvdecSessionPool::get(GstCudaContext *ctx, const nvcuvid::Api *api, unsigned max_sessions) {
   init_debug();
-  std::lock_guard<std::mutex> guard(pool_cache_lock);
-  std::erase_if(pool_cache, [](const auto &entry) { return entry.second.expired(); });
-  if (auto it = pool_cache.find(ctx); it != pool_cache.end()) {
-    if (auto pool = it->second.lock()) {
-      pool->sessions_.raise_max_sessions(max_sessions);
-      return pool;
-    }
-  }
-  auto pool = std::shared_ptr<NvdecSessionPool>(new NvdecSessionPool(ctx, api, max_sessions));
-  pool_cache[ctx] = pool;
-  GST_INFO("NVDEC session pool for CUDA context %p, at most %u sessions", ctx, max_sessions);
+  auto pool = pool_cache.get(ctx, [&] {
+    GST_INFO("NVDEC session pool for CUDA context %p, at most %u sessions", ctx, max_sessions);
+    return std::shared_ptr<NvdecSessionPool>(new NvdecSessionPool(ctx, api, max_sessions));
+  });
+  pool->sessions_.raise_max_sessions(max_sessions);
   return pool;
 }
 

@@ -1,7 +1,6 @@
 #include "nvjpeg-encoder.h"
 
-#include <map>
-#include <mutex>
+#include "weak-cache.hpp"
 
 namespace gpurtsp {
 
@@ -9,11 +8,8 @@ using namespace nvjpeg;
 
 namespace {
 
-/* Handles are cached weakly: the encoders' shared_ptrs keep a handle (and
- * its context) alive, the cache never does. */
-std::mutex handle_cache_lock;
-std::map<GstCudaContext *, std::weak_ptr<NvjpegHandle>>
-    handle_cache; /* guarded by handle_cache_lock */
+/* One handle per context while any encoder uses it. */
+WeakCache<GstCudaContext *, NvjpegHandle> handle_cache;
 
 bool check(nvjpegStatus_t status, const char *call, CallFailure &failure) {
   if (status == NVJPEG_STATUS_SUCCESS)
@@ -40,25 +36,18 @@ size_t bitstream_capacity(size_t length) {
 
 std::shared_ptr<NvjpegHandle> NvjpegHandle::get(GstCudaContext *ctx, const Api &api,
                                                 CallFailure &failure) {
-  std::lock_guard<std::mutex> guard(handle_cache_lock);
-  std::erase_if(handle_cache, [](const auto &entry) { return entry.second.expired(); });
-  if (auto it = handle_cache.find(ctx); it != handle_cache.end()) {
-    if (auto handle = it->second.lock())
-      return handle;
-  }
-
-  CudaContextScope scope(ctx);
-  if (!scope.pushed()) {
-    failure = {"cuCtxPushCurrent", "the CUDA context could not be made current"};
-    return nullptr;
-  }
-  nvjpegHandle_t raw = nullptr;
-  if (!check(api.nvjpegCreateSimple(&raw), "nvjpegCreateSimple", failure))
-    return nullptr;
-  auto handle = std::shared_ptr<NvjpegHandle>(
-      new NvjpegHandle(static_cast<GstCudaContext *>(gst_object_ref(ctx)), api, raw));
-  handle_cache[ctx] = handle;
-  return handle;
+  return handle_cache.get(ctx, [&]() -> std::shared_ptr<NvjpegHandle> {
+    CudaContextScope scope(ctx);
+    if (!scope.pushed()) {
+      failure = {"cuCtxPushCurrent", "the CUDA context could not be made current"};
+      return nullptr;
+    }
+    nvjpegHandle_t raw = nullptr;
+    if (!check(api.nvjpegCreateSimple(&raw), "nvjpegCreateSimple", failure))
+      return nullptr;
+    return std::shared_ptr<NvjpegHandle>(
+        new NvjpegHandle(static_cast<GstCudaContext *>(gst_object_ref(ctx)), api, raw));
+  });
 }
 
 NvjpegHandle::~NvjpegHandle() {

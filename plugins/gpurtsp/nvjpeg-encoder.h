@@ -2,9 +2,10 @@
  *
  * nvJPEG's library handle is thread-safe and holds no per-image state, so one
  * per CUDA context serves every encoder in the process (NvjpegHandle). An
- * encoder state must not be shared by concurrent encodes, so each element
- * owns one, with its parameters, its stream and a pinned buffer the bitstream
- * is copied into (NvjpegEncoder). */
+ * encoder state must not be shared by concurrent encodes, so each encoder
+ * (NvjpegEncoder) has one, with its parameters, its stream and a pinned
+ * buffer the bitstream is copied into; encoders are lent to elements one
+ * encode at a time (jpegenc-pool.h). */
 #pragma once
 
 #include "gpurtsp-cuda.h"
@@ -44,8 +45,8 @@ private:
   const nvjpeg::nvjpegHandle_t handle_;
 };
 
-/* One element's encoder: state, parameters (4:2:0 output), stream and
- * bitstream buffer. Used by one thread at a time; every method but create()
+/* One encoder: state, parameters (4:2:0 output), stream and bitstream
+ * buffer. Used by one thread at a time; every method but create()
  * and the destructor expects the context to be current. */
 class NvjpegEncoder {
 public:

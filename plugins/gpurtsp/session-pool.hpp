@@ -1,7 +1,8 @@
 /* gpurtsp: a capped pool of expensive sessions lent out one borrower at a time.
  *
- * Built for NVDEC decoders shared by many cameras (gpukeyframedec), but free of
- * CUDA so its policy can be tested anywhere:
+ * Shared by many cameras: NVDEC decoders (gpukeyframedec, keyed by format) and
+ * nvJPEG encoder slots (gpujpegenc, whose key serves every wish). Free of CUDA
+ * so its policy can be tested anywhere:
  *  - at most max_sessions exist at once; creating one is slow, so it happens
  *    outside the lock, in a reserved slot;
  *  - a borrower gets an idle session whose key serves its wish
@@ -53,6 +54,7 @@ public:
     uint64_t created = 0;
     uint64_t destroyed = 0;
     uint64_t timeouts = 0;
+    uint64_t waits = 0; /* acquisitions that found nothing free and waited */
     uint64_t creation_failures = 0;
     std::string last_failure;
   };
@@ -112,6 +114,7 @@ public:
                  std::string &why) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     Waiter self{wanted};
+    bool waited = false;
     std::unique_lock<std::mutex> lk(lock_);
     /* Queue behind earlier borrowers; without any, try at once. */
     bool may_try = waiters_.empty();
@@ -157,6 +160,8 @@ public:
         if (!queued(&self))
           waiters_.push_back(&self);
       }
+      if (!std::exchange(waited, true))
+        waits_++;
       if (self.cv.wait_until(lk, deadline) == std::cv_status::timeout && !self.handed &&
           !self.retry) {
         dequeue(&self);
@@ -186,6 +191,7 @@ public:
     s.created = created_;
     s.destroyed = destroyed_;
     s.timeouts = timeouts_;
+    s.waits = waits_;
     s.creation_failures = creation_failures_;
     s.last_failure = last_failure_;
     return s;
@@ -307,6 +313,7 @@ private:
   uint64_t created_ = 0;
   uint64_t destroyed_ = 0;
   uint64_t timeouts_ = 0;
+  uint64_t waits_ = 0;
   uint64_t creation_failures_ = 0;
   std::string last_failure_;
 };

@@ -4,12 +4,15 @@
  * For each size it builds N pipelines `appsrc ! gpujpegenc ! appsink` that
  * share one CUDA context, each driven by its own thread with one frame in
  * flight (a camera's pipeline), and reports JPEG/s, push-to-JPEG latency
- * percentiles, host CPU used and the VRAM each encoder takes. The same
- * frames then go through `appsrc ! jpegenc ! appsink` on one thread per core.
+ * percentiles, host CPU used and the VRAM the pipelines take: their
+ * gpujpegenc instances share the context's pool of encoders, so VRAM follows
+ * the pool's slots (at most --max-encoders), not the number of pipelines. The
+ * same frames then go through `appsrc ! jpegenc ! appsink` on one thread per
+ * core.
  *
  *   GST_PLUGIN_PATH=build/plugins/gpurtsp build/tools/gpurtsp-bench-jpeg/gpurtsp-bench-jpeg
- *       [--encoders 64] [--seconds 5] [--quality 85] [--format NV12|I420|RGB|RGBP]
- *       [--blocking-sync] [--no-cpu] [--device 0]
+ *       [--encoders 64] [--max-encoders N] [--seconds 5] [--quality 85]
+ *       [--format NV12|I420|RGB|RGBP] [--blocking-sync] [--no-cpu] [--device 0]
  */
 #include <gst/app/app.h>
 #include <gst/cuda/gstcudacontext.h>
@@ -41,6 +44,7 @@ using Clock = std::chrono::steady_clock;
 
 struct Options {
   int encoders = 64;
+  int max_encoders = 0; /* 0: gpujpegenc's default */
   double seconds = 5.0;
   int quality = 85;
   std::string format = "NV12";
@@ -65,6 +69,8 @@ Options parse_options(int argc, char **argv) {
     };
     if (arg == "--encoders")
       options.encoders = std::max(1, std::atoi(value().c_str()));
+    else if (arg == "--max-encoders")
+      options.max_encoders = std::clamp(std::atoi(value().c_str()), 1, 1024);
     else if (arg == "--seconds")
       options.seconds = std::max(0.5, std::atof(value().c_str()));
     else if (arg == "--quality")
@@ -177,8 +183,8 @@ struct Worker {
   size_t bytes = 0;
 
   Worker(const std::string &encoder, GstCudaContext *ctx, GstCaps *caps) {
-    pipeline =
-        launch("appsrc name=src format=time ! " + encoder + " ! appsink name=sink sync=false");
+    pipeline = launch("appsrc name=src format=time ! " + encoder +
+                      " name=enc ! appsink name=sink sync=false");
     if (ctx)
       share_context(pipeline, ctx);
     src = gst_bin_get_by_name(GST_BIN(pipeline), "src");
@@ -195,6 +201,15 @@ struct Worker {
   }
   Worker(const Worker &) = delete;
   Worker &operator=(const Worker &) = delete;
+
+  /* gpujpegenc's stats: this instance's and its context's pool's. */
+  GstStructure *stats() const {
+    GstElement *enc = gst_bin_get_by_name(GST_BIN(pipeline), "enc");
+    GstStructure *s = nullptr;
+    g_object_get(enc, "stats", &s, nullptr);
+    gst_object_unref(enc);
+    return s;
+  }
 
   /* Encodes @frame once; returns the time from push to JPEG. */
   double encode(GstBuffer *frame, guint64 index) {
@@ -323,7 +338,9 @@ int main(int argc, char **argv) {
               options.blocking_sync ? "BLOCKING_SYNC" : "SCHED_AUTO (gst-cuda's default)", cores);
 
   const DeviceMemoryInfo memory;
-  const std::string gpu_encoder = "gpujpegenc quality=" + std::to_string(options.quality);
+  std::string gpu_encoder = "gpujpegenc quality=" + std::to_string(options.quality);
+  if (options.max_encoders)
+    gpu_encoder += " max-encoders=" + std::to_string(options.max_encoders);
   const std::string cpu_encoder = "jpegenc quality=" + std::to_string(options.quality);
   struct Size {
     const char *name;
@@ -335,9 +352,11 @@ int main(int argc, char **argv) {
     make_frames(ctx, options.format, size.width, size.height, frames);
     GstBuffer *device_frame = gst_sample_get_buffer(frames.device);
 
-    /* VRAM: the first encoder also creates the context's shared nvJPEG
-     * handle; later ones add only their own state. Measured after each has
-     * encoded, since nvJPEG sizes its buffers on the first frame. */
+    /* VRAM: the first frame makes the pool's first slot (nvJPEG sizes its
+     * buffers on the first frame) and the context's shared nvJPEG handle.
+     * Pipelines set up one after another share that slot; only encoding at
+     * once makes more, up to max-encoders, so the total is read again after
+     * the concurrent run. */
     std::vector<std::unique_ptr<Worker>> workers;
     const size_t free_before = memory.free_bytes(ctx);
     size_t free_after_first = 0;
@@ -348,18 +367,6 @@ int main(int argc, char **argv) {
       if (i == 0)
         free_after_first = memory.free_bytes(ctx);
     }
-    const size_t free_after_all = memory.free_bytes(ctx);
-    if (free_before && free_after_first && free_after_all) {
-      const double mib = 1024.0 * 1024.0;
-      std::printf("%s VRAM: first encoder %.1f MiB (with the shared nvJPEG handle)", size.name,
-                  (double(free_before) - double(free_after_first)) / mib);
-      if (options.encoders > 1)
-        std::printf(", each further encoder %.1f MiB, %d encoders %.0f MiB",
-                    (double(free_after_first) - double(free_after_all)) / mib /
-                        (options.encoders - 1),
-                    options.encoders, (double(free_before) - double(free_after_all)) / mib);
-      std::printf("\n");
-    }
 
     std::printf("%-10s %-6s %9s %10s %8s %8s %10s %10s\n", "encoder", "size", "pipelines", "JPEG/s",
                 "p50 ms", "p99 ms", "CPU cores", "KiB/JPEG");
@@ -367,6 +374,37 @@ int main(int argc, char **argv) {
     print_row("gpujpegenc", size.name, 1, one);
     const Result many = run(workers, workers.size(), device_frame, options.seconds);
     print_row("gpujpegenc", size.name, workers.size(), many);
+
+    const size_t free_after_all = memory.free_bytes(ctx);
+    GstStructure *stats = workers.front()->stats();
+    guint slots = 0, max_slots = 0;
+    guint64 waits = 0, dropped = 0;
+    gst_structure_get_uint(stats, "pool-slots", &slots);
+    gst_structure_get_uint(stats, "pool-max", &max_slots);
+    gst_structure_get_uint64(stats, "pool-waits", &waits);
+    gst_structure_free(stats);
+    for (const auto &worker : workers) {
+      guint64 worker_dropped = 0;
+      stats = worker->stats();
+      gst_structure_get_uint64(stats, "dropped-busy", &worker_dropped);
+      gst_structure_free(stats);
+      dropped += worker_dropped;
+    }
+    if (free_before && free_after_first && free_after_all) {
+      const double mib = 1024.0 * 1024.0;
+      const double first = (double(free_before) - double(free_after_first)) / mib;
+      const double total = (double(free_before) - double(free_after_all)) / mib;
+      std::printf("%s VRAM: first slot %.1f MiB (with the shared nvJPEG handle); %zu pipelines "
+                  "on %u pool slots (max-encoders %u) %.1f MiB = %.2f MiB per pipeline",
+                  size.name, first, workers.size(), slots, max_slots, total,
+                  total / double(workers.size()));
+      if (slots > 1)
+        std::printf(", %.1f MiB per further slot", (total - first) / (slots - 1));
+      std::printf("\n");
+    }
+    std::printf("%s pool: %" G_GUINT64_FORMAT " encodes waited for a slot, %" G_GUINT64_FORMAT
+                " frames dropped for want of one\n",
+                size.name, waits, dropped);
     workers.clear();
 
     if (options.cpu && options.format == "RGBP") {
