@@ -40,6 +40,8 @@ void MjpegStreamer::add(SoupServerMessage *msg, const std::string &camera_id) {
   soup_message_headers_set_encoding(headers, SOUP_ENCODING_CHUNKED);
   const std::string type = std::string("multipart/x-mixed-replace; boundary=") + kBoundary;
   soup_message_headers_replace(headers, "Content-Type", type.c_str());
+  soup_message_headers_replace(headers, "Cache-Control", "no-store");
+  soup_message_headers_replace(headers, "X-Content-Type-Options", "nosniff");
   /* Written parts are dropped, not kept for the whole response. */
   soup_message_body_set_accumulate(soup_server_message_get_response_body(msg), FALSE);
   soup_server_message_set_status(msg, SOUP_STATUS_OK, nullptr);
