@@ -16,6 +16,7 @@
 #include "config.h"
 #include "demo-cameras.h"
 #include "gpu-resources.h"
+#include "http-server.h"
 #include "log.h"
 #include "pipeline-description.h"
 
@@ -92,15 +93,6 @@ void print_pipelines(const std::vector<CameraConfig> &cameras, GpuResources &gpu
   }
 }
 
-/* The HTTP API, metrics and camera wall serve @registry on the default main
- * context from here until shutdown: gpurtsp::launch::HttpServer
- * (tools/gpurtsp-launch/http/) is wired in when it lands. Until then the
- * launcher runs without HTTP. */
-void start_http(CameraRegistry &, const HttpConfig &http) {
-  LAUNCH_WARNING("this build has no HTTP server yet: %s is not served",
-                 http.listen.to_string().c_str());
-}
-
 gboolean on_stop_signal(gpointer loop) {
   if (g_main_loop_is_running(static_cast<GMainLoop *>(loop))) {
     LAUNCH_INFO("stopping");
@@ -112,7 +104,17 @@ gboolean on_stop_signal(gpointer loop) {
 int run(const Config &config, GpuResources &gpus) {
   raise_open_files_limit();
   CameraManager manager(config.cameras, gpus);
-  start_http(manager, config.http);
+  /* The API, metrics and camera wall, on this thread's main loop. */
+  http::HttpServerOptions http_options;
+  http_options.listen = config.http.listen;
+  http_options.token = config.http.token;
+  http::HttpServer http_server(manager, std::move(http_options));
+  try {
+    http_server.start();
+  } catch (const std::runtime_error &e) {
+    LAUNCH_ERROR("%s", e.what());
+    return kExitRuntime;
+  }
 
   g_autoptr(GMainLoop) loop = g_main_loop_new(nullptr, FALSE);
   const guint sigint = g_unix_signal_add(SIGINT, on_stop_signal, loop);

@@ -1,0 +1,193 @@
+#!/usr/bin/env python3
+"""gpurtsp-launch --demo N end to end over HTTP, on the software decoder.
+
+  test-http-e2e.py LAUNCHER          API, frame.jpg decoded by jpegdec, metrics, MJPEG
+  test-http-e2e.py LAUNCHER --wall   the camera wall in headless Chromium (77 without one)
+"""
+import http.client
+import json
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import gi
+
+gi.require_version('Gst', '1.0')
+from gi.repository import Gst  # noqa: E402
+
+SKIP = 77
+CAMERAS = 8
+WALL_CAMERAS = 4
+
+
+class Launcher:
+    """The launcher as a subprocess; learns its port from the log."""
+
+    def __init__(self, path, cameras):
+        self.process = subprocess.Popen(
+            [path, '--demo', str(cameras), '--listen', '127.0.0.1:0'],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.log = []
+        self.port = None
+        found = threading.Event()
+
+        def read_log():
+            for line in self.process.stderr:
+                self.log.append(line.rstrip())
+                match = re.search(r'http: listening on http://127\.0\.0\.1:(\d+)/', line)
+                if match:
+                    self.port = int(match.group(1))
+                    found.set()
+
+        threading.Thread(target=read_log, daemon=True).start()
+        if not found.wait(30):
+            self.stop()
+            raise AssertionError('no "http: listening on" line in:\n' + '\n'.join(self.log))
+
+    def get(self, path):
+        connection = http.client.HTTPConnection('127.0.0.1', self.port, timeout=20)
+        connection.request('GET', path)
+        response = connection.getresponse()
+        return response, response.read()
+
+    def get_json(self, path):
+        response, body = self.get(path)
+        assert response.status == 200, (path, response.status, body)
+        assert response.getheader('Content-Type') == 'application/json'
+        return json.loads(body)
+
+    def wait_for_frames(self, count, timeout=120):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            cameras = self.get_json('/api/cameras')
+            if (len(cameras) == count and
+                    all(c['state'] == 'streaming' and c['last_frame_age_ms'] is not None
+                        for c in cameras)):
+                return cameras
+            time.sleep(0.5)
+        raise AssertionError('cameras not streaming: %s\n%s' % (cameras, '\n'.join(self.log)))
+
+    def stop(self):
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(60)
+
+
+def decode_jpeg(data):
+    """(width, height) of @data as decoded by jpegdec."""
+    pipeline = Gst.parse_launch(
+        'appsrc name=src caps=image/jpeg ! jpegdec ! appsink name=sink sync=false')
+    source = pipeline.get_by_name('src')
+    sink = pipeline.get_by_name('sink')
+    pipeline.set_state(Gst.State.PLAYING)
+    source.emit('push-buffer', Gst.Buffer.new_wrapped(data))
+    source.emit('end-of-stream')
+    sample = sink.emit('try-pull-sample', 10 * Gst.SECOND)
+    pipeline.set_state(Gst.State.NULL)
+    assert sample, 'jpegdec decoded nothing'
+    structure = sample.get_caps().get_structure(0)
+    return structure.get_value('width'), structure.get_value('height')
+
+
+def read_mjpeg_parts(launcher, camera_id, count):
+    connection = http.client.HTTPConnection('127.0.0.1', launcher.port, timeout=20)
+    connection.request('GET', '/api/cameras/%s/stream.mjpg' % camera_id)
+    response = connection.getresponse()
+    assert response.status == 200
+    content_type = response.getheader('Content-Type')
+    boundary = re.match(r'multipart/x-mixed-replace; boundary=(\S+)', content_type).group(1)
+    parts = []
+    while len(parts) < count:
+        assert response.readline() == ('--%s\r\n' % boundary).encode()
+        headers = {}
+        while (line := response.readline()) != b'\r\n':
+            name, value = line.decode().split(':', 1)
+            headers[name.lower()] = value.strip()
+        assert headers['content-type'] == 'image/jpeg'
+        parts.append(response.read(int(headers['content-length'])))
+        assert response.read(2) == b'\r\n'
+    connection.close()
+    return parts
+
+
+def test_api(launcher_path):
+    launcher = Launcher(launcher_path, CAMERAS)
+    try:
+        cameras = launcher.wait_for_frames(CAMERAS)
+        assert [c['id'] for c in cameras] == ['demo%d' % i for i in range(CAMERAS)]
+        for camera in cameras:
+            assert camera['decoder'] == 'software' and camera['codec'] == 'h264', camera
+            response, body = launcher.get('/api/cameras/%s/frame.jpg' % camera['id'])
+            assert response.status == 200, (camera['id'], response.status, body)
+            assert response.getheader('Content-Type') == 'image/jpeg'
+            assert response.getheader('Cache-Control') == 'no-store'
+            assert 0 <= int(response.getheader('X-Frame-Age-Ms')) < 10000
+            size = decode_jpeg(body)
+            assert size == (camera['width'], camera['height']), (size, camera)
+            assert size[0] > 0 and size[1] > 0
+
+        response, body = launcher.get('/api/cameras/nope/frame.jpg')
+        assert response.status == 404 and json.loads(body) == {'error': 'unknown camera'}
+
+        response, body = launcher.get('/metrics')
+        assert response.status == 200
+        text = body.decode()
+        for camera in cameras:
+            match = re.search(r'^gpurtsp_camera_frames_total\{camera="%s"\} (\d+)$'
+                              % camera['id'], text, re.M)
+            assert match and int(match.group(1)) > 0, camera['id']
+            assert ('gpurtsp_camera_state{camera="%s",state="streaming"} 1' % camera['id']
+                    in text)
+        assert re.search(r'^process_resident_memory_bytes \d', text, re.M)
+
+        parts = read_mjpeg_parts(launcher, 'demo3', 3)
+        assert all(decode_jpeg(part) == (cameras[3]['width'], cameras[3]['height'])
+                   for part in parts)
+
+        response, body = launcher.get('/healthz')
+        assert response.status == 200
+    finally:
+        code = launcher.stop()
+    assert code == 0, 'launcher exited %d:\n%s' % (code, '\n'.join(launcher.log))
+    print('ok: %d cameras served, frames decoded, metrics and MJPEG checked' % CAMERAS)
+
+
+def test_wall(launcher_path):
+    browser = next((shutil.which(name) for name in
+                    ('chromium', 'chromium-browser', 'google-chrome', 'google-chrome-stable')
+                    if shutil.which(name)), None)
+    if not browser:
+        print('skip: no chromium')
+        return SKIP
+    launcher = Launcher(launcher_path, WALL_CAMERAS)
+    try:
+        cameras = launcher.wait_for_frames(WALL_CAMERAS)
+        dom = subprocess.run(
+            [browser, '--headless', '--disable-gpu', '--no-sandbox', '--no-first-run',
+             '--virtual-time-budget=10000', '--dump-dom',
+             'http://127.0.0.1:%d/' % launcher.port],
+            capture_output=True, text=True, timeout=120).stdout
+    finally:
+        launcher.stop()
+    tiles = re.findall(r'<div class="tile state-(\w+)" data-id="(demo\d+)">', dom)
+    assert sorted(t[1] for t in tiles) == sorted(c['id'] for c in cameras), dom
+    loaded = re.findall(r'<img [^>]*data-natural-width="(\d+)"[^>]*>', dom)
+    assert len(loaded) >= WALL_CAMERAS, 'thumbnails rendered: %d\n%s' % (len(loaded), dom)
+    assert all(int(width) == cameras[0]['width'] for width in loaded), loaded
+    print('ok: %d thumbnails rendered' % len(loaded))
+    return 0
+
+
+def main():
+    Gst.init(None)
+    if len(sys.argv) > 2 and sys.argv[2] == '--wall':
+        return test_wall(sys.argv[1])
+    test_api(sys.argv[1])
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,76 @@
+#include "http-util.h"
+
+#include <json-glib/json-glib.h>
+
+#include <algorithm>
+#include <cstdint>
+
+namespace gpurtsp::launch::http {
+
+bool constant_time_equals(std::string_view secret, std::string_view presented) {
+  /* Every presented byte is compared with some secret byte; the lengths enter
+   * the result without branching on them. */
+  uint64_t difference = uint64_t(secret.size()) ^ uint64_t(presented.size());
+  if (secret.empty())
+    return presented.empty();
+  for (size_t i = 0; i < presented.size(); i++)
+    difference |= uint8_t(presented[i]) ^ uint8_t(secret[i % secret.size()]);
+  return difference == 0;
+}
+
+std::optional<std::string_view> bearer_token(const char *authorization) {
+  if (!authorization)
+    return std::nullopt;
+  std::string_view header(authorization);
+  constexpr std::string_view kScheme = "bearer ";
+  if (header.size() < kScheme.size() ||
+      !std::equal(kScheme.begin(), kScheme.end(), header.begin(),
+                  [](char a, char b) { return a == g_ascii_tolower(b); }))
+    return std::nullopt;
+  header.remove_prefix(kScheme.size());
+  while (!header.empty() && header.front() == ' ')
+    header.remove_prefix(1);
+  while (!header.empty() && header.back() == ' ')
+    header.remove_suffix(1);
+  return header;
+}
+
+bool is_valid_camera_id(std::string_view id) {
+  return !id.empty() && id.size() <= 64 && std::all_of(id.begin(), id.end(), [](char c) {
+    return g_ascii_isalnum(c) || c == '_' || c == '-';
+  });
+}
+
+std::optional<std::string> percent_decode(std::string_view text) {
+  std::string decoded;
+  decoded.reserve(text.size());
+  for (size_t i = 0; i < text.size(); i++) {
+    if (text[i] != '%') {
+      decoded += text[i];
+      continue;
+    }
+    if (i + 2 >= text.size())
+      return std::nullopt;
+    const int high = g_ascii_xdigit_value(text[i + 1]);
+    const int low = g_ascii_xdigit_value(text[i + 2]);
+    if (high < 0 || low < 0 || (high == 0 && low == 0))
+      return std::nullopt;
+    decoded += char(high << 4 | low);
+    i += 2;
+  }
+  return decoded;
+}
+
+std::string error_json(std::string_view message) {
+  g_autoptr(JsonBuilder) builder = json_builder_new();
+  json_builder_begin_object(builder);
+  json_builder_set_member_name(builder, "error");
+  const std::string text(message);
+  json_builder_add_string_value(builder, text.c_str());
+  json_builder_end_object(builder);
+  g_autoptr(JsonNode) root = json_builder_get_root(builder);
+  g_autofree char *json = json_to_string(root, FALSE);
+  return json;
+}
+
+} // namespace gpurtsp::launch::http
