@@ -109,8 +109,8 @@ gboolean on_stop_signal(gpointer loop) {
   return G_SOURCE_CONTINUE;
 }
 
-int run(const Config &config, GpuResources &gpus) {
-  raise_open_files_limit();
+/* Runs the cameras until SIGINT or SIGTERM; returns with every pipeline down. */
+void run_cameras(const Config &config, GpuResources &gpus) {
   CameraManager manager(config.cameras, gpus);
   start_http(manager, config.http);
 
@@ -125,6 +125,13 @@ int run(const Config &config, GpuResources &gpus) {
   g_source_remove(sigterm);
 
   manager.stop();
+}
+
+int run(const Config &config, GpuResources &gpus) {
+  raise_open_files_limit();
+  run_cameras(config, gpus);
+  /* The manager waited for its worker threads: the CUDA contexts may go. */
+  LAUNCH_DEBUG("every pipeline is down");
   return kExitOk;
 }
 
