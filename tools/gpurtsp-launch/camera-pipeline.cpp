@@ -205,9 +205,14 @@ void CameraPipeline::shutdown() {
 
 bool CameraPipeline::select_stream(GstCaps *caps) {
   const GstStructure *s = gst_caps_get_structure(caps, 0);
-  if (g_strcmp0(gst_structure_get_string(s, "media"), "video") != 0)
-    return false;
+  const char *media = gst_structure_get_string(s, "media");
   const char *encoding = gst_structure_get_string(s, "encoding-name");
+  if (g_strcmp0(media, "video") != 0) {
+    std::lock_guard lock(stream_lock_);
+    other_media_ += std::string(other_media_.empty() ? "" : ", ") + (media ? media : "unknown") +
+                    " " + (encoding ? encoding : "unknown");
+    return false;
+  }
   const auto codec = codec_of_encoding(encoding);
   const CodecChoice wanted = camera_.settings.codec;
   const bool acceptable = codec && (wanted == CodecChoice::Auto ||
@@ -345,6 +350,11 @@ std::optional<Codec> CameraPipeline::codec() const {
 std::string CameraPipeline::rejected_video() const {
   std::lock_guard lock(stream_lock_);
   return stream_selected_ ? std::string() : rejected_;
+}
+
+std::string CameraPipeline::offered_without_video() const {
+  std::lock_guard lock(stream_lock_);
+  return stream_selected_ || !rejected_.empty() ? std::string() : other_media_;
 }
 
 } // namespace gpurtsp::launch

@@ -57,6 +57,9 @@ public:
   /* When the camera offers no video we can decode: what it offers instead
    * ("MP4V-ES"), for the error message; empty otherwise. */
   std::string rejected_video() const;
+  /* When the camera offers no video at all: what it offers ("audio PCMU"),
+   * for the error message; empty otherwise. */
+  std::string offered_without_video() const;
 
 private:
   CameraPipeline(const CameraConfig &camera, Decoder decoder, GstContext *cuda_context,
@@ -89,6 +92,7 @@ private:
   mutable std::mutex stream_lock_;
   bool stream_selected_ = false; /* guarded by stream_lock_ */
   std::string rejected_;         /* guarded by stream_lock_ */
+  std::string other_media_;      /* guarded by stream_lock_: non-video streams offered */
   std::weak_ptr<CameraPipeline> self_;
 };
 

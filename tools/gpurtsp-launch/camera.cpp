@@ -127,6 +127,10 @@ void Camera::handle_error(GstMessage *message) {
     else
       fail(std::string("codec is ") + codec_choice_name(config_.settings.codec) +
            " but the camera offers " + offered);
+  } else if (const std::string other = pipeline_->offered_without_video(); !other.empty()) {
+    /* Cameras booting or being reconfigured may describe their streams
+     * without video for a while: retried, unlike a codec we cannot decode. */
+    reconnect("the camera offers no video (it offers " + other + ")");
   } else if (error->domain == GST_RESOURCE_ERROR &&
              error->code == GST_RESOURCE_ERROR_NOT_AUTHORIZED) {
     retry(CameraState::Unauthorized, text, kUnauthorizedRetryMs);

@@ -5,6 +5,7 @@
  *   reconnecting --backoff (1 s doubling to 30 s), new pipeline, frame--> streaming
  *   any --RTSP 401--> unauthorized --60 s, new pipeline--> ...
  *   any --missing element, unsupported codec, no usable GPU--> failed (for good)
+ *   (a camera describing no video stream at all is retried in reconnecting)
  *
  * The newest frame stays served while the camera reconnects: the last
  * sample of a torn-down pipeline is kept until the next one has a frame. */
@@ -31,7 +32,7 @@ public:
   static constexpr int64_t kUnauthorizedRetryMs = 60000;
   /* Streaming this long counts as a connection that worked: backoff restarts
    * from its first delay. A camera that drops every few seconds backs off. */
-  static constexpr int64_t kStableStreamingUs = 30 * G_USEC_PER_SEC;
+  static constexpr int64_t kStableStreamingUs = 10 * G_USEC_PER_SEC;
 
   Camera(CameraConfig config, GpuResources &gpus, PipelineWorker &worker);
   ~Camera();

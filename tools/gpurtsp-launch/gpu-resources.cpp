@@ -1,5 +1,7 @@
 #include "gpu-resources.h"
 
+#include "log.h"
+
 #ifdef GPURTSP_LAUNCH_HAVE_CUDA
 #include <gst/cuda/gstcudacontext.h>
 #include <gst/cuda/gstcudaloader.h>
@@ -57,6 +59,8 @@ GpuResources::~GpuResources() {
   for (auto &[index, gpu] : gpus_) {
     if (gpu.context)
       gst_context_unref(gpu.context);
+    if (gpu.cuda_context)
+      LAUNCH_DEBUG("GPU %d: releasing the CUDA context", index);
     gst_clear_object(&gpu.cuda_context);
   }
 }

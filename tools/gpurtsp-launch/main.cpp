@@ -101,8 +101,8 @@ gboolean on_stop_signal(gpointer loop) {
   return G_SOURCE_CONTINUE;
 }
 
-int run(const Config &config, GpuResources &gpus) {
-  raise_open_files_limit();
+/* Runs the cameras until SIGINT or SIGTERM; returns with every pipeline down. */
+void run_cameras(const Config &config, GpuResources &gpus) {
   CameraManager manager(config.cameras, gpus);
   /* The API, metrics and camera wall, on this thread's main loop. */
   http::HttpServerOptions http_options;
@@ -127,6 +127,13 @@ int run(const Config &config, GpuResources &gpus) {
   g_source_remove(sigterm);
 
   manager.stop();
+}
+
+int run(const Config &config, GpuResources &gpus) {
+  raise_open_files_limit();
+  run_cameras(config, gpus);
+  /* The manager waited for its worker threads: the CUDA contexts may go. */
+  LAUNCH_DEBUG("every pipeline is down");
   return kExitOk;
 }
 
