@@ -1,5 +1,7 @@
 #include "camera-manager.h"
 
+#include <algorithm>
+
 namespace gpurtsp::launch {
 
 CameraManager::CameraManager(const std::vector<CameraConfig> &cameras, GpuResources &gpus) {
@@ -14,9 +16,14 @@ CameraManager::~CameraManager() {
   cameras_.clear();
 }
 
-void CameraManager::start() {
-  for (size_t i = 0; i < cameras_.size(); i++)
-    cameras_[i]->start(unsigned(i) * kStaggerMs);
+unsigned CameraManager::default_start_window_ms(size_t cameras) {
+  return unsigned(std::min<size_t>(cameras * 10, 10000));
+}
+
+void CameraManager::start(unsigned window_ms) {
+  const size_t count = cameras_.size();
+  for (size_t i = 0; i < count; i++)
+    cameras_[i]->start(unsigned(uint64_t(i) * window_ms / count));
   tick_source_ = g_timeout_add(
       kTickMs,
       [](gpointer self) -> gboolean {

@@ -19,9 +19,11 @@ namespace gpurtsp::launch {
 
 class CameraManager final : public CameraRegistry {
 public:
-  /* Spacing of first connects: a thousand cameras start over 20 s. */
-  static constexpr unsigned kStaggerMs = 20;
   static constexpr unsigned kTickMs = 1000;
+
+  /* First connects are spread evenly over a start window so a thousand
+   * cameras do not DESCRIBE at once: by default 10 ms a camera, at most 10 s. */
+  static unsigned default_start_window_ms(size_t cameras);
 
   CameraManager(const std::vector<CameraConfig> &cameras, GpuResources &gpus);
   /* Stops every camera and waits until every pipeline is down. */
@@ -29,7 +31,8 @@ public:
   CameraManager(const CameraManager &) = delete;
   CameraManager &operator=(const CameraManager &) = delete;
 
-  void start();
+  void start() { start(default_start_window_ms(cameras_.size())); }
+  void start(unsigned window_ms);
   /* Tears every pipeline down (on worker threads); the newest frames stay.
    * Idempotent. */
   void stop();

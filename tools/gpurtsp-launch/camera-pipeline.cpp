@@ -146,9 +146,17 @@ bool CameraPipeline::build(std::string &error) {
     return false;
   }
 
+  g_autoptr(GstPad) output_pad = gst_element_get_static_pad(output_, "sink");
+  /* Added first, so it counts what the rate limit drops too. */
+  gst_pad_add_probe(
+      output_pad, GST_PAD_PROBE_TYPE_BUFFER,
+      [](GstPad *, GstPadProbeInfo *, gpointer counter) {
+        static_cast<std::atomic<uint64_t> *>(counter)->fetch_add(1, std::memory_order_relaxed);
+        return GST_PAD_PROBE_OK;
+      },
+      &decoded_frames_, nullptr);
   if (camera_.settings.fps > 0) {
-    g_autoptr(GstPad) pad = gst_element_get_static_pad(output_, "sink");
-    gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_BUFFER, limit_rate,
+    gst_pad_add_probe(output_pad, GST_PAD_PROBE_TYPE_BUFFER, limit_rate,
                       new RateLimiter(camera_.settings.fps),
                       [](gpointer limiter) { delete static_cast<RateLimiter *>(limiter); });
   }
@@ -237,7 +245,8 @@ void CameraPipeline::link_stream(GstPad *pad) {
     return;
   }
 
-  const std::string factory = gpus_.decoder_factory(decoder_, *codec, camera_.settings.gpu);
+  const std::string factory =
+      gpus_.decoder_factory(decoder_, *codec, camera_.settings.gpu, camera_.settings.decode);
   if (factory.empty()) {
     post_error(GST_CORE_ERROR, GST_CORE_ERROR_MISSING_PLUGIN,
                std::string("no NVDEC ") + (*codec == Codec::H265 ? "H.265" : "H.264") +

@@ -45,6 +45,8 @@ public:
 
   /* What the sink has; thread-safe. */
   uint64_t frames() const;
+  /* Frames the decoder produced, the rate limit's drops included. */
+  uint64_t decoded_frames() const { return decoded_frames_.load(std::memory_order_relaxed); }
   /* g_get_monotonic_time() of the newest frame; -1 before the first. */
   int64_t last_frame_us() const;
   /* The newest JPEG and when it arrived; nullptr before the first. */
@@ -86,6 +88,7 @@ private:
   std::atomic<bool> stopping_{false};
 
   std::atomic<int> codec_{-1}; /* Codec once linked, else -1 */
+  std::atomic<uint64_t> decoded_frames_{0};
   mutable std::mutex stream_lock_;
   bool stream_selected_ = false; /* guarded by stream_lock_ */
   std::string rejected_;         /* guarded by stream_lock_ */

@@ -82,7 +82,8 @@ private:
   int64_t streaming_since_us_ = -1; /* -1 unless streaming */
 
   FrameRateMeter rate_;
-  uint64_t earlier_frames_ = 0; /* frames of pipelines already torn down */
+  uint64_t earlier_frames_ = 0;  /* frames of pipelines already torn down */
+  uint64_t earlier_decoded_ = 0; /* decoded frames of those pipelines */
   uint64_t reconnects_ = 0;
   std::string last_error_;
   std::string codec_;

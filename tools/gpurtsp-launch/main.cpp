@@ -7,6 +7,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <memory>
@@ -18,6 +19,7 @@
 #include "gpu-resources.h"
 #include "log.h"
 #include "pipeline-description.h"
+#include "stats-line.h"
 
 using namespace gpurtsp::launch;
 
@@ -34,20 +36,66 @@ struct Options {
   bool print_pipelines = false;
   std::string listen;
   std::string log_level = "info";
+  std::optional<double> start_window_s;
+  double stats_interval_s = 0.0;
 };
 
+/* File descriptors a camera can hold: its RTSP connection, RTP/RTCP sockets
+ * over UDP, the pipeline bus's wakeup fd and the driver's per-process ones
+ * shared out (docs/scale.md has the measured numbers). */
+constexpr rlim_t kFdsPerCamera = 8;
+
 /* Every camera holds sockets (RTSP, and RTP/RTCP over UDP) and every pipeline
- * a bus; the default soft limit of 1024 would stop at a few hundred cameras. */
-void raise_open_files_limit() {
+ * a bus; the default soft limit of 1024 would stop at a few hundred cameras.
+ * Raises the soft limit to the hard one and says what it got. */
+void raise_open_files_limit(size_t cameras) {
   struct rlimit limit;
-  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max)
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) {
+    LAUNCH_WARNING("getrlimit(RLIMIT_NOFILE) failed: %s", g_strerror(errno));
     return;
+  }
   const rlim_t before = limit.rlim_cur;
-  limit.rlim_cur = limit.rlim_max;
-  if (setrlimit(RLIMIT_NOFILE, &limit) == 0)
-    LAUNCH_DEBUG("open files limit raised from %llu to %llu", (unsigned long long)before,
-                 (unsigned long long)limit.rlim_max);
+  if (limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &limit) != 0) {
+      LAUNCH_WARNING("setrlimit(RLIMIT_NOFILE, %llu) failed: %s",
+                     (unsigned long long)limit.rlim_max, g_strerror(errno));
+      limit.rlim_cur = before;
+    }
+  }
+  LAUNCH_INFO("open files limit %llu (was %llu, hard limit %llu)",
+              (unsigned long long)limit.rlim_cur, (unsigned long long)before,
+              (unsigned long long)limit.rlim_max);
+  if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < cameras * kFdsPerCamera)
+    LAUNCH_WARNING("open files limit %llu may be too low for %zu cameras: raise the hard limit "
+                   "(ulimit -Hn, LimitNOFILE=) to %llu",
+                   (unsigned long long)limit.rlim_cur, cameras,
+                   (unsigned long long)(cameras * kFdsPerCamera));
 }
+
+/* Prints stats_line() every interval while the main loop runs. */
+class StatsPrinter {
+public:
+  StatsPrinter(const CameraRegistry &cameras, double interval_s) : cameras_(cameras) {
+    source_ = g_timeout_add(guint(interval_s * 1000.0), on_timeout, this);
+  }
+  ~StatsPrinter() { g_source_remove(source_); }
+  StatsPrinter(const StatsPrinter &) = delete;
+  StatsPrinter &operator=(const StatsPrinter &) = delete;
+
+private:
+  static gboolean on_timeout(gpointer data) {
+    auto self = static_cast<StatsPrinter *>(data);
+    const double elapsed_s = double(g_get_monotonic_time() - self->start_us_) / G_USEC_PER_SEC;
+    std::printf("%s\n", stats_line(self->cameras_.list(), elapsed_s).c_str());
+    std::fflush(stdout);
+    return G_SOURCE_CONTINUE;
+  }
+
+  const CameraRegistry &cameras_;
+  const gint64 start_us_ = g_get_monotonic_time();
+  guint source_ = 0;
+};
 
 std::string summary(const Config &config) {
   size_t by_decoder[3] = {};
@@ -80,11 +128,12 @@ void print_pipelines(const std::vector<CameraConfig> &cameras, GpuResources &gpu
       note += " (auto: " + why + ")";
     const Codec codec = settings.codec == CodecChoice::H265 ? Codec::H265 : Codec::H264;
     if (settings.codec == CodecChoice::Auto) {
-      const std::string h265 = gpus.decoder_factory(*decoder, Codec::H265, settings.gpu);
+      const std::string h265 =
+          gpus.decoder_factory(*decoder, Codec::H265, settings.gpu, settings.decode);
       note += "; codec auto, shown for H.264, H.265 uses rtph265depay ! h265parse ! " +
               (h265.empty() ? std::string("(no decoder)") : h265);
     }
-    std::string factory = gpus.decoder_factory(*decoder, codec, settings.gpu);
+    std::string factory = gpus.decoder_factory(*decoder, codec, settings.gpu, settings.decode);
     if (factory.empty())
       factory = "(no " + std::string(codec_name(codec)) + " decoder)";
     std::printf("# %s: %s\n%s\n", camera.id.c_str(), note.c_str(),
@@ -109,17 +158,24 @@ gboolean on_stop_signal(gpointer loop) {
   return G_SOURCE_CONTINUE;
 }
 
-int run(const Config &config, GpuResources &gpus) {
-  raise_open_files_limit();
+int run(const Config &config, GpuResources &gpus, const Options &options) {
+  raise_open_files_limit(config.cameras.size());
   CameraManager manager(config.cameras, gpus);
   start_http(manager, config.http);
 
   g_autoptr(GMainLoop) loop = g_main_loop_new(nullptr, FALSE);
   const guint sigint = g_unix_signal_add(SIGINT, on_stop_signal, loop);
   const guint sigterm = g_unix_signal_add(SIGTERM, on_stop_signal, loop);
-  LAUNCH_INFO("starting %zu cameras", config.cameras.size());
-  manager.start();
+  const unsigned window_ms = options.start_window_s
+                                 ? unsigned(*options.start_window_s * 1000.0)
+                                 : CameraManager::default_start_window_ms(config.cameras.size());
+  LAUNCH_INFO("starting %zu cameras over %.2f s", config.cameras.size(), window_ms / 1000.0);
+  manager.start(window_ms);
+  std::optional<StatsPrinter> stats;
+  if (options.stats_interval_s > 0)
+    stats.emplace(manager, options.stats_interval_s);
   g_main_loop_run(loop);
+  stats.reset();
   /* A second signal while pipelines go down now ends the process. */
   g_source_remove(sigint);
   g_source_remove(sigterm);
@@ -147,6 +203,15 @@ int main(int argc, char **argv) {
                "Print each camera's gst-launch-1.0 line (passwords masked) and exit");
   app.add_option("--listen", options.listen, "HTTP address, overriding http.listen")
       ->type_name("ADDR:PORT");
+  app.add_option("--start-window", options.start_window_s,
+                 "Spread the cameras' first connects over this many seconds (default: 10 ms a "
+                 "camera, at most 10 s)")
+      ->type_name("SECONDS")
+      ->check(CLI::Range(0.0, 3600.0));
+  app.add_option("--stats-interval", options.stats_interval_s,
+                 "Print a JSON line summing up all cameras to stdout this often")
+      ->type_name("SECONDS")
+      ->check(CLI::Range(0.1, 3600.0));
   app.add_option("--log-level", options.log_level, "error, warning, info (default) or debug")
       ->check(CLI::IsMember({"error", "warning", "info", "debug"}));
   app.set_version_flag("--version", "gpurtsp-launch " GPURTSP_VERSION);
@@ -205,5 +270,5 @@ int main(int argc, char **argv) {
     print_pipelines(config.cameras, gpus);
     return kExitOk;
   }
-  return run(config, gpus);
+  return run(config, gpus, options);
 }

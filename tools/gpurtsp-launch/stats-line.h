@@ -1,0 +1,28 @@
+/* --stats-interval: one JSON object per line on stdout summing up every
+ * camera, for benchmarks and scripts that run without the HTTP API
+ * (tools/gpurtsp-bench reads it). Fields, all for the whole process:
+ *
+ *   t               seconds since the cameras were started
+ *   cameras         cameras configured
+ *   connecting, streaming, reconnecting, unauthorized, failed
+ *                   cameras in each state
+ *   reconnects      reconnections so far, all cameras
+ *   frames          JPEG frames stored so far
+ *   decoded_frames  frames out of the decoders so far (before the rate limit)
+ *   fps             JPEG frames/s now (sum of the cameras' rates)
+ *   age_ms          {p50, p99, max} of the newest JPEG's age over streaming
+ *                   cameras; null while none streams
+ */
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "camera-registry.h"
+
+namespace gpurtsp::launch {
+
+/* The line (without newline) for @cameras, @elapsed_s after the start. */
+std::string stats_line(const std::vector<CameraStatus> &cameras, double elapsed_s);
+
+} // namespace gpurtsp::launch
