@@ -40,37 +40,47 @@ struct Options {
   double stats_interval_s = 0.0;
 };
 
-/* File descriptors a camera can hold: its RTSP connection, RTP/RTCP sockets
- * over UDP, the pipeline bus's wakeup fd and the driver's per-process ones
- * shared out (docs/scale.md has the measured numbers). */
-constexpr rlim_t kFdsPerCamera = 8;
+/* What a camera holds at most, measured with 32 cameras (docs/scale.md):
+ * over TCP 6 descriptors and 4 threads (rtspsrc's connection task, the
+ * jitterbuffer's task and timer, the RTP session's RTCP thread), over UDP 16
+ * and 7 (a udpsrc task per RTP and RTCP socket); plus some headroom. */
+constexpr rlim_t kFdsPerCamera = 20;
+constexpr rlim_t kThreadsPerCamera = 8;
 
-/* Every camera holds sockets (RTSP, and RTP/RTCP over UDP) and every pipeline
- * a bus; the default soft limit of 1024 would stop at a few hundred cameras.
- * Raises the soft limit to the hard one and says what it got. */
-void raise_open_files_limit(size_t cameras) {
+/* Raises @resource's soft limit to the hard one, says what it got and warns
+ * when @cameras may need more (@per_camera each); @how says how to raise it.
+ * The default soft limits (1024 open files) stop at a few hundred cameras. */
+void raise_limit(int resource, const char *name, const char *how, rlim_t per_camera,
+                 size_t cameras) {
   struct rlimit limit;
-  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) {
-    LAUNCH_WARNING("getrlimit(RLIMIT_NOFILE) failed: %s", g_strerror(errno));
+  if (getrlimit(resource, &limit) != 0) {
+    LAUNCH_WARNING("getrlimit(%s) failed: %s", name, g_strerror(errno));
     return;
   }
   const rlim_t before = limit.rlim_cur;
   if (limit.rlim_cur < limit.rlim_max) {
     limit.rlim_cur = limit.rlim_max;
-    if (setrlimit(RLIMIT_NOFILE, &limit) != 0) {
-      LAUNCH_WARNING("setrlimit(RLIMIT_NOFILE, %llu) failed: %s",
-                     (unsigned long long)limit.rlim_max, g_strerror(errno));
+    if (setrlimit(resource, &limit) != 0) {
+      LAUNCH_WARNING("setrlimit(%s, %llu) failed: %s", name, (unsigned long long)limit.rlim_max,
+                     g_strerror(errno));
       limit.rlim_cur = before;
     }
   }
-  LAUNCH_INFO("open files limit %llu (was %llu, hard limit %llu)",
-              (unsigned long long)limit.rlim_cur, (unsigned long long)before,
-              (unsigned long long)limit.rlim_max);
-  if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < cameras * kFdsPerCamera)
-    LAUNCH_WARNING("open files limit %llu may be too low for %zu cameras: raise the hard limit "
-                   "(ulimit -Hn, LimitNOFILE=) to %llu",
-                   (unsigned long long)limit.rlim_cur, cameras,
-                   (unsigned long long)(cameras * kFdsPerCamera));
+  const auto shown = [](rlim_t value) {
+    return value == RLIM_INFINITY ? std::string("unlimited") : std::to_string(value);
+  };
+  LAUNCH_INFO("%s %s (was %s, hard limit %s)", name, shown(limit.rlim_cur).c_str(),
+              shown(before).c_str(), shown(limit.rlim_max).c_str());
+  if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < cameras * per_camera)
+    LAUNCH_WARNING("%s %s may be too low for %zu cameras: raise the hard limit (%s) to %llu", name,
+                   shown(limit.rlim_cur).c_str(), cameras, how,
+                   (unsigned long long)(cameras * per_camera));
+}
+
+void raise_limits(size_t cameras) {
+  raise_limit(RLIMIT_NOFILE, "RLIMIT_NOFILE", "ulimit -Hn, LimitNOFILE=", kFdsPerCamera, cameras);
+  /* Counts every thread of the user, other processes' too. */
+  raise_limit(RLIMIT_NPROC, "RLIMIT_NPROC", "ulimit -Hu, LimitNPROC=", kThreadsPerCamera, cameras);
 }
 
 /* Prints stats_line() every interval while the main loop runs. */
@@ -159,7 +169,7 @@ gboolean on_stop_signal(gpointer loop) {
 }
 
 int run(const Config &config, GpuResources &gpus, const Options &options) {
-  raise_open_files_limit(config.cameras.size());
+  raise_limits(config.cameras.size());
   CameraManager manager(config.cameras, gpus);
   start_http(manager, config.http);
 
