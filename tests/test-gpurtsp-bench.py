@@ -19,7 +19,7 @@ RUN_FIELDS = {
     "cpu_cores", "cpu_cores_per_camera", "rss_mib", "rss_per_camera_mib", "threads",
     "threads_per_camera", "fds", "fds_per_camera", "vram_process_mib", "vram_device_delta_mib",
     "vram_per_camera_mib", "age_p50_ms", "age_p99_ms", "age_max_ms", "reconnects",
-    "cameras_failed", "logs",
+    "cameras_failed", "keyframe_decoder", "logs",
 }
 
 

@@ -112,6 +112,31 @@ GST_START_TEST(test_stats_line_without_frames) {
 }
 GST_END_TEST;
 
+GST_START_TEST(test_stats_line_keyframe_decoders) {
+  KeyframeDecoderTotals totals;
+  for (guint users : {2u, 1u}) {
+    /* As gpukeyframedec reports it; the second instance started later. */
+    GstStructure *stats = gst_structure_new(
+        "application/x-gpukeyframedec-stats", "decoded", G_TYPE_UINT64, guint64(10),
+        "dropped-delta", G_TYPE_UINT64, guint64(290), "dropped-non-intra", G_TYPE_UINT64,
+        guint64(1), "dropped-busy", G_TYPE_UINT64, guint64(users), "pool-sessions", G_TYPE_UINT,
+        users, "pool-max-sessions", G_TYPE_UINT, 8u, "pool-sessions-created", G_TYPE_UINT64,
+        guint64(users), "pool-sessions-destroyed", G_TYPE_UINT64, guint64(0),
+        "pool-creation-failures", G_TYPE_UINT64, guint64(0), "pool-waiting", G_TYPE_UINT, 0u,
+        "pool-users", G_TYPE_UINT, users, nullptr);
+    totals.add(stats);
+    gst_structure_free(stats);
+  }
+  const std::string line = stats_line({camera_status(CameraState::Streaming, 10)}, 1.0, totals);
+  fail_unless(line.ends_with("\"age_ms\":{\"p50\":10,\"p99\":10,\"max\":10},"
+                             "\"keyframe_decoder\":{\"instances\":2,\"decoded\":20,"
+                             "\"dropped_busy\":3,\"dropped_non_intra\":2,\"pool_users\":2,"
+                             "\"pool_sessions\":2,\"pool_max_sessions\":8,"
+                             "\"pool_creation_failures\":0}}"),
+              "%s", line.c_str());
+}
+GST_END_TEST;
+
 static Suite *launch_scale_suite() {
   Suite *s = suite_create("launch-scale");
   TCase *tc = tcase_create("general");
@@ -121,6 +146,7 @@ static Suite *launch_scale_suite() {
   tcase_add_test(tc, test_start_window);
   tcase_add_test(tc, test_stats_line);
   tcase_add_test(tc, test_stats_line_without_frames);
+  tcase_add_test(tc, test_stats_line_keyframe_decoders);
   return s;
 }
 

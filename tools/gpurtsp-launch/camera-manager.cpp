@@ -67,6 +67,16 @@ SamplePtr CameraManager::latest_jpeg(std::string_view id, std::int64_t &arrival_
   return found ? found->latest_jpeg(arrival_us) : nullptr;
 }
 
+KeyframeDecoderTotals CameraManager::keyframe_decoder_totals() const {
+  KeyframeDecoderTotals totals;
+  for (const auto &camera : cameras_)
+    if (GstStructure *stats = camera->keyframe_decoder_stats()) {
+      totals.add(stats);
+      gst_structure_free(stats);
+    }
+  return totals;
+}
+
 std::set<GstObject *> CameraManager::cuda_contexts_in_use() const {
   std::set<GstObject *> contexts;
   for (const auto &camera : cameras_)

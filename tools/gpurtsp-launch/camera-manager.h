@@ -14,6 +14,7 @@
 #include "config.h"
 #include "gpu-resources.h"
 #include "pipeline-worker.h"
+#include "stats-line.h"
 
 namespace gpurtsp::launch {
 
@@ -40,6 +41,9 @@ public:
   std::vector<CameraStatus> list() const override;
   std::optional<CameraStatus> find(std::string_view id) const override;
   SamplePtr latest_jpeg(std::string_view id, std::int64_t &arrival_us) const override;
+
+  /* The gpukeyframedec statistics of every running pipeline, summed. */
+  KeyframeDecoderTotals keyframe_decoder_totals() const;
 
   /* Tests: the CUDA contexts the elements of all running pipelines use. */
   std::set<GstObject *> cuda_contexts_in_use() const;

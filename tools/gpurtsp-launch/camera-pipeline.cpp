@@ -183,6 +183,7 @@ CameraPipeline::~CameraPipeline() {
     g_autoptr(GstBus) bus = gst_element_get_bus(pipeline_);
     gst_bus_set_sync_handler(bus, nullptr, nullptr, nullptr);
   }
+  gst_clear_object(&keyframe_decoder_);
   gst_clear_object(&sink_);
   gst_clear_object(&output_);
   gst_clear_object(&source_);
@@ -277,6 +278,10 @@ void CameraPipeline::link_stream(GstPad *pad) {
                "cannot link rtspsrc to " + specs.front().factory);
     return;
   }
+  if (factory == kKeyframeDecoderFactory) {
+    std::lock_guard lock(stream_lock_);
+    keyframe_decoder_ = GST_ELEMENT(gst_object_ref(chain.back()));
+  }
   codec_ = int(*codec);
   LAUNCH_DEBUG("%s: %s stream linked to %s", camera_.id.c_str(), codec_name(*codec),
                factory.c_str());
@@ -344,6 +349,14 @@ void CameraPipeline::frame_size(int &width, int &height) const {
   const GstStructure *s = gst_caps_get_structure(caps, 0);
   gst_structure_get_int(s, "width", &width);
   gst_structure_get_int(s, "height", &height);
+}
+
+GstStructure *CameraPipeline::keyframe_decoder_stats() const {
+  std::lock_guard lock(stream_lock_);
+  GstStructure *stats = nullptr;
+  if (keyframe_decoder_)
+    g_object_get(keyframe_decoder_, "stats", &stats, nullptr);
+  return stats;
 }
 
 std::optional<Codec> CameraPipeline::codec() const {

@@ -54,6 +54,11 @@ public:
   /* Size of the JPEGs; 0x0 before caps are known. */
   void frame_size(int &width, int &height) const;
 
+  /* gpukeyframedec's "stats" structure (decoded, dropped-*, pool-*; caller
+   * frees), nullptr when the camera decodes otherwise or is not linked yet.
+   * Thread-safe. */
+  GstStructure *keyframe_decoder_stats() const;
+
   /* The codec of the stream once rtspsrc's pad appeared. */
   std::optional<Codec> codec() const;
   /* When the camera offers no video we can decode: what it offers instead
@@ -90,8 +95,9 @@ private:
   std::atomic<int> codec_{-1}; /* Codec once linked, else -1 */
   std::atomic<uint64_t> decoded_frames_{0};
   mutable std::mutex stream_lock_;
-  bool stream_selected_ = false; /* guarded by stream_lock_ */
-  std::string rejected_;         /* guarded by stream_lock_ */
+  bool stream_selected_ = false;           /* guarded by stream_lock_ */
+  std::string rejected_;                   /* guarded by stream_lock_ */
+  GstElement *keyframe_decoder_ = nullptr; /* owned ref; guarded by stream_lock_ */
   std::weak_ptr<CameraPipeline> self_;
 };
 

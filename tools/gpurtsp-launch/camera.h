@@ -52,6 +52,11 @@ public:
   CameraStatus status() const;
   SamplePtr latest_jpeg(int64_t &arrival_us) const;
 
+  /* See CameraPipeline::keyframe_decoder_stats(); nullptr between attempts. */
+  GstStructure *keyframe_decoder_stats() const {
+    return pipeline_ ? pipeline_->keyframe_decoder_stats() : nullptr;
+  }
+
   /* The pipeline running now, nullptr between attempts (tests). */
   GstElement *pipeline() const { return pipeline_ ? pipeline_->pipeline() : nullptr; }
 

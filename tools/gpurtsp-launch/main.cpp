@@ -86,7 +86,7 @@ void raise_limits(size_t cameras) {
 /* Prints stats_line() every interval while the main loop runs. */
 class StatsPrinter {
 public:
-  StatsPrinter(const CameraRegistry &cameras, double interval_s) : cameras_(cameras) {
+  StatsPrinter(const CameraManager &cameras, double interval_s) : cameras_(cameras) {
     source_ = g_timeout_add(guint(interval_s * 1000.0), on_timeout, this);
   }
   ~StatsPrinter() { g_source_remove(source_); }
@@ -97,12 +97,14 @@ private:
   static gboolean on_timeout(gpointer data) {
     auto self = static_cast<StatsPrinter *>(data);
     const double elapsed_s = double(g_get_monotonic_time() - self->start_us_) / G_USEC_PER_SEC;
-    std::printf("%s\n", stats_line(self->cameras_.list(), elapsed_s).c_str());
+    const std::string line =
+        stats_line(self->cameras_.list(), elapsed_s, self->cameras_.keyframe_decoder_totals());
+    std::printf("%s\n", line.c_str());
     std::fflush(stdout);
     return G_SOURCE_CONTINUE;
   }
 
-  const CameraRegistry &cameras_;
+  const CameraManager &cameras_;
   const gint64 start_us_ = g_get_monotonic_time();
   guint source_ = 0;
 };
