@@ -43,7 +43,8 @@ struct Options {
 /* What a camera holds at most, measured with 32 cameras (docs/scale.md):
  * over TCP 6 descriptors and 4 threads (rtspsrc's connection task, the
  * jitterbuffer's task and timer, the RTP session's RTCP thread), over UDP 16
- * and 7 (a udpsrc task per RTP and RTCP socket); plus some headroom. */
+ * and 7 (udpsrc tasks for RTP and RTCP, the NAT-opening fakesrc); plus
+ * some headroom. */
 constexpr rlim_t kFdsPerCamera = 20;
 constexpr rlim_t kThreadsPerCamera = 8;
 
