@@ -1,5 +1,7 @@
 #include "camera-manager.h"
 
+#include <algorithm>
+
 namespace gpurtsp::launch {
 
 CameraManager::CameraManager(const std::vector<CameraConfig> &cameras, GpuResources &gpus) {
@@ -14,9 +16,14 @@ CameraManager::~CameraManager() {
   cameras_.clear();
 }
 
-void CameraManager::start() {
-  for (size_t i = 0; i < cameras_.size(); i++)
-    cameras_[i]->start(unsigned(i) * kStaggerMs);
+unsigned CameraManager::default_start_window_ms(size_t cameras) {
+  return unsigned(std::min<size_t>(cameras * 10, 10000));
+}
+
+void CameraManager::start(unsigned window_ms) {
+  const size_t count = cameras_.size();
+  for (size_t i = 0; i < count; i++)
+    cameras_[i]->start(unsigned(uint64_t(i) * window_ms / count));
   tick_source_ = g_timeout_add(
       kTickMs,
       [](gpointer self) -> gboolean {
@@ -58,6 +65,16 @@ std::optional<CameraStatus> CameraManager::find(std::string_view id) const {
 SamplePtr CameraManager::latest_jpeg(std::string_view id, std::int64_t &arrival_us) const {
   const Camera *found = camera(id);
   return found ? found->latest_jpeg(arrival_us) : nullptr;
+}
+
+KeyframeDecoderTotals CameraManager::keyframe_decoder_totals() const {
+  KeyframeDecoderTotals totals;
+  for (const auto &camera : cameras_)
+    if (GstStructure *stats = camera->keyframe_decoder_stats()) {
+      totals.add(stats);
+      gst_structure_free(stats);
+    }
+  return totals;
 }
 
 std::set<GstObject *> CameraManager::cuda_contexts_in_use() const {

@@ -14,14 +14,17 @@
 #include "config.h"
 #include "gpu-resources.h"
 #include "pipeline-worker.h"
+#include "stats-line.h"
 
 namespace gpurtsp::launch {
 
 class CameraManager final : public CameraRegistry {
 public:
-  /* Spacing of first connects: a thousand cameras start over 20 s. */
-  static constexpr unsigned kStaggerMs = 20;
   static constexpr unsigned kTickMs = 1000;
+
+  /* First connects are spread evenly over a start window so a thousand
+   * cameras do not DESCRIBE at once: by default 10 ms a camera, at most 10 s. */
+  static unsigned default_start_window_ms(size_t cameras);
 
   CameraManager(const std::vector<CameraConfig> &cameras, GpuResources &gpus);
   /* Stops every camera and waits until every pipeline is down. */
@@ -29,7 +32,8 @@ public:
   CameraManager(const CameraManager &) = delete;
   CameraManager &operator=(const CameraManager &) = delete;
 
-  void start();
+  void start() { start(default_start_window_ms(cameras_.size())); }
+  void start(unsigned window_ms);
   /* Tears every pipeline down (on worker threads); the newest frames stay.
    * Idempotent. */
   void stop();
@@ -37,6 +41,9 @@ public:
   std::vector<CameraStatus> list() const override;
   std::optional<CameraStatus> find(std::string_view id) const override;
   SamplePtr latest_jpeg(std::string_view id, std::int64_t &arrival_us) const override;
+
+  /* The gpukeyframedec statistics of every running pipeline, summed. */
+  KeyframeDecoderTotals keyframe_decoder_totals() const;
 
   /* Tests: the CUDA contexts the elements of all running pipelines use. */
   std::set<GstObject *> cuda_contexts_in_use() const;

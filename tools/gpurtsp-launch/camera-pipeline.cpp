@@ -146,9 +146,17 @@ bool CameraPipeline::build(std::string &error) {
     return false;
   }
 
+  g_autoptr(GstPad) output_pad = gst_element_get_static_pad(output_, "sink");
+  /* Added first, so it counts what the rate limit drops too. */
+  gst_pad_add_probe(
+      output_pad, GST_PAD_PROBE_TYPE_BUFFER,
+      [](GstPad *, GstPadProbeInfo *, gpointer counter) {
+        static_cast<std::atomic<uint64_t> *>(counter)->fetch_add(1, std::memory_order_relaxed);
+        return GST_PAD_PROBE_OK;
+      },
+      &decoded_frames_, nullptr);
   if (camera_.settings.fps > 0) {
-    g_autoptr(GstPad) pad = gst_element_get_static_pad(output_, "sink");
-    gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_BUFFER, limit_rate,
+    gst_pad_add_probe(output_pad, GST_PAD_PROBE_TYPE_BUFFER, limit_rate,
                       new RateLimiter(camera_.settings.fps),
                       [](gpointer limiter) { delete static_cast<RateLimiter *>(limiter); });
   }
@@ -175,6 +183,7 @@ CameraPipeline::~CameraPipeline() {
     g_autoptr(GstBus) bus = gst_element_get_bus(pipeline_);
     gst_bus_set_sync_handler(bus, nullptr, nullptr, nullptr);
   }
+  gst_clear_object(&keyframe_decoder_);
   gst_clear_object(&sink_);
   gst_clear_object(&output_);
   gst_clear_object(&source_);
@@ -242,7 +251,8 @@ void CameraPipeline::link_stream(GstPad *pad) {
     return;
   }
 
-  const std::string factory = gpus_.decoder_factory(decoder_, *codec, camera_.settings.gpu);
+  const std::string factory =
+      gpus_.decoder_factory(decoder_, *codec, camera_.settings.gpu, camera_.settings.decode);
   if (factory.empty()) {
     post_error(GST_CORE_ERROR, GST_CORE_ERROR_MISSING_PLUGIN,
                std::string("no NVDEC ") + (*codec == Codec::H265 ? "H.265" : "H.264") +
@@ -272,6 +282,10 @@ void CameraPipeline::link_stream(GstPad *pad) {
     post_error(GST_CORE_ERROR, GST_CORE_ERROR_NEGOTIATION,
                "cannot link rtspsrc to " + specs.front().factory);
     return;
+  }
+  if (factory == kKeyframeDecoderFactory) {
+    std::lock_guard lock(stream_lock_);
+    keyframe_decoder_ = GST_ELEMENT(gst_object_ref(chain.back()));
   }
   codec_ = int(*codec);
   LAUNCH_DEBUG("%s: %s stream linked to %s", camera_.id.c_str(), codec_name(*codec),
@@ -340,6 +354,14 @@ void CameraPipeline::frame_size(int &width, int &height) const {
   const GstStructure *s = gst_caps_get_structure(caps, 0);
   gst_structure_get_int(s, "width", &width);
   gst_structure_get_int(s, "height", &height);
+}
+
+GstStructure *CameraPipeline::keyframe_decoder_stats() const {
+  std::lock_guard lock(stream_lock_);
+  GstStructure *stats = nullptr;
+  if (keyframe_decoder_)
+    g_object_get(keyframe_decoder_, "stats", &stats, nullptr);
+  return stats;
 }
 
 std::optional<Codec> CameraPipeline::codec() const {

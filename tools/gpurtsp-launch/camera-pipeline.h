@@ -45,12 +45,19 @@ public:
 
   /* What the sink has; thread-safe. */
   uint64_t frames() const;
+  /* Frames the decoder produced, the rate limit's drops included. */
+  uint64_t decoded_frames() const { return decoded_frames_.load(std::memory_order_relaxed); }
   /* g_get_monotonic_time() of the newest frame; -1 before the first. */
   int64_t last_frame_us() const;
   /* The newest JPEG and when it arrived; nullptr before the first. */
   SamplePtr latest(int64_t &arrival_us) const;
   /* Size of the JPEGs; 0x0 before caps are known. */
   void frame_size(int &width, int &height) const;
+
+  /* gpukeyframedec's "stats" structure (decoded, dropped-*, pool-*; caller
+   * frees), nullptr when the camera decodes otherwise or is not linked yet.
+   * Thread-safe. */
+  GstStructure *keyframe_decoder_stats() const;
 
   /* The codec of the stream once rtspsrc's pad appeared. */
   std::optional<Codec> codec() const;
@@ -89,10 +96,12 @@ private:
   std::atomic<bool> stopping_{false};
 
   std::atomic<int> codec_{-1}; /* Codec once linked, else -1 */
+  std::atomic<uint64_t> decoded_frames_{0};
   mutable std::mutex stream_lock_;
-  bool stream_selected_ = false; /* guarded by stream_lock_ */
-  std::string rejected_;         /* guarded by stream_lock_ */
-  std::string other_media_;      /* guarded by stream_lock_: non-video streams offered */
+  bool stream_selected_ = false;           /* guarded by stream_lock_ */
+  std::string rejected_;                   /* guarded by stream_lock_ */
+  std::string other_media_;                /* guarded by stream_lock_: non-video streams offered */
+  GstElement *keyframe_decoder_ = nullptr; /* owned ref; guarded by stream_lock_ */
   std::weak_ptr<CameraPipeline> self_;
 };
 

@@ -29,6 +29,7 @@ struct CameraStatus {
   std::string id;
   CameraState state = CameraState::Connecting;
   std::uint64_t frames = 0;            /* JPEG frames stored since start */
+  std::uint64_t decoded_frames = 0;    /* frames out of the decoder, before the rate limit */
   double fps = 0.0;                    /* JPEG frames/s over the last seconds */
   std::int64_t last_frame_age_ms = -1; /* -1 until the first frame */
   int width = 0;                       /* of the newest JPEG; 0 until known */

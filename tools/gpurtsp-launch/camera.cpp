@@ -89,6 +89,7 @@ void Camera::drop_pipeline() {
     held_arrival_us_ = arrival_us;
   }
   earlier_frames_ += pipeline_->frames();
+  earlier_decoded_ += pipeline_->decoded_frames();
   g_autoptr(GstBus) bus = gst_element_get_bus(pipeline_->pipeline());
   gst_bus_remove_watch(bus);
   worker_.run([pipeline = std::move(pipeline_)]() mutable {
@@ -204,6 +205,7 @@ CameraStatus Camera::status() const {
   status.id = config_.id;
   status.state = state_;
   status.frames = earlier_frames_ + (pipeline_ ? pipeline_->frames() : 0);
+  status.decoded_frames = earlier_decoded_ + (pipeline_ ? pipeline_->decoded_frames() : 0);
   status.fps = rate_.rate();
   int64_t last_frame_us = pipeline_ ? pipeline_->last_frame_us() : -1;
   if (last_frame_us < 0)

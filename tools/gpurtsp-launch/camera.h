@@ -53,6 +53,11 @@ public:
   CameraStatus status() const;
   SamplePtr latest_jpeg(int64_t &arrival_us) const;
 
+  /* See CameraPipeline::keyframe_decoder_stats(); nullptr between attempts. */
+  GstStructure *keyframe_decoder_stats() const {
+    return pipeline_ ? pipeline_->keyframe_decoder_stats() : nullptr;
+  }
+
   /* The pipeline running now, nullptr between attempts (tests). */
   GstElement *pipeline() const { return pipeline_ ? pipeline_->pipeline() : nullptr; }
 
@@ -83,7 +88,8 @@ private:
   int64_t streaming_since_us_ = -1; /* -1 unless streaming */
 
   FrameRateMeter rate_;
-  uint64_t earlier_frames_ = 0; /* frames of pipelines already torn down */
+  uint64_t earlier_frames_ = 0;  /* frames of pipelines already torn down */
+  uint64_t earlier_decoded_ = 0; /* decoded frames of those pipelines */
   uint64_t reconnects_ = 0;
   std::string last_error_;
   std::string codec_;

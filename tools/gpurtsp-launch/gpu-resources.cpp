@@ -111,9 +111,21 @@ std::optional<Decoder> GpuResources::resolve(DecoderChoice choice, int gpu, bool
   return Decoder::Software;
 }
 
-std::string GpuResources::decoder_factory(Decoder decoder, Codec codec, int gpu) {
+std::string GpuResources::decoder_factory(Decoder decoder, Codec codec, int gpu, DecodeMode mode) {
   if (decoder == Decoder::Software)
     return software_decoder_factory(codec);
+  std::lock_guard lock(decoders_lock_);
+  if (mode == DecodeMode::Keyframes) {
+    if (!have_keyframe_decoder_) {
+      std::string why;
+      have_keyframe_decoder_ = have_element(kKeyframeDecoderFactory, why);
+      if (!*have_keyframe_decoder_)
+        LAUNCH_WARNING("decode: keyframes falls back to one NVDEC decoder per camera: %s",
+                       why.c_str());
+    }
+    if (*have_keyframe_decoder_)
+      return kKeyframeDecoderFactory;
+  }
   const auto key = std::make_pair(codec, gpu);
   if (auto found = decoders_.find(key); found != decoders_.end())
     return found->second;

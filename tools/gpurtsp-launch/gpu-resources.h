@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -34,8 +35,12 @@ public:
   std::optional<Decoder> resolve(DecoderChoice choice, int gpu, bool scaling, std::string &why);
 
   /* The decoder element of @codec for @decoder on @gpu; empty when there is
-   * none (e.g. no NVDEC H.265 on this GPU). */
-  std::string decoder_factory(Decoder decoder, Codec codec, int gpu);
+   * none (e.g. no NVDEC H.265 on this GPU). With decode: keyframes, nvidia
+   * gets gpukeyframedec (NVDEC sessions shared by every camera of the GPU)
+   * where the plugin registered it, else the per-camera NVDEC decoder after
+   * one warning. Thread-safe: pipelines ask from rtspsrc's pad-added. */
+  std::string decoder_factory(Decoder decoder, Codec codec, int gpu,
+                              DecodeMode mode = DecodeMode::All);
 
   /* The GstContext with @gpu's shared CUDA context, for pipelines of cameras
    * resolve() gave nvidia (transfer none); nullptr otherwise. */
@@ -65,7 +70,10 @@ private:
   Gpu &gpu_state(int gpu);
 
   std::map<int, Gpu> gpus_;
-  std::map<std::pair<Codec, int>, std::string> decoders_; /* (codec, gpu) -> factory */
+  std::mutex decoders_lock_;
+  /* (codec, gpu) -> factory; guarded by decoders_lock_ */
+  std::map<std::pair<Codec, int>, std::string> decoders_;
+  std::optional<bool> have_keyframe_decoder_; /* looked up once; guarded by decoders_lock_ */
   std::atomic<unsigned> element_contexts_{0};
 };
 

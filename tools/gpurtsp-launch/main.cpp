@@ -7,6 +7,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <memory>
@@ -19,6 +20,7 @@
 #include "http-server.h"
 #include "log.h"
 #include "pipeline-description.h"
+#include "stats-line.h"
 
 using namespace gpurtsp::launch;
 
@@ -35,20 +37,79 @@ struct Options {
   bool print_pipelines = false;
   std::string listen;
   std::string log_level = "info";
+  std::optional<double> start_window_s;
+  double stats_interval_s = 0.0;
 };
 
-/* Every camera holds sockets (RTSP, and RTP/RTCP over UDP) and every pipeline
- * a bus; the default soft limit of 1024 would stop at a few hundred cameras. */
-void raise_open_files_limit() {
+/* What a camera holds at most, measured with 32 cameras (docs/scale.md):
+ * over TCP 6 descriptors and 4 threads (rtspsrc's connection task, the
+ * jitterbuffer's task and timer, the RTP session's RTCP thread), over UDP 16
+ * and 7 (udpsrc tasks for RTP and RTCP, the NAT-opening fakesrc); plus
+ * some headroom. */
+constexpr rlim_t kFdsPerCamera = 20;
+constexpr rlim_t kThreadsPerCamera = 8;
+
+/* Raises @resource's soft limit to the hard one, says what it got and warns
+ * when @cameras may need more (@per_camera each); @how says how to raise it.
+ * The default soft limits (1024 open files) stop at a few hundred cameras. */
+void raise_limit(int resource, const char *name, const char *how, rlim_t per_camera,
+                 size_t cameras) {
   struct rlimit limit;
-  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max)
+  if (getrlimit(resource, &limit) != 0) {
+    LAUNCH_WARNING("getrlimit(%s) failed: %s", name, g_strerror(errno));
     return;
+  }
   const rlim_t before = limit.rlim_cur;
-  limit.rlim_cur = limit.rlim_max;
-  if (setrlimit(RLIMIT_NOFILE, &limit) == 0)
-    LAUNCH_DEBUG("open files limit raised from %llu to %llu", (unsigned long long)before,
-                 (unsigned long long)limit.rlim_max);
+  if (limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    if (setrlimit(resource, &limit) != 0) {
+      LAUNCH_WARNING("setrlimit(%s, %llu) failed: %s", name, (unsigned long long)limit.rlim_max,
+                     g_strerror(errno));
+      limit.rlim_cur = before;
+    }
+  }
+  const auto shown = [](rlim_t value) {
+    return value == RLIM_INFINITY ? std::string("unlimited") : std::to_string(value);
+  };
+  LAUNCH_INFO("%s %s (was %s, hard limit %s)", name, shown(limit.rlim_cur).c_str(),
+              shown(before).c_str(), shown(limit.rlim_max).c_str());
+  if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < cameras * per_camera)
+    LAUNCH_WARNING("%s %s may be too low for %zu cameras: raise the hard limit (%s) to %llu", name,
+                   shown(limit.rlim_cur).c_str(), cameras, how,
+                   (unsigned long long)(cameras * per_camera));
 }
+
+void raise_limits(size_t cameras) {
+  raise_limit(RLIMIT_NOFILE, "RLIMIT_NOFILE", "ulimit -Hn, LimitNOFILE=", kFdsPerCamera, cameras);
+  /* Counts every thread of the user, other processes' too. */
+  raise_limit(RLIMIT_NPROC, "RLIMIT_NPROC", "ulimit -Hu, LimitNPROC=", kThreadsPerCamera, cameras);
+}
+
+/* Prints stats_line() every interval while the main loop runs. */
+class StatsPrinter {
+public:
+  StatsPrinter(const CameraManager &cameras, double interval_s) : cameras_(cameras) {
+    source_ = g_timeout_add(guint(interval_s * 1000.0), on_timeout, this);
+  }
+  ~StatsPrinter() { g_source_remove(source_); }
+  StatsPrinter(const StatsPrinter &) = delete;
+  StatsPrinter &operator=(const StatsPrinter &) = delete;
+
+private:
+  static gboolean on_timeout(gpointer data) {
+    auto self = static_cast<StatsPrinter *>(data);
+    const double elapsed_s = double(g_get_monotonic_time() - self->start_us_) / G_USEC_PER_SEC;
+    const std::string line =
+        stats_line(self->cameras_.list(), elapsed_s, self->cameras_.keyframe_decoder_totals());
+    std::printf("%s\n", line.c_str());
+    std::fflush(stdout);
+    return G_SOURCE_CONTINUE;
+  }
+
+  const CameraManager &cameras_;
+  const gint64 start_us_ = g_get_monotonic_time();
+  guint source_ = 0;
+};
 
 std::string summary(const Config &config) {
   size_t by_decoder[3] = {};
@@ -81,11 +142,12 @@ void print_pipelines(const std::vector<CameraConfig> &cameras, GpuResources &gpu
       note += " (auto: " + why + ")";
     const Codec codec = settings.codec == CodecChoice::H265 ? Codec::H265 : Codec::H264;
     if (settings.codec == CodecChoice::Auto) {
-      const std::string h265 = gpus.decoder_factory(*decoder, Codec::H265, settings.gpu);
+      const std::string h265 =
+          gpus.decoder_factory(*decoder, Codec::H265, settings.gpu, settings.decode);
       note += "; codec auto, shown for H.264, H.265 uses rtph265depay ! h265parse ! " +
               (h265.empty() ? std::string("(no decoder)") : h265);
     }
-    std::string factory = gpus.decoder_factory(*decoder, codec, settings.gpu);
+    std::string factory = gpus.decoder_factory(*decoder, codec, settings.gpu, settings.decode);
     if (factory.empty())
       factory = "(no " + std::string(codec_name(codec)) + " decoder)";
     std::printf("# %s: %s\n%s\n", camera.id.c_str(), note.c_str(),
@@ -102,7 +164,7 @@ gboolean on_stop_signal(gpointer loop) {
 }
 
 /* Runs the cameras until SIGINT or SIGTERM; returns with every pipeline down. */
-void run_cameras(const Config &config, GpuResources &gpus) {
+int run_cameras(const Config &config, GpuResources &gpus, const Options &options) {
   CameraManager manager(config.cameras, gpus);
   /* The API, metrics and camera wall, on this thread's main loop. */
   http::HttpServerOptions http_options;
@@ -119,22 +181,30 @@ void run_cameras(const Config &config, GpuResources &gpus) {
   g_autoptr(GMainLoop) loop = g_main_loop_new(nullptr, FALSE);
   const guint sigint = g_unix_signal_add(SIGINT, on_stop_signal, loop);
   const guint sigterm = g_unix_signal_add(SIGTERM, on_stop_signal, loop);
-  LAUNCH_INFO("starting %zu cameras", config.cameras.size());
-  manager.start();
+  const unsigned window_ms = options.start_window_s
+                                 ? unsigned(*options.start_window_s * 1000.0)
+                                 : CameraManager::default_start_window_ms(config.cameras.size());
+  LAUNCH_INFO("starting %zu cameras over %.2f s", config.cameras.size(), window_ms / 1000.0);
+  manager.start(window_ms);
+  std::optional<StatsPrinter> stats;
+  if (options.stats_interval_s > 0)
+    stats.emplace(manager, options.stats_interval_s);
   g_main_loop_run(loop);
+  stats.reset();
   /* A second signal while pipelines go down now ends the process. */
   g_source_remove(sigint);
   g_source_remove(sigterm);
 
   manager.stop();
+  return kExitOk;
 }
 
-int run(const Config &config, GpuResources &gpus) {
-  raise_open_files_limit();
-  run_cameras(config, gpus);
+int run(const Config &config, GpuResources &gpus, const Options &options) {
+  raise_limits(config.cameras.size());
+  const int status = run_cameras(config, gpus, options);
   /* The manager waited for its worker threads: the CUDA contexts may go. */
   LAUNCH_DEBUG("every pipeline is down");
-  return kExitOk;
+  return status;
 }
 
 } // namespace
@@ -156,6 +226,15 @@ int main(int argc, char **argv) {
                "Print each camera's gst-launch-1.0 line (passwords masked) and exit");
   app.add_option("--listen", options.listen, "HTTP address, overriding http.listen")
       ->type_name("ADDR:PORT");
+  app.add_option("--start-window", options.start_window_s,
+                 "Spread the cameras' first connects over this many seconds (default: 10 ms a "
+                 "camera, at most 10 s)")
+      ->type_name("SECONDS")
+      ->check(CLI::Range(0.0, 3600.0));
+  app.add_option("--stats-interval", options.stats_interval_s,
+                 "Print a JSON line summing up all cameras to stdout this often")
+      ->type_name("SECONDS")
+      ->check(CLI::Range(0.1, 3600.0));
   app.add_option("--log-level", options.log_level, "error, warning, info (default) or debug")
       ->check(CLI::IsMember({"error", "warning", "info", "debug"}));
   app.set_version_flag("--version", "gpurtsp-launch " GPURTSP_VERSION);
@@ -214,5 +293,5 @@ int main(int argc, char **argv) {
     print_pipelines(config.cameras, gpus);
     return kExitOk;
   }
-  return run(config, gpus);
+  return run(config, gpus, options);
 }

@@ -77,9 +77,14 @@ std::string software_decoder_factory(Codec codec) {
 std::vector<ElementSpec> decode_elements(const CameraConfig &camera, Decoder decoder,
                                          const std::string &decoder_factory) {
   std::vector<ElementSpec> elements;
+  /* gpukeyframedec drops delta units too, but only after GstVideoDecoder has
+   * made a frame of each: 29 of 30 access units never get that far. */
   if (camera.settings.decode == DecodeMode::Keyframes)
     elements.push_back({"identity", {{"drop-buffer-flags", "delta-unit"}}});
-  if (decoder == Decoder::Software) {
+  if (decoder_factory == kKeyframeDecoderFactory) {
+    elements.push_back(
+        {decoder_factory, {{"cuda-device-id", std::to_string(camera.settings.gpu)}}});
+  } else if (decoder == Decoder::Software) {
     /* One thread per camera: a thousand cameras must not mean a thousand
      * thread pools; and no JPEG of a half-decoded frame after packet loss. */
     elements.push_back({decoder_factory, {{"max-threads", "1"}, {"output-corrupt", "false"}}});

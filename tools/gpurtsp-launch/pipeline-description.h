@@ -42,9 +42,13 @@ ElementSpec source_element(const CameraConfig &camera);
 /* RTP depayloader and parser of @codec. */
 std::vector<ElementSpec> depayload_elements(Codec codec);
 
+/* gpurtsp's keyframe-only decoder: NVDEC sessions pooled per CUDA context
+ * instead of one per camera (docs/nvdec-sessions.md). */
+constexpr const char *kKeyframeDecoderFactory = "gpukeyframedec";
+
 /* From parsed access units to raw frames: the keyframe filter (decode:
- * keyframes) and @decoder_factory, a decoder of @decoder's kind. A
- * keyframe-only decoder sharing NVDEC sessions would replace exactly these. */
+ * keyframes) and @decoder_factory, a decoder of @decoder's kind, which may be
+ * kKeyframeDecoderFactory. */
 std::vector<ElementSpec> decode_elements(const CameraConfig &camera, Decoder decoder,
                                          const std::string &decoder_factory);
 

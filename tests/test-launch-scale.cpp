@@ -1,0 +1,153 @@
+/* gpurtsp-launch's parts for 1,000 cameras (issue 6, docs/scale.md): the
+ * keyframe decoder choice, the start window and the --stats-interval line. */
+#include <string>
+#include <vector>
+
+#include "camera-manager.h"
+#include "gpu-resources.h"
+#include "pipeline-description.h"
+#include "stats-line.h"
+
+/* Last: check.h defines fail(), which breaks <ios> included after it. */
+#include <gst/check/gstcheck.h>
+
+using namespace gpurtsp::launch;
+
+static CameraConfig keyframe_camera(int gpu) {
+  CameraConfig camera;
+  camera.id = "lobby";
+  camera.url.location = "rtsp://127.0.0.1:8554/cam0";
+  camera.settings.decode = DecodeMode::Keyframes;
+  camera.settings.gpu = gpu;
+  return camera;
+}
+
+static CameraStatus camera_status(CameraState state, int64_t age_ms) {
+  CameraStatus status;
+  status.state = state;
+  status.last_frame_age_ms = age_ms;
+  status.frames = 2;
+  status.decoded_frames = 3;
+  status.reconnects = 1;
+  status.fps = 0.5;
+  return status;
+}
+
+GST_START_TEST(test_keyframe_decoder_elements) {
+  const CameraConfig camera = keyframe_camera(1);
+  auto elements = decode_elements(camera, Decoder::Nvidia, kKeyframeDecoderFactory);
+  fail_unless_equals_int(elements.size(), 2);
+  /* The cheap filter stays in front of the pooled decoder. */
+  fail_unless_equals_string(elements[0].factory.c_str(), "identity");
+  fail_unless_equals_string(elements[0].properties[0].value.c_str(), "delta-unit");
+  fail_unless_equals_string(elements[1].factory.c_str(), "gpukeyframedec");
+  fail_unless_equals_string(elements[1].properties[0].name.c_str(), "cuda-device-id");
+  fail_unless_equals_string(elements[1].properties[0].value.c_str(), "1");
+
+  const std::string line =
+      launch_line(camera, Codec::H264, Decoder::Nvidia, kKeyframeDecoderFactory);
+  fail_unless(line.find("h264parse ! identity drop-buffer-flags=delta-unit ! gpukeyframedec "
+                        "cuda-device-id=1 ! ") != std::string::npos,
+              "%s", line.c_str());
+
+  /* Full decoding keeps the per-camera decoder and no filter. */
+  CameraConfig full = camera;
+  full.settings.decode = DecodeMode::All;
+  elements = decode_elements(full, Decoder::Nvidia, "nvh264dec");
+  fail_unless_equals_int(elements.size(), 1);
+  fail_unless_equals_string(elements[0].factory.c_str(), "nvh264dec");
+}
+GST_END_TEST;
+
+GST_START_TEST(test_keyframe_decoder_choice) {
+  GpuResources gpus;
+  const std::string all = gpus.decoder_factory(Decoder::Nvidia, Codec::H264, 0, DecodeMode::All);
+  const std::string keyframes =
+      gpus.decoder_factory(Decoder::Nvidia, Codec::H264, 0, DecodeMode::Keyframes);
+  g_autoptr(GstElementFactory) pooled = gst_element_factory_find(kKeyframeDecoderFactory);
+  /* gpukeyframedec where the plugin registered it, else the fallback. */
+  const std::string expected = pooled ? std::string(kKeyframeDecoderFactory) : all;
+  fail_unless_equals_string(keyframes.c_str(), expected.c_str());
+  fail_if(all == kKeyframeDecoderFactory);
+  /* Software decoding is unaffected by the mode. */
+  const std::string software =
+      gpus.decoder_factory(Decoder::Software, Codec::H264, 0, DecodeMode::Keyframes);
+  fail_unless_equals_string(software.c_str(), "avdec_h264");
+}
+GST_END_TEST;
+
+GST_START_TEST(test_start_window) {
+  fail_unless_equals_int(CameraManager::default_start_window_ms(0), 0);
+  fail_unless_equals_int(CameraManager::default_start_window_ms(1), 10);
+  fail_unless_equals_int(CameraManager::default_start_window_ms(16), 160);
+  fail_unless_equals_int(CameraManager::default_start_window_ms(1000), 10000);
+  fail_unless_equals_int(CameraManager::default_start_window_ms(5000), 10000);
+}
+GST_END_TEST;
+
+GST_START_TEST(test_stats_line) {
+  std::vector<CameraStatus> cameras;
+  for (int age = 1; age <= 100; age++)
+    cameras.push_back(camera_status(CameraState::Streaming, age));
+  /* Not streaming: counted in its state, its stale age left out. */
+  cameras.push_back(camera_status(CameraState::Reconnecting, 60000));
+  cameras.push_back(camera_status(CameraState::Failed, -1));
+  const std::string line = stats_line(cameras, 12.5);
+  fail_unless_equals_string(line.c_str(),
+                            "{\"t\":12.500,\"cameras\":102,\"connecting\":0,\"streaming\":100,"
+                            "\"reconnecting\":1,\"unauthorized\":0,\"failed\":1,\"reconnects\":102,"
+                            "\"frames\":204,\"decoded_frames\":306,\"fps\":51.00,"
+                            "\"age_ms\":{\"p50\":50,\"p99\":99,\"max\":100}}");
+}
+GST_END_TEST;
+
+GST_START_TEST(test_stats_line_without_frames) {
+  const std::string line = stats_line({camera_status(CameraState::Connecting, -1)}, 0.0);
+  fail_unless(line.ends_with(",\"age_ms\":null}"), "%s", line.c_str());
+  const std::string empty = stats_line({}, 1.0);
+  fail_unless_equals_string(empty.c_str(),
+                            "{\"t\":1.000,\"cameras\":0,\"connecting\":0,\"streaming\":0,"
+                            "\"reconnecting\":0,\"unauthorized\":0,\"failed\":0,\"reconnects\":0,"
+                            "\"frames\":0,\"decoded_frames\":0,\"fps\":0.00,\"age_ms\":null}");
+}
+GST_END_TEST;
+
+GST_START_TEST(test_stats_line_keyframe_decoders) {
+  KeyframeDecoderTotals totals;
+  for (guint users : {2u, 1u}) {
+    /* As gpukeyframedec reports it; the second instance started later. */
+    GstStructure *stats = gst_structure_new(
+        "application/x-gpukeyframedec-stats", "decoded", G_TYPE_UINT64, guint64(10),
+        "dropped-delta", G_TYPE_UINT64, guint64(290), "dropped-non-intra", G_TYPE_UINT64,
+        guint64(1), "dropped-busy", G_TYPE_UINT64, guint64(users), "pool-sessions", G_TYPE_UINT,
+        users, "pool-max-sessions", G_TYPE_UINT, 8u, "pool-sessions-created", G_TYPE_UINT64,
+        guint64(users), "pool-sessions-destroyed", G_TYPE_UINT64, guint64(0),
+        "pool-creation-failures", G_TYPE_UINT64, guint64(0), "pool-waiting", G_TYPE_UINT, 0u,
+        "pool-users", G_TYPE_UINT, users, nullptr);
+    totals.add(stats);
+    gst_structure_free(stats);
+  }
+  const std::string line = stats_line({camera_status(CameraState::Streaming, 10)}, 1.0, totals);
+  fail_unless(line.ends_with("\"age_ms\":{\"p50\":10,\"p99\":10,\"max\":10},"
+                             "\"keyframe_decoder\":{\"instances\":2,\"decoded\":20,"
+                             "\"dropped_busy\":3,\"dropped_non_intra\":2,\"pool_users\":2,"
+                             "\"pool_sessions\":2,\"pool_max_sessions\":8,"
+                             "\"pool_creation_failures\":0}}"),
+              "%s", line.c_str());
+}
+GST_END_TEST;
+
+static Suite *launch_scale_suite() {
+  Suite *s = suite_create("launch-scale");
+  TCase *tc = tcase_create("general");
+  suite_add_tcase(s, tc);
+  tcase_add_test(tc, test_keyframe_decoder_elements);
+  tcase_add_test(tc, test_keyframe_decoder_choice);
+  tcase_add_test(tc, test_start_window);
+  tcase_add_test(tc, test_stats_line);
+  tcase_add_test(tc, test_stats_line_without_frames);
+  tcase_add_test(tc, test_stats_line_keyframe_decoders);
+  return s;
+}
+
+GST_CHECK_MAIN(launch_scale);

@@ -1,0 +1,97 @@
+#include "stats-line.h"
+
+#include <glib.h>
+
+#include <algorithm>
+#include <array>
+
+namespace gpurtsp::launch {
+
+namespace {
+
+constexpr std::array kStates = {CameraState::Connecting, CameraState::Streaming,
+                                CameraState::Reconnecting, CameraState::Unauthorized,
+                                CameraState::Failed};
+
+/* Nearest-rank quantile of sorted, non-empty @values. */
+std::int64_t quantile(const std::vector<std::int64_t> &values, double q) {
+  const size_t rank = size_t(q * double(values.size()) + 0.999999);
+  return values[std::clamp<size_t>(rank, 1, values.size()) - 1];
+}
+
+std::uint64_t field_u64(const GstStructure *stats, const char *name) {
+  guint64 value = 0;
+  gst_structure_get_uint64(stats, name, &value);
+  return value;
+}
+
+unsigned field_uint(const GstStructure *stats, const char *name) {
+  guint value = 0;
+  gst_structure_get_uint(stats, name, &value);
+  return value;
+}
+
+} // namespace
+
+void KeyframeDecoderTotals::add(const GstStructure *stats) {
+  instances++;
+  decoded += field_u64(stats, "decoded");
+  dropped_busy += field_u64(stats, "dropped-busy");
+  dropped_non_intra += field_u64(stats, "dropped-non-intra");
+  pool_users = std::max(pool_users, field_uint(stats, "pool-users"));
+  pool_sessions = std::max(pool_sessions, field_uint(stats, "pool-sessions"));
+  pool_max_sessions = std::max(pool_max_sessions, field_uint(stats, "pool-max-sessions"));
+  pool_creation_failures =
+      std::max(pool_creation_failures, field_u64(stats, "pool-creation-failures"));
+}
+
+std::string stats_line(const std::vector<CameraStatus> &cameras, double elapsed_s,
+                       const KeyframeDecoderTotals &keyframe_decoders) {
+  std::array<size_t, kStates.size()> in_state{};
+  std::uint64_t reconnects = 0, frames = 0, decoded = 0;
+  double fps = 0.0;
+  std::vector<std::int64_t> ages;
+  for (const CameraStatus &camera : cameras) {
+    in_state[size_t(camera.state)]++;
+    reconnects += camera.reconnects;
+    frames += camera.frames;
+    decoded += camera.decoded_frames;
+    fps += camera.fps;
+    if (camera.state == CameraState::Streaming && camera.last_frame_age_ms >= 0)
+      ages.push_back(camera.last_frame_age_ms);
+  }
+
+  /* Locale-independent numbers: JSON wants a '.' whatever LC_NUMERIC says. */
+  char number[G_ASCII_DTOSTR_BUF_SIZE];
+  std::string line = "{\"t\":";
+  line += g_ascii_formatd(number, sizeof number, "%.3f", elapsed_s);
+  line += ",\"cameras\":" + std::to_string(cameras.size());
+  for (CameraState state : kStates)
+    line += std::string(",\"") + camera_state_name(state) +
+            "\":" + std::to_string(in_state[size_t(state)]);
+  line += ",\"reconnects\":" + std::to_string(reconnects);
+  line += ",\"frames\":" + std::to_string(frames);
+  line += ",\"decoded_frames\":" + std::to_string(decoded);
+  line += ",\"fps\":";
+  line += g_ascii_formatd(number, sizeof number, "%.2f", fps);
+  if (ages.empty()) {
+    line += ",\"age_ms\":null";
+  } else {
+    std::sort(ages.begin(), ages.end());
+    line += ",\"age_ms\":{\"p50\":" + std::to_string(quantile(ages, 0.50)) +
+            ",\"p99\":" + std::to_string(quantile(ages, 0.99)) +
+            ",\"max\":" + std::to_string(ages.back()) + "}";
+  }
+  if (const KeyframeDecoderTotals &k = keyframe_decoders; k.instances > 0)
+    line += ",\"keyframe_decoder\":{\"instances\":" + std::to_string(k.instances) +
+            ",\"decoded\":" + std::to_string(k.decoded) +
+            ",\"dropped_busy\":" + std::to_string(k.dropped_busy) +
+            ",\"dropped_non_intra\":" + std::to_string(k.dropped_non_intra) +
+            ",\"pool_users\":" + std::to_string(k.pool_users) +
+            ",\"pool_sessions\":" + std::to_string(k.pool_sessions) +
+            ",\"pool_max_sessions\":" + std::to_string(k.pool_max_sessions) +
+            ",\"pool_creation_failures\":" + std::to_string(k.pool_creation_failures) + "}";
+  return line + "}";
+}
+
+} // namespace gpurtsp::launch

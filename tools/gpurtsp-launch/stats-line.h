@@ -1,0 +1,53 @@
+/* --stats-interval: one JSON object per line on stdout summing up every
+ * camera, for benchmarks and scripts that run without the HTTP API
+ * (tools/gpurtsp-bench reads it). Fields, all for the whole process:
+ *
+ *   t               seconds since the cameras were started
+ *   cameras         cameras configured
+ *   connecting, streaming, reconnecting, unauthorized, failed
+ *                   cameras in each state
+ *   reconnects      reconnections so far, all cameras
+ *   frames          JPEG frames stored so far
+ *   decoded_frames  frames out of the decoders so far (before the rate limit)
+ *   fps             JPEG frames/s now (sum of the cameras' rates)
+ *   age_ms          {p50, p99, max} of the newest JPEG's age over streaming
+ *                   cameras; null while none streams
+ *   keyframe_decoder  only while cameras decode with gpukeyframedec:
+ *                   {instances, decoded, dropped_busy, dropped_non_intra}
+ *                   summed over the running decoders (counts restart with a
+ *                   camera's pipeline), and of the shared NVDEC session pool
+ *                   {pool_users, pool_sessions, pool_max_sessions,
+ *                   pool_creation_failures} (largest seen: one pool per GPU,
+ *                   so pool_users == instances means every camera shares it)
+ */
+#pragma once
+
+#include <gst/gst.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "camera-registry.h"
+
+namespace gpurtsp::launch {
+
+struct KeyframeDecoderTotals {
+  unsigned instances = 0;
+  std::uint64_t decoded = 0;
+  std::uint64_t dropped_busy = 0;
+  std::uint64_t dropped_non_intra = 0;
+  unsigned pool_users = 0;
+  unsigned pool_sessions = 0;
+  unsigned pool_max_sessions = 0;
+  std::uint64_t pool_creation_failures = 0;
+
+  /* Adds one gpukeyframedec's "stats" structure. */
+  void add(const GstStructure *stats);
+};
+
+/* The line (without newline) for @cameras, @elapsed_s after the start. */
+std::string stats_line(const std::vector<CameraStatus> &cameras, double elapsed_s,
+                       const KeyframeDecoderTotals &keyframe_decoders = {});
+
+} // namespace gpurtsp::launch
