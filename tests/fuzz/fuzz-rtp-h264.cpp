@@ -104,7 +104,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   for (GstClockTime pts = 0; at + 2 <= size; pts += GST_MSECOND) {
     const size_t length = std::min<size_t>((size_t(data[at]) << 8) | data[at + 1], size - at - 2);
     at += 2;
-    GstBuffer *packet = gst_buffer_new_memdup(data + at, length);
+    /* gst_buffer_new_memdup() refuses zero bytes; an empty packet is valid garbage. */
+    GstBuffer *packet = length ? gst_buffer_new_memdup(data + at, length) : gst_buffer_new();
     GST_BUFFER_PTS(packet) = pts;
     at += length;
     if (gst_app_src_push_buffer(harness.src, packet) != GST_FLOW_OK)
