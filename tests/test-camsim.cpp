@@ -54,9 +54,10 @@ static bool client_loses_stream(RtspClient &client) {
 GST_START_TEST(test_describe_and_play) {
   RtspFixture fixture(camera_options(2));
   fail_unless(fixture.port() != 0);
-  fail_unless_equals_string(
-      fixture.url(1).c_str(),
-      ("rtsp://127.0.0.1:" + std::to_string(fixture.port()) + "/cam1").c_str());
+  /* The macro keeps the pointers past the statement: no temporaries. */
+  const std::string url = fixture.url(1);
+  const std::string expected = "rtsp://127.0.0.1:" + std::to_string(fixture.port()) + "/cam1";
+  fail_unless_equals_string(url.c_str(), expected.c_str());
   for (size_t i = 0; i < 2; i++) {
     RtspClient client(fixture.url(i));
     g_autoptr(GstSample) sample = client.pull(kTimeout);
