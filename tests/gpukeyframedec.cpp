@@ -2,6 +2,7 @@
  * source pictures (PSNR), delta frames are dropped, 64 instances share one
  * small session pool, unsupported streams fail with a clear error.
  * Exits 77 without a CUDA device, the NVDECODE library or x264enc. */
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <map>
@@ -26,6 +27,9 @@ struct Clip {
   std::vector<GstBuffer *> access_units;   /* every frame, keyframes flagged */
   std::map<GstClockTime, GstSample *> raw; /* source pictures by PTS */
   size_t keyframes = 0;
+  /* Encoded PTS minus source PTS: GstVideoEncoder starts x264enc's output at
+   * 1000 hours, so that DTS before the first PTS stays positive. */
+  GstClockTime pts_offset = 0;
 
   ~Clip() {
     gst_clear_caps(&caps);
@@ -67,8 +71,12 @@ void encode(Clip &clip, const char *codec, int width, int height, int frames, in
   error = gputest::LinearPipeline(source + " ! appsink name=sink").run(raw);
   fail_unless(error.empty(), "source pictures: %s", error.c_str());
 
-  for (auto &s : raw)
-    clip.raw[GST_BUFFER_PTS(gst_sample_get_buffer(s.get()))] = s.release();
+  for (auto &s : raw) {
+    /* The right side of an assignment is evaluated first (C++17): read the
+     * timestamp before release() empties s. */
+    const GstClockTime pts = GST_BUFFER_PTS(gst_sample_get_buffer(s.get()));
+    clip.raw[pts] = s.release();
+  }
   for (auto &s : encoded) {
     GstBuffer *b = gst_sample_get_buffer(s.get());
     if (!clip.caps)
@@ -76,6 +84,11 @@ void encode(Clip &clip, const char *codec, int width, int height, int frames, in
     clip.keyframes += GST_BUFFER_FLAG_IS_SET(b, GST_BUFFER_FLAG_DELTA_UNIT) ? 0 : 1;
     clip.access_units.push_back(gst_buffer_ref(b));
   }
+  GstClockTime first_encoded = GST_CLOCK_TIME_NONE;
+  for (GstBuffer *b : clip.access_units)
+    first_encoded = std::min(first_encoded, GST_BUFFER_PTS(b));
+  fail_unless(!clip.raw.empty() && first_encoded >= clip.raw.begin()->first);
+  clip.pts_offset = first_encoded - clip.raw.begin()->first;
   fail_unless_equals_int(clip.raw.size(), frames);
   fail_unless_equals_int(clip.access_units.size(), frames);
   fail_unless_equals_int(clip.keyframes, (frames + keyint - 1) / keyint);
@@ -134,7 +147,7 @@ void check_decode(const Clip &clip, const char *codec, int width, int height) {
                                            GST_CAPS_FEATURE_MEMORY_CUDA_MEMORY));
     GstBuffer *buffer = gst_sample_get_buffer(s);
     fail_if(GST_BUFFER_FLAG_IS_SET(buffer, GST_BUFFER_FLAG_DELTA_UNIT));
-    auto raw = clip.raw.find(GST_BUFFER_PTS(buffer));
+    auto raw = clip.raw.find(GST_BUFFER_PTS(buffer) - clip.pts_offset);
     fail_unless(raw != clip.raw.end(), "output PTS %" GST_TIME_FORMAT " is no source frame",
                 GST_TIME_ARGS(GST_BUFFER_PTS(buffer)));
     GstVideoInfo raw_info;

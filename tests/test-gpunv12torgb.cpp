@@ -33,6 +33,9 @@ using namespace gpurtsp::rgb;
 static GstCudaContext *shared_context;
 
 static void create_shared_context() {
+  /* gst_cuda_context_new() calls the driver without loading it: in a forked
+   * test nothing else has yet. */
+  fail_unless(gst_cuda_load_library(), "gst_cuda_load_library() failed");
   shared_context = gst_cuda_context_new(0);
   fail_unless(shared_context != nullptr, "gst_cuda_context_new(0) failed");
 }

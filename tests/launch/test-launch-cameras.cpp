@@ -28,6 +28,7 @@
 #ifdef GPURTSP_LAUNCH_HAVE_CUDA
 #include <gst/cuda/gstcudacontext.h>
 #endif
+#include "../gpu-test-util.h"
 #include "gpu-resources.h"
 #include "rtsp-fixture.hpp"
 
@@ -517,14 +518,25 @@ static Suite *launch_cameras_suite() {
   return s;
 }
 
-/* Whether NVIDIA decoding works here; prints why not. */
-static bool nvidia_usable() {
-  GpuResources gpus;
+/* Whether NVIDIA decoding works here; prints why not. Asked in a child:
+ * CUDA initialised here would not work in GstCheck's forked tests. */
+static int nvidia_usable() {
   std::string why;
-  if (gpus.resolve(DecoderChoice::Nvidia, 0, false, why))
-    return true;
-  g_print("SKIP: decoder nvidia: %s\n", why.c_str());
-  return false;
+  const auto probe = [](std::string &reason) -> bool {
+    GpuResources gpus;
+    return gpus.resolve(DecoderChoice::Nvidia, 0, false, reason) == Decoder::Nvidia;
+  };
+  switch (gputest::probe_in_child(probe, why)) {
+  case gputest::Probe::Usable:
+    return 0;
+  case gputest::Probe::Unusable:
+    g_print("SKIP: decoder nvidia: %s\n", why.c_str());
+    return 77;
+  case gputest::Probe::Broken:
+    break;
+  }
+  g_printerr("FAIL: probing decoder nvidia: %s\n", why.c_str());
+  return 1;
 }
 
 int main(int argc, char **argv) {
@@ -546,8 +558,8 @@ int main(int argc, char **argv) {
   gst_check_init(nullptr, nullptr);
   if (g_strcmp0(decoder, "nvidia") == 0) {
     decoder_choice = DecoderChoice::Nvidia;
-    if (!nvidia_usable())
-      return 77;
+    if (const int status = nvidia_usable(); status != 0)
+      return status;
   } else if (decoder && g_strcmp0(decoder, "software") != 0) {
     g_printerr("--decoder: software or nvidia\n");
     return 2;
