@@ -50,12 +50,16 @@ GST_START_TEST(test_keyframe_decoder_elements) {
                         "cuda-device-id=1 ! ") != std::string::npos,
               "%s", line.c_str());
 
-  /* Full decoding keeps the per-camera decoder and no filter. */
+  /* Full decoding keeps the per-camera decoder and no filter; its output is
+   * pinned to CUDA memory (never GL). */
   CameraConfig full = camera;
   full.settings.decode = DecodeMode::All;
   elements = decode_elements(full, Decoder::Nvidia, "nvh264dec");
-  fail_unless_equals_int(elements.size(), 1);
+  fail_unless_equals_int(elements.size(), 2);
   fail_unless_equals_string(elements[0].factory.c_str(), "nvh264dec");
+  fail_unless_equals_string(elements[1].factory.c_str(), "capsfilter");
+  fail_unless_equals_string(elements[1].properties[0].value.c_str(),
+                            "video/x-raw(memory:CUDAMemory)");
 }
 GST_END_TEST;
 

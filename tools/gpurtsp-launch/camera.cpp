@@ -193,11 +193,18 @@ void Camera::tick(int64_t now_us) {
     }
   }
 
-  /* Measured from the newest frame of this pipeline, or from its start. */
+  /* Measured from the newest frame of this pipeline, or from its start. An
+   * attempt's first frame gets longer: NVDEC sessions are created one at a
+   * time (~50 ms each on an H100), so in a start-up storm of 256 cameras the
+   * last ones legitimately wait more than 10 s, and restarting them only
+   * queues more session creations (docs/scale.md). */
   const int64_t last_frame_us = pipeline_->last_frame_us();
   const int64_t since_us = std::max(attempt_started_us_, last_frame_us);
-  if (now_us - since_us > int64_t(config_.settings.stall_timeout_s) * G_USEC_PER_SEC)
-    reconnect("no frame for " + std::to_string(config_.settings.stall_timeout_s) + " s");
+  const int stall_s = config_.settings.stall_timeout_s;
+  const int limit_s = frames > 0 ? stall_s : std::max(stall_s, kFirstFrameTimeoutS);
+  if (now_us - since_us > int64_t(limit_s) * G_USEC_PER_SEC)
+    reconnect(frames > 0 ? "no frame for " + std::to_string(limit_s) + " s"
+                         : "no first frame within " + std::to_string(limit_s) + " s");
 }
 
 CameraStatus Camera::status() const {

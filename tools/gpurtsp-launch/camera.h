@@ -33,6 +33,9 @@ public:
   /* Streaming this long counts as a connection that worked: backoff restarts
    * from its first delay. A camera that drops every few seconds backs off. */
   static constexpr int64_t kStableStreamingUs = 10 * G_USEC_PER_SEC;
+  /* The stall watchdog's limit before an attempt's first frame, when
+   * stall_timeout_s is shorter: connecting and creating a decoder under load. */
+  static constexpr int kFirstFrameTimeoutS = 30;
 
   Camera(CameraConfig config, GpuResources &gpus, PipelineWorker &worker);
   ~Camera();

@@ -130,20 +130,24 @@ std::string GpuResources::decoder_factory(Decoder decoder, Codec codec, int gpu,
   if (auto found = decoders_.find(key); found != decoders_.end())
     return found->second;
 
-  /* nvcodec registers one decoder per GPU: nvh264dec for the first, then
-   * nvh264device1dec, ... Each says which device it drives. */
+  /* nvcodec registers decoders per GPU: nvh264dec and nvh264sldec for the
+   * first, then nvh264device1dec, ... Each says which device it drives.
+   * The stateless one (sldec) comes first: 1.22's nvh264dec (CUVID's parser)
+   * opens a GL display in every instance, whatever its output; on the H100
+   * 256 of them stalled start-up and the EGL driver's threads crashed
+   * processes at teardown (docs/scale.md). */
   const std::string prefix = codec == Codec::H265 ? "nvh265" : "nvh264";
   GList *factories = gst_element_factory_list_get_elements(
       GST_ELEMENT_FACTORY_TYPE_DECODER | GST_ELEMENT_FACTORY_TYPE_MEDIA_VIDEO, GST_RANK_NONE);
   factories = g_list_sort(factories, gst_plugin_feature_rank_compare_func);
   std::string result;
-  for (GList *l = factories; l && result.empty(); l = l->next) {
-    auto factory = GST_ELEMENT_FACTORY(l->data);
-    const std::string name = gst_plugin_feature_get_name(GST_PLUGIN_FEATURE(factory));
-    if (!name.starts_with(prefix) || !name.ends_with("dec"))
-      continue;
-    if (decoder_device(factory) == gpu)
-      result = name;
+  for (const char *suffix : {"sldec", "dec"}) {
+    for (GList *l = factories; l && result.empty(); l = l->next) {
+      auto factory = GST_ELEMENT_FACTORY(l->data);
+      const std::string name = gst_plugin_feature_get_name(GST_PLUGIN_FEATURE(factory));
+      if (name.starts_with(prefix) && name.ends_with(suffix) && decoder_device(factory) == gpu)
+        result = name;
+    }
   }
   gst_plugin_feature_list_free(factories);
   decoders_.emplace(key, result);

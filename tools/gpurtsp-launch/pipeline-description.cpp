@@ -90,6 +90,10 @@ std::vector<ElementSpec> decode_elements(const CameraConfig &camera, Decoder dec
     elements.push_back({decoder_factory, {{"max-threads", "1"}, {"output-corrupt", "false"}}});
   } else {
     elements.push_back({decoder_factory, {}});
+    /* nvh264dec offers GL memory when downstream (videorate) accepts any
+     * caps, and then opens a GL display: pointless here, and the NVIDIA EGL
+     * driver's threads crashed H100 processes at teardown. */
+    elements.push_back({"capsfilter", {{"caps", "video/x-raw(memory:CUDAMemory)"}}});
   }
   return elements;
 }
