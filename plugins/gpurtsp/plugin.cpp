@@ -36,8 +36,8 @@ static void report_missing(GstPlugin *plugin, const char *elements, const std::s
 static gboolean plugin_init(GstPlugin *plugin) {
   GST_DEBUG_CATEGORY_INIT(gpurtsp_plugin_debug, "gpurtsp", 0, "gpurtsp plugin");
 
-  gboolean ok = gst_element_register(plugin, "latestframesink", GST_RANK_NONE,
-                                     GST_TYPE_LATEST_FRAME_SINK);
+  gboolean ok =
+      gst_element_register(plugin, "latestframesink", GST_RANK_NONE, GST_TYPE_LATEST_FRAME_SINK);
 
 #ifdef GPURTSP_HAVE_CUDA
   /* Re-probe when the driver's device nodes appear or change, instead of
@@ -67,7 +67,8 @@ static gboolean plugin_init(GstPlugin *plugin) {
   else
     report_missing(plugin, "gpukeyframedec", why);
 #else
-  report_missing(plugin, "gpunv12torgb, gpujpegenc", "gpurtsp was built without CUDA (nvcc or gstreamer-cuda-1.0 not found)");
+  report_missing(plugin, "gpunv12torgb, gpujpegenc",
+                 "gpurtsp was built without CUDA (nvcc or gstreamer-cuda-1.0 not found)");
   report_missing(plugin, "gpukeyframedec",
                  "gpurtsp was built without CUDA (nvcc or gstreamer-cuda-1.0 not found)");
 #endif
