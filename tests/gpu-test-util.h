@@ -143,6 +143,19 @@ inline void choose_fork_mode() {
   }
 }
 
+/* Why the gpurtsp plugin left an element out, as it recorded in the
+ * registry's cache ("" if it did not): read without loading the plugin. */
+inline std::string recorded_missing() {
+  GstPlugin *plugin = gst_registry_find_plugin(gst_registry_get(), "gpurtsp");
+  if (!plugin)
+    return "";
+  const GstStructure *cache = gst_plugin_get_cache_data(plugin);
+  const char *missing = cache ? gst_structure_get_string(cache, "missing") : nullptr;
+  std::string text = missing ? missing : "";
+  gst_object_unref(plugin);
+  return text;
+}
+
 inline bool have_elements(std::initializer_list<const char *> names, std::string &missing) {
   for (const char *name : names) {
     GstElementFactory *factory = gst_element_factory_find(name);

@@ -25,6 +25,8 @@
 #include <thread>
 #include <vector>
 
+#include "gpu-test-util.h"
+
 /* Last: its fail() macros clash with the C++ library's headers. */
 #include <gst/check/gstcheck.h>
 
@@ -372,25 +374,13 @@ static Suite *gpujpegenc_pool_suite() {
   return s;
 }
 
-/* Why the plugin did not register gpujpegenc, from the registry's cache. */
-static std::string recorded_missing() {
-  GstPlugin *plugin = gst_registry_find_plugin(gst_registry_get(), "gpurtsp");
-  if (!plugin)
-    return "";
-  const GstStructure *cache = gst_plugin_get_cache_data(plugin);
-  const char *missing = cache ? gst_structure_get_string(cache, "missing") : nullptr;
-  std::string text = missing ? missing : "";
-  gst_object_unref(plugin);
-  return text;
-}
-
 int main(int argc, char **argv) {
   g_setenv("CK_FORK", "no", FALSE);
   gst_check_init(&argc, &argv);
 
   GstElementFactory *factory = gst_element_factory_find("gpujpegenc");
   if (!factory) {
-    const std::string missing = recorded_missing();
+    const std::string missing = gputest::recorded_missing();
     if (missing.find("gpujpegenc not registered") != std::string::npos) {
       g_print("SKIP: %s\n", missing.c_str());
       return 77;

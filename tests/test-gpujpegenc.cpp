@@ -574,18 +574,6 @@ static Suite *gpujpegenc_suite() {
   return s;
 }
 
-/* Why gpujpegenc is absent, as the plugin recorded it; "" if it did not. */
-static std::string recorded_missing() {
-  GstPlugin *plugin = gst_registry_find_plugin(gst_registry_get(), "gpurtsp");
-  if (!plugin)
-    return "";
-  const GstStructure *cache = gst_plugin_get_cache_data(plugin);
-  const char *missing = cache ? gst_structure_get_string(cache, "missing") : nullptr;
-  std::string text = missing ? missing : "";
-  gst_object_unref(plugin);
-  return text;
-}
-
 int main(int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     if (std::strcmp(argv[i], "--no-nv12") == 0) {
@@ -601,7 +589,7 @@ int main(int argc, char **argv) {
    * whether gpujpegenc exists without loading the plugin. */
   GstElementFactory *factory = gst_element_factory_find("gpujpegenc");
   if (!factory) {
-    const std::string missing = recorded_missing();
+    const std::string missing = gputest::recorded_missing();
     if (missing.find("gpujpegenc not registered") != std::string::npos) {
       g_print("SKIP: %s\n", missing.c_str());
       return 77;

@@ -30,6 +30,7 @@
 #endif
 #include "../gpu-test-util.h"
 #include "gpu-resources.h"
+#include "jpeg-check.hpp"
 #include "rtsp-fixture.hpp"
 
 /* Last: check.h defines fail(), which breaks <ios> included after it. */
@@ -107,26 +108,6 @@ static std::string describe(const CameraStatus &status) {
   fail_unless((launch).wait_state(id, state, timeout_s), "not %s within %g s: %s",                 \
               camera_state_name(state), double(timeout_s), describe((launch).status(id)).c_str())
 
-/* Decodes @jpeg with jpegdec: its size, or 0x0 when it is no JPEG. */
-static std::pair<int, int> jpeg_size(GstBuffer *jpeg) {
-  g_autoptr(GstElement) pipeline = GST_ELEMENT(gst_object_ref_sink(gst_parse_launch(
-      "appsrc name=src caps=image/jpeg ! jpegdec ! appsink name=out sync=false", nullptr)));
-  g_autoptr(GstElement) src = gst_bin_get_by_name(GST_BIN(pipeline), "src");
-  g_autoptr(GstElement) out = gst_bin_get_by_name(GST_BIN(pipeline), "out");
-  gst_element_set_state(pipeline, GST_STATE_PLAYING);
-  gst_app_src_push_buffer(GST_APP_SRC(src), gst_buffer_ref(jpeg));
-  gst_app_src_end_of_stream(GST_APP_SRC(src));
-  g_autoptr(GstSample) decoded = gst_app_sink_try_pull_sample(GST_APP_SINK(out), 5 * GST_SECOND);
-  gst_element_set_state(pipeline, GST_STATE_NULL);
-  int width = 0, height = 0;
-  if (decoded) {
-    const GstStructure *s = gst_caps_get_structure(gst_sample_get_caps(decoded), 0);
-    gst_structure_get_int(s, "width", &width);
-    gst_structure_get_int(s, "height", &height);
-  }
-  return {width, height};
-}
-
 static std::pair<int, int> latest_jpeg_size(const Launch &launch, const std::string &id) {
   int64_t arrival_us = -1;
   SamplePtr sample = launch.manager->latest_jpeg(id, arrival_us);
@@ -134,7 +115,7 @@ static std::pair<int, int> latest_jpeg_size(const Launch &launch, const std::str
     return {0, 0};
   const GstStructure *s = gst_caps_get_structure(gst_sample_get_caps(sample.get()), 0);
   fail_unless(gst_structure_has_name(s, "image/jpeg"), "%s", gst_structure_get_name(s));
-  return jpeg_size(gst_sample_get_buffer(sample.get()));
+  return gpurtsp::test::decoded_jpeg_size(gst_sample_get_buffer(sample.get()));
 }
 
 /* Free device memory of @gpu's shared context through the driver (gst-cuda
