@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "camera-manager.h"
+#include "camera.h"
 #include "gpu-resources.h"
 #include "pipeline-description.h"
 #include "stats-line.h"
@@ -89,6 +90,17 @@ GST_START_TEST(test_start_window) {
 }
 GST_END_TEST;
 
+/* A start-up storm queues NVDEC session creations: an attempt's first frame
+ * may take 30 s, later frames only stall_timeout_s. */
+GST_START_TEST(test_stall_limit) {
+  fail_unless_equals_int(Camera::stall_limit_s(10, true), 10);
+  fail_unless_equals_int(Camera::stall_limit_s(2, true), 2);
+  fail_unless_equals_int(Camera::stall_limit_s(10, false), 30);
+  fail_unless_equals_int(Camera::stall_limit_s(2, false), 30);
+  fail_unless_equals_int(Camera::stall_limit_s(60, false), 60);
+}
+GST_END_TEST;
+
 GST_START_TEST(test_stats_line) {
   std::vector<CameraStatus> cameras;
   for (int age = 1; age <= 100; age++)
@@ -148,6 +160,7 @@ static Suite *launch_scale_suite() {
   tcase_add_test(tc, test_keyframe_decoder_elements);
   tcase_add_test(tc, test_keyframe_decoder_choice);
   tcase_add_test(tc, test_start_window);
+  tcase_add_test(tc, test_stall_limit);
   tcase_add_test(tc, test_stats_line);
   tcase_add_test(tc, test_stats_line_without_frames);
   tcase_add_test(tc, test_stats_line_keyframe_decoders);

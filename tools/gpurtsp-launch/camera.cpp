@@ -200,8 +200,7 @@ void Camera::tick(int64_t now_us) {
    * queues more session creations (docs/scale.md). */
   const int64_t last_frame_us = pipeline_->last_frame_us();
   const int64_t since_us = std::max(attempt_started_us_, last_frame_us);
-  const int stall_s = config_.settings.stall_timeout_s;
-  const int limit_s = frames > 0 ? stall_s : std::max(stall_s, kFirstFrameTimeoutS);
+  const int limit_s = stall_limit_s(config_.settings.stall_timeout_s, frames > 0);
   if (now_us - since_us > int64_t(limit_s) * G_USEC_PER_SEC)
     reconnect(frames > 0 ? "no frame for " + std::to_string(limit_s) + " s"
                          : "no first frame within " + std::to_string(limit_s) + " s");

@@ -36,6 +36,12 @@ public:
   /* The stall watchdog's limit before an attempt's first frame, when
    * stall_timeout_s is shorter: connecting and creating a decoder under load. */
   static constexpr int kFirstFrameTimeoutS = 30;
+  /* How long the stall watchdog waits for a frame, in seconds. */
+  static constexpr int stall_limit_s(int stall_timeout_s, bool attempt_had_frame) {
+    return attempt_had_frame
+               ? stall_timeout_s
+               : (stall_timeout_s > kFirstFrameTimeoutS ? stall_timeout_s : kFirstFrameTimeoutS);
+  }
 
   Camera(CameraConfig config, GpuResources &gpus, PipelineWorker &worker);
   ~Camera();
