@@ -125,6 +125,11 @@ GST_START_TEST(test_bad_urls) {
   check_error("cameras:\n  - id: a\n    url: not a url\n", 3, "cameras[0].url", "");
   check_error("cameras:\n  - id: a\n    url: rtsp://:pw@h/x\n", 3, "cameras[0].url",
               "password without a user");
+  /* Raw control characters (YAML escapes make them) are refused, not cut. */
+  check_error("cameras:\n  - id: a\n    url: \"rtsp://h/x\\0y\"\n", 3, "cameras[0].url",
+              "control character 0x00 at offset 10 (percent-encode it: %00)");
+  check_error("cameras:\n  - id: a\n    url: \"rtsp://h/x\\ty\"\n", 3, "cameras[0].url",
+              "control character 0x09 at offset 10");
   /* A URL we cannot parse is quoted with its password masked. */
   const std::string message = config_error("cameras:\n  - id: a\n    url: 'rtsp://u:hunter2@/x'\n");
   fail_if(message.empty());

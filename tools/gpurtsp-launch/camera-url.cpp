@@ -92,6 +92,18 @@ std::string CameraUrl::masked() const {
 }
 
 std::optional<CameraUrl> parse_camera_url(std::string_view text, std::string &error) {
+  /* GLib parses up to a NUL, and no URL holds raw control characters: a
+   * location that silently drops them would not be the URL configured. */
+  for (size_t i = 0; i < text.size(); i++) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x20 || c == 0x7f) {
+      char detail[96];
+      g_snprintf(detail, sizeof detail,
+                 "control character 0x%02X at offset %zu (percent-encode it: %%%02X)", c, i, c);
+      error = detail;
+      return std::nullopt;
+    }
+  }
   const std::string url(text);
   const std::string shown = "\"" + mask_url_passwords(url) + "\"";
   g_autoptr(GError) parse_error = nullptr;
