@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "camera-manager.h"
+#include "camera-pipeline.h"
 #ifdef GPURTSP_LAUNCH_HAVE_CUDA
 #include <gst/cuda/gstcudacontext.h>
 #endif
@@ -180,6 +181,23 @@ GST_START_TEST(test_eight_cameras_stream) {
     else
       g_print("VRAM: cuMemGetInfo unavailable\n");
   }
+}
+GST_END_TEST;
+
+/* A camera dropping a pipeline whose play() is still queued on a busy
+ * worker pool: the pipeline must not start (teardown under load). */
+GST_START_TEST(test_abandoned_pipeline_never_plays) {
+  GpuResources gpus;
+  const CameraConfig config = camera("idle", "rtsp://127.0.0.1:9/none");
+  std::string error;
+  auto pipeline = CameraPipeline::create(config, Decoder::Software, nullptr, gpus, error);
+  fail_unless(pipeline != nullptr, "%s", error.c_str());
+  pipeline->abandon();
+  pipeline->play();
+  GstState state = GST_STATE_VOID_PENDING;
+  gst_element_get_state(pipeline->pipeline(), &state, nullptr, 0);
+  fail_unless_equals_int(state, GST_STATE_NULL);
+  pipeline->shutdown();
 }
 GST_END_TEST;
 
@@ -489,6 +507,7 @@ static Suite *launch_cameras_suite() {
   tcase_set_timeout(tc, 180);
   suite_add_tcase(s, tc);
   tcase_add_test(tc, test_eight_cameras_stream);
+  tcase_add_test(tc, test_abandoned_pipeline_never_plays);
   tcase_add_test(tc, test_reconnects_after_server_restart);
   tcase_add_test(tc, test_wrong_credentials_unauthorized);
   tcase_add_test(tc, test_dead_camera_leaves_others_at_full_rate);

@@ -194,7 +194,7 @@ CameraPipeline::~CameraPipeline() {
 
 void CameraPipeline::play() {
   std::lock_guard lock(state_lock_);
-  if (shut_down_)
+  if (shut_down_ || stopping_)
     return;
   if (gst_element_set_state(pipeline_, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE)
     post_error(GST_CORE_ERROR, GST_CORE_ERROR_STATE_CHANGE, "the pipeline failed to start");

@@ -38,8 +38,13 @@ public:
 
   GstElement *pipeline() const { return pipeline_; }
 
-  /* Worker thread: sets the pipeline PLAYING, unless shutdown() came first. */
+  /* Worker thread: sets the pipeline PLAYING, unless shutdown() or
+   * abandon() came first. */
   void play();
+  /* Any thread, before queueing shutdown(): a play() still queued does
+   * nothing and a late pad-added links nothing. A busy worker pool then
+   * spends no time starting pipelines that are about to go. */
+  void abandon() { stopping_ = true; }
   /* Worker thread: sets the pipeline NULL for good. Idempotent. */
   void shutdown();
 
@@ -92,7 +97,8 @@ private:
 
   std::mutex state_lock_;  /* serialises play() and shutdown() */
   bool shut_down_ = false; /* guarded by state_lock_ */
-  /* Set before shutdown's state change, so a late pad-added adds nothing. */
+  /* Set by abandon() or before shutdown's state change: play() and a late
+   * pad-added then do nothing. */
   std::atomic<bool> stopping_{false};
 
   std::atomic<int> codec_{-1}; /* Codec once linked, else -1 */

@@ -92,6 +92,7 @@ void Camera::drop_pipeline() {
   earlier_decoded_ += pipeline_->decoded_frames();
   g_autoptr(GstBus) bus = gst_element_get_bus(pipeline_->pipeline());
   gst_bus_remove_watch(bus);
+  pipeline_->abandon();
   worker_.run([pipeline = std::move(pipeline_)]() mutable {
     pipeline->shutdown();
     pipeline.reset();
