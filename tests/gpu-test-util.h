@@ -156,6 +156,23 @@ inline std::string recorded_missing() {
   return text;
 }
 
+/* For main(): 0 when the registry has @element; else 77 (skip) when the
+ * gpurtsp plugin recorded why it left the element out (no GPU library), or
+ * 1 when it did not say. */
+inline int registered_or_exit_status(const char *element) {
+  if (GstElementFactory *factory = gst_element_factory_find(element)) {
+    gst_object_unref(factory);
+    return 0;
+  }
+  const std::string missing = recorded_missing();
+  if (missing.find(std::string(element) + " not registered") != std::string::npos) {
+    g_print("SKIP: %s\n", missing.c_str());
+    return 77;
+  }
+  g_printerr("%s is not registered and the gpurtsp plugin does not say why\n", element);
+  return 1;
+}
+
 inline bool have_elements(std::initializer_list<const char *> names, std::string &missing) {
   for (const char *name : names) {
     GstElementFactory *factory = gst_element_factory_find(name);

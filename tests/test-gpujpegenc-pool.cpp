@@ -378,19 +378,10 @@ int main(int argc, char **argv) {
   g_setenv("CK_FORK", "no", FALSE);
   gst_check_init(&argc, &argv);
 
-  GstElementFactory *factory = gst_element_factory_find("gpujpegenc");
-  if (!factory) {
-    const std::string missing = gputest::recorded_missing();
-    if (missing.find("gpujpegenc not registered") != std::string::npos) {
-      g_print("SKIP: %s\n", missing.c_str());
-      return 77;
-    }
-    g_printerr("gpujpegenc is not registered and the gpurtsp plugin does not say why\n");
-    return 1;
-  }
-  gst_object_unref(factory);
+  if (const int status = gputest::registered_or_exit_status("gpujpegenc"); status != 0)
+    return status;
   for (const char *name : {"videotestsrc", "cudaupload", "jpegdec", "appsrc", "appsink"}) {
-    factory = gst_element_factory_find(name);
+    GstElementFactory *factory = gst_element_factory_find(name);
     if (!factory) {
       g_print("SKIP: no %s element here\n", name);
       return 77;

@@ -587,17 +587,8 @@ int main(int argc, char **argv) {
 
   /* Nothing here may touch CUDA: see gpu-test-util.h. The registry says
    * whether gpujpegenc exists without loading the plugin. */
-  GstElementFactory *factory = gst_element_factory_find("gpujpegenc");
-  if (!factory) {
-    const std::string missing = gputest::recorded_missing();
-    if (missing.find("gpujpegenc not registered") != std::string::npos) {
-      g_print("SKIP: %s\n", missing.c_str());
-      return 77;
-    }
-    g_printerr("gpujpegenc is not registered and the gpurtsp plugin does not say why\n");
-    return 1;
-  }
-  gst_object_unref(factory);
+  if (const int status = gputest::registered_or_exit_status("gpujpegenc"); status != 0)
+    return status;
 
   /* nvJPEG's version, from a child: loading nvJPEG here could bring CUDA. */
   std::string about;
