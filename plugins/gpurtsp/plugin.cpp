@@ -4,6 +4,7 @@
 #include <string>
 
 #include "gstlatestframesink.h"
+#include "gstrtpkeyframefilter.h"
 #ifdef GPURTSP_HAVE_CUDA
 #include "gpurtsp-cuda.h"
 #include "gstgpunv12torgb.h"
@@ -38,6 +39,8 @@ static gboolean plugin_init(GstPlugin *plugin) {
 
   gboolean ok =
       gst_element_register(plugin, "latestframesink", GST_RANK_NONE, GST_TYPE_LATEST_FRAME_SINK);
+  ok &= gst_element_register(plugin, "rtpkeyframefilter", GST_RANK_NONE,
+                             GST_TYPE_RTP_KEYFRAME_FILTER);
 
 #ifdef GPURTSP_HAVE_CUDA
   /* Re-probe when the driver's device nodes appear or change, instead of

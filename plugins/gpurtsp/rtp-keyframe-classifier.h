@@ -1,0 +1,55 @@
+/* Which RTP packets of an H.264 (RFC 6184) or H.265 (RFC 7798) stream a
+ * keyframe-only consumer needs: the parameter sets and every packet of an
+ * access unit whose first slice is intra. Everything else (predicted
+ * slices, SEI, access unit delimiters) can be dropped before the
+ * jitterbuffer. Pure logic, no GStreamer: rtpkeyframefilter applies it. */
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace gpurtsp::rtp {
+
+enum class VideoCodec { H264, H265 };
+
+/* One instance per stream. Packets must be given in sequence order; the
+ * decision for a fragment follows the decision for its first fragment, and
+ * the decision for a slice follows the first slice of its access unit
+ * (packets with the same RTP timestamp). */
+class KeyframeClassifier {
+public:
+  explicit KeyframeClassifier(VideoCodec codec) : codec_(codec) {}
+
+  /* True when the packet with this payload and RTP timestamp is needed. */
+  bool keep(const uint8_t *payload, size_t size, uint32_t rtp_timestamp);
+
+  /* Forgets the access unit and fragment in progress (after a flush or a
+   * packet lost on the wire, where a fragment's start may be missing). */
+  void reset();
+
+  VideoCodec codec() const { return codec_; }
+
+private:
+  enum class Nal { ParameterSet, IntraSlice, PredictedSlice, Other };
+
+  Nal classify_h264(const uint8_t *nal, size_t size) const;
+  Nal classify_h265(const uint8_t *nal, size_t size) const;
+  Nal classify(const uint8_t *nal, size_t size) const {
+    return codec_ == VideoCodec::H264 ? classify_h264(nal, size) : classify_h265(nal, size);
+  }
+  /* Whether a packet carrying a NAL unit of @kind is kept. */
+  bool keep_nal(Nal kind, uint32_t rtp_timestamp);
+  /* Aggregation packets (STAP-A, AP): kept when any unit inside is. */
+  bool keep_aggregate(const uint8_t *payload, size_t size, size_t header_size,
+                      uint32_t rtp_timestamp);
+
+  VideoCodec codec_;
+  /* The access unit whose first slice decided for all of its slices. */
+  bool have_access_unit_ = false;
+  uint32_t access_unit_timestamp_ = 0;
+  bool keep_access_unit_ = false;
+  /* The fragmented NAL unit in progress: its start was seen and kept. */
+  bool keep_fragments_ = false;
+};
+
+} // namespace gpurtsp::rtp
