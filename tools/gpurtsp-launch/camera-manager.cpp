@@ -77,6 +77,19 @@ KeyframeDecoderTotals CameraManager::keyframe_decoder_totals() const {
   return totals;
 }
 
+RtpFilterTotals CameraManager::rtp_filter_totals() const {
+  RtpFilterTotals totals;
+  for (const auto &camera : cameras_) {
+    uint64_t passed = 0, dropped = 0;
+    if (camera->rtp_filter_counts(passed, dropped)) {
+      totals.instances++;
+      totals.packets_passed += passed;
+      totals.packets_dropped += dropped;
+    }
+  }
+  return totals;
+}
+
 std::set<GstObject *> CameraManager::cuda_contexts_in_use() const {
   std::set<GstObject *> contexts;
   for (const auto &camera : cameras_)

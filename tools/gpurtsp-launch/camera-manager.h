@@ -44,6 +44,7 @@ public:
 
   /* The gpukeyframedec statistics of every running pipeline, summed. */
   KeyframeDecoderTotals keyframe_decoder_totals() const;
+  RtpFilterTotals rtp_filter_totals() const;
 
   /* Tests: the CUDA contexts the elements of all running pipelines use. */
   std::set<GstObject *> cuda_contexts_in_use() const;

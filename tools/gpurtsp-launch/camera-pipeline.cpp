@@ -1,5 +1,6 @@
 #include "camera-pipeline.h"
 
+#include <mutex>
 #include <vector>
 
 #include "log.h"
@@ -174,7 +175,52 @@ bool CameraPipeline::build(std::string &error) {
                           with_pipeline(weak, [&](CameraPipeline &self) { self.link_stream(pad); });
                         }),
                         new std::weak_ptr<CameraPipeline>(self_), delete_weak, GConnectFlags(0));
+  if (camera_.settings.decode == DecodeMode::Keyframes)
+    filter_keyframes_in_rtpbin();
   return true;
+}
+
+void CameraPipeline::filter_keyframes_in_rtpbin() {
+  g_autoptr(GstElementFactory) factory = gst_element_factory_find(kRtpKeyframeFilterFactory);
+  if (!factory) {
+    static std::once_flag warned;
+    std::call_once(warned, [] {
+      LAUNCH_WARNING("%s is not available (gpurtsp plugin too old?): decode: keyframes "
+                     "receives every packet through the jitterbuffer",
+                     kRtpKeyframeFilterFactory);
+    });
+    return;
+  }
+  /* rtspsrc makes its rtpbin when it sets the streams up, again after a
+   * transport fallback; each one gets the filter as its RTP "decoder", the
+   * hook rtpbin has in front of the RTP session. */
+  g_signal_connect_data(
+      source_, "new-manager", G_CALLBACK(+[](GstElement *, GstElement *manager, gpointer weak) {
+        /* After rtspsrc's own handler, which answers for SRTP streams only:
+         * the first element returned wins. */
+        g_signal_connect_data(
+            manager, "request-rtp-decoder",
+            G_CALLBACK(+[](GstElement *, guint, gpointer weak) -> GstElement * {
+              GstElement *filter = nullptr;
+              with_pipeline(weak, [&](CameraPipeline &self) { filter = self.make_rtp_filter(); });
+              return filter;
+            }),
+            new std::weak_ptr<CameraPipeline>(*static_cast<std::weak_ptr<CameraPipeline> *>(weak)),
+            delete_weak, G_CONNECT_AFTER);
+      }),
+      new std::weak_ptr<CameraPipeline>(self_), delete_weak, GConnectFlags(0));
+}
+
+GstElement *CameraPipeline::make_rtp_filter() {
+  /* Floating: rtpbin sinks it and owns it. Only H.264/H.265 caps make it
+   * filter; any other session passes through it untouched. */
+  GstElement *filter = gst_element_factory_make(kRtpKeyframeFilterFactory, nullptr);
+  if (!filter)
+    return nullptr;
+  std::lock_guard lock(stream_lock_);
+  gst_clear_object(&rtp_filter_);
+  rtp_filter_ = GST_ELEMENT(gst_object_ref(filter));
+  return filter;
 }
 
 CameraPipeline::~CameraPipeline() {
@@ -184,6 +230,7 @@ CameraPipeline::~CameraPipeline() {
     gst_bus_set_sync_handler(bus, nullptr, nullptr, nullptr);
   }
   gst_clear_object(&keyframe_decoder_);
+  gst_clear_object(&rtp_filter_);
   gst_clear_object(&sink_);
   gst_clear_object(&output_);
   gst_clear_object(&source_);
@@ -362,6 +409,18 @@ GstStructure *CameraPipeline::keyframe_decoder_stats() const {
   if (keyframe_decoder_)
     g_object_get(keyframe_decoder_, "stats", &stats, nullptr);
   return stats;
+}
+
+bool CameraPipeline::rtp_filter_counts(uint64_t &passed, uint64_t &dropped) const {
+  std::lock_guard lock(stream_lock_);
+  if (!rtp_filter_)
+    return false;
+  guint64 passed_now = 0, dropped_now = 0;
+  g_object_get(rtp_filter_, "packets-passed", &passed_now, "packets-dropped", &dropped_now,
+               nullptr);
+  passed = passed_now;
+  dropped = dropped_now;
+  return true;
 }
 
 std::optional<Codec> CameraPipeline::codec() const {

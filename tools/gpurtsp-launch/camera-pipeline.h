@@ -63,6 +63,9 @@ public:
    * frees), nullptr when the camera decodes otherwise or is not linked yet.
    * Thread-safe. */
   GstStructure *keyframe_decoder_stats() const;
+  /* rtpkeyframefilter's packet counts (decode: keyframes); false when the
+   * camera has none (yet). */
+  bool rtp_filter_counts(uint64_t &passed, uint64_t &dropped) const;
 
   /* The codec of the stream once rtspsrc's pad appeared. */
   std::optional<Codec> codec() const;
@@ -78,6 +81,9 @@ private:
                  GpuResources &gpus);
 
   bool build(std::string &error);
+  /* decode: keyframes: drop delta frames' packets where they enter rtpbin. */
+  void filter_keyframes_in_rtpbin();
+  GstElement *make_rtp_filter();
   bool select_stream(GstCaps *caps);
   void link_stream(GstPad *pad);
   void post_error(GQuark domain, gint code, const std::string &message);
@@ -108,6 +114,7 @@ private:
   std::string rejected_;                   /* guarded by stream_lock_ */
   std::string other_media_;                /* guarded by stream_lock_: non-video streams offered */
   GstElement *keyframe_decoder_ = nullptr; /* owned ref; guarded by stream_lock_ */
+  GstElement *rtp_filter_ = nullptr;       /* owned ref; guarded by stream_lock_ */
   std::weak_ptr<CameraPipeline> self_;
 };
 

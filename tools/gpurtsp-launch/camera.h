@@ -66,6 +66,10 @@ public:
   GstStructure *keyframe_decoder_stats() const {
     return pipeline_ ? pipeline_->keyframe_decoder_stats() : nullptr;
   }
+  /* See CameraPipeline::rtp_filter_counts(); false between attempts. */
+  bool rtp_filter_counts(uint64_t &passed, uint64_t &dropped) const {
+    return pipeline_ && pipeline_->rtp_filter_counts(passed, dropped);
+  }
 
   /* The pipeline running now, nullptr between attempts (tests). */
   GstElement *pipeline() const { return pipeline_ ? pipeline_->pipeline() : nullptr; }

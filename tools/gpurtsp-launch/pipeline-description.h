@@ -45,6 +45,9 @@ std::vector<ElementSpec> depayload_elements(Codec codec);
 /* gpurtsp's keyframe-only decoder: NVDEC sessions pooled per CUDA context
  * instead of one per camera (docs/nvdec-sessions.md). */
 constexpr const char *kKeyframeDecoderFactory = "gpukeyframedec";
+/* decode: keyframes puts it inside rtspsrc's rtpbin, in front of the
+ * jitterbuffer (CameraPipeline), so it is not in the launch line. */
+constexpr const char *kRtpKeyframeFilterFactory = "rtpkeyframefilter";
 
 /* From parsed access units to raw frames: the keyframe filter (decode:
  * keyframes) and @decoder_factory, a decoder of @decoder's kind, which may be

@@ -46,7 +46,8 @@ void KeyframeDecoderTotals::add(const GstStructure *stats) {
 }
 
 std::string stats_line(const std::vector<CameraStatus> &cameras, double elapsed_s,
-                       const KeyframeDecoderTotals &keyframe_decoders) {
+                       const KeyframeDecoderTotals &keyframe_decoders,
+                       const RtpFilterTotals &rtp_filters) {
   std::array<size_t, kStates.size()> in_state{};
   std::uint64_t reconnects = 0, frames = 0, decoded = 0;
   double fps = 0.0;
@@ -91,6 +92,10 @@ std::string stats_line(const std::vector<CameraStatus> &cameras, double elapsed_
             ",\"pool_sessions\":" + std::to_string(k.pool_sessions) +
             ",\"pool_max_sessions\":" + std::to_string(k.pool_max_sessions) +
             ",\"pool_creation_failures\":" + std::to_string(k.pool_creation_failures) + "}";
+  if (rtp_filters.instances > 0)
+    line += ",\"rtp_filter\":{\"instances\":" + std::to_string(rtp_filters.instances) +
+            ",\"packets_passed\":" + std::to_string(rtp_filters.packets_passed) +
+            ",\"packets_dropped\":" + std::to_string(rtp_filters.packets_dropped) + "}";
   return line + "}";
 }
 

@@ -19,6 +19,9 @@
  *                   {pool_users, pool_sessions, pool_max_sessions,
  *                   pool_creation_failures} (largest seen: one pool per GPU,
  *                   so pool_users == instances means every camera shares it)
+ *   rtp_filter      only while cameras run rtpkeyframefilter (decode:
+ *                   keyframes): {instances, packets_passed, packets_dropped}
+ *                   summed over the running filters
  */
 #pragma once
 
@@ -46,8 +49,15 @@ struct KeyframeDecoderTotals {
   void add(const GstStructure *stats);
 };
 
+struct RtpFilterTotals {
+  unsigned instances = 0;
+  std::uint64_t packets_passed = 0;
+  std::uint64_t packets_dropped = 0;
+};
+
 /* The line (without newline) for @cameras, @elapsed_s after the start. */
 std::string stats_line(const std::vector<CameraStatus> &cameras, double elapsed_s,
-                       const KeyframeDecoderTotals &keyframe_decoders = {});
+                       const KeyframeDecoderTotals &keyframe_decoders = {},
+                       const RtpFilterTotals &rtp_filters = {});
 
 } // namespace gpurtsp::launch
