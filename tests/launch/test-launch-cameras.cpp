@@ -501,6 +501,46 @@ GST_START_TEST(test_resolution_change) {
 }
 GST_END_TEST;
 
+/* decode: keyframes drops delta frames' packets inside rtspsrc, before the
+ * jitterbuffer (rtpkeyframefilter): the cameras still stream whole, correct
+ * keyframes, and only keyframes reach the decoder. */
+GST_START_TEST(test_keyframes_filtered_before_jitterbuffer) {
+  auto options = camera_options(2);
+  RtspFixture fixture(options);
+  std::vector<CameraConfig> cameras;
+  for (unsigned i = 0; i < 2; i++) {
+    cameras.push_back(camera("key" + std::to_string(i), fixture.url(i)));
+    cameras.back().settings.decode = DecodeMode::Keyframes;
+  }
+  CameraConfig every_frame = camera("all", fixture.url(0));
+  cameras.push_back(every_frame);
+
+  Launch launch(cameras);
+  for (const CameraConfig &config : cameras)
+    assert_state(launch, config.id, CameraState::Streaming, 30);
+  const uint64_t decoded_before = launch.status("key0").decoded_frames;
+  const gint64 start = g_get_monotonic_time();
+  run_for(3);
+  const double seconds = double(g_get_monotonic_time() - start) / G_USEC_PER_SEC;
+
+  const RtpFilterTotals totals = launch.manager->rtp_filter_totals();
+  fail_unless_equals_int(totals.instances, 2); /* not the decode: all camera */
+  fail_unless(totals.packets_passed > 0 && totals.packets_dropped > totals.packets_passed,
+              "passed %" G_GUINT64_FORMAT " dropped %" G_GUINT64_FORMAT, totals.packets_passed,
+              totals.packets_dropped);
+  /* One keyframe a second reaches the decoder (the source sends 15 frames). */
+  const uint64_t decoded = launch.status("key0").decoded_frames - decoded_before;
+  fail_unless(decoded >= 1 && double(decoded) <= seconds + 2, "%" G_GUINT64_FORMAT " in %.1f s",
+              decoded, seconds);
+  for (const char *id : {"key0", "key1"}) {
+    const auto [width, height] = latest_jpeg_size(launch, id);
+    fail_unless(width == options.width && height == options.height, "%s: JPEG is %dx%d", id, width,
+                height);
+    fail_unless(launch.status(id).last_error.empty(), "%s", describe(launch.status(id)).c_str());
+  }
+}
+GST_END_TEST;
+
 static Suite *launch_cameras_suite() {
   Suite *s = suite_create("launch-cameras");
   TCase *tc = tcase_create("cameras");
@@ -515,6 +555,7 @@ static Suite *launch_cameras_suite() {
   tcase_add_test(tc, test_hostile_servers);
   tcase_add_test(tc, test_stall_watchdog);
   tcase_add_test(tc, test_resolution_change);
+  tcase_add_test(tc, test_keyframes_filtered_before_jitterbuffer);
   return s;
 }
 

@@ -148,6 +148,9 @@ void print_pipelines(const std::vector<CameraConfig> &cameras, GpuResources &gpu
       note += "; codec auto, shown for H.264, H.265 uses rtph265depay ! h265parse ! " +
               (h265.empty() ? std::string("(no decoder)") : h265);
     }
+    if (settings.decode == DecodeMode::Keyframes)
+      note += std::string("; ") + kRtpKeyframeFilterFactory +
+              " inside rtspsrc, before its jitterbuffer (rtpbin's request-rtp-decoder)";
     std::string factory = gpus.decoder_factory(*decoder, codec, settings.gpu, settings.decode);
     if (factory.empty())
       factory = "(no " + std::string(codec_name(codec)) + " decoder)";
