@@ -19,8 +19,9 @@ RUN_FIELDS = {
     "cpu_cores", "cpu_cores_per_camera", "rss_mib", "rss_per_camera_mib", "threads",
     "threads_per_camera", "fds", "fds_per_camera", "vram_process_mib", "vram_device_delta_mib",
     "vram_per_camera_mib", "age_p50_ms", "age_p99_ms", "age_max_ms", "reconnects",
-    "cameras_failed", "keyframe_decoder", "logs",
+    "cameras_failed", "keyframe_decoder", "logs", "settle_s",
 }
+SETTLE_S = 1
 
 
 def fail(message):
@@ -35,6 +36,7 @@ def main():
     # A small clip keeps the one-off encode short; the cache outlives runs.
     argv = [sys.executable, bench, "--decoder", "software",
             "--cameras", ",".join(map(str, CAMERAS)), "--duration", "5",
+            "--settle", str(SETTLE_S),
             "--launch", launch, "--loadgen", loadgen, "--out", out,
             "--width", "320", "--height", "240", "--cache-dir", os.path.join(workdir, "cache"),
             "--budget", "150"]
@@ -69,6 +71,8 @@ def main():
             fail(f"{name}: failures {r['failures']}")
         if not r["jpeg_per_s"] > 0 or not r["cpu_cores"] > 0 or not r["threads"] > 0:
             fail(f"{name}: no JPEGs, CPU or threads measured: {r}")
+        if not SETTLE_S <= r["settle_s"] < SETTLE_S + 1:
+            fail(f"{name}: settled {r['settle_s']} s, asked for {SETTLE_S} s")
         if r["kind"] == "gpurtsp":
             # 30 fps source, GOP 30: all frames or one keyframe a second.
             per_camera = r["decoded_per_s"] / r["cameras"]
