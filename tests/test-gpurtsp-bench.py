@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Runs tools/gpurtsp-bench with the software decoder at small camera counts
 and checks its JSON: every field there, every camera streaming, frames
-flowing, and the processes it started gone.
+flowing, the decode-only baseline counting decoded frames and gpurtsp full's
+ratio to it, and the processes it started gone.
 
 Usage: test-gpurtsp-bench.py BENCH LAUNCH LOADGEN WORKDIR
 """
@@ -22,6 +23,8 @@ RUN_FIELDS = {
     "cameras_failed", "keyframe_decoder", "logs", "settle_s",
 }
 SETTLE_S = 1
+RUNS = (("gpurtsp", "full"), ("gpurtsp", "keyframes"), ("baseline", "full"),
+        ("baseline", "decode"))
 
 
 def fail(message):
@@ -35,8 +38,8 @@ def main():
     shutil.rmtree(out, ignore_errors=True)
     # A small clip keeps the one-off encode short; the cache outlives runs.
     argv = [sys.executable, bench, "--decoder", "software",
-            "--cameras", ",".join(map(str, CAMERAS)), "--duration", "5",
-            "--settle", str(SETTLE_S),
+            "--cameras", ",".join(map(str, CAMERAS)), "--duration", "4",
+            "--settle", str(SETTLE_S), "--baseline-modes", "full,decode",
             "--launch", launch, "--loadgen", loadgen, "--out", out,
             "--width", "320", "--height", "240", "--cache-dir", os.path.join(workdir, "cache"),
             "--budget", "150"]
@@ -51,9 +54,7 @@ def main():
         if key not in report:
             fail(f"bench.json has no {key}")
     results = report["results"]
-    expected = {(kind, mode, n) for n in CAMERAS
-                for kind, mode in (("gpurtsp", "full"), ("gpurtsp", "keyframes"),
-                                   ("baseline", "full"))}
+    expected = {(kind, mode, n) for n in CAMERAS for kind, mode in RUNS}
     got = {(r["kind"], r["mode"], r["cameras"]) for r in results}
     if got != expected:
         fail(f"runs {sorted(got)}, expected {sorted(expected)}")
@@ -69,10 +70,22 @@ def main():
             fail(f"{name}: {r['cameras_streaming']} of {r['cameras']} cameras streaming")
         if r["failures"]:
             fail(f"{name}: failures {r['failures']}")
-        if not r["jpeg_per_s"] > 0 or not r["cpu_cores"] > 0 or not r["threads"] > 0:
-            fail(f"{name}: no JPEGs, CPU or threads measured: {r}")
+        if not r["cpu_cores"] > 0 or not r["threads"] > 0:
+            fail(f"{name}: no CPU or threads measured: {r}")
         if not SETTLE_S <= r["settle_s"] < SETTLE_S + 1:
             fail(f"{name}: settled {r['settle_s']} s, asked for {SETTLE_S} s")
+        if r["mode"] == "decode":
+            # Decoding only: the sink counts decoded frames, there are no JPEGs.
+            if r["jpeg_per_s"] is not None:
+                fail(f"{name}: jpeg_per_s {r['jpeg_per_s']}, expected null")
+            if not isinstance(r["decoded_per_s"], (int, float)) or not r["decoded_per_s"] > 0:
+                fail(f"{name}: decoded_per_s {r['decoded_per_s']}")
+            # Every frame of the 30 fps source, not the 5 JPEGs a second.
+            per_camera = r["decoded_per_s"] / r["cameras"]
+            if not 20 <= per_camera <= 40:
+                fail(f"{name}: {per_camera:.1f} decoded frames/s per camera")
+        elif not r["jpeg_per_s"] > 0:
+            fail(f"{name}: no JPEGs: {r}")
         if r["kind"] == "gpurtsp":
             # 30 fps source, GOP 30: all frames or one keyframe a second.
             per_camera = r["decoded_per_s"] / r["cameras"]
@@ -83,6 +96,15 @@ def main():
                 fail(f"{name}: no snapshot age")
             if "vs_baseline" not in r:
                 fail(f"{name}: no ratios to the baseline")
+            if r["vs_baseline"]["baseline_mode"] != "full":
+                fail(f"{name}: compared with baseline {r['vs_baseline']['baseline_mode']}")
+            decode_ratio = r["vs_baseline"].get("decoded_vs_decode_only", "absent")
+            if r["mode"] == "full":
+                # Both decode every frame of the same real-time sources: ~1.
+                if not isinstance(decode_ratio, (int, float)) or not decode_ratio > 0:
+                    fail(f"{name}: vs_baseline.decoded_vs_decode_only {decode_ratio}")
+            elif decode_ratio != "absent":
+                fail(f"{name}: decoded_vs_decode_only {decode_ratio} in {r['mode']} mode")
         try:
             os.kill(r["pid"], 0)
             fail(f"{name}: process {r['pid']} still runs")
