@@ -20,7 +20,7 @@ RUN_FIELDS = {
     "cpu_cores", "cpu_cores_per_camera", "rss_mib", "rss_per_camera_mib", "threads",
     "threads_per_camera", "fds", "fds_per_camera", "vram_process_mib", "vram_device_delta_mib",
     "vram_per_camera_mib", "age_p50_ms", "age_p99_ms", "age_max_ms", "reconnects",
-    "cameras_failed", "keyframe_decoder", "logs", "settle_s",
+    "cameras_failed", "keyframe_decoder", "rtp_filter", "logs", "settle_s",
 }
 SETTLE_S = 1
 RUNS = (("gpurtsp", "full"), ("gpurtsp", "keyframes"), ("baseline", "full"),
@@ -105,6 +105,13 @@ def main():
                     fail(f"{name}: vs_baseline.decoded_vs_decode_only {decode_ratio}")
             elif decode_ratio != "absent":
                 fail(f"{name}: decoded_vs_decode_only {decode_ratio} in {r['mode']} mode")
+            # Keyframe mode drops P frames' packets before the jitterbuffer.
+            f = r["rtp_filter"]
+            if r["mode"] == "keyframes":
+                if not f or f["instances"] != r["cameras"] or not f["dropped_share"] > 0.5:
+                    fail(f"{name}: rtp_filter {f}")
+            elif f is not None:
+                fail(f"{name}: rtp_filter {f} in {r['mode']} mode")
         try:
             os.kill(r["pid"], 0)
             fail(f"{name}: process {r['pid']} still runs")
