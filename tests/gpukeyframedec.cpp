@@ -252,17 +252,19 @@ GST_START_TEST(test_64_instances_share_pool) {
   for (int i = 0; i < kInstances; i++) {
     GstElement *src = gst_element_factory_make("appsrc", nullptr);
     GstElement *dec = gst_element_factory_make("gpukeyframedec", nullptr);
-    GstElement *sink = gst_element_factory_make("appsink", nullptr);
+    /* Not appsink, which keeps its preroll buffer, and no preroll: each
+     * sink would hold its first frame until all 64 had one, pinning one
+     * shared output frame per instance. */
+    GstElement *sink = gst_element_factory_make("fakesink", nullptr);
     g_object_set(src, "format", GST_FORMAT_TIME, "caps", clip.caps, nullptr);
     g_object_set(dec, "max-sessions", kMaxSessions, "session-timeout", 10000u, nullptr);
-    g_object_set(sink, "sync", FALSE, nullptr);
-    GstAppSinkCallbacks callbacks{};
-    callbacks.new_sample = [](GstAppSink *appsink, gpointer user_data) {
-      gst_sample_unref(gst_app_sink_pull_sample(appsink));
-      (*static_cast<std::atomic<int> *>(user_data))++;
-      return GST_FLOW_OK;
-    };
-    gst_app_sink_set_callbacks(GST_APP_SINK(sink), &callbacks, &received[i], nullptr);
+    g_object_set(sink, "sync", FALSE, "async", FALSE, "enable-last-sample", FALSE,
+                 "signal-handoffs", TRUE, nullptr);
+    g_signal_connect(sink, "handoff",
+                     G_CALLBACK(+[](GstElement *, GstBuffer *, GstPad *, gpointer counter) {
+                       (*static_cast<std::atomic<int> *>(counter))++;
+                     }),
+                     &received[i]);
     gst_bin_add_many(GST_BIN(pipeline), src, dec, sink, nullptr);
     fail_unless(gst_element_link_many(src, dec, sink, nullptr));
     srcs.push_back(src);
@@ -276,7 +278,7 @@ GST_START_TEST(test_64_instances_share_pool) {
   for (auto src : srcs)
     gst_app_src_end_of_stream(GST_APP_SRC(src));
   const std::string error =
-      gputest::wait_for_eos(pipeline, "64 x appsrc ! gpukeyframedec ! appsink", 45 * GST_SECOND);
+      gputest::wait_for_eos(pipeline, "64 x appsrc ! gpukeyframedec ! fakesink", 45 * GST_SECOND);
   fail_unless(error.empty(), "%s", error.c_str());
 
   for (int i = 0; i < kInstances; i++) {
@@ -293,8 +295,15 @@ GST_START_TEST(test_64_instances_share_pool) {
     fail_unless_equals_int(max_sessions, kMaxSessions);
     fail_unless(created >= 1 && created <= kMaxSessions, "%" G_GUINT64_FORMAT " sessions", created);
     fail_unless_equals_int(busy, 0);
+    /* Output frames are shared too: far fewer than one per instance. */
+    guint64 frames = 0;
+    fail_unless(gst_structure_get_uint64(stats, "pool-output-frames", &frames));
+    fail_unless(frames >= 1 && frames < kInstances / 2, "%" G_GUINT64_FORMAT " output frames",
+                frames);
     if (i == 0)
-      g_print("64 instances: %" G_GUINT64_FORMAT " sessions created\n", created);
+      g_print("64 instances: %" G_GUINT64_FORMAT " sessions created, %" G_GUINT64_FORMAT
+              " output frames\n",
+              created, frames);
     gst_structure_free(stats);
   }
   gst_element_set_state(pipeline, GST_STATE_NULL);

@@ -142,7 +142,8 @@ static GstStructure *gst_gpu_keyframe_dec_stats(GstGpuKeyframeDec *self) {
                       pool.created, "pool-sessions-destroyed", G_TYPE_UINT64, pool.destroyed,
                       "pool-creation-failures", G_TYPE_UINT64, pool.creation_failures,
                       "pool-waiting", G_TYPE_UINT, pool.waiting, "pool-users", G_TYPE_UINT,
-                      static_cast<guint>(priv->pool.use_count()), nullptr);
+                      static_cast<guint>(priv->pool.use_count()), "pool-output-frames",
+                      G_TYPE_UINT64, priv->pool->output_frames_allocated(), nullptr);
   }
   return s;
 }
@@ -358,7 +359,6 @@ static int gst_gpu_keyframe_dec_on_sequence(void *user_data, nvcuvid::VideoForma
 static int gst_gpu_keyframe_dec_on_decode(void *user_data, nvcuvid::PicParams *params) {
   auto self = GST_GPU_KEYFRAME_DEC(user_data);
   auto priv = self->priv;
-  auto decoder = GST_VIDEO_DECODER(self);
   GstVideoCodecFrame *frame = priv->frame;
   if (!frame || !priv->have_output)
     return 1;
@@ -377,13 +377,6 @@ static int gst_gpu_keyframe_dec_on_decode(void *user_data, nvcuvid::PicParams *p
     return 1;
   }
 
-  GstFlowReturn ret = gst_video_decoder_allocate_output_frame(decoder, frame);
-  if (ret != GST_FLOW_OK) {
-    GST_DEBUG_OBJECT(self, "no output buffer: %s", gst_flow_get_name(ret));
-    priv->flow = ret;
-    return 0;
-  }
-
   NvdecSessionPool::Sessions::Lease session;
   std::string why;
   switch (priv->pool->sessions().acquire(priv->format, priv->session_timeout, session, why)) {
@@ -393,11 +386,26 @@ static int gst_gpu_keyframe_dec_on_decode(void *user_data, nvcuvid::PicParams *p
     priv->dropped_busy++;
     GST_WARNING_OBJECT(self, "no NVDEC session free within %lld ms, keyframe dropped",
                        static_cast<long long>(priv->session_timeout.count()));
-    gst_clear_buffer(&frame->output_buffer);
     return 1;
   case NvdecSessionPool::Sessions::Status::Failed:
     GST_ELEMENT_ERROR(self, RESOURCE, FAILED, ("No NVDEC session"), ("%s", why.c_str()));
     priv->flow = GST_FLOW_ERROR;
+    return 0;
+  }
+
+  /* From the frames every instance shares, not a pool per camera: a camera
+   * costs VRAM only while its frame is in flight. Taken once a session is,
+   * so cameras waiting for one hold no frame. */
+  GstBufferPool *frames = priv->pool->output_frames(priv->crop.width, priv->crop.height, why);
+  if (!frames) {
+    GST_ELEMENT_ERROR(self, RESOURCE, FAILED, ("No CUDA frame pool"), ("%s", why.c_str()));
+    priv->flow = GST_FLOW_ERROR;
+    return 0;
+  }
+  GstFlowReturn ret = gst_buffer_pool_acquire_buffer(frames, &frame->output_buffer, nullptr);
+  if (ret != GST_FLOW_OK) {
+    GST_DEBUG_OBJECT(self, "no output buffer: %s", gst_flow_get_name(ret));
+    priv->flow = ret;
     return 0;
   }
 
@@ -565,9 +573,9 @@ static gboolean gst_gpu_keyframe_dec_decide_allocation(GstVideoDecoder *decoder,
     gst_clear_object(&pool);
   if (!pool)
     pool = gst_cuda_buffer_pool_new(ctx);
-  /* A camera's VRAM is the frames downstream holds plus the one being
-   * written: no preallocation beyond one, no cap that could stall. */
-  min = MAX(min, 1u);
+  /* Frames come from the context's shared pool (on_decode), so this one,
+   * which the base class insists on, must cost nothing: no preallocation. */
+  min = 0;
   max = 0;
   size = MAX(size, static_cast<guint>(info.size));
 
@@ -640,8 +648,8 @@ static void gst_gpu_keyframe_dec_class_init(GstGpuKeyframeDecClass *klass) {
   g_object_class_install_property(
       object_class, PROP_STATS,
       g_param_spec_boxed("stats", "Statistics",
-                         "Keyframes decoded and dropped by this instance; sessions of the shared "
-                         "pool",
+                         "Keyframes decoded and dropped by this instance; sessions and output "
+                         "frames of the shared pool",
                          GST_TYPE_STRUCTURE,
                          static_cast<GParamFlags>(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
 

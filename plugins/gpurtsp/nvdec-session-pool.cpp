@@ -26,6 +26,34 @@ const char *codec_name(nvcuvid::Codec codec) {
 
 } // namespace
 
+/* A GstCudaBufferPool that counts the frames it allocates (the shared output
+ * pools' figure in gpukeyframedec's stats). */
+struct GpurtspFramePool {
+  GstCudaBufferPool parent;
+  std::atomic<uint64_t> allocated;
+};
+struct GpurtspFramePoolClass {
+  GstCudaBufferPoolClass parent_class;
+};
+G_DEFINE_TYPE(GpurtspFramePool, gpurtsp_frame_pool, GST_TYPE_CUDA_BUFFER_POOL)
+
+static GstFlowReturn gpurtsp_frame_pool_alloc_buffer(GstBufferPool *pool, GstBuffer **buffer,
+                                                     GstBufferPoolAcquireParams *params) {
+  GstFlowReturn ret =
+      GST_BUFFER_POOL_CLASS(gpurtsp_frame_pool_parent_class)->alloc_buffer(pool, buffer, params);
+  if (ret == GST_FLOW_OK)
+    reinterpret_cast<GpurtspFramePool *>(pool)->allocated++;
+  return ret;
+}
+
+static void gpurtsp_frame_pool_class_init(GpurtspFramePoolClass *klass) {
+  GST_BUFFER_POOL_CLASS(klass)->alloc_buffer = gpurtsp_frame_pool_alloc_buffer;
+}
+
+static void gpurtsp_frame_pool_init(GpurtspFramePool *self) {
+  new (&self->allocated) std::atomic<uint64_t>(0);
+}
+
 std::unique_ptr<NvdecSession> NvdecSession::create(GstCudaContext *ctx, const nvcuvid::Api *api,
                                                    const NvdecFormat &format, std::string &why) {
   std::unique_ptr<NvdecSession> session(new NvdecSession(ctx, api, format));
@@ -156,7 +184,49 @@ NvdecSessionPool::NvdecSessionPool(GstCudaContext *ctx, const nvcuvid::Api *api,
       }) {}
 
 NvdecSessionPool::~NvdecSessionPool() {
+  for (auto &[size, pool] : frame_pools_) {
+    gst_buffer_pool_set_active(pool, FALSE);
+    gst_object_unref(pool);
+  }
   gst_object_unref(ctx_);
+}
+
+GstBufferPool *NvdecSessionPool::output_frames(unsigned width, unsigned height, std::string &why) {
+  std::lock_guard<std::mutex> guard(frames_lock_);
+  if (auto it = frame_pools_.find({width, height}); it != frame_pools_.end())
+    return it->second;
+
+  GstVideoInfo info;
+  gst_video_info_set_format(&info, GST_VIDEO_FORMAT_NV12, width, height);
+  GstCaps *caps = gst_video_info_to_caps(&info);
+  gst_caps_set_features(caps, 0,
+                        gst_caps_features_new(GST_CAPS_FEATURE_MEMORY_CUDA_MEMORY, nullptr));
+  auto pool = static_cast<GstBufferPool *>(g_object_new(gpurtsp_frame_pool_get_type(), nullptr));
+  gst_object_ref_sink(pool);
+  GST_CUDA_BUFFER_POOL(pool)->context = static_cast<GstCudaContext *>(gst_object_ref(ctx_));
+  GstStructure *config = gst_buffer_pool_get_config(pool);
+  /* Nothing preallocated and no cap: it grows to the most frames ever in
+   * flight at once and keeps them for the next keyframes. */
+  gst_buffer_pool_config_set_params(config, caps, static_cast<guint>(info.size), 0, 0);
+  gst_buffer_pool_config_add_option(config, GST_BUFFER_POOL_OPTION_VIDEO_META);
+  gst_caps_unref(caps);
+  if (!gst_buffer_pool_set_config(pool, config) || !gst_buffer_pool_set_active(pool, TRUE)) {
+    why = "the shared CUDA frame pool for " + std::to_string(width) + "x" + std::to_string(height) +
+          " NV12 refused its configuration";
+    gst_object_unref(pool);
+    return nullptr;
+  }
+  GST_INFO("shared %ux%u NV12 output frames for CUDA context %p", width, height, ctx_);
+  frame_pools_[{width, height}] = pool;
+  return pool;
+}
+
+uint64_t NvdecSessionPool::output_frames_allocated() const {
+  std::lock_guard<std::mutex> guard(frames_lock_);
+  uint64_t allocated = 0;
+  for (const auto &[size, pool] : frame_pools_)
+    allocated += reinterpret_cast<GpurtspFramePool *>(pool)->allocated.load();
+  return allocated;
 }
 
 std::shared_ptr<NvdecSessionPool>

@@ -87,6 +87,15 @@ public:
   /* Whether the GPU decodes @format (8-bit 4:2:0); @why says why not. */
   bool supports(const NvdecFormat &format, std::string &why);
 
+  /* The active pool of NV12 @width x @height CUDA frames that every
+   * gpukeyframedec of the context decodes into: frames return to it when
+   * downstream lets go, so VRAM follows the frames in flight, not the
+   * cameras. Borrowed; valid while this object lives. nullptr and @why when
+   * the pool cannot be set up. */
+  GstBufferPool *output_frames(unsigned width, unsigned height, std::string &why);
+  /* Frames those pools allocated so far, all sizes. */
+  uint64_t output_frames_allocated() const;
+
 private:
   NvdecSessionPool(GstCudaContext *ctx, const nvcuvid::Api *api, unsigned max_sessions);
 
@@ -95,6 +104,11 @@ private:
   Sessions sessions_;
   std::mutex caps_lock_;
   std::map<nvcuvid::Codec, nvcuvid::DecodeCaps> caps_; /* guarded by caps_lock_ */
+
+  mutable std::mutex frames_lock_;
+  /* Owned refs, active; guarded by frames_lock_. Deactivated in the
+   * destructor: frames still downstream then free themselves on return. */
+  std::map<std::pair<unsigned, unsigned>, GstBufferPool *> frame_pools_;
 };
 
 } // namespace gpurtsp
