@@ -139,7 +139,8 @@ GST_START_TEST(test_stats_line_keyframe_decoders) {
         users, "pool-max-sessions", G_TYPE_UINT, 8u, "pool-sessions-created", G_TYPE_UINT64,
         guint64(users), "pool-sessions-destroyed", G_TYPE_UINT64, guint64(0),
         "pool-creation-failures", G_TYPE_UINT64, guint64(0), "pool-waiting", G_TYPE_UINT, 0u,
-        "pool-users", G_TYPE_UINT, users, nullptr);
+        "pool-users", G_TYPE_UINT, users, "pool-output-frames", G_TYPE_UINT64, guint64(3 * users),
+        nullptr);
     totals.add(stats);
     gst_structure_free(stats);
   }
@@ -148,8 +149,20 @@ GST_START_TEST(test_stats_line_keyframe_decoders) {
                              "\"keyframe_decoder\":{\"instances\":2,\"decoded\":20,"
                              "\"dropped_busy\":3,\"dropped_non_intra\":2,\"pool_users\":2,"
                              "\"pool_sessions\":2,\"pool_max_sessions\":8,"
-                             "\"pool_creation_failures\":0}}"),
+                             "\"pool_creation_failures\":0,\"pool_output_frames\":6}}"),
               "%s", line.c_str());
+}
+GST_END_TEST;
+
+GST_START_TEST(test_stats_line_rtp_filters) {
+  RtpFilterTotals filters{.instances = 2, .packets_passed = 30, .packets_dropped = 430};
+  const std::string line =
+      stats_line({camera_status(CameraState::Streaming, 10)}, 1.0, {}, filters);
+  fail_unless(line.ends_with("\"rtp_filter\":{\"instances\":2,\"packets_passed\":30,"
+                             "\"packets_dropped\":430}}"),
+              "%s", line.c_str());
+  /* No filter running: no field. */
+  fail_if(stats_line({}, 1.0).find("rtp_filter") != std::string::npos);
 }
 GST_END_TEST;
 
@@ -158,6 +171,7 @@ static Suite *launch_scale_suite() {
   TCase *tc = tcase_create("general");
   suite_add_tcase(s, tc);
   tcase_add_test(tc, test_keyframe_decoder_elements);
+  tcase_add_test(tc, test_stats_line_rtp_filters);
   tcase_add_test(tc, test_keyframe_decoder_choice);
   tcase_add_test(tc, test_start_window);
   tcase_add_test(tc, test_stall_limit);

@@ -43,6 +43,7 @@ void KeyframeDecoderTotals::add(const GstStructure *stats) {
   pool_max_sessions = std::max(pool_max_sessions, field_uint(stats, "pool-max-sessions"));
   pool_creation_failures =
       std::max(pool_creation_failures, field_u64(stats, "pool-creation-failures"));
+  pool_output_frames = std::max(pool_output_frames, field_u64(stats, "pool-output-frames"));
 }
 
 std::string stats_line(const std::vector<CameraStatus> &cameras, double elapsed_s,
@@ -91,7 +92,8 @@ std::string stats_line(const std::vector<CameraStatus> &cameras, double elapsed_
             ",\"pool_users\":" + std::to_string(k.pool_users) +
             ",\"pool_sessions\":" + std::to_string(k.pool_sessions) +
             ",\"pool_max_sessions\":" + std::to_string(k.pool_max_sessions) +
-            ",\"pool_creation_failures\":" + std::to_string(k.pool_creation_failures) + "}";
+            ",\"pool_creation_failures\":" + std::to_string(k.pool_creation_failures) +
+            ",\"pool_output_frames\":" + std::to_string(k.pool_output_frames) + "}";
   if (rtp_filters.instances > 0)
     line += ",\"rtp_filter\":{\"instances\":" + std::to_string(rtp_filters.instances) +
             ",\"packets_passed\":" + std::to_string(rtp_filters.packets_passed) +

@@ -17,7 +17,8 @@
  *                   summed over the running decoders (counts restart with a
  *                   camera's pipeline), and of the shared NVDEC session pool
  *                   {pool_users, pool_sessions, pool_max_sessions,
- *                   pool_creation_failures} (largest seen: one pool per GPU,
+ *                   pool_creation_failures, pool_output_frames} (largest
+ *                   seen: one pool per GPU,
  *                   so pool_users == instances means every camera shares it)
  *   rtp_filter      only while cameras run rtpkeyframefilter (decode:
  *                   keyframes): {instances, packets_passed, packets_dropped}
@@ -44,6 +45,7 @@ struct KeyframeDecoderTotals {
   unsigned pool_sessions = 0;
   unsigned pool_max_sessions = 0;
   std::uint64_t pool_creation_failures = 0;
+  std::uint64_t pool_output_frames = 0; /* frames the shared output pools allocated */
 
   /* Adds one gpukeyframedec's "stats" structure. */
   void add(const GstStructure *stats);
