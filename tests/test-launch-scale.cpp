@@ -1,6 +1,7 @@
 /* gpurtsp-launch's parts for 1,000 cameras (issue 6, docs/scale.md): the
  * keyframe decoder choice, the start window and the --stats-interval line. */
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "camera-manager.h"
@@ -166,12 +167,63 @@ GST_START_TEST(test_stats_line_rtp_filters) {
 }
 GST_END_TEST;
 
+/* NVDEC decoder slots: a limit per GPU, released from any thread. */
+GST_START_TEST(test_decoder_slots) {
+  GpuResources gpus;
+  gpus.set_max_decoders_per_gpu(2);
+  std::string why;
+  auto first = gpus.take_decoder_slot(0, why);
+  auto second = gpus.take_decoder_slot(0, why);
+  fail_unless(first && second);
+  fail_unless_equals_int(gpus.decoder_slots_in_use(0), 2);
+  fail_if(gpus.take_decoder_slot(0, why));
+  fail_unless(why.find("no NVDEC decoder left on GPU 0 (2 in use, --max-decoders-per-gpu 2)") !=
+                  std::string::npos,
+              "%s", why.c_str());
+  /* Another GPU counts on its own. */
+  auto other = gpus.take_decoder_slot(1, why);
+  fail_unless(other != nullptr);
+  fail_unless_equals_int(gpus.decoder_slots_in_use(1), 1);
+  /* Released on another thread, as the pipeline worker does. */
+  std::thread([slot = std::move(first)]() mutable { slot.reset(); }).join();
+  fail_unless_equals_int(gpus.decoder_slots_in_use(0), 1);
+  auto again = gpus.take_decoder_slot(0, why);
+  fail_unless(again != nullptr);
+  /* 0: no limit. */
+  gpus.set_max_decoders_per_gpu(0);
+  std::vector<std::shared_ptr<GpuResources::DecoderSlot>> many;
+  for (int i = 0; i < 1000; i++)
+    many.push_back(gpus.take_decoder_slot(2, why));
+  fail_unless(many.back() != nullptr);
+  fail_unless_equals_int(gpus.decoder_slots_in_use(2), 1000);
+  many.clear();
+  fail_unless_equals_int(gpus.decoder_slots_in_use(2), 0);
+}
+GST_END_TEST;
+
+/* Which cameras need a slot: those owning a decoder. */
+GST_START_TEST(test_decoder_slot_owners) {
+  GpuResources gpus;
+  CameraSettings settings;
+  settings.decode = DecodeMode::All;
+  fail_unless(gpus.owns_decoder(settings));
+  settings.decode = DecodeMode::Keyframes;
+  /* Keyframes share gpukeyframedec's sessions where it is registered. */
+  GstElementFactory *factory = gst_element_factory_find(kKeyframeDecoderFactory);
+  fail_unless_equals_int(gpus.owns_decoder(settings), factory == nullptr);
+  if (factory)
+    gst_object_unref(factory);
+}
+GST_END_TEST;
+
 static Suite *launch_scale_suite() {
   Suite *s = suite_create("launch-scale");
   TCase *tc = tcase_create("general");
   suite_add_tcase(s, tc);
   tcase_add_test(tc, test_keyframe_decoder_elements);
   tcase_add_test(tc, test_stats_line_rtp_filters);
+  tcase_add_test(tc, test_decoder_slots);
+  tcase_add_test(tc, test_decoder_slot_owners);
   tcase_add_test(tc, test_keyframe_decoder_choice);
   tcase_add_test(tc, test_start_window);
   tcase_add_test(tc, test_stall_limit);

@@ -360,6 +360,17 @@ GST_START_TEST(test_cli_errors) {
   fail_unless_equals_int(listen.status, 2);
   fail_unless(listen.err.find("--listen: invalid host \"x\"") != std::string::npos, "%s",
               listen.err.c_str());
+  for (const char *bad : {"-1", "x", "100001"}) {
+    const Result decoders =
+        run_launcher({"--config", dir.path("cameras.yaml"), "--max-decoders-per-gpu", bad});
+    fail_unless_equals_int(decoders.status, 2);
+    fail_unless(decoders.err.find("--max-decoders-per-gpu") != std::string::npos, "%s: %s", bad,
+                decoders.err.c_str());
+  }
+  fail_unless_equals_int(
+      run_launcher({"--config", dir.path("cameras.yaml"), "--max-decoders-per-gpu", "0", "--check"})
+          .status,
+      0);
 }
 GST_END_TEST;
 

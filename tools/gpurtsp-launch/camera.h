@@ -95,7 +95,10 @@ private:
 
   CameraState state_ = CameraState::Connecting;
   std::shared_ptr<CameraPipeline> pipeline_; /* nullptr between attempts */
-  guint retry_source_ = 0;                   /* pending connect(), 0 if none */
+  /* Held with pipeline_ where the camera owns an NVDEC decoder; released
+   * when the worker has destroyed the pipeline. */
+  std::shared_ptr<GpuResources::DecoderSlot> decoder_slot_;
+  guint retry_source_ = 0; /* pending connect(), 0 if none */
   Backoff backoff_;
   int64_t attempt_started_us_ = 0;
   int64_t streaming_since_us_ = -1; /* -1 unless streaming */

@@ -197,4 +197,36 @@ std::set<GstObject *> GpuResources::contexts_in(GstElement *pipeline) {
   return contexts;
 }
 
+GpuResources::DecoderSlot::~DecoderSlot() {
+  std::lock_guard lock(owner_.slots_lock_);
+  owner_.slots_in_use_[gpu_]--;
+}
+
+bool GpuResources::owns_decoder(const CameraSettings &settings) {
+  return settings.decode == DecodeMode::All ||
+         decoder_factory(Decoder::Nvidia, Codec::H264, settings.gpu, settings.decode) !=
+             kKeyframeDecoderFactory;
+}
+
+std::shared_ptr<GpuResources::DecoderSlot> GpuResources::take_decoder_slot(int gpu,
+                                                                           std::string &why) {
+  const unsigned max = max_decoders_per_gpu_;
+  std::lock_guard lock(slots_lock_);
+  unsigned &in_use = slots_in_use_[gpu];
+  if (max > 0 && in_use >= max) {
+    why = "no NVDEC decoder left on GPU " + std::to_string(gpu) + " (" + std::to_string(in_use) +
+          " in use, --max-decoders-per-gpu " + std::to_string(max) +
+          "): decode: keyframes needs none per camera";
+    return nullptr;
+  }
+  in_use++;
+  return std::make_shared<DecoderSlot>(*this, gpu);
+}
+
+unsigned GpuResources::decoder_slots_in_use(int gpu) const {
+  std::lock_guard lock(slots_lock_);
+  auto it = slots_in_use_.find(gpu);
+  return it == slots_in_use_.end() ? 0 : it->second;
+}
+
 } // namespace gpurtsp::launch

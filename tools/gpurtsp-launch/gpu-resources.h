@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -51,6 +52,32 @@ public:
   void note_element_context() { element_contexts_.fetch_add(1, std::memory_order_relaxed); }
   unsigned element_contexts() const { return element_contexts_.load(std::memory_order_relaxed); }
 
+  /* NVDEC has ~288 decoder sessions per GPU (docs/nvdec-sessions.md).
+   * Cameras that own a decoder (nvidia, decode: all, or keyframes without
+   * gpukeyframedec) hold one of their GPU's slots while their pipeline
+   * exists; past the limit a camera waits with a clear error instead of
+   * starving the others of session creations. Released from any thread. */
+  class DecoderSlot {
+  public:
+    DecoderSlot(GpuResources &owner, int gpu) : owner_(owner), gpu_(gpu) {}
+    ~DecoderSlot();
+    DecoderSlot(const DecoderSlot &) = delete;
+    DecoderSlot &operator=(const DecoderSlot &) = delete;
+
+  private:
+    GpuResources &owner_;
+    const int gpu_;
+  };
+  static constexpr unsigned kDefaultMaxDecodersPerGpu = 256;
+  /* 0: no limit. Main thread, before cameras start. */
+  void set_max_decoders_per_gpu(unsigned max) { max_decoders_per_gpu_ = max; }
+  /* Whether a camera with @settings decoding on nvidia owns an NVDEC decoder. */
+  bool owns_decoder(const CameraSettings &settings);
+  /* One of @gpu's slots, or nullptr and @why. Thread-safe. */
+  std::shared_ptr<DecoderSlot> take_decoder_slot(int gpu, std::string &why);
+  /* Thread-safe. */
+  unsigned decoder_slots_in_use(int gpu) const;
+
   /* Tests: @gpu's shared context (a GstCudaContext), nullptr if none. */
   GstObject *cuda_context(int gpu) const;
 
@@ -75,6 +102,10 @@ private:
   std::map<std::pair<Codec, int>, std::string> decoders_;
   std::optional<bool> have_keyframe_decoder_; /* looked up once; guarded by decoders_lock_ */
   std::atomic<unsigned> element_contexts_{0};
+
+  std::atomic<unsigned> max_decoders_per_gpu_{kDefaultMaxDecodersPerGpu};
+  mutable std::mutex slots_lock_;
+  std::map<int, unsigned> slots_in_use_; /* gpu -> slots held; guarded by slots_lock_ */
 };
 
 } // namespace gpurtsp::launch

@@ -39,6 +39,7 @@ struct Options {
   std::string log_level = "info";
   std::optional<double> start_window_s;
   double stats_interval_s = 0.0;
+  unsigned max_decoders_per_gpu = GpuResources::kDefaultMaxDecodersPerGpu;
 };
 
 /* What a camera holds at most, measured with 32 cameras (docs/scale.md):
@@ -239,6 +240,11 @@ int main(int argc, char **argv) {
                  "Print a JSON line summing up all cameras to stdout this often")
       ->type_name("SECONDS")
       ->check(CLI::Range(0.1, 3600.0));
+  app.add_option("--max-decoders-per-gpu", options.max_decoders_per_gpu,
+                 "Cameras owning an NVDEC decoder (decode: all) per GPU; more wait with an "
+                 "error. NVDEC has ~288 sessions per GPU (default 256, 0: no limit)")
+      ->type_name("N")
+      ->check(CLI::Range(0u, 100000u));
   app.add_option("--log-level", options.log_level, "error, warning, info (default) or debug")
       ->check(CLI::IsMember({"error", "warning", "info", "debug"}));
   app.set_version_flag("--version", "gpurtsp-launch " GPURTSP_VERSION);
@@ -282,6 +288,7 @@ int main(int argc, char **argv) {
   gst_init(nullptr, nullptr);
   /* Destroyed last: pipelines must be down before the CUDA contexts go. */
   GpuResources gpus;
+  gpus.set_max_decoders_per_gpu(options.max_decoders_per_gpu);
   std::unique_ptr<DemoCameras> demo;
   if (options.demo > 0) {
     try {
