@@ -84,36 +84,32 @@ GST_START_TEST(test_h264_single_nal_units) {
 }
 GST_END_TEST;
 
-GST_START_TEST(test_h264_emulation_prevention) {
-  /* A first_mb_in_slice of 2^23 - 2 is coded with 22 leading zero bits:
-   * 00 00 03 follows, which the encoder escapes and the reader must skip. */
-  Bytes raw = golomb({(1u << 23) - 2, 7}); /* I slice after a long first_mb */
-  Bytes escaped = {0x61};
+/* A non-IDR slice NAL unit from raw slice header bits, with the emulation
+ * prevention bytes an encoder inserts (00 00 0x -> 00 00 03 0x). */
+static Bytes escaped_slice(const Bytes &raw) {
+  Bytes nal = {0x61};
   int zeros = 0;
   for (uint8_t byte : raw) {
     if (zeros >= 2 && byte <= 3) {
-      escaped.push_back(0x03);
+      nal.push_back(0x03);
       zeros = 0;
     }
-    escaped.push_back(byte);
+    nal.push_back(byte);
     zeros = byte == 0 ? zeros + 1 : 0;
   }
-  fail_unless(escaped.size() > raw.size() + 1, "test slice has no escape");
+  return nal;
+}
+
+GST_START_TEST(test_h264_emulation_prevention) {
+  /* A first_mb_in_slice of 2^23 - 2 is coded with 22 leading zero bits:
+   * 00 00 03 follows, which the encoder escapes and the reader must skip. */
+  const Bytes raw_i = golomb({(1u << 23) - 2, 7});
+  const Bytes i_slice = escaped_slice(raw_i);
+  fail_unless(i_slice.size() > raw_i.size() + 1, "test slice has no escape");
   KeyframeClassifier classifier(VideoCodec::H264);
-  fail_unless(keep(classifier, escaped, 0));
+  fail_unless(keep(classifier, i_slice, 0));
   /* The same with a P slice type is dropped. */
-  Bytes p_slice = {0x61};
-  Bytes raw_p = golomb({(1u << 23) - 2, 5});
-  zeros = 0;
-  for (uint8_t byte : raw_p) {
-    if (zeros >= 2 && byte <= 3) {
-      p_slice.push_back(0x03);
-      zeros = 0;
-    }
-    p_slice.push_back(byte);
-    zeros = byte == 0 ? zeros + 1 : 0;
-  }
-  fail_if(keep(classifier, p_slice, 3000));
+  fail_if(keep(classifier, escaped_slice(golomb({(1u << 23) - 2, 5})), 3000));
 }
 GST_END_TEST;
 
