@@ -1,10 +1,14 @@
 /* gpurtsp-launch's parts for 1,000 cameras (issue 6, docs/scale.md): the
- * keyframe decoder choice, the start window and the --stats-interval line. */
+ * keyframe decoder choice, the start window, the --stats-interval line and
+ * the NVDEC decoder slots per GPU (--max-decoders-per-gpu). */
+#include <atomic>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "camera-manager.h"
+#include "camera-pipeline.h"
 #include "camera.h"
 #include "gpu-resources.h"
 #include "pipeline-description.h"
@@ -167,52 +171,141 @@ GST_START_TEST(test_stats_line_rtp_filters) {
 }
 GST_END_TEST;
 
-/* NVDEC decoder slots: a limit per GPU, released from any thread. */
+/* NVDEC decoder slots: a limit per GPU, counted per GPU, tokens that move
+ * and are given back from any thread. */
 GST_START_TEST(test_decoder_slots) {
   GpuResources gpus;
+  fail_unless_equals_int(gpus.max_decoders_per_gpu(), 256);
   gpus.set_max_decoders_per_gpu(2);
   std::string why;
-  auto first = gpus.take_decoder_slot(0, why);
-  auto second = gpus.take_decoder_slot(0, why);
-  fail_unless(first && second);
+  auto slot0 = gpus.take_decoder_slot(0, why);
+  auto slot1 = gpus.take_decoder_slot(0, why);
+  fail_unless(slot0 && slot1);
+  fail_unless(why.empty(), "%s", why.c_str());
+  fail_unless_equals_int(slot0.gpu(), 0);
   fail_unless_equals_int(gpus.decoder_slots_in_use(0), 2);
   fail_if(gpus.take_decoder_slot(0, why));
-  fail_unless(why.find("no NVDEC decoder left on GPU 0 (2 in use, --max-decoders-per-gpu 2)") !=
-                  std::string::npos,
-              "%s", why.c_str());
-  /* Another GPU counts on its own. */
-  auto other = gpus.take_decoder_slot(1, why);
-  fail_unless(other != nullptr);
-  fail_unless_equals_int(gpus.decoder_slots_in_use(1), 1);
-  /* Released on another thread, as the pipeline worker does. */
-  std::thread([slot = std::move(first)]() mutable { slot.reset(); }).join();
+  fail_unless_equals_string(why.c_str(),
+                            "no NVDEC decoder left on GPU 0 (2 in use, --max-decoders-per-gpu 2)");
+  /* A refusal holds nothing. */
+  fail_unless_equals_int(gpus.decoder_slots_in_use(0), 2);
+
+  /* Another GPU counts on its own: GPU 0 full does not stop it, its own
+   * limit does, and its message names it. */
+  auto other0 = gpus.take_decoder_slot(1, why);
+  auto other1 = gpus.take_decoder_slot(1, why);
+  fail_unless(other0 && other1);
+  fail_unless_equals_int(gpus.decoder_slots_in_use(1), 2);
+  fail_if(gpus.take_decoder_slot(1, why));
+  fail_unless(why.find("GPU 1 (2 in use") != std::string::npos, "%s", why.c_str());
+  fail_unless_equals_int(gpus.decoder_slots_in_use(0), 2);
+
+  /* Given back on another thread, as a pipeline worker destroying a
+   * pipeline does: the next camera gets it. */
+  std::thread([slot = std::move(slot0)]() mutable { slot = {}; }).join();
+  fail_if(slot0); /* moved from: empty, gives nothing back */
   fail_unless_equals_int(gpus.decoder_slots_in_use(0), 1);
   auto again = gpus.take_decoder_slot(0, why);
-  fail_unless(again != nullptr);
+  fail_unless(static_cast<bool>(again));
+  fail_unless_equals_int(gpus.decoder_slots_in_use(0), 2);
+
+  /* Moving keeps one slot; assigning over a held slot gives that one back;
+   * release() is idempotent. */
+  GpuResources::DecoderSlot moved(std::move(again));
+  fail_if(again);
+  fail_unless(static_cast<bool>(moved));
+  fail_unless_equals_int(gpus.decoder_slots_in_use(0), 2);
+  moved = std::move(other0);
+  fail_unless_equals_int(gpus.decoder_slots_in_use(0), 1);
+  fail_unless_equals_int(gpus.decoder_slots_in_use(1), 2);
+  fail_unless_equals_int(moved.gpu(), 1);
+  moved.release();
+  moved.release();
+  fail_unless_equals_int(gpus.decoder_slots_in_use(1), 1);
+
   /* 0: no limit. */
   gpus.set_max_decoders_per_gpu(0);
-  std::vector<std::shared_ptr<GpuResources::DecoderSlot>> many;
+  std::vector<GpuResources::DecoderSlot> many;
   for (int i = 0; i < 1000; i++)
     many.push_back(gpus.take_decoder_slot(2, why));
-  fail_unless(many.back() != nullptr);
+  fail_unless(many.back());
   fail_unless_equals_int(gpus.decoder_slots_in_use(2), 1000);
   many.clear();
   fail_unless_equals_int(gpus.decoder_slots_in_use(2), 0);
+  /* A GPU never asked for has none in use. */
+  fail_unless_equals_int(gpus.decoder_slots_in_use(7), 0);
 }
 GST_END_TEST;
 
-/* Which cameras need a slot: those owning a decoder. */
+/* Many threads taking and giving back slots never hold more than the limit
+ * and leave none counted. */
+GST_START_TEST(test_decoder_slots_threads) {
+  constexpr unsigned kLimit = 4;
+  GpuResources gpus;
+  gpus.set_max_decoders_per_gpu(kLimit);
+  std::atomic<unsigned> held{0}, most{0}, taken{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; t++)
+    threads.emplace_back([&] {
+      std::string why;
+      for (int i = 0; i < 2000; i++) {
+        auto slot = gpus.take_decoder_slot(0, why);
+        if (!slot)
+          continue;
+        const unsigned now = held.fetch_add(1) + 1;
+        for (unsigned seen = most.load(); now > seen && !most.compare_exchange_weak(seen, now);)
+          ;
+        taken.fetch_add(1);
+        held.fetch_sub(1);
+      }
+    });
+  for (auto &thread : threads)
+    thread.join();
+  fail_unless(most.load() <= kLimit, "%u held at once", most.load());
+  fail_unless(taken.load() > 0);
+  fail_unless_equals_int(gpus.decoder_slots_in_use(0), 0);
+}
+GST_END_TEST;
+
+/* Which cameras need a slot: those owning an NVDEC decoder. */
 GST_START_TEST(test_decoder_slot_owners) {
   GpuResources gpus;
   CameraSettings settings;
   settings.decode = DecodeMode::All;
-  fail_unless(gpus.owns_decoder(settings));
+  fail_unless(gpus.owns_decoder(Decoder::Nvidia, settings));
+  fail_if(gpus.owns_decoder(Decoder::Software, settings));
   settings.decode = DecodeMode::Keyframes;
+  fail_if(gpus.owns_decoder(Decoder::Software, settings));
   /* Keyframes share gpukeyframedec's sessions where it is registered. */
-  GstElementFactory *factory = gst_element_factory_find(kKeyframeDecoderFactory);
-  fail_unless_equals_int(gpus.owns_decoder(settings), factory == nullptr);
-  if (factory)
-    gst_object_unref(factory);
+  g_autoptr(GstElementFactory) factory = gst_element_factory_find(kKeyframeDecoderFactory);
+  fail_unless_equals_int(gpus.owns_decoder(Decoder::Nvidia, settings), factory == nullptr);
+}
+GST_END_TEST;
+
+/* A pipeline holds its slot until it is destroyed on a worker thread, not
+ * when it is shut down or handed over. */
+GST_START_TEST(test_pipeline_holds_decoder_slot) {
+  GpuResources gpus;
+  gpus.set_max_decoders_per_gpu(1);
+  std::string why, error;
+  std::atomic<int> in_use_after_shutdown{-1};
+  {
+    PipelineWorker worker;
+    auto pipeline = CameraPipeline::create(keyframe_camera(0), Decoder::Software, nullptr, gpus,
+                                           gpus.take_decoder_slot(0, why), error);
+    fail_unless(pipeline != nullptr, "%s", error.c_str());
+    fail_unless_equals_int(gpus.decoder_slots_in_use(0), 1);
+    fail_if(gpus.take_decoder_slot(0, why));
+    worker.run([&gpus, &in_use_after_shutdown, pipeline = std::move(pipeline)]() mutable {
+      pipeline->shutdown();
+      in_use_after_shutdown = int(gpus.decoder_slots_in_use(0));
+      pipeline.reset();
+    });
+    /* ~PipelineWorker waits for the job. */
+  }
+  fail_unless_equals_int(in_use_after_shutdown.load(), 1);
+  fail_unless_equals_int(gpus.decoder_slots_in_use(0), 0);
+  fail_unless(static_cast<bool>(gpus.take_decoder_slot(0, why)), "%s", why.c_str());
 }
 GST_END_TEST;
 
@@ -223,7 +316,9 @@ static Suite *launch_scale_suite() {
   tcase_add_test(tc, test_keyframe_decoder_elements);
   tcase_add_test(tc, test_stats_line_rtp_filters);
   tcase_add_test(tc, test_decoder_slots);
+  tcase_add_test(tc, test_decoder_slots_threads);
   tcase_add_test(tc, test_decoder_slot_owners);
+  tcase_add_test(tc, test_pipeline_holds_decoder_slot);
   tcase_add_test(tc, test_keyframe_decoder_choice);
   tcase_add_test(tc, test_start_window);
   tcase_add_test(tc, test_stall_limit);

@@ -190,7 +190,7 @@ GST_START_TEST(test_abandoned_pipeline_never_plays) {
   GpuResources gpus;
   const CameraConfig config = camera("idle", "rtsp://127.0.0.1:9/none");
   std::string error;
-  auto pipeline = CameraPipeline::create(config, Decoder::Software, nullptr, gpus, error);
+  auto pipeline = CameraPipeline::create(config, Decoder::Software, nullptr, gpus, {}, error);
   fail_unless(pipeline != nullptr, "%s", error.c_str());
   pipeline->abandon();
   pipeline->play();

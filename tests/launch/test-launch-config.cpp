@@ -360,17 +360,23 @@ GST_START_TEST(test_cli_errors) {
   fail_unless_equals_int(listen.status, 2);
   fail_unless(listen.err.find("--listen: invalid host \"x\"") != std::string::npos, "%s",
               listen.err.c_str());
-  for (const char *bad : {"-1", "x", "100001"}) {
-    const Result decoders =
-        run_launcher({"--config", dir.path("cameras.yaml"), "--max-decoders-per-gpu", bad});
+  /* --max-decoders-per-gpu: a whole number 0 (no limit) to 100000, checked
+   * before anything starts (--check: a value let through ends the test). */
+  for (const char *bad : {"-1", "x", "1.5", "", "100001"}) {
+    const Result decoders = run_launcher(
+        {"--config", dir.path("cameras.yaml"), "--max-decoders-per-gpu", bad, "--check"});
     fail_unless_equals_int(decoders.status, 2);
-    fail_unless(decoders.err.find("--max-decoders-per-gpu") != std::string::npos, "%s: %s", bad,
+    assert_equals_text(decoders.out, "");
+    fail_unless(decoders.err.find("--max-decoders-per-gpu") != std::string::npos, "\"%s\": %s", bad,
                 decoders.err.c_str());
   }
-  fail_unless_equals_int(
-      run_launcher({"--config", dir.path("cameras.yaml"), "--max-decoders-per-gpu", "0", "--check"})
-          .status,
-      0);
+  for (const char *good : {"0", "1", "300"}) {
+    const Result decoders = run_launcher(
+        {"--config", dir.path("cameras.yaml"), "--max-decoders-per-gpu", good, "--check"});
+    fail_unless_equals_int(decoders.status, 0);
+    fail_unless(decoders.out.find(": OK: ") != std::string::npos, "%s: %s", good,
+                decoders.out.c_str());
+  }
 }
 GST_END_TEST;
 

@@ -102,14 +102,17 @@ void delete_weak(gpointer weak, GClosure *) {
 } // namespace
 
 CameraPipeline::CameraPipeline(const CameraConfig &camera, Decoder decoder,
-                               GstContext *cuda_context, GpuResources &gpus)
-    : camera_(camera), decoder_(decoder), gpus_(gpus),
+                               GstContext *cuda_context, GpuResources &gpus,
+                               GpuResources::DecoderSlot decoder_slot)
+    : decoder_slot_(std::move(decoder_slot)), camera_(camera), decoder_(decoder), gpus_(gpus),
       cuda_context_(cuda_context ? gst_context_ref(cuda_context) : nullptr) {}
 
 std::shared_ptr<CameraPipeline> CameraPipeline::create(const CameraConfig &camera, Decoder decoder,
                                                        GstContext *cuda_context, GpuResources &gpus,
+                                                       GpuResources::DecoderSlot decoder_slot,
                                                        std::string &error) {
-  std::shared_ptr<CameraPipeline> pipeline(new CameraPipeline(camera, decoder, cuda_context, gpus));
+  std::shared_ptr<CameraPipeline> pipeline(
+      new CameraPipeline(camera, decoder, cuda_context, gpus, std::move(decoder_slot)));
   pipeline->self_ = pipeline;
   if (!pipeline->build(error))
     return nullptr;

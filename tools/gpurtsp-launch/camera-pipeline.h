@@ -27,10 +27,13 @@ namespace gpurtsp::launch {
 class CameraPipeline {
 public:
   /* Builds the pipeline of @camera decoding with @decoder; @cuda_context is
-   * the GPU's shared context for nvidia, nullptr for software. On failure
-   * (a missing element) returns nullptr and says why in @error. */
+   * the GPU's shared context for nvidia, nullptr for software. @decoder_slot
+   * (empty where the camera owns no NVDEC decoder) is held as long as the
+   * pipeline exists. On failure (a missing element) returns nullptr and
+   * says why in @error; the slot is given back. */
   static std::shared_ptr<CameraPipeline> create(const CameraConfig &camera, Decoder decoder,
                                                 GstContext *cuda_context, GpuResources &gpus,
+                                                GpuResources::DecoderSlot decoder_slot,
                                                 std::string &error);
   ~CameraPipeline();
   CameraPipeline(const CameraPipeline &) = delete;
@@ -78,7 +81,7 @@ public:
 
 private:
   CameraPipeline(const CameraConfig &camera, Decoder decoder, GstContext *cuda_context,
-                 GpuResources &gpus);
+                 GpuResources &gpus, GpuResources::DecoderSlot decoder_slot);
 
   bool build(std::string &error);
   /* decode: keyframes: drop delta frames' packets where they enter rtpbin. */
@@ -90,6 +93,11 @@ private:
 
   static GstBusSyncReply on_bus_sync(GstBus *bus, GstMessage *message, gpointer self);
 
+  /* Declared first, so given back last: after the destructor has set the
+   * pipeline to NULL and dropped it, when its NVDEC session is closed. The
+   * last owner may be a worker or a streaming thread; the count is
+   * thread-safe. */
+  GpuResources::DecoderSlot decoder_slot_;
   const CameraConfig camera_;
   const Decoder decoder_;
   GpuResources &gpus_;

@@ -69,17 +69,26 @@ void Camera::connect() {
   GstContext *cuda_context =
       *decoder_ == Decoder::Nvidia ? gpus_.pipeline_context(config_.settings.gpu) : nullptr;
   std::string error;
-  if (*decoder_ == Decoder::Nvidia && gpus_.owns_decoder(config_.settings)) {
-    decoder_slot_ = gpus_.take_decoder_slot(config_.settings.gpu, error);
-    if (!decoder_slot_) {
-      /* Not a stall and nothing to tear down: wait for a camera to let go. */
-      retry(CameraState::Reconnecting, error, backoff_.next_delay_ms());
+  GpuResources::DecoderSlot slot;
+  if (gpus_.owns_decoder(*decoder_, config_.settings)) {
+    slot = gpus_.take_decoder_slot(config_.settings.gpu, error);
+    if (!slot) {
+      /* No pipeline, so no stall: waits until another camera's pipeline is
+       * gone, retrying on the backoff (at most every 30 s + jitter). */
+      wait(CameraState::Reconnecting,
+           error + (config_.settings.decode == DecodeMode::All
+                        ? ": decode: keyframes needs none per camera"
+                        : std::string(": ") + kKeyframeDecoderFactory +
+                              " (one decoder for all cameras) is not available"),
+           backoff_.next_delay_ms());
       return;
     }
   }
-  pipeline_ = CameraPipeline::create(config_, *decoder_, cuda_context, gpus_, error);
+  /* The pipeline holds the slot until it is destroyed, on a worker thread
+   * after drop_pipeline(); given back at once if create() fails. */
+  pipeline_ =
+      CameraPipeline::create(config_, *decoder_, cuda_context, gpus_, std::move(slot), error);
   if (!pipeline_) {
-    decoder_slot_.reset();
     fail(error);
     return;
   }
@@ -102,23 +111,26 @@ void Camera::drop_pipeline() {
   g_autoptr(GstBus) bus = gst_element_get_bus(pipeline_->pipeline());
   gst_bus_remove_watch(bus);
   pipeline_->abandon();
-  worker_.run([pipeline = std::move(pipeline_), slot = std::move(decoder_slot_)]() mutable {
+  worker_.run([pipeline = std::move(pipeline_)]() mutable {
     pipeline->shutdown();
     pipeline.reset();
-    slot.reset(); /* the decoder is gone: its NVDEC session is free */
   });
   streaming_since_us_ = -1;
 }
 
 void Camera::retry(CameraState state, const std::string &error, int64_t delay_ms) {
+  drop_pipeline();
+  reconnects_++;
+  wait(state, error, delay_ms);
+}
+
+void Camera::wait(CameraState state, const std::string &error, int64_t delay_ms) {
   std::string scrubbed = scrub_credentials(error, config_.url.password);
-  /* The same failure again (a camera waiting for a decoder, a host still
-   * down) is logged once, not at every attempt. */
+  /* The same failure again (744 cameras waiting for a decoder, a host still
+   * down) is logged once, at the change, not at every attempt. */
   const bool repeated = state == state_ && scrubbed == last_error_;
   last_error_ = std::move(scrubbed);
-  drop_pipeline();
   state_ = state;
-  reconnects_++;
   LAUNCH_LOG(repeated ? LogLevel::Debug : LogLevel::Info, "%s: %s, retrying in %.1f s: %s",
              id().c_str(), camera_state_name(state), double(delay_ms) / 1000.0,
              last_error_.c_str());

@@ -3,6 +3,7 @@
  *
  *   connecting --first frame--> streaming --error/EOS/stall--> reconnecting
  *   reconnecting --backoff (1 s doubling to 30 s), new pipeline, frame--> streaming
+ *   connecting/reconnecting --no NVDEC decoder slot left--> reconnecting (no pipeline)
  *   any --RTSP 401--> unauthorized --60 s, new pipeline--> ...
  *   any --missing element, unsupported codec, no usable GPU--> failed (for good)
  *   (a camera describing no video stream at all is retried in reconnecting)
@@ -77,8 +78,12 @@ public:
 private:
   void connect();
   void schedule_connect(int64_t delay_ms);
-  /* Drops the pipeline and retries after @delay_ms, in @state. */
+  /* Drops the pipeline, counts a reconnect and retries after @delay_ms, in
+   * @state. */
   void retry(CameraState state, const std::string &error, int64_t delay_ms);
+  /* Says why and tries again after @delay_ms, in @state; an attempt that
+   * never started (no decoder slot) is no reconnect. */
+  void wait(CameraState state, const std::string &error, int64_t delay_ms);
   /* Retries in reconnecting after the backoff delay. */
   void reconnect(const std::string &error);
   void fail(const std::string &error);
@@ -95,10 +100,7 @@ private:
 
   CameraState state_ = CameraState::Connecting;
   std::shared_ptr<CameraPipeline> pipeline_; /* nullptr between attempts */
-  /* Held with pipeline_ where the camera owns an NVDEC decoder; released
-   * when the worker has destroyed the pipeline. */
-  std::shared_ptr<GpuResources::DecoderSlot> decoder_slot_;
-  guint retry_source_ = 0; /* pending connect(), 0 if none */
+  guint retry_source_ = 0;                   /* pending connect(), 0 if none */
   Backoff backoff_;
   int64_t attempt_started_us_ = 0;
   int64_t streaming_since_us_ = -1; /* -1 unless streaming */

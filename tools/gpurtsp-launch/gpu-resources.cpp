@@ -197,30 +197,42 @@ std::set<GstObject *> GpuResources::contexts_in(GstElement *pipeline) {
   return contexts;
 }
 
-GpuResources::DecoderSlot::~DecoderSlot() {
-  std::lock_guard lock(owner_.slots_lock_);
-  owner_.slots_in_use_[gpu_]--;
+GpuResources::DecoderSlot &GpuResources::DecoderSlot::operator=(DecoderSlot &&other) noexcept {
+  if (this != &other) {
+    release();
+    owner_ = std::exchange(other.owner_, nullptr);
+    gpu_ = other.gpu_;
+  }
+  return *this;
 }
 
-bool GpuResources::owns_decoder(const CameraSettings &settings) {
+void GpuResources::DecoderSlot::release() {
+  if (!owner_)
+    return;
+  std::lock_guard lock(owner_->slots_lock_);
+  owner_->slots_in_use_[gpu_]--;
+  owner_ = nullptr;
+}
+
+bool GpuResources::owns_decoder(Decoder decoder, const CameraSettings &settings) {
+  if (decoder != Decoder::Nvidia)
+    return false;
   return settings.decode == DecodeMode::All ||
-         decoder_factory(Decoder::Nvidia, Codec::H264, settings.gpu, settings.decode) !=
+         decoder_factory(decoder, Codec::H264, settings.gpu, settings.decode) !=
              kKeyframeDecoderFactory;
 }
 
-std::shared_ptr<GpuResources::DecoderSlot> GpuResources::take_decoder_slot(int gpu,
-                                                                           std::string &why) {
+GpuResources::DecoderSlot GpuResources::take_decoder_slot(int gpu, std::string &why) {
   const unsigned max = max_decoders_per_gpu_;
   std::lock_guard lock(slots_lock_);
   unsigned &in_use = slots_in_use_[gpu];
   if (max > 0 && in_use >= max) {
     why = "no NVDEC decoder left on GPU " + std::to_string(gpu) + " (" + std::to_string(in_use) +
-          " in use, --max-decoders-per-gpu " + std::to_string(max) +
-          "): decode: keyframes needs none per camera";
-    return nullptr;
+          " in use, --max-decoders-per-gpu " + std::to_string(max) + ")";
+    return {};
   }
   in_use++;
-  return std::make_shared<DecoderSlot>(*this, gpu);
+  return DecoderSlot(this, gpu);
 }
 
 unsigned GpuResources::decoder_slots_in_use(int gpu) const {

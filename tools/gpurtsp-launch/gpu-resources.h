@@ -8,7 +8,6 @@
 
 #include <atomic>
 #include <map>
-#include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -52,29 +51,53 @@ public:
   void note_element_context() { element_contexts_.fetch_add(1, std::memory_order_relaxed); }
   unsigned element_contexts() const { return element_contexts_.load(std::memory_order_relaxed); }
 
-  /* NVDEC has ~288 decoder sessions per GPU (docs/nvdec-sessions.md).
-   * Cameras that own a decoder (nvidia, decode: all, or keyframes without
-   * gpukeyframedec) hold one of their GPU's slots while their pipeline
-   * exists; past the limit a camera waits with a clear error instead of
-   * starving the others of session creations. Released from any thread. */
+  /* NVDEC has ~288 decoder sessions per GPU, whatever the process
+   * (docs/nvdec-sessions.md); past that, creations fail or queue in the
+   * driver until the stall watchdog restarts the cameras still waiting, and
+   * on the H100 1,000 full-decode cameras ended with none streaming. So a
+   * camera that owns a decoder holds one of its GPU's slots while its
+   * pipeline exists, and past the limit waits with a clear error instead.
+   *
+   * A slot: move-only, given back when destroyed or release()d, on any
+   * thread (pipelines are destroyed on worker threads). Empty when default
+   * constructed, moved from, or when take_decoder_slot() found none free.
+   * Must not outlive the GpuResources it came from. */
   class DecoderSlot {
   public:
-    DecoderSlot(GpuResources &owner, int gpu) : owner_(owner), gpu_(gpu) {}
-    ~DecoderSlot();
+    DecoderSlot() = default;
+    DecoderSlot(DecoderSlot &&other) noexcept
+        : owner_(std::exchange(other.owner_, nullptr)), gpu_(other.gpu_) {}
+    DecoderSlot &operator=(DecoderSlot &&other) noexcept;
+    ~DecoderSlot() { release(); }
     DecoderSlot(const DecoderSlot &) = delete;
     DecoderSlot &operator=(const DecoderSlot &) = delete;
 
+    explicit operator bool() const { return owner_ != nullptr; }
+    int gpu() const { return gpu_; }
+    /* Gives the slot back now; empty afterwards. */
+    void release();
+
   private:
-    GpuResources &owner_;
-    const int gpu_;
+    friend class GpuResources;
+    DecoderSlot(GpuResources *owner, int gpu) : owner_(owner), gpu_(gpu) {}
+
+    GpuResources *owner_ = nullptr; /* nullptr: empty */
+    int gpu_ = -1;
   };
+
+  /* 256 of NVDEC's ~288 leave room for gpukeyframedec's shared sessions and
+   * other processes on the GPU. */
   static constexpr unsigned kDefaultMaxDecodersPerGpu = 256;
-  /* 0: no limit. Main thread, before cameras start. */
+  /* Slots per GPU; 0: no limit. Main thread, before cameras start. */
   void set_max_decoders_per_gpu(unsigned max) { max_decoders_per_gpu_ = max; }
-  /* Whether a camera with @settings decoding on nvidia owns an NVDEC decoder. */
-  bool owns_decoder(const CameraSettings &settings);
-  /* One of @gpu's slots, or nullptr and @why. Thread-safe. */
-  std::shared_ptr<DecoderSlot> take_decoder_slot(int gpu, std::string &why);
+  unsigned max_decoders_per_gpu() const { return max_decoders_per_gpu_; }
+  /* Whether a camera with @settings decoding with @decoder owns an NVDEC
+   * decoder: nvidia with decode: all, or keyframes without gpukeyframedec
+   * (whose sessions are shared by every camera of the GPU). */
+  bool owns_decoder(Decoder decoder, const CameraSettings &settings);
+  /* One of @gpu's slots, or an empty one and @why, e.g. "no NVDEC decoder
+   * left on GPU 0 (256 in use, --max-decoders-per-gpu 256)". Thread-safe. */
+  DecoderSlot take_decoder_slot(int gpu, std::string &why);
   /* Thread-safe. */
   unsigned decoder_slots_in_use(int gpu) const;
 
