@@ -13,7 +13,6 @@
 #include <gst/rtp/rtp.h>
 
 #include <atomic>
-#include <mutex>
 #include <optional>
 
 #include "rtp-keyframe-classifier.h"
