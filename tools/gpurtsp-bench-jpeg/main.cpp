@@ -1,5 +1,6 @@
-/* gpurtsp-bench-jpeg: how fast gpujpegenc turns frames already in CUDA
- * memory into JPEGs, next to libjpeg-turbo's jpegenc on every host core.
+/* gpurtsp-bench-jpeg: how fast gpujpegenc (or, with --encoder nvjpegenc,
+ * GStreamer 1.24+'s own nvJPEG element) turns frames already in CUDA memory
+ * into JPEGs, next to libjpeg-turbo's jpegenc on every host core.
  *
  * For each size it builds N pipelines `appsrc ! gpujpegenc ! appsink` that
  * share one CUDA context, each driven by its own thread with one frame in
@@ -13,6 +14,10 @@
  *   GST_PLUGIN_PATH=build/plugins/gpurtsp build/tools/gpurtsp-bench-jpeg/gpurtsp-bench-jpeg
  *       [--encoders 64] [--max-encoders N] [--seconds 5] [--quality 85]
  *       [--format NV12|I420|RGB|RGBP] [--blocking-sync] [--no-cpu] [--device 0]
+ *       [--encoder gpujpegenc|nvjpegenc] [--sizes 720p,1080p]
+ *
+ * nvjpegenc has no pool: each instance owns its nvJPEG state, so its VRAM is
+ * reported per pipeline, and it takes NV12, I420, Y42B and Y444 only.
  */
 #include <gst/app/app.h>
 #include <gst/cuda/gstcudacontext.h>
@@ -51,6 +56,8 @@ struct Options {
   bool blocking_sync = false;
   bool cpu = true;
   int device = 0;
+  std::string encoder = "gpujpegenc";
+  std::vector<std::string> sizes = {"720p", "1080p"};
 };
 
 [[noreturn]] void die(const std::string &message) {
@@ -83,7 +90,22 @@ Options parse_options(int argc, char **argv) {
       options.cpu = false;
     else if (arg == "--device")
       options.device = std::atoi(value().c_str());
-    else
+    else if (arg == "--encoder") {
+      options.encoder = value();
+      if (options.encoder != "gpujpegenc" && options.encoder != "nvjpegenc")
+        die("--encoder must be gpujpegenc or nvjpegenc, not '" + options.encoder + "'");
+    } else if (arg == "--sizes") {
+      options.sizes.clear();
+      std::string list = value();
+      for (size_t start = 0; start <= list.size();) {
+        const size_t comma = std::min(list.find(',', start), list.size());
+        const std::string size = list.substr(start, comma - start);
+        if (size != "720p" && size != "1080p")
+          die("--sizes takes 720p and/or 1080p, not '" + size + "'");
+        options.sizes.push_back(size);
+        start = comma + 1;
+      }
+    } else
       die("unknown option " + arg + " (see the comment at the top of main.cpp)");
   }
   return options;
@@ -301,11 +323,15 @@ int main(int argc, char **argv) {
   const Options options = parse_options(argc, argv);
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
 
+  const bool pooled = options.encoder == "gpujpegenc";
   std::string why;
   const auto *api = gpurtsp::nvjpeg::api(&why);
-  GstElementFactory *factory = gst_element_factory_find("gpujpegenc");
+  GstElementFactory *factory = gst_element_factory_find(options.encoder.c_str());
   if (!api || !factory)
-    die("gpujpegenc is not available: " + (api ? std::string("is GST_PLUGIN_PATH set?") : why));
+    die(options.encoder + " is not available: " +
+        (!api     ? why
+         : pooled ? std::string("is GST_PLUGIN_PATH set?")
+                  : std::string("it needs GStreamer 1.24 or later with nvcodec")));
   gst_object_unref(factory);
   if (!gst_cuda_load_library() || CuInit(0) != CUDA_SUCCESS)
     die("the CUDA driver does not initialise");
@@ -338,8 +364,8 @@ int main(int argc, char **argv) {
               options.blocking_sync ? "BLOCKING_SYNC" : "SCHED_AUTO (gst-cuda's default)", cores);
 
   const DeviceMemoryInfo memory;
-  std::string gpu_encoder = "gpujpegenc quality=" + std::to_string(options.quality);
-  if (options.max_encoders)
+  std::string gpu_encoder = options.encoder + " quality=" + std::to_string(options.quality);
+  if (options.max_encoders && pooled)
     gpu_encoder += " max-encoders=" + std::to_string(options.max_encoders);
   const std::string cpu_encoder = "jpegenc quality=" + std::to_string(options.quality);
   struct Size {
@@ -347,7 +373,8 @@ int main(int argc, char **argv) {
     int width, height;
   };
   std::vector<std::string> summary;
-  for (const Size &size : {Size{"720p", 1280, 720}, Size{"1080p", 1920, 1080}}) {
+  for (const std::string &size_name : options.sizes) {
+    const Size size = size_name == "720p" ? Size{"720p", 1280, 720} : Size{"1080p", 1920, 1080};
     Frames frames;
     make_frames(ctx, options.format, size.width, size.height, frames);
     GstBuffer *device_frame = gst_sample_get_buffer(frames.device);
@@ -371,40 +398,48 @@ int main(int argc, char **argv) {
     std::printf("%-10s %-6s %9s %10s %8s %8s %10s %10s\n", "encoder", "size", "pipelines", "JPEG/s",
                 "p50 ms", "p99 ms", "CPU cores", "KiB/JPEG");
     const Result one = run(workers, 1, device_frame, options.seconds);
-    print_row("gpujpegenc", size.name, 1, one);
+    print_row(options.encoder.c_str(), size.name, 1, one);
     const Result many = run(workers, workers.size(), device_frame, options.seconds);
-    print_row("gpujpegenc", size.name, workers.size(), many);
+    print_row(options.encoder.c_str(), size.name, workers.size(), many);
 
     const size_t free_after_all = memory.free_bytes(ctx);
-    GstStructure *stats = workers.front()->stats();
-    guint slots = 0, max_slots = 0;
-    guint64 waits = 0, dropped = 0;
-    gst_structure_get_uint(stats, "pool-slots", &slots);
-    gst_structure_get_uint(stats, "pool-max", &max_slots);
-    gst_structure_get_uint64(stats, "pool-waits", &waits);
-    gst_structure_free(stats);
-    for (const auto &worker : workers) {
-      guint64 worker_dropped = 0;
-      stats = worker->stats();
-      gst_structure_get_uint64(stats, "dropped-busy", &worker_dropped);
+    const double mib = 1024.0 * 1024.0;
+    const bool have_vram = free_before && free_after_first && free_after_all;
+    const double first = (double(free_before) - double(free_after_first)) / mib;
+    const double total = (double(free_before) - double(free_after_all)) / mib;
+    if (pooled) {
+      GstStructure *stats = workers.front()->stats();
+      guint slots = 0, max_slots = 0;
+      guint64 waits = 0, dropped = 0;
+      gst_structure_get_uint(stats, "pool-slots", &slots);
+      gst_structure_get_uint(stats, "pool-max", &max_slots);
+      gst_structure_get_uint64(stats, "pool-waits", &waits);
       gst_structure_free(stats);
-      dropped += worker_dropped;
+      for (const auto &worker : workers) {
+        guint64 worker_dropped = 0;
+        stats = worker->stats();
+        gst_structure_get_uint64(stats, "dropped-busy", &worker_dropped);
+        gst_structure_free(stats);
+        dropped += worker_dropped;
+      }
+      if (have_vram) {
+        std::printf("%s VRAM: first slot %.1f MiB (with the shared nvJPEG handle); %zu pipelines "
+                    "on %u pool slots (max-encoders %u) %.1f MiB = %.2f MiB per pipeline",
+                    size.name, first, workers.size(), slots, max_slots, total,
+                    total / double(workers.size()));
+        if (slots > 1)
+          std::printf(", %.1f MiB per further slot", (total - first) / (slots - 1));
+        std::printf("\n");
+      }
+      std::printf("%s pool: %" G_GUINT64_FORMAT " encodes waited for a slot, %" G_GUINT64_FORMAT
+                  " frames dropped for want of one\n",
+                  size.name, waits, dropped);
+    } else if (have_vram) {
+      std::printf("%s VRAM: first pipeline %.1f MiB; %zu pipelines %.1f MiB = %.2f MiB per "
+                  "pipeline (%s: one nvJPEG state per instance)\n",
+                  size.name, first, workers.size(), total, total / double(workers.size()),
+                  options.encoder.c_str());
     }
-    if (free_before && free_after_first && free_after_all) {
-      const double mib = 1024.0 * 1024.0;
-      const double first = (double(free_before) - double(free_after_first)) / mib;
-      const double total = (double(free_before) - double(free_after_all)) / mib;
-      std::printf("%s VRAM: first slot %.1f MiB (with the shared nvJPEG handle); %zu pipelines "
-                  "on %u pool slots (max-encoders %u) %.1f MiB = %.2f MiB per pipeline",
-                  size.name, first, workers.size(), slots, max_slots, total,
-                  total / double(workers.size()));
-      if (slots > 1)
-        std::printf(", %.1f MiB per further slot", (total - first) / (slots - 1));
-      std::printf("\n");
-    }
-    std::printf("%s pool: %" G_GUINT64_FORMAT " encodes waited for a slot, %" G_GUINT64_FORMAT
-                " frames dropped for want of one\n",
-                size.name, waits, dropped);
     workers.clear();
 
     if (options.cpu && options.format == "RGBP") {
@@ -419,10 +454,10 @@ int main(int argc, char **argv) {
       print_row("jpegenc", size.name, cpu_workers.size(), cpu);
       char line[160];
       std::snprintf(line, sizeof(line),
-                    "%s: gpujpegenc x%zu %.0f JPEG/s on %.2f cores vs jpegenc x%u %.0f JPEG/s on "
+                    "%s: %s x%zu %.0f JPEG/s on %.2f cores vs jpegenc x%u %.0f JPEG/s on "
                     "%.2f cores = %.1fx the throughput",
-                    size.name, static_cast<size_t>(options.encoders), many.jpegs_per_s,
-                    many.cpu_cores, cores, cpu.jpegs_per_s, cpu.cpu_cores,
+                    size.name, options.encoder.c_str(), static_cast<size_t>(options.encoders),
+                    many.jpegs_per_s, many.cpu_cores, cores, cpu.jpegs_per_s, cpu.cpu_cores,
                     cpu.jpegs_per_s > 0 ? many.jpegs_per_s / cpu.jpegs_per_s : 0.0);
       summary.push_back(line);
     }
