@@ -1,6 +1,7 @@
 /* gpunv12torgb's decisions from caps: colorimetry defaults, coefficients,
  * kernel parameters, caps transformation and fixation. Needs no GPU. */
 #include <cmath>
+#include <string>
 
 #include <gst/app/gstappsink.h>
 #include <gst/app/gstappsrc.h>
@@ -170,6 +171,12 @@ GST_START_TEST(test_params_refused) {
 }
 GST_END_TEST;
 
+/* For failure messages: check's printf knows no GST_PTR_FORMAT. */
+static std::string str(const GstCaps *c) {
+  g_autofree gchar *text = gst_caps_to_string(c);
+  return text;
+}
+
 static GstCaps *caps(const char *s) {
   GstCaps *c = gst_caps_from_string(s);
   fail_unless(c != nullptr, "bad caps %s", s);
@@ -207,7 +214,25 @@ GST_START_TEST(test_transform_caps) {
   GstCaps *other_rate =
       caps("video/x-raw(memory:CUDAMemory),format=RGBA,width=1920,height=1080,framerate=5/1");
   fail_if(gst_caps_can_intersect(out, other_rate));
-  fail_if(gst_caps_can_intersect(out, in), "YUV on both sides");
+  /* YUV out only as the input itself (passthrough): not the other YUV
+   * format, not another size, not other colorimetry. */
+  fail_unless(gst_caps_can_intersect(out, in), "no passthrough");
+  GstCaps *i420_out = caps("video/x-raw(memory:CUDAMemory),format=I420,width=1920,height=1080,"
+                           "framerate=25/1");
+  fail_if(gst_caps_can_intersect(out, i420_out));
+  GstCaps *nv12_small = caps("video/x-raw(memory:CUDAMemory),format=NV12,width=640,height=360,"
+                             "framerate=25/1");
+  fail_if(gst_caps_can_intersect(out, nv12_small));
+  GstCaps *nv12_bt601 = caps("video/x-raw(memory:CUDAMemory),format=NV12,width=1920,height=1080,"
+                             "framerate=25/1,colorimetry=bt601");
+  fail_if(gst_caps_can_intersect(out, nv12_bt601));
+  /* RGB first: YUV is the last structure. */
+  fail_unless_equals_string(
+      gst_structure_get_string(gst_caps_get_structure(out, gst_caps_get_size(out) - 1), "format"),
+      "NV12");
+  gst_caps_unref(nv12_bt601);
+  gst_caps_unref(nv12_small);
+  gst_caps_unref(i420_out);
 
   /* And back: only NV12 and I420 upstream. */
   GstCaps *back = transform_caps(GST_PAD_SRC, small, nullptr);
@@ -215,6 +240,11 @@ GST_START_TEST(test_transform_caps) {
                        "framerate=25/1,pixel-aspect-ratio=1/1");
   fail_unless(gst_caps_can_intersect(back, i420));
   fail_if(gst_caps_can_intersect(back, small));
+
+  /* Back from YUV: only that same input (no I420 -> NV12, no resize). */
+  GstCaps *back_yuv = transform_caps(GST_PAD_SRC, in, nullptr);
+  fail_unless(gst_caps_is_equal(back_yuv, in), "%s", str(back_yuv).c_str());
+  gst_caps_unref(back_yuv);
 
   gst_caps_unref(back);
   gst_caps_unref(i420);
@@ -329,6 +359,104 @@ GST_START_TEST(test_fixate_upstream) {
 }
 GST_END_TEST;
 
+/* Fixates as GstBaseTransform does for @input with downstream @downstream;
+ * empty caps when nothing negotiates. */
+static GstCaps *try_fixate(const char *input, const char *downstream) {
+  GstCaps *in = caps(input);
+  GstCaps *peer = caps(downstream);
+  GstCaps *other = transform_caps(GST_PAD_SINK, in, peer);
+  GstCaps *fixed = fixate_caps(GST_PAD_SINK, in, other);
+  gst_caps_unref(peer);
+  gst_caps_unref(in);
+  return fixed;
+}
+
+static const char *format_of(GstCaps *c) {
+  return gst_structure_get_string(gst_caps_get_structure(c, 0), "format");
+}
+
+GST_START_TEST(test_passthrough_for_yuv_downstream) {
+  /* NV12 only, any size: the input exactly, so GstBaseTransform passes
+   * buffers through (equal caps). */
+  GstCaps *in = caps(kHdNv12);
+  GstCaps *fixed = try_fixate(kHdNv12, "video/x-raw(memory:CUDAMemory),format=NV12");
+  fail_unless(gst_caps_is_equal(fixed, in), "%s", str(fixed).c_str());
+  GstVideoInfo in_info, out_info;
+  fail_unless(gst_video_info_from_caps(&in_info, in) && gst_video_info_from_caps(&out_info, fixed));
+  fail_unless(is_passthrough(in_info, out_info));
+  gst_caps_unref(fixed);
+
+  /* nvjpegenc's CUDA caps take NV12 and I420: each passes through as it is. */
+  const char *nvjpegenc = "video/x-raw(memory:CUDAMemory),format={NV12,I420,Y42B,Y444},"
+                          "width=[16,32768],height=[16,32768]";
+  fixed = try_fixate(kHdNv12, nvjpegenc);
+  fail_unless(gst_caps_is_equal(fixed, in), "%s", str(fixed).c_str());
+  gst_caps_unref(fixed);
+  const char *i420 = "video/x-raw(memory:CUDAMemory),format=I420,width=1280,height=720,"
+                     "framerate=30/1,colorimetry=bt601";
+  GstCaps *i420_in = caps(i420);
+  fixed = try_fixate(i420, nvjpegenc);
+  fail_unless(gst_caps_is_equal(fixed, i420_in), "%s", str(fixed).c_str());
+  gst_caps_unref(fixed);
+  gst_caps_unref(i420_in);
+
+  /* Downstream adds a field the input lacks: fixed, same frames. */
+  fixed = try_fixate("video/x-raw(memory:CUDAMemory),format=NV12,width=640,height=480,"
+                     "framerate=30/1",
+                     "video/x-raw(memory:CUDAMemory),format=NV12,pixel-aspect-ratio=1/1");
+  fail_unless(gst_caps_is_fixed(fixed));
+  fail_unless_equals_string(format_of(fixed), "NV12");
+  check_size(fixed, 640, 480, 1, 1);
+  gst_caps_unref(in);
+}
+GST_END_TEST;
+
+GST_START_TEST(test_yuv_downstream_refused) {
+  /* nvjpegenc restricted to I420 and Y444 from NV12 input: NV12 is not in
+   * its set and there is no YUV conversion, so nothing negotiates. */
+  GstCaps *fixed = try_fixate(kHdNv12, "video/x-raw(memory:CUDAMemory),format={I420,Y444}");
+  fail_unless(gst_caps_is_empty(fixed), "%s", str(fixed).c_str());
+  gst_caps_unref(fixed);
+  /* YUV at another size: no YUV scaling kernel. */
+  fixed = try_fixate(kHdNv12, "video/x-raw(memory:CUDAMemory),format=NV12,width=640,height=360");
+  fail_unless(gst_caps_is_empty(fixed), "%s", str(fixed).c_str());
+  gst_caps_unref(fixed);
+  /* Other colorimetry: no conversion between YUV matrices either. */
+  fixed = try_fixate(kHdNv12, "video/x-raw(memory:CUDAMemory),format=NV12,colorimetry=bt601");
+  fail_unless(gst_caps_is_empty(fixed), "%s", str(fixed).c_str());
+  gst_caps_unref(fixed);
+  /* And no YUV in system memory. */
+  fixed = try_fixate(kHdNv12, "video/x-raw,format=NV12");
+  fail_unless(gst_caps_is_empty(fixed), "%s", str(fixed).c_str());
+  gst_caps_unref(fixed);
+}
+GST_END_TEST;
+
+GST_START_TEST(test_rgb_preferred_over_passthrough) {
+  /* Downstream lists NV12 first, in its own structure: RGB all the same. */
+  GstCaps *fixed = try_fixate(kHdNv12, "video/x-raw(memory:CUDAMemory),format=NV12;"
+                                       "video/x-raw(memory:CUDAMemory),format=RGBA");
+  fail_unless_equals_string(format_of(fixed), "RGBA");
+  check_size(fixed, 1920, 1080, 1, 1);
+  /* In one list, NV12 first. */
+  fixed = try_fixate(kHdNv12, "video/x-raw(memory:CUDAMemory),format={NV12,RGBP}");
+  fail_unless_equals_string(format_of(fixed), "RGBP");
+  check_size(fixed, 1920, 1080, 1, 1);
+  /* gpujpegenc's formats (NV12 and I420 first) at the same size: RGB, as
+   * before passthrough existed. */
+  fixed = try_fixate(kHdNv12, "video/x-raw(memory:CUDAMemory),"
+                              "format={NV12,I420,RGB,BGR,RGBP,BGRP}");
+  fail_unless_equals_string(format_of(fixed), "RGB");
+  check_size(fixed, 1920, 1080, 1, 1);
+  /* Anything at all: RGB. */
+  fixed = try_fixate(kHdNv12, "video/x-raw(memory:CUDAMemory)");
+  GstVideoInfo info;
+  fail_unless(gst_video_info_from_caps(&info, fixed));
+  fail_unless(GST_VIDEO_INFO_IS_RGB(&info));
+  gst_caps_unref(fixed);
+}
+GST_END_TEST;
+
 /* A stand-in for gpunv12torgb: its pad templates and caps functions, no GPU
  * and no conversion, so GstBaseTransform's own negotiation can run them
  * anywhere. */
@@ -359,7 +487,7 @@ static void caps_only_class_init(CapsOnlyClass *klass) {
   g_autofree gchar *sink = g_strconcat(
       "video/x-raw(memory:CUDAMemory), format = (string) { NV12, I420 }", sizes, nullptr);
   g_autofree gchar *src = g_strconcat("video/x-raw(memory:CUDAMemory), format = (string) { RGB, "
-                                      "BGR, RGBA, BGRA, RGBx, BGRx, RGBP }",
+                                      "BGR, RGBA, BGRA, RGBx, BGRx, RGBP, NV12, I420 }",
                                       sizes, nullptr);
   gst_element_class_add_pad_template(
       element_class,
@@ -376,6 +504,17 @@ static void caps_only_class_init(CapsOnlyClass *klass) {
                                 GstCaps *othercaps) {
     return fixate_caps(direction, caps, othercaps);
   };
+  /* gpunv12torgb's passthrough decision. */
+  trans_class->passthrough_on_same_caps = TRUE;
+  trans_class->set_caps = [](GstBaseTransform *trans, GstCaps *incaps,
+                             GstCaps *outcaps) -> gboolean {
+    GstVideoInfo in, out;
+    if (!gst_video_info_from_caps(&in, incaps) || !gst_video_info_from_caps(&out, outcaps))
+      return FALSE;
+    if (is_passthrough(in, out))
+      gst_base_transform_set_passthrough(trans, TRUE);
+    return TRUE;
+  };
   trans_class->get_unit_size = caps_only_unit_size;
   trans_class->transform = caps_only_transform;
 }
@@ -383,8 +522,10 @@ static void caps_only_class_init(CapsOnlyClass *klass) {
 static void caps_only_init(CapsOnly *) {}
 
 /* The caps appsink gets when @input goes through the stand-in followed by
- * a capsfilter of @downstream. */
-static GstCaps *negotiate(const char *input, const char *downstream) {
+ * a capsfilter of @downstream; @passed_through, where given, says whether
+ * the buffer came out untouched (the memory pushed). */
+static GstCaps *negotiate(const char *input, const char *downstream,
+                          bool *passed_through = nullptr) {
   g_autofree gchar *description =
       g_strdup_printf("appsrc name=src format=time caps=\"%s\" ! capsonly ! %s ! appsink name=sink",
                       input, downstream);
@@ -394,10 +535,15 @@ static GstCaps *negotiate(const char *input, const char *downstream) {
   GstElement *sink = gst_bin_get_by_name(GST_BIN(pipeline), "sink");
   gst_element_set_state(pipeline, GST_STATE_PLAYING);
   GstVideoInfo info = info_from(input);
-  gst_app_src_push_buffer(GST_APP_SRC(src),
-                          gst_buffer_new_allocate(nullptr, GST_VIDEO_INFO_SIZE(&info), nullptr));
+  GstBuffer *pushed = gst_buffer_new_allocate(nullptr, GST_VIDEO_INFO_SIZE(&info), nullptr);
+  gst_app_src_push_buffer(GST_APP_SRC(src), gst_buffer_ref(pushed));
   GstSample *sample = gst_app_sink_try_pull_sample(GST_APP_SINK(sink), 10 * GST_SECOND);
   fail_unless(sample != nullptr, "nothing negotiated for %s", downstream);
+  if (passed_through)
+    *passed_through = /* the same memory: basesrc may copy the buffer itself */
+        gst_buffer_peek_memory(gst_sample_get_buffer(sample), 0) ==
+        gst_buffer_peek_memory(pushed, 0);
+  gst_buffer_unref(pushed);
   GstCaps *caps = gst_caps_ref(gst_sample_get_caps(sample));
   gst_sample_unref(sample);
   gst_element_set_state(pipeline, GST_STATE_NULL);
@@ -424,6 +570,37 @@ GST_START_TEST(test_negotiation_in_pipeline) {
   /* Both imposed, pixel aspect ratio free: it keeps the picture's shape. */
   check_size(negotiate(hd, "video/x-raw(memory:CUDAMemory),format=RGB,width=224,height=224"), 224,
              224, 16, 9);
+
+  /* Downstream takes only NV12: the input goes through untouched, also when
+   * downstream adds a field the input lacks (caps then differ). */
+  bool passed_through = false;
+  caps = negotiate(hd, "video/x-raw(memory:CUDAMemory),format=NV12", &passed_through);
+  GstCaps *hd_caps = gst_caps_from_string(hd);
+  fail_unless(gst_caps_is_equal(caps, hd_caps), "%s", str(caps).c_str());
+  gst_caps_unref(hd_caps);
+  fail_unless(passed_through, "NV12 -> NV12 was not a passthrough");
+  gst_caps_unref(caps);
+  passed_through = false;
+  caps = negotiate(hd, "video/x-raw(memory:CUDAMemory),format=NV12,pixel-aspect-ratio=1/1",
+                   &passed_through);
+  fail_unless(passed_through, "NV12 -> NV12 (pixel-aspect-ratio added) was not a passthrough");
+  fail_unless_equals_string(gst_structure_get_string(gst_caps_get_structure(caps, 0), "format"),
+                            "NV12");
+  check_size(caps, 1920, 1080, 1, 1);
+
+  /* Downstream taking RGB and NV12: converted, not passed through. */
+  passed_through = true;
+  caps = negotiate(hd, "video/x-raw(memory:CUDAMemory),format={NV12,RGB}", &passed_through);
+  fail_unless_equals_string(gst_structure_get_string(gst_caps_get_structure(caps, 0), "format"),
+                            "RGB");
+  fail_if(passed_through);
+  check_size(caps, 1920, 1080, 1, 1);
+  /* The launcher's `gpunv12torgb ! caps(width=...) ! gpujpegenc`: RGB. */
+  caps = negotiate(hd, "video/x-raw(memory:CUDAMemory),width=640 ! capsfilter caps=\""
+                       "video/x-raw(memory:CUDAMemory),format={NV12,I420,RGB,BGR,RGBP,BGRP}\"");
+  fail_unless_equals_string(gst_structure_get_string(gst_caps_get_structure(caps, 0), "format"),
+                            "RGB");
+  check_size(caps, 640, 360, 1, 1);
 
   /* Downstream that only takes system memory cannot be served. */
   g_autofree gchar *description =
@@ -453,6 +630,9 @@ static Suite *nv12torgb_caps_suite() {
   tcase_add_test(tc, test_fixate_keeps_size);
   tcase_add_test(tc, test_fixate_keeps_display_aspect_ratio);
   tcase_add_test(tc, test_fixate_upstream);
+  tcase_add_test(tc, test_passthrough_for_yuv_downstream);
+  tcase_add_test(tc, test_yuv_downstream_refused);
+  tcase_add_test(tc, test_rgb_preferred_over_passthrough);
   tcase_add_test(tc, test_negotiation_in_pipeline);
   return s;
 }

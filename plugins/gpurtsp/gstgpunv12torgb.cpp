@@ -8,11 +8,22 @@
  * range and chroma siting come from the input caps (GStreamer's defaults
  * where they are missing); the `matrix` property can force the matrix.
  *
+ * When downstream accepts no RGB format but takes the input's own format at
+ * the same size (upstream nvjpegenc takes CUDA NV12 and I420), the element
+ * is a passthrough: frames go through untouched, no kernel runs. Whenever
+ * downstream accepts an RGB format, RGB is chosen. YUV output at another
+ * size, or in the other YUV format, does not negotiate.
+ *
  * ## Example launch line
  * |[
  * gst-launch-1.0 filesrc location=cam.h264 ! h264parse ! nvh264dec ! \
  *     gpunv12torgb ! "video/x-raw(memory:CUDAMemory),format=RGBA,width=640,height=360" ! \
  *     cudadownload ! pngenc ! multifilesink location=frame-%05d.png
+ * ]|
+ * Passthrough, nvjpegenc taking NVDEC's NV12 as it is:
+ * |[
+ * gst-launch-1.0 filesrc location=cam.h264 ! h264parse ! nvh264dec ! \
+ *     gpunv12torgb ! nvjpegenc ! multifilesink location=frame-%05d.jpg
  * ]|
  */
 #include "gstgpunv12torgb.h"
@@ -80,9 +91,10 @@ static_assert(rgb::kMaxDimension == 32768);
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE(
     "sink", GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS(GPU_NV12_TO_RGB_CAPS("{ NV12, I420 }")));
 
-static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE(
-    "src", GST_PAD_SRC, GST_PAD_ALWAYS,
-    GST_STATIC_CAPS(GPU_NV12_TO_RGB_CAPS("{ RGB, BGR, RGBA, BGRA, RGBx, BGRx, RGBP }")));
+static GstStaticPadTemplate src_template =
+    GST_STATIC_PAD_TEMPLATE("src", GST_PAD_SRC, GST_PAD_ALWAYS,
+                            GST_STATIC_CAPS(GPU_NV12_TO_RGB_CAPS(
+                                "{ RGB, BGR, RGBA, BGRA, RGBx, BGRx, RGBP, NV12, I420 }")));
 
 namespace {
 
@@ -339,6 +351,14 @@ static gboolean gst_gpu_nv12_to_rgb_set_caps(GstBaseTransform *trans, GstCaps *i
                       ("invalid caps %" GST_PTR_FORMAT " -> %" GST_PTR_FORMAT, incaps, outcaps));
     return FALSE;
   }
+  if (rgb::is_passthrough(priv->in_info, priv->out_info)) {
+    /* Only the caps fields downstream added may differ (GstBaseTransform
+     * turned passthrough off then): the frames are the same either way. */
+    gst_base_transform_set_passthrough(trans, TRUE);
+    GST_INFO_OBJECT(self, "passthrough: %s %dx%d", GST_VIDEO_INFO_NAME(&priv->in_info),
+                    GST_VIDEO_INFO_WIDTH(&priv->in_info), GST_VIDEO_INFO_HEIGHT(&priv->in_info));
+    return TRUE;
+  }
   if (!build_params(self, matrix_setting(self)))
     return FALSE;
 
@@ -462,6 +482,7 @@ static GstFlowReturn gst_gpu_nv12_to_rgb_transform(GstBaseTransform *trans, GstB
   auto self = GST_GPU_NV12_TO_RGB(trans);
   auto priv = self->priv;
 
+  /* Never called in passthrough: GstBaseTransform pushes the input. */
   const GstGpuNv12ToRgbMatrix matrix = matrix_setting(self);
   if (matrix != priv->params_matrix && !build_params(self, matrix))
     return GST_FLOW_NOT_NEGOTIATED;

@@ -46,6 +46,28 @@ void set_format_list(GstStructure *s, const char *const *formats, size_t count) 
   gst_structure_take_value(s, "format", &list);
 }
 
+/* @s limited to @formats (NV12 and I420, say), or nullptr when it allows
+ * none of them. A structure without a format field allows them all. */
+GstStructure *restrict_formats(const GstStructure *s, const char *const *formats, size_t count) {
+  GstStructure *only = gst_structure_new_empty(gst_structure_get_name(s));
+  set_format_list(only, formats, count);
+  GstStructure *result = gst_structure_intersect(s, only);
+  gst_structure_free(only);
+  return result;
+}
+
+bool allows_any(const GstStructure *s, const char *const *formats, size_t count) {
+  GstStructure *restricted = restrict_formats(s, formats, count);
+  if (!restricted)
+    return false;
+  gst_structure_free(restricted);
+  return true;
+}
+
+bool is_passthrough_structure(const GstStructure *s) {
+  return !allows_any(s, kOutputFormats, G_N_ELEMENTS(kOutputFormats));
+}
+
 bool fixed_int(const GstStructure *s, const char *field, int &value) {
   const GValue *v = gst_structure_get_value(s, field);
   if (!v || !G_VALUE_HOLDS_INT(v))
@@ -294,24 +316,34 @@ GstCaps *transform_caps(GstPadDirection direction, GstCaps *caps, GstCaps *filte
     GstCapsFeatures *features = gst_caps_get_features(caps, i);
     if (!features || !gst_caps_features_is_equal(features, cuda))
       continue;
-    /* First the same size in the other formats, then any size: peers that
-     * accept both see the size-preserving structure first. */
-    GstStructure *same_size = gst_structure_copy(gst_caps_get_structure(caps, i));
-    if (to_src)
-      set_format_list(same_size, kOutputFormats, G_N_ELEMENTS(kOutputFormats));
-    else
-      set_format_list(same_size, kInputFormats, G_N_ELEMENTS(kInputFormats));
-    gst_structure_remove_fields(same_size, "colorimetry", "chroma-site", nullptr);
+    const GstStructure *s = gst_caps_get_structure(caps, i);
+    /* Upstream of an output structure only when it can be RGB: YUV output is
+     * the input itself (below). */
+    if (to_src || allows_any(s, kOutputFormats, G_N_ELEMENTS(kOutputFormats))) {
+      /* First the same size in the other formats, then any size: peers that
+       * accept both see the size-preserving structure first. */
+      GstStructure *same_size = gst_structure_copy(s);
+      if (to_src)
+        set_format_list(same_size, kOutputFormats, G_N_ELEMENTS(kOutputFormats));
+      else
+        set_format_list(same_size, kInputFormats, G_N_ELEMENTS(kInputFormats));
+      gst_structure_remove_fields(same_size, "colorimetry", "chroma-site", nullptr);
 
-    GstStructure *any_size = gst_structure_copy(same_size);
-    gst_structure_set(any_size, "width", GST_TYPE_INT_RANGE, 1, kMaxDimension, "height",
-                      GST_TYPE_INT_RANGE, 1, kMaxDimension, nullptr);
-    if (gst_structure_has_field(any_size, "pixel-aspect-ratio"))
-      gst_structure_set(any_size, "pixel-aspect-ratio", GST_TYPE_FRACTION_RANGE, 1, G_MAXINT,
-                        G_MAXINT, 1, nullptr);
+      GstStructure *any_size = gst_structure_copy(same_size);
+      gst_structure_set(any_size, "width", GST_TYPE_INT_RANGE, 1, kMaxDimension, "height",
+                        GST_TYPE_INT_RANGE, 1, kMaxDimension, nullptr);
+      if (gst_structure_has_field(any_size, "pixel-aspect-ratio"))
+        gst_structure_set(any_size, "pixel-aspect-ratio", GST_TYPE_FRACTION_RANGE, 1, G_MAXINT,
+                          G_MAXINT, 1, nullptr);
 
-    result = gst_caps_merge_structure_full(result, same_size, gst_caps_features_copy(cuda));
-    result = gst_caps_merge_structure_full(result, any_size, gst_caps_features_copy(cuda));
+      result = gst_caps_merge_structure_full(result, same_size, gst_caps_features_copy(cuda));
+      result = gst_caps_merge_structure_full(result, any_size, gst_caps_features_copy(cuda));
+    }
+    /* Last, passthrough: the YUV input itself, same format, size and
+     * colorimetry (there is no YUV kernel to change any of them). Last so
+     * RGB stays first for peers that take both. */
+    if (GstStructure *same = restrict_formats(s, kInputFormats, G_N_ELEMENTS(kInputFormats)))
+      result = gst_caps_merge_structure_full(result, same, gst_caps_features_copy(cuda));
   }
   if (filter) {
     GstCaps *filtered = gst_caps_intersect_full(filter, result, GST_CAPS_INTERSECT_FIRST);
@@ -321,12 +353,43 @@ GstCaps *transform_caps(GstPadDirection direction, GstCaps *caps, GstCaps *filte
   return result;
 }
 
+bool is_passthrough(const GstVideoInfo &in, const GstVideoInfo &out) {
+  return GST_VIDEO_INFO_FORMAT(&in) == GST_VIDEO_INFO_FORMAT(&out) &&
+         GST_VIDEO_INFO_WIDTH(&in) == GST_VIDEO_INFO_WIDTH(&out) &&
+         GST_VIDEO_INFO_HEIGHT(&in) == GST_VIDEO_INFO_HEIGHT(&out);
+}
+
 GstCaps *fixate_caps(GstPadDirection direction, GstCaps *caps, GstCaps *othercaps) {
+  if (direction == GST_PAD_SINK) {
+    /* RGB whenever downstream takes it, whatever the order of its caps:
+     * passthrough only for peers that take nothing we convert to. */
+    for (guint i = 0; i < gst_caps_get_size(othercaps); i++) {
+      if (is_passthrough_structure(gst_caps_get_structure(othercaps, i)))
+        continue;
+      if (i > 0) {
+        GstCaps *rgb = gst_caps_copy_nth(othercaps, i);
+        gst_caps_unref(othercaps);
+        othercaps = rgb;
+      }
+      break;
+    }
+  }
   GstCaps *result = gst_caps_make_writable(gst_caps_truncate(othercaps));
   if (gst_caps_is_empty(result))
     return result;
   GstStructure *out = gst_caps_get_structure(result, 0);
   const GstStructure *in = gst_caps_get_structure(caps, 0);
+
+  if (is_passthrough_structure(direction == GST_PAD_SINK ? out : in)) {
+    /* The other side unchanged where its peer takes it as it is
+     * (GstBaseTransform then sees equal caps); else with what the peer
+     * added, fixated. */
+    if (gst_caps_is_subset(caps, result)) {
+      gst_caps_unref(result);
+      return gst_caps_copy(caps);
+    }
+    return gst_caps_fixate(result);
+  }
 
   if (direction == GST_PAD_SINK) {
     /* The first format both sides take, in the order of the caps query's

@@ -62,8 +62,16 @@ RgbTarget make_target(const GstVideoInfo &out, guint8 *const planes[], const gin
 
 /* GstBaseTransform::transform_caps and ::fixate_caps of gpunv12torgb:
  * format and colorimetry change across the element, size may (with
- * pixel-aspect-ratio kept consistent), the same size is preferred. */
+ * pixel-aspect-ratio kept consistent), the same size is preferred. The
+ * input's own format, size and colorimetry are also offered, last, as a
+ * passthrough output for downstreams that take no RGB (nvjpegenc); fixation
+ * picks it only when downstream accepts no RGB format at all, so a YUV
+ * output at another size, or in the other YUV format, never negotiates. */
 GstCaps *transform_caps(GstPadDirection direction, GstCaps *caps, GstCaps *filter);
 GstCaps *fixate_caps(GstPadDirection direction, GstCaps *caps, GstCaps *othercaps);
+
+/* Whether negotiated @in -> @out is the passthrough (same YUV format and
+ * size: buffers go through untouched) rather than a conversion. */
+bool is_passthrough(const GstVideoInfo &in, const GstVideoInfo &out);
 
 } // namespace gpurtsp::rgb
