@@ -42,6 +42,24 @@ bool cuda_device_available(std::string &why) {
   return true;
 }
 
+void sync_producer_stream(GstMemory *mem, CUstream own_stream) {
+#if GST_CHECK_VERSION(1, 24, 0)
+  if (!mem || !gst_is_cuda_memory(mem))
+    return;
+  GstCudaMemory *cmem = GST_CUDA_MEMORY_CAST(mem);
+  GstCudaStream *producer = gst_cuda_memory_get_stream(cmem);
+  if (producer && gst_cuda_stream_get_handle(producer) == own_stream)
+    return;
+  /* Synchronises only when the memory is flagged NEED_SYNC, then clears it. */
+  gst_cuda_memory_sync(cmem);
+#else
+  /* gst-cuda 1.22's memory carries no stream: its producers synchronise
+   * before pushing, so the content is complete by the time we see it. */
+  (void)mem;
+  (void)own_stream;
+#endif
+}
+
 CUresult CudaStream::create(GstCudaContext *ctx) {
   reset();
   CudaContextScope scope(ctx);

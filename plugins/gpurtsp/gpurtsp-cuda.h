@@ -25,6 +25,15 @@ const char *cuda_error_name(CUresult result);
  * @why says what is missing, for the plugin's registration warning. */
 bool cuda_device_available(std::string &why);
 
+/* Call before reading @mem (an input another element produced) on
+ * @own_stream: returns once the producer's writes are visible there.
+ * GStreamer >= 1.24: a producer may push CUDA memory its own stream is still
+ * writing (nvh264dec does, flagging GST_CUDA_MEMORY_TRANSFER_NEED_SYNC);
+ * this synchronises that stream unless it is @own_stream, where the work is
+ * already ordered before ours. No-op for memory that is not CUDA memory. The
+ * caller must still finish its own reads before releasing the buffer. */
+void sync_producer_stream(GstMemory *mem, CUstream own_stream);
+
 /* Makes @ctx current for the scope. Every driver call needs a current context
  * and the streaming threads that call us have none of their own. */
 class CudaContextScope {

@@ -539,6 +539,12 @@ static bool gst_gpu_jpeg_enc_encode(GstGpuJpegEnc *self, gpurtsp::JpegEncodeSlot
       return false;
     }
     device = gpurtsp::DeviceFrame::from_mapped(mapped.frame);
+    /* GStreamer 1.24+: the producer may still be writing the frame on its
+     * own stream (1.22's producers finished before pushing). retrieve()
+     * synchronises the slot's stream, so our reads end before the frame is
+     * unmapped and handed back. */
+    for (guint i = 0; i < gst_buffer_n_memory(input); i++)
+      gpurtsp::sync_producer_stream(gst_buffer_peek_memory(input, i), stream);
   } else {
     GST_LOG_OBJECT(self, "uploading a frame that is not in this element's CUDA context");
     mapped.mapped = gst_video_frame_map(&mapped.frame, &session.info, input, GST_MAP_READ);

@@ -418,6 +418,11 @@ static int gst_gpu_keyframe_dec_on_decode(void *user_data, nvcuvid::PicParams *p
     priv->flow = GST_FLOW_ERROR;
     return 0;
   }
+  /* decode() copies on the session's stream and synchronises it before
+   * returning, so the frame is complete when pushed: what GStreamer 1.22's
+   * consumers assume, and under 1.24+'s rules (memory may carry a stream
+   * and NEED_SYNC) there is nothing left for a consumer to wait for. The
+   * shared frame pool has no stream, so its memory carries none either. */
   const bool ok = session->decode(params, priv->crop, &out, why);
   gst_video_frame_unmap(&out);
   if (!ok) {

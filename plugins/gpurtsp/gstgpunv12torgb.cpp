@@ -504,9 +504,13 @@ static GstFlowReturn gst_gpu_nv12_to_rgb_transform(GstBaseTransform *trans, GstB
     GPURTSP_CUDA_ELEMENT_ERROR(self, "cuCtxPushCurrent", CUDA_ERROR_INVALID_CONTEXT);
     return GST_FLOW_ERROR;
   }
-  /* GStreamer 1.22's CUDA memory has no stream or fence: upstream finished
-   * writing the input before pushing it, and downstream reads the output as
-   * soon as we return, so the kernel must be complete here. */
+  /* GStreamer 1.22: CUDA memory has no stream, upstream finished writing the
+   * input before pushing it. 1.24+: upstream (nvh264dec) may still be writing
+   * it on its own stream; wait for that stream unless it is ours. Under both
+   * rules downstream reads the output as soon as we return, without looking
+   * for a stream, and the input goes back to upstream's pool on return, so
+   * the kernel must be complete here. */
+  gpurtsp::sync_producer_stream(gst_buffer_peek_memory(inbuf, 0), priv->stream.get());
   CUresult result = priv->kernels.launch(src, dst, priv->params, priv->stream.get());
   if (result != CUDA_SUCCESS) {
     GPURTSP_CUDA_ELEMENT_ERROR(self, "cuLaunchKernel", result);
