@@ -6,6 +6,7 @@
 #include "gstlatestframesink.h"
 #include "gstrtpkeyframefilter.h"
 #ifdef GPURTSP_HAVE_CUDA
+#include "cuda-version-rule.h"
 #include "gpurtsp-cuda.h"
 #include "gstgpunv12torgb.h"
 #include "gstgpujpegenc.h"
@@ -51,7 +52,14 @@ static gboolean plugin_init(GstPlugin *plugin) {
   gst_plugin_add_dependency_simple(plugin, "GPURTSP_NVJPEG_LIBRARY:LD_LIBRARY_PATH",
                                    "/usr/lib/x86_64-linux-gnu:/usr/lib64:/usr/local/cuda/lib64",
                                    "libnvjpeg.so", GST_PLUGIN_DEPENDENCY_FLAG_FILE_NAME_IS_PREFIX);
-  std::string why;
+  guint run_major = 0, run_minor = 0, run_micro = 0, run_nano = 0;
+  gst_version(&run_major, &run_minor, &run_micro, &run_nano);
+  std::string why = gpurtsp::cuda_version_mismatch(GST_VERSION_MINOR, run_major, run_minor);
+  if (!why.empty()) {
+    report_missing(plugin, "gpunv12torgb, gpujpegenc", why);
+    report_missing(plugin, "gpukeyframedec", why);
+    return ok;
+  }
   if (!gpurtsp::cuda_device_available(why)) {
     report_missing(plugin, "gpunv12torgb, gpujpegenc", why);
     report_missing(plugin, "gpukeyframedec", why);
