@@ -79,6 +79,7 @@ GST_START_TEST(test_good_config_merges_defaults) {
   fail_unless_equals_int(lobby.settings.width, 0);
   fail_unless_equals_int(yard.settings.width, 640);
   fail_unless_equals_int(lobby.settings.jpeg_quality, CameraSettings().jpeg_quality);
+  fail_unless(lobby.settings.jpeg_encoder == JpegEncoderChoice::Auto);
   fail_unless_equals_int(yard.settings.latency_ms, CameraSettings().latency_ms);
   /* Credentials leave the location for rtspsrc's user-id/user-pw. */
   assert_equals_text(yard.url.location, "rtsp://127.0.0.1:8554/cam1");
@@ -169,8 +170,27 @@ GST_START_TEST(test_bad_enums) {
   check_error(camera_with("transport", "http"), 4, "cameras[0].transport",
               "expected tcp, udp or auto");
   check_error(camera_with("decode", "some"), 4, "cameras[0].decode", "expected all or keyframes");
+  check_error(camera_with("jpeg_encoder", "nvjpeg"), 4, "cameras[0].jpeg_encoder",
+              "unknown value \"nvjpeg\" (expected auto, gpujpegenc or nvjpegenc)");
+  check_error("defaults:\n  jpeg_encoder: jpegenc\ncameras:\n  - id: a\n    url: rtsp://h/x\n", 2,
+              "defaults.jpeg_encoder", "unknown value \"jpegenc\"");
   check_error("defaults:\n  decoder: NVIDIA\ncameras:\n  - id: a\n    url: rtsp://h/x\n", 2,
               "defaults.decoder", "unknown value");
+}
+GST_END_TEST;
+
+GST_START_TEST(test_jpeg_encoder) {
+  /* defaults: sets it for every camera, a camera overrides it. */
+  const Config config =
+      parse_config("defaults:\n  jpeg_encoder: nvjpegenc\ncameras:\n"
+                   "  - id: a\n    url: rtsp://h/x\n"
+                   "  - id: b\n    url: rtsp://h/y\n    jpeg_encoder: gpujpegenc\n"
+                   "  - id: c\n    url: rtsp://h/z\n    jpeg_encoder: auto\n",
+                   "cameras.yaml", Variables());
+  fail_unless(config.cameras[0].settings.jpeg_encoder == JpegEncoderChoice::Nvjpegenc);
+  fail_unless(config.cameras[1].settings.jpeg_encoder == JpegEncoderChoice::Gpujpegenc);
+  fail_unless(config.cameras[2].settings.jpeg_encoder == JpegEncoderChoice::Auto);
+  assert_equals_text(jpeg_encoder_choice_name(JpegEncoderChoice::Nvjpegenc), "nvjpegenc");
 }
 GST_END_TEST;
 
@@ -432,6 +452,7 @@ static Suite *launch_config_suite() {
   tcase_add_test(tc, test_bad_urls);
   tcase_add_test(tc, test_out_of_range_numbers);
   tcase_add_test(tc, test_bad_enums);
+  tcase_add_test(tc, test_jpeg_encoder);
   tcase_add_test(tc, test_bad_structure);
   tcase_add_test(tc, test_malformed_yaml);
   tcase_add_test(tc, test_variables);

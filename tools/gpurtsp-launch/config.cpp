@@ -246,6 +246,12 @@ constexpr SettingKey kSettingKeys[] = {
        s.decode =
            f.choice<DecodeMode>({{"all", DecodeMode::All}, {"keyframes", DecodeMode::Keyframes}});
      }},
+    {"jpeg_encoder",
+     [](const Field &f, CameraSettings &s) {
+       s.jpeg_encoder = f.choice<JpegEncoderChoice>({{"auto", JpegEncoderChoice::Auto},
+                                                     {"gpujpegenc", JpegEncoderChoice::Gpujpegenc},
+                                                     {"nvjpegenc", JpegEncoderChoice::Nvjpegenc}});
+     }},
 };
 
 void apply_setting(const std::string &key, const Field &field, CameraSettings &settings) {
@@ -399,6 +405,18 @@ const char *transport_name(Transport transport) {
 
 const char *decode_mode_name(DecodeMode mode) {
   return mode == DecodeMode::Keyframes ? "keyframes" : "all";
+}
+
+const char *jpeg_encoder_choice_name(JpegEncoderChoice choice) {
+  switch (choice) {
+  case JpegEncoderChoice::Auto:
+    return "auto";
+  case JpegEncoderChoice::Gpujpegenc:
+    return "gpujpegenc";
+  case JpegEncoderChoice::Nvjpegenc:
+    return "nvjpegenc";
+  }
+  return "?";
 }
 
 std::string ListenAddress::to_string() const {

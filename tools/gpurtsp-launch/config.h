@@ -22,11 +22,15 @@ enum class DecoderChoice { Auto, Nvidia, Software };
 enum class CodecChoice { Auto, H264, H265 };
 enum class Transport { Tcp, Udp, Auto };
 enum class DecodeMode { All, Keyframes };
+/* The JPEG encoder of nvidia decoding: auto picks among those registered
+ * (element-choice.h); software decoding always uses jpegenc. */
+enum class JpegEncoderChoice { Auto, Gpujpegenc, Nvjpegenc };
 
 const char *decoder_choice_name(DecoderChoice choice);
 const char *codec_choice_name(CodecChoice choice);
 const char *transport_name(Transport transport);
 const char *decode_mode_name(DecodeMode mode);
+const char *jpeg_encoder_choice_name(JpegEncoderChoice choice);
 
 /* What "defaults:" sets and each camera may override. */
 struct CameraSettings {
@@ -41,6 +45,7 @@ struct CameraSettings {
   int buffer_size = 30;
   int stall_timeout_s = 10;
   DecodeMode decode = DecodeMode::All;
+  JpegEncoderChoice jpeg_encoder = JpegEncoderChoice::Auto;
 };
 
 struct CameraConfig {
