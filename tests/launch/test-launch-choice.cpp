@@ -1,0 +1,258 @@
+/* gpurtsp-launch's element choices (element-choice.h) against registries as
+ * each GStreamer release lays them out, no GPU needed: the NVDEC decoder
+ * (1.22's nvh264sldec over its legacy nvh264dec; 1.24's stateless nvh264dec
+ * and nvh264device1dec), the JPEG encoder of jpeg_encoder (auto's
+ * preference, nvjpegenc per GPU, its fallback with width). */
+#include <string>
+#include <vector>
+
+#include "element-choice.h"
+
+/* Last: check.h defines fail(), which breaks <ios> included after it. */
+#include <gst/check/gstcheck.h>
+
+using namespace gpurtsp::launch;
+
+/* fail_unless_equals_string evaluates its arguments twice: temporaries die. */
+#define assert_equals_text(got, expected)                                                          \
+  do {                                                                                             \
+    const std::string got_ = (got), expected_ = (expected);                                        \
+    fail_unless(got_ == expected_, "got \"%s\", expected \"%s\"", got_.c_str(),                    \
+                expected_.c_str());                                                                \
+  } while (0)
+
+#define assert_contains(text, part)                                                                \
+  do {                                                                                             \
+    const std::string text_ = (text), part_ = (part);                                              \
+    fail_unless(text_.find(part_) != std::string::npos, "\"%s\" lacks \"%s\"", text_.c_str(),      \
+                part_.c_str());                                                                    \
+  } while (0)
+
+constexpr GstRelease k122{1, 22}, k123{1, 23}, k124{1, 24}, k126{1, 26};
+
+/* GStreamer 1.22 with two GPUs: stateless sldec and legacy dec per GPU. The
+ * legacy decoders rank higher, as in nvcodec; ancestry as the registry
+ * answers it. */
+static std::vector<RegisteredElement> registry_1_22() {
+  return {
+      {"avdec_h264", std::nullopt, GST_RANK_PRIMARY, std::nullopt},
+      {"nvh264dec", 0, GST_RANK_PRIMARY, false},
+      {"nvh264sldec", 0, GST_RANK_SECONDARY, true},
+      {"nvh265dec", 0, GST_RANK_PRIMARY, false},
+      {"nvh265sldec", 0, GST_RANK_SECONDARY, true},
+      {"nvh264device1dec", 1, GST_RANK_PRIMARY, false},
+      {"nvh264sldevice1dec", 1, GST_RANK_SECONDARY, true},
+  };
+}
+
+/* GStreamer 1.24 and later: only stateless decoders, named dec. */
+static std::vector<RegisteredElement> registry_1_24() {
+  return {
+      {"nvh264dec", 0, GST_RANK_PRIMARY, true},
+      {"nvh265dec", 0, GST_RANK_PRIMARY, true},
+      {"nvh264device1dec", 1, GST_RANK_PRIMARY, true},
+      {"nvh265device1dec", 1, GST_RANK_PRIMARY, true},
+  };
+}
+
+GST_START_TEST(test_release) {
+  fail_unless(parse_release("1.22.0") == (GstRelease{1, 22}));
+  fail_unless(parse_release("1.23.90") == (GstRelease{1, 23}));
+  fail_unless(parse_release("1.24") == (GstRelease{1, 24}));
+  for (const char *bad : {"", "1", "x.y", "1.x", "1.22x", ".22"})
+    fail_if(parse_release(bad).has_value(), "\"%s\" parsed", bad);
+  fail_unless(k122 < k124 && k124 < k126);
+  assert_equals_text(k126.to_string(), "1.26");
+}
+GST_END_TEST;
+
+GST_START_TEST(test_decoder_1_22_stateless_first) {
+  const auto registry = registry_1_22();
+  ElementChoice chosen = choose_nvdec_decoder(registry, Codec::H264, 0, k122);
+  assert_equals_text(chosen.factory, "nvh264sldec");
+  assert_equals_text(chosen.reason,
+                     "nvh264sldec: GStreamer 1.22's stateless NVDEC decoder (the CUVID-parser "
+                     "nvh264dec opens a GL display per instance)");
+  /* The second GPU's stateless decoder is named nvh264sldevice1dec. */
+  chosen = choose_nvdec_decoder(registry, Codec::H264, 1, k122);
+  assert_equals_text(chosen.factory, "nvh264sldevice1dec");
+  chosen = choose_nvdec_decoder(registry, Codec::H265, 0, k122);
+  assert_equals_text(chosen.factory, "nvh265sldec");
+  assert_contains(chosen.reason, "the CUVID-parser nvh265dec");
+  /* The name alone says sldec is stateless, whatever the ancestry said. */
+  std::vector<RegisteredElement> unknown = registry;
+  for (RegisteredElement &element : unknown)
+    element.stateless.reset();
+  assert_equals_text(choose_nvdec_decoder(unknown, Codec::H264, 1, k122).factory,
+                     "nvh264sldevice1dec");
+}
+GST_END_TEST;
+
+GST_START_TEST(test_decoder_1_22_legacy_only) {
+  const std::vector<RegisteredElement> registry = {
+      {"nvh264dec", 0, GST_RANK_PRIMARY, false},
+      {"nvh264device1dec", 1, GST_RANK_PRIMARY, false},
+  };
+  ElementChoice chosen = choose_nvdec_decoder(registry, Codec::H264, 0, k122);
+  assert_equals_text(chosen.factory, "nvh264dec");
+  fail_unless(chosen.reason.starts_with(
+                  "nvh264dec: legacy CUVID-parser decoder, no stateless one registered"),
+              "%s", chosen.reason.c_str());
+  assert_equals_text(choose_nvdec_decoder(registry, Codec::H264, 1, k122).factory,
+                     "nvh264device1dec");
+  /* Without the ancestry, nvcodec 1.22's nvh264dec is the legacy one. */
+  const std::vector<RegisteredElement> unknown = {{"nvh264dec", 0, GST_RANK_PRIMARY, {}}};
+  assert_contains(choose_nvdec_decoder(unknown, Codec::H264, 0, k122).reason, "legacy");
+}
+GST_END_TEST;
+
+GST_START_TEST(test_decoder_1_24) {
+  const auto registry = registry_1_24();
+  for (GstRelease release : {k124, k126}) {
+    ElementChoice chosen = choose_nvdec_decoder(registry, Codec::H264, 0, release);
+    assert_equals_text(chosen.factory, "nvh264dec");
+    fail_unless(
+        chosen.reason.starts_with("nvh264dec: the stateless NVDEC decoder (GStreamer >= 1.24"),
+        "%s", chosen.reason.c_str());
+    chosen = choose_nvdec_decoder(registry, Codec::H264, 1, release);
+    assert_equals_text(chosen.factory, "nvh264device1dec");
+    assert_contains(chosen.reason, "nvh264device1dec: the stateless NVDEC decoder");
+    assert_equals_text(choose_nvdec_decoder(registry, Codec::H265, 1, release).factory,
+                       "nvh265device1dec");
+  }
+  /* Without the ancestry, nvcodec >= 1.24's nvh264dec is stateless. */
+  const std::vector<RegisteredElement> unknown = {{"nvh264dec", 0, GST_RANK_PRIMARY, {}}};
+  assert_contains(choose_nvdec_decoder(unknown, Codec::H264, 0, k126).reason,
+                  "the stateless NVDEC decoder");
+  /* The ancestry wins over the version: a 1.23 development build may have
+   * either kind. */
+  const std::vector<RegisteredElement> dev_stateless = {{"nvh264dec", 0, GST_RANK_PRIMARY, true}};
+  assert_contains(choose_nvdec_decoder(dev_stateless, Codec::H264, 0, k123).reason,
+                  "the stateless NVDEC decoder");
+  const std::vector<RegisteredElement> dev_legacy = {{"nvh264dec", 0, GST_RANK_PRIMARY, false}};
+  assert_contains(choose_nvdec_decoder(dev_legacy, Codec::H264, 0, k124).reason, "legacy");
+}
+GST_END_TEST;
+
+GST_START_TEST(test_decoder_missing) {
+  /* No decoder for the GPU (or none at all: nvcodec without CUDA). */
+  for (const auto &registry :
+       {registry_1_22(), registry_1_24(), std::vector<RegisteredElement>()}) {
+    const ElementChoice chosen = choose_nvdec_decoder(registry, Codec::H264, 2, k124);
+    assert_equals_text(chosen.factory, "");
+    assert_contains(chosen.reason, "no NVDEC H.264 decoder element for GPU 2");
+  }
+  /* Names that only look alike are not NVDEC decoders. */
+  const std::vector<RegisteredElement> others = {
+      {"nvh264enc", 0, GST_RANK_PRIMARY, {}},
+      {"nvh264devicedec", 0, GST_RANK_PRIMARY, {}},
+      {"nvh264sldevice1xdec", 0, GST_RANK_PRIMARY, {}},
+      {"nvh265dec", 0, GST_RANK_PRIMARY, true},
+  };
+  assert_equals_text(choose_nvdec_decoder(others, Codec::H264, 0, k124).factory, "");
+}
+GST_END_TEST;
+
+/* gpujpegenc (any GPU) and nvjpegenc per GPU, as on 1.24 with two GPUs. */
+static std::vector<RegisteredElement> encoders(bool gpujpegenc, bool nvjpegenc) {
+  std::vector<RegisteredElement> registry;
+  if (gpujpegenc)
+    registry.push_back({"gpujpegenc", 0, GST_RANK_NONE, {}});
+  if (nvjpegenc) {
+    registry.push_back({"nvjpegenc", 0, GST_RANK_NONE, {}});
+    registry.push_back({"nvjpegdevice1enc", 1, GST_RANK_NONE, {}});
+    registry.push_back({"nvautogpujpegenc", std::nullopt, GST_RANK_NONE, {}});
+  }
+  return registry;
+}
+
+GST_START_TEST(test_jpeg_encoder_auto) {
+  /* The preference as shipped: gpujpegenc, then nvjpegenc. */
+  fail_unless(kAutoJpegEncoderPreference[0].order[0] == JpegEncoder::Gpujpegenc);
+  ElementChoice chosen =
+      choose_jpeg_encoder(encoders(true, true), JpegEncoderChoice::Auto, 1, false, k124);
+  assert_equals_text(chosen.factory, "gpujpegenc");
+  assert_equals_text(chosen.reason, "gpujpegenc: jpeg_encoder: auto prefers gpujpegenc on "
+                                    "GStreamer 1.24");
+  /* Without gpujpegenc, the GPU's own nvjpegenc. */
+  chosen = choose_jpeg_encoder(encoders(false, true), JpegEncoderChoice::Auto, 0, false, k124);
+  assert_equals_text(chosen.factory, "nvjpegenc");
+  assert_contains(chosen.reason, "which is not available");
+  chosen = choose_jpeg_encoder(encoders(false, true), JpegEncoderChoice::Auto, 1, false, k126);
+  assert_equals_text(chosen.factory, "nvjpegdevice1enc");
+  /* Neither: the caller's failure/fallback path says why. */
+  chosen = choose_jpeg_encoder(encoders(false, false), JpegEncoderChoice::Auto, 0, false, k122,
+                               nullptr, "built without CUDA");
+  assert_equals_text(chosen.factory, "");
+  assert_contains(chosen.reason, "no JPEG encoder for GPU 0: element gpujpegenc is not available "
+                                 "(built without CUDA), and no nvjpegenc for GPU 0");
+  chosen = choose_jpeg_encoder(encoders(false, true), JpegEncoderChoice::Auto, 2, false, k126);
+  assert_equals_text(chosen.factory, "");
+  /* width: frames come as RGB, which nvjpegenc does not take. */
+  chosen = choose_jpeg_encoder(encoders(false, true), JpegEncoderChoice::Auto, 0, true, k126);
+  assert_equals_text(chosen.factory, "");
+  assert_contains(chosen.reason, "which nvjpegenc does not take");
+  assert_equals_text(
+      choose_jpeg_encoder(encoders(true, true), JpegEncoderChoice::Auto, 0, true, k126).factory,
+      "gpujpegenc");
+}
+GST_END_TEST;
+
+GST_START_TEST(test_jpeg_encoder_set) {
+  bool fallback = true;
+  ElementChoice chosen = choose_jpeg_encoder(encoders(true, true), JpegEncoderChoice::Nvjpegenc, 0,
+                                             false, k124, &fallback);
+  assert_equals_text(chosen.factory, "nvjpegenc");
+  fail_if(fallback);
+  /* nvjpegenc's cuda-device-id is read-only: GPU 1 has its own factory. */
+  chosen = choose_jpeg_encoder(encoders(true, true), JpegEncoderChoice::Nvjpegenc, 1, false, k124);
+  assert_equals_text(chosen.factory, "nvjpegdevice1enc");
+  /* Not there (1.22, or no libnvjpeg): no silent substitute. */
+  chosen = choose_jpeg_encoder(encoders(true, false), JpegEncoderChoice::Nvjpegenc, 0, false, k122);
+  assert_equals_text(chosen.factory, "");
+  assert_contains(chosen.reason, "jpeg_encoder: nvjpegenc, but no nvjpegenc for GPU 0");
+  chosen = choose_jpeg_encoder(encoders(true, true), JpegEncoderChoice::Nvjpegenc, 3, false, k124);
+  assert_equals_text(chosen.factory, "");
+  /* With width, gpujpegenc instead, and the caller is told to log it. */
+  chosen = choose_jpeg_encoder(encoders(true, true), JpegEncoderChoice::Nvjpegenc, 1, true, k124,
+                               &fallback);
+  assert_equals_text(chosen.factory, "gpujpegenc");
+  fail_unless(fallback);
+  assert_equals_text(chosen.reason, "gpujpegenc instead of jpeg_encoder: nvjpegenc: width needs "
+                                    "gpunv12torgb's RGB, which nvjpegenc does not take");
+  chosen = choose_jpeg_encoder(encoders(false, true), JpegEncoderChoice::Nvjpegenc, 0, true, k124,
+                               &fallback);
+  assert_equals_text(chosen.factory, "");
+  fail_unless(fallback);
+  assert_contains(chosen.reason, "falls back to gpujpegenc");
+  /* gpujpegenc set: only gpujpegenc. */
+  fallback = true;
+  chosen = choose_jpeg_encoder(encoders(true, true), JpegEncoderChoice::Gpujpegenc, 1, true, k124,
+                               &fallback);
+  assert_equals_text(chosen.factory, "gpujpegenc");
+  fail_if(fallback);
+  chosen =
+      choose_jpeg_encoder(encoders(false, true), JpegEncoderChoice::Gpujpegenc, 0, false, k124);
+  assert_equals_text(chosen.factory, "");
+  assert_contains(chosen.reason, "jpeg_encoder: gpujpegenc, but element gpujpegenc is not");
+  fail_unless(is_nvjpegenc("nvjpegenc") && is_nvjpegenc("nvjpegdevice12enc"));
+  fail_if(is_nvjpegenc("gpujpegenc") || is_nvjpegenc("nvautogpujpegenc") ||
+          is_nvjpegenc("nvjpegdeviceenc"));
+}
+GST_END_TEST;
+
+static Suite *launch_choice_suite() {
+  Suite *s = suite_create("launch-choice");
+  TCase *tc = tcase_create("choice");
+  suite_add_tcase(s, tc);
+  tcase_add_test(tc, test_release);
+  tcase_add_test(tc, test_decoder_1_22_stateless_first);
+  tcase_add_test(tc, test_decoder_1_22_legacy_only);
+  tcase_add_test(tc, test_decoder_1_24);
+  tcase_add_test(tc, test_decoder_missing);
+  tcase_add_test(tc, test_jpeg_encoder_auto);
+  tcase_add_test(tc, test_jpeg_encoder_set);
+  return s;
+}
+
+GST_CHECK_MAIN(launch_choice);
