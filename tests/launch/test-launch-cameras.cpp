@@ -565,7 +565,9 @@ static int nvidia_usable() {
   std::string why;
   const auto probe = [](std::string &reason) -> bool {
     GpuResources gpus;
-    return gpus.resolve(DecoderChoice::Nvidia, 0, false, reason) == Decoder::Nvidia;
+    CameraSettings settings;
+    settings.decoder = DecoderChoice::Nvidia;
+    return gpus.resolve(settings, reason) == Decoder::Nvidia;
   };
   switch (gputest::probe_in_child(probe, why)) {
   case gputest::Probe::Usable:

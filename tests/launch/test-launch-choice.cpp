@@ -2,11 +2,13 @@
  * each GStreamer release lays them out, no GPU needed: the NVDEC decoder
  * (1.22's nvh264sldec over its legacy nvh264dec; 1.24's stateless nvh264dec
  * and nvh264device1dec), the JPEG encoder of jpeg_encoder (auto's
- * preference, nvjpegenc per GPU, its fallback with width). */
+ * preference, nvjpegenc per GPU, its fallback with width), and the output
+ * chain each encoder gets. */
 #include <string>
 #include <vector>
 
 #include "element-choice.h"
+#include "pipeline-description.h"
 
 /* Last: check.h defines fail(), which breaks <ios> included after it. */
 #include <gst/check/gstcheck.h>
@@ -241,6 +243,46 @@ GST_START_TEST(test_jpeg_encoder_set) {
 }
 GST_END_TEST;
 
+static CameraConfig camera(int gpu, DecodeMode mode) {
+  CameraConfig camera;
+  camera.id = "lobby";
+  camera.url.location = "rtsp://127.0.0.1:8554/cam0";
+  camera.settings.gpu = gpu;
+  camera.settings.decode = mode;
+  camera.settings.jpeg_quality = 70;
+  return camera;
+}
+
+GST_START_TEST(test_nvjpegenc_pipeline) {
+  /* nvjpegenc takes the decoder's NV12 as is; no cuda-device-id to set. */
+  const auto elements =
+      output_elements(camera(1, DecodeMode::All), Decoder::Nvidia, "nvjpegdevice1enc");
+  fail_unless_equals_int(elements.size(), 2);
+  assert_equals_text(elements[0].factory, "nvjpegdevice1enc");
+  fail_unless_equals_int(elements[0].properties.size(), 1);
+  assert_equals_text(elements[0].properties[0].name, "quality");
+  assert_equals_text(elements[0].properties[0].value, "70");
+  assert_equals_text(elements[1].factory, "latestframesink");
+  assert_contains(launch_line(camera(1, DecodeMode::All), Codec::H264, Decoder::Nvidia,
+                              "nvh264device1dec", "nvjpegdevice1enc"),
+                  "h264parse ! nvh264device1dec ! 'video/x-raw(memory:CUDAMemory)' ! videorate "
+                  "drop-only=true max-rate=5 ! nvjpegdevice1enc quality=70 ! latestframesink ");
+  /* decode: keyframes: gpukeyframedec's NV12 (CUDA memory) the same way. */
+  assert_contains(launch_line(camera(0, DecodeMode::Keyframes), Codec::H264, Decoder::Nvidia,
+                              kKeyframeDecoderFactory, "nvjpegenc"),
+                  "! gpukeyframedec cuda-device-id=0 ! videorate drop-only=true max-rate=5 ! "
+                  "nvjpegenc quality=70 ! latestframesink ");
+  /* gpujpegenc is unchanged, and takes the device id. */
+  assert_contains(launch_line(camera(1, DecodeMode::Keyframes), Codec::H264, Decoder::Nvidia,
+                              kKeyframeDecoderFactory, "gpujpegenc"),
+                  "! gpujpegenc cuda-device-id=1 quality=70 ! latestframesink ");
+  /* Software decoding always ends in jpegenc. */
+  assert_equals_text(
+      output_elements(camera(0, DecodeMode::All), Decoder::Software, "nvjpegenc")[1].factory,
+      "jpegenc");
+}
+GST_END_TEST;
+
 static Suite *launch_choice_suite() {
   Suite *s = suite_create("launch-choice");
   TCase *tc = tcase_create("choice");
@@ -252,6 +294,7 @@ static Suite *launch_choice_suite() {
   tcase_add_test(tc, test_decoder_missing);
   tcase_add_test(tc, test_jpeg_encoder_auto);
   tcase_add_test(tc, test_jpeg_encoder_set);
+  tcase_add_test(tc, test_nvjpegenc_pipeline);
   return s;
 }
 

@@ -119,6 +119,12 @@ std::shared_ptr<CameraPipeline> CameraPipeline::create(const CameraConfig &camer
   return pipeline;
 }
 
+std::vector<ElementSpec> CameraPipeline::output_specs() const {
+  return output_elements(camera_, decoder_,
+                         decoder_ == Decoder::Nvidia ? gpus_.jpeg_encoder(camera_.settings).factory
+                                                     : std::string());
+}
+
 bool CameraPipeline::build(std::string &error) {
   const std::string name = "camera-" + camera_.id;
   pipeline_ = GST_ELEMENT(gst_object_ref_sink(gst_pipeline_new(name.c_str())));
@@ -135,7 +141,7 @@ bool CameraPipeline::build(std::string &error) {
     return false;
   gst_bin_add(GST_BIN(pipeline_), source_);
 
-  const auto output = add_chain(GST_BIN(pipeline_), output_elements(camera_, decoder_), error);
+  const auto output = add_chain(GST_BIN(pipeline_), output_specs(), error);
   if (output.empty())
     return false;
   output_ = GST_ELEMENT(gst_object_ref(output.front()));
@@ -321,7 +327,7 @@ void CameraPipeline::link_stream(GstPad *pad) {
   }
   if (!gst_element_link(chain.back(), output_)) {
     post_error(GST_CORE_ERROR, GST_CORE_ERROR_NEGOTIATION,
-               "cannot link " + factory + " to " + output_elements(camera_, decoder_)[0].factory);
+               "cannot link " + factory + " to " + output_specs()[0].factory);
     return;
   }
   /* Downstream first, so nothing pushes into an element not yet running. */

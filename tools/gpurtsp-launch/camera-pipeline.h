@@ -80,6 +80,9 @@ public:
   std::string offered_without_video() const;
 
 private:
+  /* output_elements() with the JPEG encoder GpuResources chose for us. */
+  std::vector<ElementSpec> output_specs() const;
+
   CameraPipeline(const CameraConfig &camera, Decoder decoder, GstContext *cuda_context,
                  GpuResources &gpus, GpuResources::DecoderSlot decoder_slot);
 

@@ -28,7 +28,7 @@ Camera::Camera(CameraConfig config, GpuResources &gpus, PipelineWorker &worker)
     : config_(std::move(config)), gpus_(gpus), worker_(worker) {
   const CameraSettings &settings = config_.settings;
   std::string why;
-  decoder_ = gpus_.resolve(settings.decoder, settings.gpu, settings.width > 0, why);
+  decoder_ = gpus_.resolve(settings, why);
   if (!decoder_)
     decoder_error_ = "decoder nvidia: " + why;
 }

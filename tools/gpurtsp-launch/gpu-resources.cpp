@@ -2,6 +2,9 @@
 
 #include "log.h"
 
+#include <string_view>
+#include <vector>
+
 #ifdef GPURTSP_LAUNCH_HAVE_CUDA
 #include <gst/cuda/gstcudacontext.h>
 #include <gst/cuda/gstcudaloader.h>
@@ -33,24 +36,54 @@ bool have_element(const char *factory, std::string &why) {
   return false;
 }
 
-/* The cuda-device-id an NVDEC decoder element was registered for. */
-std::optional<int> decoder_device(GstElementFactory *factory) {
+/* Whether @type is a stateless NVDEC decoder (libgstcodecs' base classes)
+ * or the legacy one (nvcodec's GstNvDec); nullopt if neither. */
+std::optional<bool> stateless_ancestry(GType type) {
+  for (; type != 0; type = g_type_parent(type)) {
+    const std::string_view name = g_type_name(type);
+    if (name == "GstNvDec")
+      return false;
+    if (name == "GstH264Decoder" || name == "GstH265Decoder")
+      return true;
+  }
+  return std::nullopt;
+}
+
+/* @factory as the element choices see it: its rank, the cuda-device-id it
+ * was registered for and, with @ancestry, whether it is a stateless decoder. */
+RegisteredElement describe_factory(GstElementFactory *factory, bool ancestry) {
+  RegisteredElement described;
+  described.name = gst_plugin_feature_get_name(GST_PLUGIN_FEATURE(factory));
+  described.rank = gst_plugin_feature_get_rank(GST_PLUGIN_FEATURE(factory));
   GstElement *element = gst_element_factory_create(factory, nullptr);
   if (!element)
-    return std::nullopt;
+    return described;
   gst_object_ref_sink(element);
-  std::optional<int> device;
+  if (ancestry)
+    described.stateless = stateless_ancestry(G_OBJECT_TYPE(element));
   if (g_object_class_find_property(G_OBJECT_GET_CLASS(element), "cuda-device-id")) {
     GValue value = G_VALUE_INIT, as_int = G_VALUE_INIT;
     g_object_get_property(G_OBJECT(element), "cuda-device-id", &value);
     g_value_init(&as_int, G_TYPE_INT);
     if (g_value_transform(&value, &as_int))
-      device = g_value_get_int(&as_int);
+      described.device = g_value_get_int(&as_int);
     g_value_unset(&value);
     g_value_unset(&as_int);
   }
   gst_object_unref(element);
-  return device;
+  return described;
+}
+
+/* The registered element factories whose names @wanted accepts. */
+template <typename Wanted>
+std::vector<RegisteredElement> registered(Wanted wanted, bool ancestry) {
+  std::vector<RegisteredElement> found;
+  GList *features = gst_registry_get_feature_list(gst_registry_get(), GST_TYPE_ELEMENT_FACTORY);
+  for (GList *l = features; l; l = l->next)
+    if (wanted(std::string(gst_plugin_feature_get_name(GST_PLUGIN_FEATURE(l->data)))))
+      found.push_back(describe_factory(GST_ELEMENT_FACTORY(l->data), ancestry));
+  gst_plugin_feature_list_free(features);
+  return found;
 }
 
 } // namespace
@@ -85,35 +118,51 @@ GpuResources::Gpu &GpuResources::gpu_state(int index) {
   return gpu;
 }
 
-bool GpuResources::usable(int gpu, bool scaling, std::string &why) {
+bool GpuResources::usable(const CameraSettings &settings, std::string &why) {
   /* Elements first: they are cheap to look up, a CUDA context is not. */
-  if (!have_element("gpujpegenc", why) || (scaling && !have_element("gpunv12torgb", why)))
-    return false;
-  if (decoder_factory(Decoder::Nvidia, Codec::H264, gpu).empty()) {
-    why = "no NVDEC H.264 decoder element for GPU " + std::to_string(gpu) +
-          " (nvh264dec of gst-plugins-bad's nvcodec)";
+  const ElementChoice encoder = jpeg_encoder(settings);
+  if (encoder.factory.empty()) {
+    why = encoder.reason;
     return false;
   }
-  const Gpu &state = gpu_state(gpu);
+  if (settings.width > 0 && !have_element("gpunv12torgb", why))
+    return false;
+  const ElementChoice decoder = decoder_choice(Decoder::Nvidia, Codec::H264, settings.gpu);
+  if (decoder.factory.empty()) {
+    why = decoder.reason;
+    return false;
+  }
+  const Gpu &state = gpu_state(settings.gpu);
   why = state.why;
   return state.context != nullptr;
 }
 
-std::optional<Decoder> GpuResources::resolve(DecoderChoice choice, int gpu, bool scaling,
-                                             std::string &why) {
+std::optional<Decoder> GpuResources::resolve(const CameraSettings &settings, std::string &why) {
   why.clear();
-  if (choice == DecoderChoice::Software)
+  if (settings.decoder == DecoderChoice::Software)
     return Decoder::Software;
-  if (usable(gpu, scaling, why))
+  if (usable(settings, why))
     return Decoder::Nvidia;
-  if (choice == DecoderChoice::Nvidia)
+  if (settings.decoder == DecoderChoice::Nvidia)
     return std::nullopt;
   return Decoder::Software;
 }
 
-std::string GpuResources::decoder_factory(Decoder decoder, Codec codec, int gpu, DecodeMode mode) {
-  if (decoder == Decoder::Software)
-    return software_decoder_factory(codec);
+GstRelease GpuResources::nvcodec_release() {
+  g_autoptr(GstPlugin) nvcodec = gst_registry_find_plugin(gst_registry_get(), "nvcodec");
+  if (nvcodec)
+    if (auto release = parse_release(gst_plugin_get_version(nvcodec)))
+      return *release;
+  guint major = 0, minor = 0, micro = 0, nano = 0;
+  gst_version(&major, &minor, &micro, &nano);
+  return {major, minor};
+}
+
+ElementChoice GpuResources::decoder_choice(Decoder decoder, Codec codec, int gpu, DecodeMode mode) {
+  if (decoder == Decoder::Software) {
+    const std::string factory = software_decoder_factory(codec);
+    return {factory, factory + ": software decoding, one thread per camera"};
+  }
   std::lock_guard lock(decoders_lock_);
   if (mode == DecodeMode::Keyframes) {
     if (!have_keyframe_decoder_) {
@@ -124,34 +173,47 @@ std::string GpuResources::decoder_factory(Decoder decoder, Codec codec, int gpu,
                        why.c_str());
     }
     if (*have_keyframe_decoder_)
-      return kKeyframeDecoderFactory;
+      return {kKeyframeDecoderFactory,
+              std::string(kKeyframeDecoderFactory) +
+                  ": decode: keyframes, NVDEC sessions shared by the GPU's cameras"};
   }
   const auto key = std::make_pair(codec, gpu);
   if (auto found = decoders_.find(key); found != decoders_.end())
     return found->second;
 
-  /* nvcodec registers decoders per GPU: nvh264dec and nvh264sldec for the
-   * first, then nvh264device1dec, ... Each says which device it drives.
-   * The stateless one (sldec) comes first: 1.22's nvh264dec (CUVID's parser)
-   * opens a GL display in every instance, whatever its output; on the H100
-   * 256 of them stalled start-up and the EGL driver's threads crashed
-   * processes at teardown (docs/scale.md). */
+  /* nvcodec registers decoders per GPU, each saying which device it drives;
+   * which of them is stateless depends on the GStreamer release
+   * (element-choice.h). The stateless one comes first: 1.22's nvh264dec
+   * (CUVID's parser) opens a GL display in every instance, whatever its
+   * output; on the H100 256 of them stalled start-up and the EGL driver's
+   * threads crashed processes at teardown (docs/scale.md). */
   const std::string prefix = codec == Codec::H265 ? "nvh265" : "nvh264";
-  GList *factories = gst_element_factory_list_get_elements(
-      GST_ELEMENT_FACTORY_TYPE_DECODER | GST_ELEMENT_FACTORY_TYPE_MEDIA_VIDEO, GST_RANK_NONE);
-  factories = g_list_sort(factories, gst_plugin_feature_rank_compare_func);
-  std::string result;
-  for (const char *suffix : {"sldec", "dec"}) {
-    for (GList *l = factories; l && result.empty(); l = l->next) {
-      auto factory = GST_ELEMENT_FACTORY(l->data);
-      const std::string name = gst_plugin_feature_get_name(GST_PLUGIN_FEATURE(factory));
-      if (name.starts_with(prefix) && name.ends_with(suffix) && decoder_device(factory) == gpu)
-        result = name;
-    }
-  }
-  gst_plugin_feature_list_free(factories);
-  decoders_.emplace(key, result);
-  return result;
+  const auto decoders =
+      registered([&](const std::string &name) { return name.starts_with(prefix); }, true);
+  ElementChoice chosen = choose_nvdec_decoder(decoders, codec, gpu, nvcodec_release());
+  LAUNCH_DEBUG("GPU %d %s decoder: %s", gpu, codec_name(codec), chosen.reason.c_str());
+  decoders_.emplace(key, chosen);
+  return chosen;
+}
+
+ElementChoice GpuResources::jpeg_encoder(const CameraSettings &settings) {
+  const bool scaling = settings.width > 0;
+  const auto key = std::make_tuple(settings.jpeg_encoder, settings.gpu, scaling);
+  std::lock_guard lock(decoders_lock_);
+  if (auto found = jpeg_encoders_.find(key); found != jpeg_encoders_.end())
+    return found->second;
+  const auto encoders = registered(
+      [](const std::string &name) { return name == "gpujpegenc" || is_nvjpegenc(name); }, false);
+  bool fallback = false;
+  ElementChoice chosen =
+      choose_jpeg_encoder(encoders, settings.jpeg_encoder, settings.gpu, scaling, nvcodec_release(),
+                          &fallback, gpurtsp_missing_reason());
+  if (fallback)
+    LAUNCH_WARNING("GPU %d, width set: %s", settings.gpu, chosen.reason.c_str());
+  else
+    LAUNCH_DEBUG("GPU %d JPEG encoder: %s", settings.gpu, chosen.reason.c_str());
+  jpeg_encoders_.emplace(key, chosen);
+  return chosen;
 }
 
 GstContext *GpuResources::pipeline_context(int gpu) const {

@@ -12,9 +12,11 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <tuple>
 #include <utility>
 
 #include "config.h"
+#include "element-choice.h"
 #include "pipeline-description.h"
 
 namespace gpurtsp::launch {
@@ -27,12 +29,12 @@ public:
   GpuResources(const GpuResources &) = delete;
   GpuResources &operator=(const GpuResources &) = delete;
 
-  /* The decoder kind of a camera set to @choice on @gpu (@scaling: width is
-   * set, so the converter is needed too). nvidia needs the CUDA context, the
-   * NVDEC H.264 decoder of @gpu and gpurtsp's CUDA elements. When they are
-   * missing, auto falls back to software and nvidia gives nullopt; @why says
-   * what is missing either way. */
-  std::optional<Decoder> resolve(DecoderChoice choice, int gpu, bool scaling, std::string &why);
+  /* The decoder kind of a camera with @settings (decoder, gpu, width,
+   * jpeg_encoder). nvidia needs the CUDA context of settings.gpu, its NVDEC
+   * H.264 decoder, a JPEG encoder (jpeg_encoder()) and, with width set,
+   * gpunv12torgb. When they are missing, auto falls back to software and
+   * nvidia gives nullopt; @why says what is missing either way. */
+  std::optional<Decoder> resolve(const CameraSettings &settings, std::string &why);
 
   /* The decoder element of @codec for @decoder on @gpu; empty when there is
    * none (e.g. no NVDEC H.265 on this GPU). With decode: keyframes, nvidia
@@ -40,7 +42,22 @@ public:
    * where the plugin registered it, else the per-camera NVDEC decoder after
    * one warning. Thread-safe: pipelines ask from rtspsrc's pad-added. */
   std::string decoder_factory(Decoder decoder, Codec codec, int gpu,
-                              DecodeMode mode = DecodeMode::All);
+                              DecodeMode mode = DecodeMode::All) {
+    return decoder_choice(decoder, codec, gpu, mode).factory;
+  }
+  /* The same with the one-line reason (choose_nvdec_decoder()). */
+  ElementChoice decoder_choice(Decoder decoder, Codec codec, int gpu,
+                               DecodeMode mode = DecodeMode::All);
+
+  /* The JPEG encoder of nvidia cameras with @settings (jpeg_encoder, gpu,
+   * width) and why (choose_jpeg_encoder()); factory empty when none is
+   * usable. jpeg_encoder: nvjpegenc with width falls back to gpujpegenc,
+   * logged once. Thread-safe: pipelines are built on worker threads. */
+  ElementChoice jpeg_encoder(const CameraSettings &settings);
+
+  /* nvcodec's release (gst-plugins-bad's), which decides its element
+   * names; gst_version() where nvcodec is not installed. */
+  static GstRelease nvcodec_release();
 
   /* The GstContext with @gpu's shared CUDA context, for pipelines of cameras
    * resolve() gave nvidia (transfer none); nullptr otherwise. */
@@ -115,14 +132,16 @@ private:
     std::string why;                   /* why there is no context */
   };
 
-  /* Whether nvidia decoding works on @gpu; else why not. */
-  bool usable(int gpu, bool scaling, std::string &why);
+  /* Whether nvidia decoding works for @settings; else why not. */
+  bool usable(const CameraSettings &settings, std::string &why);
   Gpu &gpu_state(int gpu);
 
   std::map<int, Gpu> gpus_;
   std::mutex decoders_lock_;
-  /* (codec, gpu) -> factory; guarded by decoders_lock_ */
-  std::map<std::pair<Codec, int>, std::string> decoders_;
+  /* (codec, gpu) -> decoder; guarded by decoders_lock_ */
+  std::map<std::pair<Codec, int>, ElementChoice> decoders_;
+  /* (jpeg_encoder, gpu, scaling) -> encoder; guarded by decoders_lock_ */
+  std::map<std::tuple<JpegEncoderChoice, int, bool>, ElementChoice> jpeg_encoders_;
   std::optional<bool> have_keyframe_decoder_; /* looked up once; guarded by decoders_lock_ */
   std::atomic<unsigned> element_contexts_{0};
 

@@ -134,7 +134,7 @@ void print_pipelines(const std::vector<CameraConfig> &cameras, GpuResources &gpu
   for (const CameraConfig &camera : cameras) {
     const CameraSettings &settings = camera.settings;
     std::string why;
-    const auto decoder = gpus.resolve(settings.decoder, settings.gpu, settings.width > 0, why);
+    const auto decoder = gpus.resolve(settings, why);
     if (!decoder) {
       std::printf("# %s: fails: decoder nvidia: %s\n", camera.id.c_str(), why.c_str());
       continue;
@@ -155,8 +155,10 @@ void print_pipelines(const std::vector<CameraConfig> &cameras, GpuResources &gpu
     std::string factory = gpus.decoder_factory(*decoder, codec, settings.gpu, settings.decode);
     if (factory.empty())
       factory = "(no " + std::string(codec_name(codec)) + " decoder)";
+    const std::string jpeg_encoder =
+        *decoder == Decoder::Nvidia ? gpus.jpeg_encoder(settings).factory : "";
     std::printf("# %s: %s\n%s\n", camera.id.c_str(), note.c_str(),
-                launch_line(camera, codec, *decoder, factory).c_str());
+                launch_line(camera, codec, *decoder, factory, jpeg_encoder).c_str());
   }
 }
 

@@ -98,11 +98,15 @@ std::vector<ElementSpec> decode_elements(const CameraConfig &camera, Decoder dec
   return elements;
 }
 
-std::vector<ElementSpec> output_elements(const CameraConfig &camera, Decoder decoder) {
+std::vector<ElementSpec> output_elements(const CameraConfig &camera, Decoder decoder,
+                                         const std::string &jpeg_encoder) {
   const CameraSettings &settings = camera.settings;
   const std::string quality = std::to_string(settings.jpeg_quality);
   std::vector<ElementSpec> elements;
-  if (decoder == Decoder::Nvidia) {
+  if (decoder == Decoder::Nvidia && jpeg_encoder != "gpujpegenc") {
+    /* nvjpegenc: its cuda-device-id is read-only, the factory is the GPU's. */
+    elements.push_back({jpeg_encoder, {{"quality", quality}}});
+  } else if (decoder == Decoder::Nvidia) {
     const std::string gpu = std::to_string(settings.gpu);
     /* gpujpegenc takes the decoder's NV12 as is; only scaling needs the
      * converter (its resize is fused with the colour conversion). */
@@ -125,7 +129,7 @@ std::vector<ElementSpec> output_elements(const CameraConfig &camera, Decoder dec
 }
 
 std::string launch_line(const CameraConfig &camera, Codec codec, Decoder decoder,
-                        const std::string &decoder_factory) {
+                        const std::string &decoder_factory, const std::string &jpeg_encoder) {
   std::vector<ElementSpec> elements = {source_element(camera)};
   for (auto &element : depayload_elements(codec))
     elements.push_back(std::move(element));
@@ -134,7 +138,7 @@ std::string launch_line(const CameraConfig &camera, Codec codec, Decoder decoder
   if (camera.settings.fps > 0)
     elements.push_back(
         {"videorate", {{"drop-only", "true"}, {"max-rate", std::to_string(camera.settings.fps)}}});
-  for (auto &element : output_elements(camera, decoder))
+  for (auto &element : output_elements(camera, decoder, jpeg_encoder))
     elements.push_back(std::move(element));
 
   std::string line = "gst-launch-1.0";

@@ -57,8 +57,12 @@ std::vector<ElementSpec> decode_elements(const CameraConfig &camera, Decoder dec
 
 /* From raw frames to the sink: scaling when width is set, the JPEG encoder of
  * @decoder's kind (nvidia keeps frames on the GPU), latestframesink. The
- * first element is where the rate limit drops frames. */
-std::vector<ElementSpec> output_elements(const CameraConfig &camera, Decoder decoder);
+ * first element is where the rate limit drops frames. @jpeg_encoder: nvidia's
+ * encoder factory (GpuResources::jpeg_encoder()): gpujpegenc, or nvjpegenc /
+ * nvjpegdeviceNenc, which take the decoder's NV12 as is and no RGB, so never
+ * with width; software decoding always uses jpegenc. */
+std::vector<ElementSpec> output_elements(const CameraConfig &camera, Decoder decoder,
+                                         const std::string &jpeg_encoder = "gpujpegenc");
 
 /* The software decoder of @codec: "avdec_h264", "avdec_h265". */
 std::string software_decoder_factory(Codec codec);
@@ -66,6 +70,7 @@ std::string software_decoder_factory(Codec codec);
 /* The whole pipeline as a shell-ready gst-launch-1.0 command line, secrets
  * shown as "***". The rate limit appears as the equivalent videorate. */
 std::string launch_line(const CameraConfig &camera, Codec codec, Decoder decoder,
-                        const std::string &decoder_factory);
+                        const std::string &decoder_factory,
+                        const std::string &jpeg_encoder = "gpujpegenc");
 
 } // namespace gpurtsp::launch
