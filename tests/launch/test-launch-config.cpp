@@ -442,6 +442,64 @@ GST_START_TEST(test_cli_print_pipelines) {
 }
 GST_END_TEST;
 
+/* The "# id: note" line says which decoder and JPEG encoder each camera got
+ * and why. Software decoding is all this host (no GPU) can show for sure. */
+GST_START_TEST(test_cli_print_pipelines_choices) {
+  ConfigDir dir;
+  const std::string path = dir.write("cameras.yaml", "defaults:\n"
+                                                     "  decoder: software\n"
+                                                     "cameras:\n"
+                                                     "  - id: lobby\n"
+                                                     "    url: rtsp://127.0.0.1:8554/cam0\n"
+                                                     "  - id: yard\n"
+                                                     "    url: rtsp://127.0.0.1:8554/cam1\n"
+                                                     "    codec: h265\n"
+                                                     "    jpeg_encoder: nvjpegenc\n");
+  const Result result = run_launcher({"--config", path, "--print-pipelines"});
+  fail_unless_equals_int(result.status, 0);
+  fail_unless(result.out.find("# lobby: software decoder; decoder avdec_h264: software decoding, "
+                              "one thread per camera; jpeg encoder jpegenc: software decoding "
+                              "encodes on the CPU; codec auto") != std::string::npos,
+              "%s", result.out.c_str());
+  fail_unless(result.out.find("# yard: software decoder; decoder avdec_h265: software decoding, "
+                              "one thread per camera; jpeg encoder jpegenc: software decoding "
+                              "encodes on the CPU (jpeg_encoder: nvjpegenc is for nvidia "
+                              "decoding)\n") != std::string::npos,
+              "%s", result.out.c_str());
+  /* Each note stays one comment line before its launch line. */
+  size_t lines = 0;
+  for (size_t at = 0; (at = result.out.find('\n', at)) != std::string::npos; at++)
+    lines++;
+  fail_unless_equals_int(lines, 4);
+}
+GST_END_TEST;
+
+/* nvjpegenc takes no RGB: with width it falls back to gpujpegenc and says so
+ * in the log, whatever this host has (without gpujpegenc auto then falls
+ * back to software decoding and the note says why). */
+GST_START_TEST(test_cli_nvjpegenc_width_fallback) {
+  ConfigDir dir;
+  const std::string path = dir.write("cameras.yaml", "cameras:\n"
+                                                     "  - id: gate\n"
+                                                     "    url: rtsp://127.0.0.1:8554/cam0\n"
+                                                     "    jpeg_encoder: nvjpegenc\n"
+                                                     "    width: 640\n");
+  const Result result = run_launcher({"--config", path, "--print-pipelines"});
+  fail_unless_equals_int(result.status, 0);
+  fail_unless(result.err.find("jpeg_encoder: nvjpegenc") != std::string::npos &&
+                  result.err.find("width needs gpunv12torgb's RGB, which nvjpegenc does not "
+                                  "take") != std::string::npos,
+              "no fallback logged: %s", result.err.c_str());
+  fail_unless(result.out.find("nvjpegenc quality") == std::string::npos, "%s", result.out.c_str());
+  const bool nvidia = result.out.find("# gate: nvidia decoder") != std::string::npos;
+  fail_unless(nvidia ? result.out.find("jpeg encoder gpujpegenc instead of jpeg_encoder: "
+                                       "nvjpegenc") != std::string::npos
+                     : result.out.find("# gate: software decoder (auto: jpeg_encoder: nvjpegenc "
+                                       "falls back to gpujpegenc") != std::string::npos,
+              "%s", result.out.c_str());
+}
+GST_END_TEST;
+
 static Suite *launch_config_suite() {
   Suite *s = suite_create("launch-config");
   TCase *tc = tcase_create("config");
@@ -463,6 +521,8 @@ static Suite *launch_config_suite() {
   tcase_add_test(cli, test_cli_errors);
   tcase_add_test(cli, test_cli_check);
   tcase_add_test(cli, test_cli_print_pipelines);
+  tcase_add_test(cli, test_cli_print_pipelines_choices);
+  tcase_add_test(cli, test_cli_nvjpegenc_width_fallback);
   return s;
 }
 

@@ -130,6 +130,8 @@ std::string summary(const Config &config) {
          (config.http.token ? " with token" : " without token");
 }
 
+/* One "# id: note" line per camera, saying which decoder and JPEG encoder it
+ * got and why, then its gst-launch-1.0 line. */
 void print_pipelines(const std::vector<CameraConfig> &cameras, GpuResources &gpus) {
   for (const CameraConfig &camera : cameras) {
     const CameraSettings &settings = camera.settings;
@@ -143,6 +145,20 @@ void print_pipelines(const std::vector<CameraConfig> &cameras, GpuResources &gpu
     if (settings.decoder == DecoderChoice::Auto && !why.empty())
       note += " (auto: " + why + ")";
     const Codec codec = settings.codec == CodecChoice::H265 ? Codec::H265 : Codec::H264;
+    const ElementChoice chosen =
+        gpus.decoder_choice(*decoder, codec, settings.gpu, settings.decode);
+    note += "; decoder " + chosen.reason;
+    std::string jpeg_encoder;
+    if (*decoder == Decoder::Nvidia) {
+      const ElementChoice encoder = gpus.jpeg_encoder(settings);
+      jpeg_encoder = encoder.factory;
+      note += "; jpeg encoder " + encoder.reason;
+    } else {
+      note += "; jpeg encoder jpegenc: software decoding encodes on the CPU";
+      if (settings.jpeg_encoder != JpegEncoderChoice::Auto)
+        note += std::string(" (jpeg_encoder: ") + jpeg_encoder_choice_name(settings.jpeg_encoder) +
+                " is for nvidia decoding)";
+    }
     if (settings.codec == CodecChoice::Auto) {
       const std::string h265 =
           gpus.decoder_factory(*decoder, Codec::H265, settings.gpu, settings.decode);
@@ -152,11 +168,9 @@ void print_pipelines(const std::vector<CameraConfig> &cameras, GpuResources &gpu
     if (settings.decode == DecodeMode::Keyframes)
       note += std::string("; ") + kRtpKeyframeFilterFactory +
               " inside rtspsrc, before its jitterbuffer (rtpbin's request-rtp-decoder)";
-    std::string factory = gpus.decoder_factory(*decoder, codec, settings.gpu, settings.decode);
+    std::string factory = chosen.factory;
     if (factory.empty())
       factory = "(no " + std::string(codec_name(codec)) + " decoder)";
-    const std::string jpeg_encoder =
-        *decoder == Decoder::Nvidia ? gpus.jpeg_encoder(settings).factory : "";
     std::printf("# %s: %s\n%s\n", camera.id.c_str(), note.c_str(),
                 launch_line(camera, codec, *decoder, factory, jpeg_encoder).c_str());
   }
