@@ -188,8 +188,9 @@ ElementChoice GpuResources::decoder_choice(Decoder decoder, Codec codec, int gpu
    * output; on the H100 256 of them stalled start-up and the EGL driver's
    * threads crashed processes at teardown (docs/scale.md). */
   const std::string prefix = codec == Codec::H265 ? "nvh265" : "nvh264";
-  const auto decoders =
-      registered([&](const std::string &name) { return name.starts_with(prefix); }, true);
+  const auto decoders = registered(
+      [&](const std::string &name) { return name.starts_with(prefix) && name.ends_with("dec"); },
+      true);
   ElementChoice chosen = choose_nvdec_decoder(decoders, codec, gpu, nvcodec_release());
   LAUNCH_DEBUG("GPU %d %s decoder: %s", gpu, codec_name(codec), chosen.reason.c_str());
   decoders_.emplace(key, chosen);
