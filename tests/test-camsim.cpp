@@ -20,7 +20,7 @@ using gpurtsp::test::camera_options;
 using gpurtsp::test::RtspClient;
 using gpurtsp::test::RtspFixture;
 
-static constexpr GstClockTime kTimeout = 10 * GST_SECOND;
+static const GstClockTime kTimeout = gpurtsp::test::scaled_timeout(10 * GST_SECOND);
 
 /* Checks that a sample carries a parsed frame of the camera's size. */
 static void check_video_sample(GstSample *sample, const char *media_type, int width, int height) {
