@@ -10,6 +10,7 @@
 #include <gst/cuda/gstcudaloader.h>
 #include <gst/cuda/gstcudamemory.h>
 #include <gst/cuda/gstcudautils.h>
+#include <gst/video/video.h>
 
 #include <map>
 #include <memory>
@@ -145,10 +146,149 @@ private:
   GstCudaContext *ctx_ = nullptr;
 };
 
+/* The CUDA side every CUDA element of the plugin shares, in the roles of
+ * upstream nvcodec's GstNvDecoder and GstCudaBaseTransform: the
+ * cuda-device-id property, the element's GstCudaContext with its
+ * set_context / CONTEXT-query / ensure trio, and the CUDA buffer pools of the
+ * allocation queries. The element calls each in one line.
+ *
+ * The context is found or made at one point for every element, NULL->READY
+ * (open() of encoders and decoders, change_state() of transforms), and
+ * dropped at READY->NULL (close()), so elements reaching READY after this
+ * one, or asking it, share the context. Between the two the context does not
+ * change: set_context() never replaces one already held.
+ *
+ * Thread-safe: set_context() and queries arrive on any thread. The core's
+ * lock is the only one it takes and it calls no element code while holding
+ * it, except the bus sync handler that ensure()'s need-context message may
+ * run, which may call set_context() back on the same thread: the lock is
+ * recursive for that. The element never holds one of its own locks while
+ * calling the core. */
+class CudaElementCore {
+public:
+  CudaElementCore() = default;
+  ~CudaElementCore() { close(); }
+  CudaElementCore(const CudaElementCore &) = delete;
+  CudaElementCore &operator=(const CudaElementCore &) = delete;
+
+  /* Installs the cuda-device-id property on @klass as @prop_id; the element
+   * forwards that id's get/set to get_device_id() / set_device_id(). */
+  static void install_device_id_property(GObjectClass *klass, guint prop_id);
+  void set_device_id(const GValue *value);
+  void get_device_id(GValue *value);
+
+  /* From GstElement::set_context. */
+  void set_context(GstElement *element, GstContext *context);
+  /* From open() (or change_state() NULL->READY): finds a context in the
+   * pipeline (or the application's), or creates one; posts the element
+   * error on failure. */
+  bool open(GstElement *element);
+  /* From close() (or change_state() READY->NULL). */
+  void close();
+  /* GstElement::change_state for elements without open()/close(): open()
+   * before @parent's NULL->READY, close() after its READY->NULL. */
+  GstStateChangeReturn change_state(GstElement *element, GstStateChange transition,
+                                    GstStateChangeReturn (*parent)(GstElement *, GstStateChange));
+  /* From the element's query handlers: answers CONTEXT queries. */
+  bool handle_query(GstElement *element, GstQuery *query);
+  /* The element's context: set between open() and close(), nullptr outside;
+   * borrowed, the element takes a ref for streaming state of its own. */
+  GstCudaContext *context();
+
+  /* propose_allocation: adds a CUDA pool of the element's context for
+   * @caps to @query. False (with a warning) if there is no context or the
+   * pool refuses the caps. */
+  bool propose_pool(GstElement *element, GstQuery *query, GstCaps *caps);
+
+  /* How many buffers the pool decide_pool() settles on keeps. */
+  enum class PoolCounts {
+    Downstream, /* downstream's min and max: min is what it holds on to */
+    None,       /* none preallocated, no cap: buffers come from elsewhere */
+  };
+  /* decide_allocation: keeps downstream's first pool if it is a CUDA pool of
+   * the element's context and takes the configuration, else puts a new CUDA
+   * pool in its place. Posts the element error when no pool can be made. */
+  bool decide_pool(GstElement *element, GstQuery *query, PoolCounts counts);
+
+private:
+  std::recursive_mutex lock_;
+  gint device_id_ = -1;           /* guarded by lock_ */
+  GstCudaContext *ctx_ = nullptr; /* guarded by lock_ */
+};
+
+/* Configures @pool for @caps with a video meta; on return @size is what the
+ * pool allocates (a CUDA pool rounds it up to its pitch). */
+bool configure_pool(GstBufferPool *pool, GstCaps *caps, guint &size, guint min, guint max);
+
+/* Whether every memory of @buffer is CUDA memory of @ctx's device context,
+ * in one memory or described by a video meta: what a kernel reads in place. */
+bool is_cuda_buffer_of(GstBuffer *buffer, GstCudaContext *ctx);
+
+/* A video frame of a buffer, mapped for the host or for CUDA, unmapped when
+ * it goes out of scope. */
+class MappedVideoFrame {
+public:
+  MappedVideoFrame() = default;
+  ~MappedVideoFrame() {
+    if (mapped_)
+      gst_video_frame_unmap(&frame_);
+  }
+  MappedVideoFrame(const MappedVideoFrame &) = delete;
+  MappedVideoFrame &operator=(const MappedVideoFrame &) = delete;
+
+  /* Maps @buffer as @info says (or its video meta) for the host. */
+  bool map(GstBuffer *buffer, const GstVideoInfo &info, GstMapFlags flags);
+  /* Maps @buffer's CUDA memory of @ctx for device access. Plane offsets and
+   * strides come from the video meta, else from the memory's own
+   * GstVideoInfo: CUDA memory is pitch-allocated, so the caps' default
+   * layout would be wrong. Returns nullptr on success, else what is wrong
+   * with @buffer. */
+  const char *map_cuda(GstBuffer *buffer, const GstVideoInfo &info, GstMapFlags flags,
+                       GstCudaContext *ctx);
+
+  GstVideoFrame *frame() { return &frame_; }
+  /* Plane pointers and strides (device pointers after map_cuda()). */
+  guint8 *const *planes() const { return planes_; }
+  const gint *strides() const { return frame_.info.stride; }
+
+private:
+  bool mapped(bool ok);
+
+  GstVideoFrame frame_ = {};
+  bool mapped_ = false;
+  guint8 *planes_[GST_VIDEO_MAX_PLANES] = {};
+};
+
+/* A buffer mapped for the host, unmapped when it goes out of scope. */
+class MappedBuffer {
+public:
+  MappedBuffer(GstBuffer *buffer, GstMapFlags flags)
+      : buffer_(gst_buffer_map(buffer, &info_, flags) ? buffer : nullptr) {}
+  ~MappedBuffer() {
+    if (buffer_)
+      gst_buffer_unmap(buffer_, &info_);
+  }
+  MappedBuffer(const MappedBuffer &) = delete;
+  MappedBuffer &operator=(const MappedBuffer &) = delete;
+
+  bool mapped() const { return buffer_ != nullptr; }
+  const GstMapInfo &info() const { return info_; }
+
+private:
+  GstMapInfo info_ = GST_MAP_INFO_INIT;
+  GstBuffer *const buffer_;
+};
+
 } // namespace gpurtsp
 
 /* Posts an element error naming the failed CUDA call and its error code,
  * e.g. "cuLaunchKernel failed: CUDA_ERROR_LAUNCH_FAILED". */
 #define GPURTSP_CUDA_ELEMENT_ERROR(element, call, result)                                          \
-  GST_ELEMENT_ERROR(element, RESOURCE, FAILED, (NULL),                                             \
+  GST_ELEMENT_ERROR(element, RESOURCE, FAILED, (nullptr),                                          \
                     ("%s failed: %s", call, gpurtsp::cuda_error_name(result)))
+
+/* Posts the element error for a CudaContextScope that did not push: the one
+ * wording every element uses, naming the call that failed. */
+#define GPURTSP_CUDA_PUSH_ERROR(element)                                                           \
+  GST_ELEMENT_ERROR(element, RESOURCE, FAILED, (nullptr),                                          \
+                    ("gst_cuda_context_push failed: the CUDA context could not be made current"))
