@@ -57,12 +57,11 @@ enum {
   PROP_STATS,
 };
 
-constexpr gint DEFAULT_CUDA_DEVICE_ID = -1;
-constexpr guint DEFAULT_QUALITY = 85;
+constexpr guint kDefaultQuality = 85;
 /* Eight encodes in flight keep one GPU's encoding throughput saturated
  * (docs/gpujpegenc.md) at a fixed ~300 MiB of VRAM at 720p. */
-constexpr guint DEFAULT_MAX_ENCODERS = 8;
-constexpr guint DEFAULT_ENCODER_TIMEOUT_MS = 1000;
+constexpr guint kDefaultMaxEncoders = 8;
+constexpr guint kDefaultEncoderTimeoutMs = 1000;
 
 /* JPEG stores width and height in 16 bits. */
 #define JPEG_SIZE "width = (int) [ 1, 65535 ], height = (int) [ 1, 65535 ]"
@@ -111,13 +110,13 @@ const char *path_name(InputPath path) {
 /* Everything the streaming thread uses, built in start() and set_format(),
  * dropped in stop(). Device resources are not here: they are borrowed from
  * the context's JpegEncoderPool for each frame. */
-struct Session {
-  Session(GstCudaContext *ctx, const nvjpeg::Api &nvjpeg_api, std::chrono::milliseconds timeout)
+struct StreamState {
+  StreamState(GstCudaContext *ctx, const nvjpeg::Api &nvjpeg_api, std::chrono::milliseconds timeout)
       : context(static_cast<GstCudaContext *>(gst_object_ref(ctx))), api(nvjpeg_api),
         encoder_timeout(timeout) {}
-  ~Session() { gst_object_unref(context); }
-  Session(const Session &) = delete;
-  Session &operator=(const Session &) = delete;
+  ~StreamState() { gst_object_unref(context); }
+  StreamState(const StreamState &) = delete;
+  StreamState &operator=(const StreamState &) = delete;
 
   GstCudaContext *const context;
   const nvjpeg::Api &api;
@@ -130,37 +129,20 @@ struct Session {
   gpurtsp::JfifTransform transform = {};
 };
 
-/* A GstVideoFrame unmapped when it goes out of scope. */
-struct MappedFrame {
-  MappedFrame() = default;
-  ~MappedFrame() {
-    if (mapped)
-      gst_video_frame_unmap(&frame);
-  }
-  MappedFrame(const MappedFrame &) = delete;
-  MappedFrame &operator=(const MappedFrame &) = delete;
-
-  GstVideoFrame frame;
-  bool mapped = false;
-};
-
 } // namespace
 
 struct GstGpuJpegEncPrivate {
+  /* cuda-device-id and the CUDA context; its lock is never held with ours. */
+  gpurtsp::CudaElementCore cuda;
+
   /* Properties, guarded by settings_lock. */
   std::mutex settings_lock;
-  gint device_id = DEFAULT_CUDA_DEVICE_ID;
-  guint quality = DEFAULT_QUALITY;
-  guint max_encoders = DEFAULT_MAX_ENCODERS;
-  guint encoder_timeout_ms = DEFAULT_ENCODER_TIMEOUT_MS;
-
-  /* Guarded by context_lock. Recursive because ensure() posts need-context,
-   * and a bus sync handler may answer with set_context() on this thread. */
-  std::recursive_mutex context_lock;
-  gpurtsp::ElementCudaContext cuda;
+  guint quality = kDefaultQuality;
+  guint max_encoders = kDefaultMaxEncoders;
+  guint encoder_timeout_ms = kDefaultEncoderTimeoutMs;
 
   /* Streaming thread only (between start() and stop()). */
-  std::unique_ptr<Session> session;
+  std::unique_ptr<StreamState> state;
 
   /* Set in start(), dropped in stop(). The streaming thread reads it without
    * the lock; start() and stop() take pool_lock to change it, so the stats
@@ -200,11 +182,12 @@ static GstStructure *gst_gpu_jpeg_enc_stats(GstGpuJpegEnc *self) {
 static void gst_gpu_jpeg_enc_set_property(GObject *object, guint prop_id, const GValue *value,
                                           GParamSpec *pspec) {
   auto priv = GST_GPU_JPEG_ENC(object)->priv;
+  if (prop_id == PROP_CUDA_DEVICE_ID) {
+    priv->cuda.set_device_id(value);
+    return;
+  }
   std::lock_guard<std::mutex> guard(priv->settings_lock);
   switch (prop_id) {
-  case PROP_CUDA_DEVICE_ID:
-    priv->device_id = g_value_get_int(value);
-    break;
   case PROP_QUALITY:
     priv->quality = g_value_get_uint(value);
     break;
@@ -228,11 +211,12 @@ static void gst_gpu_jpeg_enc_get_property(GObject *object, guint prop_id, GValue
     g_value_take_boxed(value, gst_gpu_jpeg_enc_stats(self));
     return;
   }
+  if (prop_id == PROP_CUDA_DEVICE_ID) {
+    priv->cuda.get_device_id(value);
+    return;
+  }
   std::lock_guard<std::mutex> guard(priv->settings_lock);
   switch (prop_id) {
-  case PROP_CUDA_DEVICE_ID:
-    g_value_set_int(value, priv->device_id);
-    break;
   case PROP_QUALITY:
     g_value_set_uint(value, priv->quality);
     break;
@@ -248,38 +232,17 @@ static void gst_gpu_jpeg_enc_get_property(GObject *object, guint prop_id, GValue
   }
 }
 
-static gint gst_gpu_jpeg_enc_device_id(GstGpuJpegEnc *self) {
-  std::lock_guard<std::mutex> guard(self->priv->settings_lock);
-  return self->priv->device_id;
-}
-
 static void gst_gpu_jpeg_enc_set_context(GstElement *element, GstContext *context) {
-  auto self = GST_GPU_JPEG_ENC(element);
-  const gint device_id = gst_gpu_jpeg_enc_device_id(self);
-  {
-    std::lock_guard<std::recursive_mutex> guard(self->priv->context_lock);
-    self->priv->cuda.set_context(element, context, device_id);
-  }
+  GST_GPU_JPEG_ENC(element)->priv->cuda.set_context(element, context);
   GST_ELEMENT_CLASS(gst_gpu_jpeg_enc_parent_class)->set_context(element, context);
 }
 
 static gboolean gst_gpu_jpeg_enc_open(GstVideoEncoder *encoder) {
-  auto self = GST_GPU_JPEG_ENC(encoder);
-  const gint device_id = gst_gpu_jpeg_enc_device_id(self);
-  std::lock_guard<std::recursive_mutex> guard(self->priv->context_lock);
-  if (!self->priv->cuda.ensure(GST_ELEMENT(self), device_id)) {
-    GST_ELEMENT_ERROR(self, RESOURCE, NOT_FOUND,
-                      ("No CUDA context for device %d could be found or created", device_id),
-                      ("gst_cuda_ensure_element_context failed"));
-    return FALSE;
-  }
-  return TRUE;
+  return GST_GPU_JPEG_ENC(encoder)->priv->cuda.open(GST_ELEMENT(encoder));
 }
 
 static gboolean gst_gpu_jpeg_enc_close(GstVideoEncoder *encoder) {
-  auto self = GST_GPU_JPEG_ENC(encoder);
-  std::lock_guard<std::recursive_mutex> guard(self->priv->context_lock);
-  self->priv->cuda.clear();
+  GST_GPU_JPEG_ENC(encoder)->priv->cuda.close();
   return TRUE;
 }
 
@@ -300,89 +263,55 @@ static gboolean gst_gpu_jpeg_enc_start(GstVideoEncoder *encoder) {
     max_encoders = priv->max_encoders;
     timeout = std::chrono::milliseconds(priv->encoder_timeout_ms);
   }
-  {
-    std::lock_guard<std::recursive_mutex> guard(priv->context_lock);
-    if (!priv->cuda.get()) {
-      GST_ELEMENT_ERROR(self, RESOURCE, FAILED, ("No CUDA context"), (nullptr));
-      return FALSE;
-    }
-    priv->session = std::make_unique<Session>(priv->cuda.get(), *api, timeout);
+  GstCudaContext *ctx = priv->cuda.context();
+  if (!ctx) {
+    GST_ELEMENT_ERROR(self, RESOURCE, FAILED, ("No CUDA context"), (nullptr));
+    return FALSE;
   }
+  priv->state = std::make_unique<StreamState>(ctx, *api, timeout);
 
   /* Slots are made as frames need them: nothing on the device yet. */
-  auto pool = JpegEncoderPool::get(priv->session->context, *api, max_encoders);
+  auto pool = JpegEncoderPool::get(priv->state->context, *api, max_encoders);
   {
     std::lock_guard<std::mutex> guard(priv->pool_lock);
     priv->pool = std::move(pool);
   }
   GST_INFO_OBJECT(self, "nvJPEG %d.%d.%d from %s; CUDA context %p's pool of at most %u encoders",
                   api->version[0], api->version[1], api->version[2], api->library.c_str(),
-                  priv->session->context, priv->pool->slots().stats().max_sessions);
+                  priv->state->context, priv->pool->slots().stats().max_sessions);
   return TRUE;
 }
 
 static gboolean gst_gpu_jpeg_enc_stop(GstVideoEncoder *encoder) {
   auto priv = GST_GPU_JPEG_ENC(encoder)->priv;
-  priv->session.reset();
+  priv->state.reset();
   std::lock_guard<std::mutex> guard(priv->pool_lock);
   priv->pool.reset();
   return TRUE;
 }
 
-static gboolean gst_gpu_jpeg_enc_handle_context_query(GstGpuJpegEnc *self, GstQuery *query) {
-  std::lock_guard<std::recursive_mutex> guard(self->priv->context_lock);
-  return self->priv->cuda.handle_query(GST_ELEMENT(self), query);
-}
-
 static gboolean gst_gpu_jpeg_enc_sink_query(GstVideoEncoder *encoder, GstQuery *query) {
-  if (gst_gpu_jpeg_enc_handle_context_query(GST_GPU_JPEG_ENC(encoder), query))
-    return TRUE;
-  return GST_VIDEO_ENCODER_CLASS(gst_gpu_jpeg_enc_parent_class)->sink_query(encoder, query);
+  return GST_GPU_JPEG_ENC(encoder)->priv->cuda.handle_query(GST_ELEMENT(encoder), query) ||
+         GST_VIDEO_ENCODER_CLASS(gst_gpu_jpeg_enc_parent_class)->sink_query(encoder, query);
 }
 
 static gboolean gst_gpu_jpeg_enc_src_query(GstVideoEncoder *encoder, GstQuery *query) {
-  if (gst_gpu_jpeg_enc_handle_context_query(GST_GPU_JPEG_ENC(encoder), query))
-    return TRUE;
-  return GST_VIDEO_ENCODER_CLASS(gst_gpu_jpeg_enc_parent_class)->src_query(encoder, query);
+  return GST_GPU_JPEG_ENC(encoder)->priv->cuda.handle_query(GST_ELEMENT(encoder), query) ||
+         GST_VIDEO_ENCODER_CLASS(gst_gpu_jpeg_enc_parent_class)->src_query(encoder, query);
 }
 
 /* Offers upstream a CUDA pool in our context, so frames arrive where nvJPEG
  * reads them; system-memory upstreams keep their own allocation. */
 static gboolean gst_gpu_jpeg_enc_propose_allocation(GstVideoEncoder *encoder, GstQuery *query) {
-  auto self = GST_GPU_JPEG_ENC(encoder);
   GstCaps *caps = nullptr;
-  GstVideoInfo info;
   gst_query_parse_allocation(query, &caps, nullptr);
+  GstVideoInfo info;
   if (!caps || !gst_video_info_from_caps(&info, caps))
     return FALSE;
   gst_query_add_allocation_meta(query, GST_VIDEO_META_API_TYPE, nullptr);
-  if (!gst_caps_features_contains(gst_caps_get_features(caps, 0),
-                                  GST_CAPS_FEATURE_MEMORY_CUDA_MEMORY))
-    return TRUE;
-
-  GstBufferPool *pool = nullptr;
-  {
-    std::lock_guard<std::recursive_mutex> guard(self->priv->context_lock);
-    if (self->priv->cuda.get())
-      pool = gst_cuda_buffer_pool_new(self->priv->cuda.get());
-  }
-  if (!pool)
-    return TRUE;
-  GstStructure *config = gst_buffer_pool_get_config(pool);
-  gst_buffer_pool_config_add_option(config, GST_BUFFER_POOL_OPTION_VIDEO_META);
-  gst_buffer_pool_config_set_params(config, caps, GST_VIDEO_INFO_SIZE(&info), 0, 0);
-  if (!gst_buffer_pool_set_config(pool, config)) {
-    GST_WARNING_OBJECT(self, "CUDA buffer pool refused its configuration");
-    gst_object_unref(pool);
-    return TRUE;
-  }
-  /* The pool sizes buffers for its pitched allocation. */
-  guint size = 0;
-  config = gst_buffer_pool_get_config(pool);
-  gst_buffer_pool_config_get_params(config, nullptr, &size, nullptr, nullptr);
-  gst_structure_free(config);
-  gst_query_add_allocation_pool(query, pool, size, 0, 0);
-  gst_object_unref(pool);
+  if (gst_caps_features_contains(gst_caps_get_features(caps, 0),
+                                 GST_CAPS_FEATURE_MEMORY_CUDA_MEMORY))
+    GST_GPU_JPEG_ENC(encoder)->priv->cuda.propose_pool(GST_ELEMENT(encoder), query, caps);
   return TRUE;
 }
 
@@ -390,39 +319,38 @@ static gboolean gst_gpu_jpeg_enc_propose_allocation(GstVideoEncoder *encoder, Gs
  * frame is ever held, so there is nothing to drain first. */
 static gboolean gst_gpu_jpeg_enc_set_format(GstVideoEncoder *encoder, GstVideoCodecState *state) {
   auto self = GST_GPU_JPEG_ENC(encoder);
-  Session &session = *self->priv->session;
-  session.info = state->info;
-  session.convert_colour = false;
+  StreamState &st = *self->priv->state;
+  st.info = state->info;
+  st.convert_colour = false;
 
-  switch (GST_VIDEO_INFO_FORMAT(&session.info)) {
+  switch (GST_VIDEO_INFO_FORMAT(&st.info)) {
   case GST_VIDEO_FORMAT_RGB:
   case GST_VIDEO_FORMAT_BGR:
-    session.path = InputPath::RGB_INTERLEAVED;
+    st.path = InputPath::RGB_INTERLEAVED;
     break;
   case GST_VIDEO_FORMAT_RGBP:
   case GST_VIDEO_FORMAT_BGRP:
-    session.path = InputPath::RGB_PLANAR;
+    st.path = InputPath::RGB_PLANAR;
     break;
   case GST_VIDEO_FORMAT_I420:
   case GST_VIDEO_FORMAT_NV12:
-    session.convert_colour = gpurtsp::jfif_transform(session.info.colorimetry, session.transform);
-    if (session.convert_colour)
-      session.path = InputPath::YUV420_KERNEL;
-    else if (GST_VIDEO_INFO_FORMAT(&session.info) == GST_VIDEO_FORMAT_I420)
-      session.path = InputPath::YUV420_PLANAR;
+    st.convert_colour = gpurtsp::jfif_transform(st.info.colorimetry, st.transform);
+    if (st.convert_colour)
+      st.path = InputPath::YUV420_KERNEL;
+    else if (GST_VIDEO_INFO_FORMAT(&st.info) == GST_VIDEO_FORMAT_I420)
+      st.path = InputPath::YUV420_PLANAR;
     else
-      session.path = session.api.nvjpegEncode ? InputPath::NV12 : InputPath::YUV420_KERNEL;
+      st.path = st.api.nvjpegEncode ? InputPath::NV12 : InputPath::YUV420_KERNEL;
     break;
   default:
     GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, (nullptr),
                       ("unexpected input format %s",
-                       gst_video_format_to_string(GST_VIDEO_INFO_FORMAT(&session.info))));
+                       gst_video_format_to_string(GST_VIDEO_INFO_FORMAT(&st.info))));
     return FALSE;
   }
-  GST_INFO_OBJECT(self, "%s %dx%d: %s%s", GST_VIDEO_INFO_NAME(&session.info),
-                  GST_VIDEO_INFO_WIDTH(&session.info), GST_VIDEO_INFO_HEIGHT(&session.info),
-                  path_name(session.path),
-                  session.convert_colour ? ", converted to full-range BT.601" : "");
+  GST_INFO_OBJECT(self, "%s %dx%d: %s%s", GST_VIDEO_INFO_NAME(&st.info),
+                  GST_VIDEO_INFO_WIDTH(&st.info), GST_VIDEO_INFO_HEIGHT(&st.info),
+                  path_name(st.path), st.convert_colour ? ", converted to full-range BT.601" : "");
 
   GstVideoCodecState *output = gst_video_encoder_set_output_state(
       encoder,
@@ -441,54 +369,19 @@ static gboolean gst_gpu_jpeg_enc_set_format(GstVideoEncoder *encoder, GstVideoCo
   return TRUE;
 }
 
-/* Whether nvJPEG can read @buffer where it is: CUDA memory of @ctx, in one
- * memory or described by a video meta. */
-static bool gst_gpu_jpeg_enc_is_device_readable(GstCudaContext *ctx, GstBuffer *buffer) {
-  const guint n_memory = gst_buffer_n_memory(buffer);
-  if (n_memory == 0 || (n_memory > 1 && !gst_buffer_get_video_meta(buffer)))
-    return false;
-  for (guint i = 0; i < n_memory; i++) {
-    GstMemory *memory = gst_buffer_peek_memory(buffer, i);
-    if (!gst_is_cuda_memory(memory) ||
-        gst_cuda_context_get_handle(GST_CUDA_MEMORY_CAST(memory)->context) !=
-            gst_cuda_context_get_handle(ctx))
-      return false;
-  }
-  return true;
-}
-
-/* Maps @buffer's CUDA memory for device reads. The layout is the video
- * meta's or, without one, the memory's own (gst-cuda pads every row to its
- * pitch), never the caps' default. */
-static bool gst_gpu_jpeg_enc_map_device(const GstVideoInfo &caps_info, GstBuffer *buffer,
-                                        MappedFrame &mapped) {
-  GstVideoInfo layout = caps_info;
-  if (!gst_buffer_get_video_meta(buffer)) {
-    const GstVideoInfo &own = GST_CUDA_MEMORY_CAST(gst_buffer_peek_memory(buffer, 0))->info;
-    for (guint p = 0; p < GST_VIDEO_INFO_N_PLANES(&layout); p++) {
-      layout.stride[p] = own.stride[p];
-      layout.offset[p] = own.offset[p];
-    }
-    layout.size = own.size;
-  }
-  mapped.mapped = gst_video_frame_map(&mapped.frame, &layout, buffer,
-                                      static_cast<GstMapFlags>(GST_MAP_READ | GST_MAP_CUDA));
-  return mapped.mapped;
-}
-
-/* Queues the encode of @frame's planes on @slot as @session.path says. */
-static bool gst_gpu_jpeg_enc_queue(Session &session, gpurtsp::JpegEncodeSlot &slot,
+/* Queues the encode of @frame's planes on @slot as @st.path says. */
+static bool gst_gpu_jpeg_enc_queue(StreamState &st, gpurtsp::JpegEncodeSlot &slot,
                                    const gpurtsp::DeviceFrame &frame, CallFailure &failure) {
   auto &encoder = slot.encoder();
-  const int width = GST_VIDEO_INFO_WIDTH(&session.info);
-  const int height = GST_VIDEO_INFO_HEIGHT(&session.info);
+  const int width = GST_VIDEO_INFO_WIDTH(&st.info);
+  const int height = GST_VIDEO_INFO_HEIGHT(&st.info);
   nvjpeg::nvjpegImage_t image = {};
-  switch (session.path) {
+  switch (st.path) {
   case InputPath::RGB_INTERLEAVED:
     image.channel[0] = frame.plane[0];
     image.pitch[0] = frame.stride[0];
     return encoder.encode_rgb(image,
-                              GST_VIDEO_INFO_FORMAT(&session.info) == GST_VIDEO_FORMAT_RGB
+                              GST_VIDEO_INFO_FORMAT(&st.info) == GST_VIDEO_FORMAT_RGB
                                   ? nvjpeg::NVJPEG_INPUT_RGBI
                                   : nvjpeg::NVJPEG_INPUT_BGRI,
                               width, height, failure);
@@ -512,8 +405,7 @@ static bool gst_gpu_jpeg_enc_queue(Session &session, gpurtsp::JpegEncodeSlot &sl
     }
     return encoder.encode_nv12(image, width, height, failure);
   case InputPath::YUV420_KERNEL:
-    return slot.yuv420().convert(session.context, frame,
-                                 session.convert_colour ? &session.transform : nullptr,
+    return slot.yuv420().convert(st.context, frame, st.convert_colour ? &st.transform : nullptr,
                                  encoder.stream(), image, failure) &&
            encoder.encode_yuv420(image, width, height, failure);
   }
@@ -521,24 +413,24 @@ static bool gst_gpu_jpeg_enc_queue(Session &session, gpurtsp::JpegEncodeSlot &sl
 }
 
 /* Encodes @input on @slot; on success @jpeg points at the JPEG in the slot's
- * pinned buffer. Needs the session's context current. */
+ * pinned buffer. Needs the stream state's context current. */
 static bool gst_gpu_jpeg_enc_encode(GstGpuJpegEnc *self, gpurtsp::JpegEncodeSlot &slot,
                                     GstBuffer *input, guint quality, const guint8 *&jpeg,
                                     size_t &size, CallFailure &failure) {
-  Session &session = *self->priv->session;
+  StreamState &st = *self->priv->state;
   const CUstream stream = slot.encoder().stream();
   /* The slot's previous borrower may have asked for another quality. */
   if (!slot.encoder().set_quality(static_cast<int>(quality), failure))
     return false;
 
-  MappedFrame mapped;
+  gpurtsp::MappedVideoFrame mapped;
   gpurtsp::DeviceFrame device;
-  if (gst_gpu_jpeg_enc_is_device_readable(session.context, input)) {
-    if (!gst_gpu_jpeg_enc_map_device(session.info, input, mapped)) {
-      failure = {"gst_video_frame_map", "the CUDA frame could not be mapped"};
+  if (gpurtsp::is_cuda_buffer_of(input, st.context)) {
+    if (const char *why = mapped.map_cuda(input, st.info, GST_MAP_READ, st.context)) {
+      failure = {"gst_video_frame_map", std::string("the CUDA frame could not be mapped: ") + why};
       return false;
     }
-    device = gpurtsp::DeviceFrame::from_mapped(mapped.frame);
+    device = gpurtsp::DeviceFrame::from_mapped(*mapped.frame());
     /* GStreamer 1.24+: the producer may still be writing the frame on its
      * own stream (1.22's producers finished before pushing). retrieve()
      * synchronises the slot's stream, so our reads end before the frame is
@@ -547,16 +439,15 @@ static bool gst_gpu_jpeg_enc_encode(GstGpuJpegEnc *self, gpurtsp::JpegEncodeSlot
       gpurtsp::sync_producer_stream(gst_buffer_peek_memory(input, i), stream);
   } else {
     GST_LOG_OBJECT(self, "uploading a frame that is not in this element's CUDA context");
-    mapped.mapped = gst_video_frame_map(&mapped.frame, &session.info, input, GST_MAP_READ);
-    if (!mapped.mapped) {
+    if (!mapped.map(input, st.info, GST_MAP_READ)) {
       failure = {"gst_video_frame_map", "the frame could not be mapped"};
       return false;
     }
-    if (!slot.uploader().upload(session.context, mapped.frame, stream, device, failure))
+    if (!slot.uploader().upload(st.context, *mapped.frame(), stream, device, failure))
       return false;
   }
 
-  const bool done = gst_gpu_jpeg_enc_queue(session, slot, device, failure) &&
+  const bool done = gst_gpu_jpeg_enc_queue(st, slot, device, failure) &&
                     slot.encoder().retrieve(jpeg, size, failure);
   if (!done) {
     /* Work queued before the failure may still read the input: finish it
@@ -570,7 +461,7 @@ static GstFlowReturn gst_gpu_jpeg_enc_handle_frame(GstVideoEncoder *encoder,
                                                    GstVideoCodecFrame *frame) {
   auto self = GST_GPU_JPEG_ENC(encoder);
   auto priv = self->priv;
-  Session &session = *priv->session;
+  StreamState &st = *priv->state;
   guint quality;
   {
     std::lock_guard<std::mutex> guard(priv->settings_lock);
@@ -579,7 +470,7 @@ static GstFlowReturn gst_gpu_jpeg_enc_handle_frame(GstVideoEncoder *encoder,
 
   JpegEncoderPool::Slots::Lease slot;
   std::string why;
-  switch (priv->pool->slots().acquire(gpurtsp::AnyFrame{}, session.encoder_timeout, slot, why)) {
+  switch (priv->pool->slots().acquire(gpurtsp::AnyFrame{}, st.encoder_timeout, slot, why)) {
   case JpegEncoderPool::Slots::Status::Ok:
     break;
   case JpegEncoderPool::Slots::Status::Timeout:
@@ -587,7 +478,7 @@ static GstFlowReturn gst_gpu_jpeg_enc_handle_frame(GstVideoEncoder *encoder,
      * rather than stall the pipeline behind a busy GPU. */
     priv->dropped_busy++;
     GST_WARNING_OBJECT(self, "no encoder free within %lld ms (max-encoders %u), frame dropped",
-                       static_cast<long long>(session.encoder_timeout.count()),
+                       static_cast<long long>(st.encoder_timeout.count()),
                        priv->pool->slots().stats().max_sessions);
     return gst_video_encoder_finish_frame(encoder, frame);
   case JpegEncoderPool::Slots::Status::Failed:
@@ -602,11 +493,14 @@ static GstFlowReturn gst_gpu_jpeg_enc_handle_frame(GstVideoEncoder *encoder,
   CallFailure failure;
   bool encoded;
   {
-    gpurtsp::CudaContextScope scope(session.context);
-    if (!scope.pushed())
-      failure = {"cuCtxPushCurrent", "the CUDA context could not be made current"};
-    encoded = scope.pushed() && gst_gpu_jpeg_enc_encode(self, *slot, frame->input_buffer, quality,
-                                                        jpeg, size, failure);
+    gpurtsp::CudaContextScope scope(st.context);
+    if (!scope.pushed()) {
+      GPURTSP_CUDA_PUSH_ERROR(self);
+      gst_video_encoder_finish_frame(encoder, frame);
+      return GST_FLOW_ERROR;
+    }
+    encoded =
+        gst_gpu_jpeg_enc_encode(self, *slot, frame->input_buffer, quality, jpeg, size, failure);
   }
   if (!encoded) {
     /* A slot that failed once is not trusted again. */
@@ -646,23 +540,16 @@ static void gst_gpu_jpeg_enc_class_init(GstGpuJpegEncClass *klass) {
   auto element_class = GST_ELEMENT_CLASS(klass);
   auto encoder_class = GST_VIDEO_ENCODER_CLASS(klass);
 
-  object_class->set_property = gst_gpu_jpeg_enc_set_property;
-  object_class->get_property = gst_gpu_jpeg_enc_get_property;
-  object_class->finalize = gst_gpu_jpeg_enc_finalize;
+  object_class->set_property = GST_DEBUG_FUNCPTR(gst_gpu_jpeg_enc_set_property);
+  object_class->get_property = GST_DEBUG_FUNCPTR(gst_gpu_jpeg_enc_get_property);
+  object_class->finalize = GST_DEBUG_FUNCPTR(gst_gpu_jpeg_enc_finalize);
 
-  g_object_class_install_property(
-      object_class, PROP_CUDA_DEVICE_ID,
-      g_param_spec_int("cuda-device-id", "CUDA device ID",
-                       "CUDA device to encode on; -1 takes the CUDA context the pipeline or "
-                       "application shares, else device 0",
-                       -1, G_MAXINT, DEFAULT_CUDA_DEVICE_ID,
-                       static_cast<GParamFlags>(G_PARAM_READWRITE | GST_PARAM_MUTABLE_READY |
-                                                G_PARAM_STATIC_STRINGS)));
+  gpurtsp::CudaElementCore::install_device_id_property(object_class, PROP_CUDA_DEVICE_ID);
   g_object_class_install_property(
       object_class, PROP_QUALITY,
       g_param_spec_uint("quality", "Quality",
                         "JPEG quality (1-100); a change applies from the next frame", 1, 100,
-                        DEFAULT_QUALITY,
+                        kDefaultQuality,
                         static_cast<GParamFlags>(G_PARAM_READWRITE | GST_PARAM_MUTABLE_PLAYING |
                                                  G_PARAM_STATIC_STRINGS)));
   g_object_class_install_property(
@@ -671,7 +558,7 @@ static void gst_gpu_jpeg_enc_class_init(GstGpuJpegEncClass *klass) {
                         "Encoders (nvJPEG state, stream, buffers) the CUDA context's shared pool "
                         "may hold; every gpujpegenc of the context borrows one per frame, and the "
                         "largest value among them wins",
-                        1, 1024, DEFAULT_MAX_ENCODERS,
+                        1, 1024, kDefaultMaxEncoders,
                         static_cast<GParamFlags>(G_PARAM_READWRITE | GST_PARAM_MUTABLE_READY |
                                                  G_PARAM_STATIC_STRINGS)));
   g_object_class_install_property(
@@ -679,7 +566,7 @@ static void gst_gpu_jpeg_enc_class_init(GstGpuJpegEncClass *klass) {
       g_param_spec_uint("encoder-timeout", "Encoder timeout",
                         "Milliseconds a frame waits for a free encoder of the shared pool before "
                         "it is dropped",
-                        0, 60000, DEFAULT_ENCODER_TIMEOUT_MS,
+                        0, 60000, kDefaultEncoderTimeoutMs,
                         static_cast<GParamFlags>(G_PARAM_READWRITE | GST_PARAM_MUTABLE_READY |
                                                  G_PARAM_STATIC_STRINGS)));
   g_object_class_install_property(
