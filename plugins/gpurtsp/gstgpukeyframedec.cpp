@@ -1,11 +1,27 @@
-/* gpukeyframedec: decodes only the keyframes of H.264 / H.265 streams, on
- * NVDEC sessions shared by every instance of a CUDA context.
+/**
+ * SECTION:element-gpukeyframedec
+ * @title: gpukeyframedec
+ *
+ * Decodes only the keyframes of H.264 / H.265 streams, on NVDEC sessions
+ * shared by every instance of a CUDA context.
  *
  * A keyframe references no other picture, so a camera needs no decoder of its
  * own: each instance keeps a CPU-only cuvid parser (the camera's SPS/PPS) and
  * borrows a pooled session per keyframe to decode, map and copy it into an
  * NV12 CUDA buffer. Delta units are always dropped: without their references a
- * shared session could not decode them. */
+ * shared session could not decode them. A keyframe that finds every session
+ * busy for #GstGpuKeyframeDec:session-timeout is dropped.
+ *
+ * libnvcuvid is loaded at run time; without it the element is not registered
+ * and the plugin says why.
+ *
+ * ## Example launch line
+ * |[
+ * gst-launch-1.0 rtspsrc location=rtsp://camera/stream ! rtph264depay ! h264parse ! \
+ *     video/x-h264,stream-format=byte-stream,alignment=au ! gpukeyframedec ! \
+ *     gpujpegenc ! multifilesink location=keyframe-%05d.jpg
+ * ]|
+ */
 #include "gstgpukeyframedec.h"
 
 #include "gpurtsp-cuda.h"
@@ -14,6 +30,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <memory>
+#include <mutex>
 
 GST_DEBUG_CATEGORY_STATIC(gst_gpu_keyframe_dec_debug);
 #define GST_CAT_DEFAULT gst_gpu_keyframe_dec_debug
@@ -30,7 +48,6 @@ enum {
   PROP_STATS,
 };
 
-constexpr gint kDefaultDeviceId = -1;
 /* One session per NVDEC engine (an H100 has 7) plus one. */
 constexpr guint kDefaultMaxSessions = 8;
 /* A keyframe waiting longer is dropped: the camera's next one is due. */
@@ -74,25 +91,14 @@ private:
   nvcuvid::Parser parser_ = nullptr;
 };
 
-} // namespace
+/* What the streaming thread uses, built in start() and set_format(),
+ * dropped in stop(). */
+struct StreamState {
+  StreamState() = default;
+  ~StreamState() { g_clear_pointer(&input_state, gst_video_codec_state_unref); }
+  StreamState(const StreamState &) = delete;
+  StreamState &operator=(const StreamState &) = delete;
 
-struct GpuKeyframeDecPrivate {
-  std::mutex settings_lock;
-  gint device_id = kDefaultDeviceId;                   /* guarded by settings_lock */
-  guint max_sessions = kDefaultMaxSessions;            /* guarded by settings_lock */
-  guint session_timeout_ms = kDefaultSessionTimeoutMs; /* guarded by settings_lock */
-
-  /* set_context and queries come from any thread. Recursive: ensuring a
-   * context in open() calls set_context() back on the same thread. */
-  std::recursive_mutex context_lock;
-  gpurtsp::ElementCudaContext cuda; /* guarded by context_lock */
-
-  /* Runtime state of the streaming thread, built in set_format(), dropped in
-   * stop(). The thread reads pool without the lock; it takes pool_lock to
-   * change it, so the stats property can read it. */
-  std::mutex pool_lock;
-  std::shared_ptr<NvdecSessionPool> pool;
-  const nvcuvid::Api *api = nullptr;
   VideoParser parser;
   nvcuvid::Codec codec = nvcuvid::Codec::H264;
   GstVideoCodecState *input_state = nullptr;
@@ -107,6 +113,28 @@ struct GpuKeyframeDecPrivate {
   /* The keyframe being parsed, and what its callbacks made of it. */
   GstVideoCodecFrame *frame = nullptr;
   GstFlowReturn flow = GST_FLOW_OK;
+};
+
+} // namespace
+
+struct GstGpuKeyframeDecPrivate {
+  /* cuda-device-id and the CUDA context; its lock is never held with ours. */
+  gpurtsp::CudaElementCore cuda;
+
+  std::mutex settings_lock;
+  guint max_sessions = kDefaultMaxSessions;            /* guarded by settings_lock */
+  guint session_timeout_ms = kDefaultSessionTimeoutMs; /* guarded by settings_lock */
+
+  const nvcuvid::Api *api = nullptr; /* loaded in open() */
+
+  /* Streaming thread only (between start() and stop()). */
+  std::unique_ptr<StreamState> state;
+
+  /* Made in set_format(), dropped in stop(). The streaming thread reads it
+   * without the lock; it takes pool_lock to change it, so the stats property
+   * can read it from any thread. */
+  std::mutex pool_lock;
+  std::shared_ptr<NvdecSessionPool> pool;
 
   std::atomic<guint64> decoded{0};
   std::atomic<guint64> dropped_delta{0};
@@ -116,7 +144,7 @@ struct GpuKeyframeDecPrivate {
 
 struct _GstGpuKeyframeDec {
   GstVideoDecoder parent;
-  GpuKeyframeDecPrivate *priv;
+  GstGpuKeyframeDecPrivate *priv;
 };
 
 G_DEFINE_TYPE(GstGpuKeyframeDec, gst_gpu_keyframe_dec, GST_TYPE_VIDEO_DECODER)
@@ -151,11 +179,12 @@ static GstStructure *gst_gpu_keyframe_dec_stats(GstGpuKeyframeDec *self) {
 static void gst_gpu_keyframe_dec_set_property(GObject *object, guint prop_id, const GValue *value,
                                               GParamSpec *pspec) {
   auto priv = GST_GPU_KEYFRAME_DEC(object)->priv;
+  if (prop_id == PROP_CUDA_DEVICE_ID) {
+    priv->cuda.set_device_id(value);
+    return;
+  }
   std::lock_guard<std::mutex> lk(priv->settings_lock);
   switch (prop_id) {
-  case PROP_CUDA_DEVICE_ID:
-    priv->device_id = g_value_get_int(value);
-    break;
   case PROP_MAX_SESSIONS:
     priv->max_sessions = g_value_get_uint(value);
     break;
@@ -176,11 +205,12 @@ static void gst_gpu_keyframe_dec_get_property(GObject *object, guint prop_id, GV
     g_value_take_boxed(value, gst_gpu_keyframe_dec_stats(self));
     return;
   }
+  if (prop_id == PROP_CUDA_DEVICE_ID) {
+    priv->cuda.get_device_id(value);
+    return;
+  }
   std::lock_guard<std::mutex> lk(priv->settings_lock);
   switch (prop_id) {
-  case PROP_CUDA_DEVICE_ID:
-    g_value_set_int(value, priv->device_id);
-    break;
   case PROP_MAX_SESSIONS:
     g_value_set_uint(value, priv->max_sessions);
     break;
@@ -193,50 +223,32 @@ static void gst_gpu_keyframe_dec_get_property(GObject *object, guint prop_id, GV
   }
 }
 
-static gint gst_gpu_keyframe_dec_device_id(GstGpuKeyframeDec *self) {
-  std::lock_guard<std::mutex> lk(self->priv->settings_lock);
-  return self->priv->device_id;
+static void gst_gpu_keyframe_dec_set_context(GstElement *element, GstContext *context) {
+  GST_GPU_KEYFRAME_DEC(element)->priv->cuda.set_context(element, context);
+  GST_ELEMENT_CLASS(gst_gpu_keyframe_dec_parent_class)->set_context(element, context);
 }
 
-static void gst_gpu_keyframe_dec_set_context(GstElement *element, GstContext *context) {
-  auto self = GST_GPU_KEYFRAME_DEC(element);
-  gint device_id = gst_gpu_keyframe_dec_device_id(self);
-  {
-    std::lock_guard<std::recursive_mutex> lk(self->priv->context_lock);
-    self->priv->cuda.set_context(element, context, device_id);
-  }
-  GST_ELEMENT_CLASS(gst_gpu_keyframe_dec_parent_class)->set_context(element, context);
+static bool gst_gpu_keyframe_dec_load_api(GstGpuKeyframeDec *self) {
+  std::string why;
+  self->priv->api = nvcuvid::api(why);
+  if (!self->priv->api)
+    GST_ELEMENT_ERROR(self, LIBRARY, INIT, (nullptr), ("%s", why.c_str()));
+  return self->priv->api != nullptr;
 }
 
 static gboolean gst_gpu_keyframe_dec_open(GstVideoDecoder *decoder) {
   auto self = GST_GPU_KEYFRAME_DEC(decoder);
-  auto priv = self->priv;
-  std::string why;
-  priv->api = nvcuvid::api(why);
-  if (!priv->api) {
-    GST_ELEMENT_ERROR(self, LIBRARY, INIT, (NULL), ("%s", why.c_str()));
-    return FALSE;
-  }
-  gint device_id = gst_gpu_keyframe_dec_device_id(self);
-  std::lock_guard<std::recursive_mutex> lk(priv->context_lock);
-  if (!priv->cuda.ensure(GST_ELEMENT(self), device_id)) {
-    GST_ELEMENT_ERROR(self, RESOURCE, NOT_FOUND, ("No CUDA context for device %d", device_id),
-                      ("gst_cuda_ensure_element_context failed"));
-    return FALSE;
-  }
-  return TRUE;
+  return gst_gpu_keyframe_dec_load_api(self) && self->priv->cuda.open(GST_ELEMENT(self));
 }
 
 static gboolean gst_gpu_keyframe_dec_close(GstVideoDecoder *decoder) {
-  auto priv = GST_GPU_KEYFRAME_DEC(decoder)->priv;
-  std::lock_guard<std::recursive_mutex> lk(priv->context_lock);
-  priv->cuda.clear();
+  GST_GPU_KEYFRAME_DEC(decoder)->priv->cuda.close();
   return TRUE;
 }
 
 static gboolean gst_gpu_keyframe_dec_start(GstVideoDecoder *decoder) {
   auto priv = GST_GPU_KEYFRAME_DEC(decoder)->priv;
-  priv->have_output = false;
+  priv->state = std::make_unique<StreamState>();
   priv->decoded = 0;
   priv->dropped_delta = 0;
   priv->dropped_non_intra = 0;
@@ -246,9 +258,7 @@ static gboolean gst_gpu_keyframe_dec_start(GstVideoDecoder *decoder) {
 
 static gboolean gst_gpu_keyframe_dec_stop(GstVideoDecoder *decoder) {
   auto priv = GST_GPU_KEYFRAME_DEC(decoder)->priv;
-  priv->parser.reset();
-  g_clear_pointer(&priv->input_state, gst_video_codec_state_unref);
-  priv->have_output = false;
+  priv->state.reset();
   std::lock_guard<std::mutex> lk(priv->pool_lock);
   priv->pool.reset();
   return TRUE;
@@ -259,10 +269,10 @@ static gboolean gst_gpu_keyframe_dec_stop(GstVideoDecoder *decoder) {
 static bool gst_gpu_keyframe_dec_update_output(GstGpuKeyframeDec *self,
                                                const nvcuvid::VideoFormat *format,
                                                const gpurtsp::CropRect &crop) {
-  auto priv = self->priv;
+  StreamState &st = *self->priv->state;
   auto decoder = GST_VIDEO_DECODER(self);
   GstVideoCodecState *state = gst_video_decoder_set_output_state(
-      decoder, GST_VIDEO_FORMAT_NV12, crop.width, crop.height, priv->input_state);
+      decoder, GST_VIDEO_FORMAT_NV12, crop.width, crop.height, st.input_state);
   GstVideoInfo *info = &state->info;
   info->fps_n = 0;
   info->fps_d = 1;
@@ -291,18 +301,19 @@ static bool gst_gpu_keyframe_dec_update_output(GstGpuKeyframeDec *self,
 static int gst_gpu_keyframe_dec_on_sequence(void *user_data, nvcuvid::VideoFormat *format) {
   auto self = GST_GPU_KEYFRAME_DEC(user_data);
   auto priv = self->priv;
+  StreamState &st = *priv->state;
   if (format->chroma_format != nvcuvid::ChromaFormat::Yuv420 || format->bit_depth_luma_minus8 ||
       format->bit_depth_chroma_minus8) {
     GST_ELEMENT_ERROR(
         self, STREAM, NOT_IMPLEMENTED, ("gpukeyframedec decodes 8-bit 4:2:0 video only"),
         ("stream has %u-bit luma, chroma format %d", 8u + format->bit_depth_luma_minus8,
          static_cast<int>(format->chroma_format)));
-    priv->flow = GST_FLOW_NOT_NEGOTIATED;
+    st.flow = GST_FLOW_NOT_NEGOTIATED;
     return 0;
   }
 
   NvdecFormat wanted;
-  wanted.codec = priv->codec;
+  wanted.codec = st.codec;
   wanted.coded_width = format->coded_width;
   wanted.coded_height = format->coded_height;
   wanted.num_decode_surfaces = MAX(1u, format->min_num_decode_surfaces);
@@ -310,7 +321,7 @@ static int gst_gpu_keyframe_dec_on_sequence(void *user_data, nvcuvid::VideoForma
   if (!priv->pool->supports(wanted, why)) {
     GST_ELEMENT_ERROR(self, STREAM, NOT_IMPLEMENTED, ("Stream not decodable by NVDEC"),
                       ("%s", why.c_str()));
-    priv->flow = GST_FLOW_NOT_NEGOTIATED;
+    st.flow = GST_FLOW_NOT_NEGOTIATED;
     return 0;
   }
 
@@ -327,7 +338,7 @@ static int gst_gpu_keyframe_dec_on_sequence(void *user_data, nvcuvid::VideoForma
     GST_ELEMENT_ERROR(self, STREAM, DECODE, ("Invalid picture size"),
                       ("display area %d,%d-%d,%d of a %ux%u picture", area.left, area.top,
                        area.right, area.bottom, format->coded_width, format->coded_height));
-    priv->flow = GST_FLOW_ERROR;
+    st.flow = GST_FLOW_ERROR;
     return 0;
   }
 
@@ -337,19 +348,19 @@ static int gst_gpu_keyframe_dec_on_sequence(void *user_data, nvcuvid::VideoForma
   guint32 vui;
   static_assert(sizeof(vui) == sizeof(format->video_signal_description));
   memcpy(&vui, &format->video_signal_description, sizeof(vui));
-  const bool output_changed = !priv->have_output || crop.width != priv->crop.width ||
-                              crop.height != priv->crop.height || vui != priv->vui;
-  priv->format = wanted;
-  priv->crop = crop;
-  priv->vui = vui;
+  const bool output_changed = !st.have_output || crop.width != st.crop.width ||
+                              crop.height != st.crop.height || vui != st.vui;
+  st.format = wanted;
+  st.crop = crop;
+  st.vui = vui;
   if (output_changed) {
     if (!gst_gpu_keyframe_dec_update_output(self, format, crop)) {
-      GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, (NULL),
+      GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, (nullptr),
                         ("downstream refused NV12 CUDA memory of %ux%u", crop.width, crop.height));
-      priv->flow = GST_FLOW_NOT_NEGOTIATED;
+      st.flow = GST_FLOW_NOT_NEGOTIATED;
       return 0;
     }
-    priv->have_output = true;
+    st.have_output = true;
   }
   return static_cast<int>(wanted.num_decode_surfaces);
 }
@@ -359,14 +370,15 @@ static int gst_gpu_keyframe_dec_on_sequence(void *user_data, nvcuvid::VideoForma
 static int gst_gpu_keyframe_dec_on_decode(void *user_data, nvcuvid::PicParams *params) {
   auto self = GST_GPU_KEYFRAME_DEC(user_data);
   auto priv = self->priv;
-  GstVideoCodecFrame *frame = priv->frame;
-  if (!frame || !priv->have_output)
+  StreamState &st = *priv->state;
+  GstVideoCodecFrame *frame = st.frame;
+  if (!frame || !st.have_output)
     return 1;
   if (params->field_pic_flag) {
     GST_ELEMENT_ERROR(self, STREAM, NOT_IMPLEMENTED,
                       ("Field-coded (interlaced) pictures are not supported"),
                       ("use nvh264dec / nvh265dec for interlaced cameras"));
-    priv->flow = GST_FLOW_NOT_SUPPORTED;
+    st.flow = GST_FLOW_NOT_SUPPORTED;
     return 0;
   }
   if (!params->intra_pic_flag || frame->output_buffer) {
@@ -379,59 +391,62 @@ static int gst_gpu_keyframe_dec_on_decode(void *user_data, nvcuvid::PicParams *p
 
   NvdecSessionPool::Sessions::Lease session;
   std::string why;
-  switch (priv->pool->sessions().acquire(priv->format, priv->session_timeout, session, why)) {
+  switch (priv->pool->sessions().acquire(st.format, st.session_timeout, session, why)) {
   case NvdecSessionPool::Sessions::Status::Ok:
     break;
   case NvdecSessionPool::Sessions::Status::Timeout:
     priv->dropped_busy++;
     GST_WARNING_OBJECT(self, "no NVDEC session free within %lld ms, keyframe dropped",
-                       static_cast<long long>(priv->session_timeout.count()));
+                       static_cast<long long>(st.session_timeout.count()));
     return 1;
   case NvdecSessionPool::Sessions::Status::Failed:
     GST_ELEMENT_ERROR(self, RESOURCE, FAILED, ("No NVDEC session"), ("%s", why.c_str()));
-    priv->flow = GST_FLOW_ERROR;
+    st.flow = GST_FLOW_ERROR;
     return 0;
   }
 
   /* From the frames every instance shares, not a pool per camera: a camera
    * costs VRAM only while its frame is in flight. Taken once a session is,
    * so cameras waiting for one hold no frame. */
-  GstBufferPool *frames = priv->pool->output_frames(priv->crop.width, priv->crop.height, why);
+  GstBufferPool *frames = priv->pool->output_frames(st.crop.width, st.crop.height, why);
   if (!frames) {
     GST_ELEMENT_ERROR(self, RESOURCE, FAILED, ("No CUDA frame pool"), ("%s", why.c_str()));
-    priv->flow = GST_FLOW_ERROR;
+    st.flow = GST_FLOW_ERROR;
     return 0;
   }
   GstFlowReturn ret = gst_buffer_pool_acquire_buffer(frames, &frame->output_buffer, nullptr);
   if (ret != GST_FLOW_OK) {
     GST_DEBUG_OBJECT(self, "no output buffer: %s", gst_flow_get_name(ret));
-    priv->flow = ret;
+    st.flow = ret;
     return 0;
   }
 
-  GstVideoFrame out;
-  GstVideoInfo info;
-  gst_video_info_set_format(&info, GST_VIDEO_FORMAT_NV12, priv->crop.width, priv->crop.height);
-  if (!gst_video_frame_map(&out, &info, frame->output_buffer,
-                           static_cast<GstMapFlags>(GST_MAP_WRITE | GST_MAP_CUDA))) {
-    GST_ELEMENT_ERROR(self, RESOURCE, WRITE, (NULL), ("cannot map the output buffer for CUDA"));
-    priv->flow = GST_FLOW_ERROR;
-    return 0;
-  }
   /* decode() copies on the session's stream and synchronises it before
    * returning, so the frame is complete when pushed: what GStreamer 1.22's
    * consumers assume, and under 1.24+'s rules (memory may carry a stream
    * and NEED_SYNC) there is nothing left for a consumer to wait for. The
    * shared frame pool has no stream, so its memory carries none either. */
-  const bool ok = session->decode(params, priv->crop, &out, why);
-  gst_video_frame_unmap(&out);
+  bool ok;
+  {
+    GstVideoInfo info;
+    gst_video_info_set_format(&info, GST_VIDEO_FORMAT_NV12, st.crop.width, st.crop.height);
+    gpurtsp::MappedVideoFrame out;
+    if (const char *problem =
+            out.map_cuda(frame->output_buffer, info, GST_MAP_WRITE, priv->pool->context())) {
+      GST_ELEMENT_ERROR(self, RESOURCE, WRITE, (nullptr),
+                        ("cannot map the output buffer for CUDA: %s", problem));
+      st.flow = GST_FLOW_ERROR;
+      return 0;
+    }
+    ok = session->decode(params, st.crop, out.frame(), why);
+  }
   if (!ok) {
     /* A session that failed once is not trusted again. */
     session.discard();
     gst_clear_buffer(&frame->output_buffer);
     GST_VIDEO_DECODER_ERROR(self, 1, STREAM, DECODE, ("Keyframe decoding failed"),
-                            ("%s", why.c_str()), priv->flow);
-    return priv->flow == GST_FLOW_OK ? 1 : 0;
+                            ("%s", why.c_str()), st.flow);
+    return st.flow == GST_FLOW_OK ? 1 : 0;
   }
   priv->decoded++;
   return 1;
@@ -447,6 +462,7 @@ static gboolean gst_gpu_keyframe_dec_set_format(GstVideoDecoder *decoder,
                                                 GstVideoCodecState *state) {
   auto self = GST_GPU_KEYFRAME_DEC(decoder);
   auto priv = self->priv;
+  StreamState &st = *priv->state;
   GstStructure *s = gst_caps_get_structure(state->caps, 0);
   /* The parsers say what the SPS holds; refuse early what NVDEC output in
    * NV12 cannot carry (the sequence callback checks again without them). */
@@ -461,23 +477,19 @@ static gboolean gst_gpu_keyframe_dec_set_format(GstVideoDecoder *decoder,
   }
   const nvcuvid::Codec codec =
       gst_structure_has_name(s, "video/x-h265") ? nvcuvid::Codec::HEVC : nvcuvid::Codec::H264;
-  g_clear_pointer(&priv->input_state, gst_video_codec_state_unref);
-  priv->input_state = gst_video_codec_state_ref(state);
+  g_clear_pointer(&st.input_state, gst_video_codec_state_unref);
+  st.input_state = gst_video_codec_state_ref(state);
 
   guint max_sessions;
   {
     std::lock_guard<std::mutex> lk(priv->settings_lock);
     max_sessions = priv->max_sessions;
-    priv->session_timeout = std::chrono::milliseconds(priv->session_timeout_ms);
+    st.session_timeout = std::chrono::milliseconds(priv->session_timeout_ms);
   }
   if (!priv->pool) {
-    GstCudaContext *ctx;
-    {
-      std::lock_guard<std::recursive_mutex> lk(priv->context_lock);
-      ctx = priv->cuda.get();
-    }
+    GstCudaContext *ctx = priv->cuda.context();
     if (!ctx) {
-      GST_ELEMENT_ERROR(self, CORE, STATE_CHANGE, (NULL), ("no CUDA context"));
+      GST_ELEMENT_ERROR(self, CORE, STATE_CHANGE, (nullptr), ("no CUDA context"));
       return FALSE;
     }
     auto pool = NvdecSessionPool::get(ctx, priv->api, max_sessions);
@@ -485,7 +497,7 @@ static gboolean gst_gpu_keyframe_dec_set_format(GstVideoDecoder *decoder,
     priv->pool = std::move(pool);
   }
 
-  if (priv->parser.get() && codec == priv->codec)
+  if (st.parser.get() && codec == st.codec)
     return TRUE;
   nvcuvid::ParserParams params{};
   params.codec = codec;
@@ -499,9 +511,9 @@ static gboolean gst_gpu_keyframe_dec_set_format(GstVideoDecoder *decoder,
   params.sequence_callback = gst_gpu_keyframe_dec_on_sequence;
   params.decode_picture = gst_gpu_keyframe_dec_on_decode;
   params.display_picture = gst_gpu_keyframe_dec_on_display;
-  priv->codec = codec;
-  priv->have_output = false;
-  CUresult ret = priv->parser.create(priv->api, params);
+  st.codec = codec;
+  st.have_output = false;
+  CUresult ret = st.parser.create(priv->api, params);
   if (ret != CUDA_SUCCESS) {
     GPURTSP_CUDA_ELEMENT_ERROR(self, "cuvidCreateVideoParser", ret);
     return FALSE;
@@ -513,36 +525,43 @@ static GstFlowReturn gst_gpu_keyframe_dec_handle_frame(GstVideoDecoder *decoder,
                                                        GstVideoCodecFrame *frame) {
   auto self = GST_GPU_KEYFRAME_DEC(decoder);
   auto priv = self->priv;
+  StreamState &st = *priv->state;
   if (!GST_VIDEO_CODEC_FRAME_IS_SYNC_POINT(frame)) {
     priv->dropped_delta++;
     gst_video_decoder_release_frame(decoder, frame);
     return GST_FLOW_OK;
   }
 
-  GstMapInfo map;
-  if (!gst_buffer_map(frame->input_buffer, &map, GST_MAP_READ)) {
-    GST_ELEMENT_ERROR(self, RESOURCE, READ, (NULL), ("cannot map the input buffer"));
+  bool pushed;
+  CUresult ret = CUDA_SUCCESS;
+  {
+    gpurtsp::MappedBuffer input(frame->input_buffer, GST_MAP_READ);
+    if (!input.mapped()) {
+      GST_ELEMENT_ERROR(self, RESOURCE, READ, (nullptr), ("cannot map the input buffer"));
+      gst_video_decoder_release_frame(decoder, frame);
+      return GST_FLOW_ERROR;
+    }
+    nvcuvid::SourceDataPacket packet{};
+    /* One access unit per buffer: the parser decodes it without waiting for
+     * the next start code. */
+    packet.flags = nvcuvid::kPacketEndOfPicture;
+    packet.payload = input.info().data;
+    packet.payload_size = input.info().size;
+    st.frame = frame;
+    st.flow = GST_FLOW_OK;
+    gpurtsp::CudaContextScope scope(priv->pool->context());
+    pushed = scope.pushed();
+    if (pushed)
+      ret = priv->api->parse_video_data(st.parser.get(), &packet);
+    st.frame = nullptr;
+  }
+  if (!pushed) {
+    GPURTSP_CUDA_PUSH_ERROR(self);
     gst_video_decoder_release_frame(decoder, frame);
     return GST_FLOW_ERROR;
   }
-  nvcuvid::SourceDataPacket packet{};
-  /* One access unit per buffer: the parser decodes it without waiting for
-   * the next start code. */
-  packet.flags = nvcuvid::kPacketEndOfPicture;
-  packet.payload = map.data;
-  packet.payload_size = map.size;
-  priv->frame = frame;
-  priv->flow = GST_FLOW_OK;
-  CUresult ret;
-  {
-    gpurtsp::CudaContextScope scope(priv->pool->context());
-    ret = scope.pushed() ? priv->api->parse_video_data(priv->parser.get(), &packet)
-                         : CUDA_ERROR_INVALID_CONTEXT;
-  }
-  priv->frame = nullptr;
-  gst_buffer_unmap(frame->input_buffer, &map);
 
-  GstFlowReturn flow = priv->flow;
+  GstFlowReturn flow = st.flow;
   if (flow == GST_FLOW_OK && ret != CUDA_SUCCESS) {
     GPURTSP_CUDA_ELEMENT_ERROR(self, "cuvidParseVideoData", ret);
     flow = GST_FLOW_ERROR;
@@ -558,68 +577,21 @@ static GstFlowReturn gst_gpu_keyframe_dec_handle_frame(GstVideoDecoder *decoder,
   return gst_video_decoder_finish_frame(decoder, frame);
 }
 
+/* Frames come from the context's shared pool (on_decode), so the pool the
+ * base class insists on must cost nothing: no preallocation. */
 static gboolean gst_gpu_keyframe_dec_decide_allocation(GstVideoDecoder *decoder, GstQuery *query) {
-  auto self = GST_GPU_KEYFRAME_DEC(decoder);
-  GstCaps *caps = nullptr;
-  gst_query_parse_allocation(query, &caps, nullptr);
-  GstVideoInfo info;
-  if (!caps || !gst_video_info_from_caps(&info, caps)) {
-    GST_ERROR_OBJECT(self, "allocation query without usable caps");
-    return FALSE;
-  }
-  GstCudaContext *ctx = self->priv->pool->context();
-
-  GstBufferPool *pool = nullptr;
-  guint size = info.size, min = 0, max = 0;
-  const bool update = gst_query_get_n_allocation_pools(query) > 0;
-  if (update)
-    gst_query_parse_nth_allocation_pool(query, 0, &pool, &size, &min, &max);
-  if (pool && (!GST_IS_CUDA_BUFFER_POOL(pool) || GST_CUDA_BUFFER_POOL(pool)->context != ctx))
-    gst_clear_object(&pool);
-  if (!pool)
-    pool = gst_cuda_buffer_pool_new(ctx);
-  /* Frames come from the context's shared pool (on_decode), so this one,
-   * which the base class insists on, must cost nothing: no preallocation. */
-  min = 0;
-  max = 0;
-  size = MAX(size, static_cast<guint>(info.size));
-
-  GstStructure *config = gst_buffer_pool_get_config(pool);
-  gst_buffer_pool_config_set_params(config, caps, size, min, max);
-  gst_buffer_pool_config_add_option(config, GST_BUFFER_POOL_OPTION_VIDEO_META);
-  if (!gst_buffer_pool_set_config(pool, config)) {
-    GST_ERROR_OBJECT(self, "the CUDA buffer pool refused its configuration");
-    gst_object_unref(pool);
-    return FALSE;
-  }
-  /* The CUDA pool computes its own (pitched) buffer size. */
-  config = gst_buffer_pool_get_config(pool);
-  gst_buffer_pool_config_get_params(config, nullptr, &size, nullptr, nullptr);
-  gst_structure_free(config);
-
-  if (update)
-    gst_query_set_nth_allocation_pool(query, 0, pool, size, min, max);
-  else
-    gst_query_add_allocation_pool(query, pool, size, min, max);
-  gst_object_unref(pool);
-  return TRUE;
-}
-
-static gboolean gst_gpu_keyframe_dec_handle_query(GstGpuKeyframeDec *self, GstQuery *query) {
-  std::lock_guard<std::recursive_mutex> lk(self->priv->context_lock);
-  return self->priv->cuda.handle_query(GST_ELEMENT(self), query);
+  return GST_GPU_KEYFRAME_DEC(decoder)->priv->cuda.decide_pool(
+      GST_ELEMENT(decoder), query, gpurtsp::CudaElementCore::PoolCounts::None);
 }
 
 static gboolean gst_gpu_keyframe_dec_sink_query(GstVideoDecoder *decoder, GstQuery *query) {
-  if (gst_gpu_keyframe_dec_handle_query(GST_GPU_KEYFRAME_DEC(decoder), query))
-    return TRUE;
-  return GST_VIDEO_DECODER_CLASS(gst_gpu_keyframe_dec_parent_class)->sink_query(decoder, query);
+  return GST_GPU_KEYFRAME_DEC(decoder)->priv->cuda.handle_query(GST_ELEMENT(decoder), query) ||
+         GST_VIDEO_DECODER_CLASS(gst_gpu_keyframe_dec_parent_class)->sink_query(decoder, query);
 }
 
 static gboolean gst_gpu_keyframe_dec_src_query(GstVideoDecoder *decoder, GstQuery *query) {
-  if (gst_gpu_keyframe_dec_handle_query(GST_GPU_KEYFRAME_DEC(decoder), query))
-    return TRUE;
-  return GST_VIDEO_DECODER_CLASS(gst_gpu_keyframe_dec_parent_class)->src_query(decoder, query);
+  return GST_GPU_KEYFRAME_DEC(decoder)->priv->cuda.handle_query(GST_ELEMENT(decoder), query) ||
+         GST_VIDEO_DECODER_CLASS(gst_gpu_keyframe_dec_parent_class)->src_query(decoder, query);
 }
 
 static void gst_gpu_keyframe_dec_class_init(GstGpuKeyframeDecClass *klass) {
@@ -627,17 +599,13 @@ static void gst_gpu_keyframe_dec_class_init(GstGpuKeyframeDecClass *klass) {
   auto element_class = GST_ELEMENT_CLASS(klass);
   auto decoder_class = GST_VIDEO_DECODER_CLASS(klass);
 
-  object_class->finalize = gst_gpu_keyframe_dec_finalize;
-  object_class->set_property = gst_gpu_keyframe_dec_set_property;
-  object_class->get_property = gst_gpu_keyframe_dec_get_property;
+  object_class->finalize = GST_DEBUG_FUNCPTR(gst_gpu_keyframe_dec_finalize);
+  object_class->set_property = GST_DEBUG_FUNCPTR(gst_gpu_keyframe_dec_set_property);
+  object_class->get_property = GST_DEBUG_FUNCPTR(gst_gpu_keyframe_dec_get_property);
 
   const auto rw = static_cast<GParamFlags>(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
                                            GST_PARAM_MUTABLE_READY);
-  g_object_class_install_property(
-      object_class, PROP_CUDA_DEVICE_ID,
-      g_param_spec_int("cuda-device-id", "CUDA device id",
-                       "CUDA device to decode on (-1 = the pipeline's context, else device 0)", -1,
-                       G_MAXINT, kDefaultDeviceId, rw));
+  gpurtsp::CudaElementCore::install_device_id_property(object_class, PROP_CUDA_DEVICE_ID);
   g_object_class_install_property(
       object_class, PROP_MAX_SESSIONS,
       g_param_spec_uint("max-sessions", "Max sessions",
@@ -658,7 +626,7 @@ static void gst_gpu_keyframe_dec_class_init(GstGpuKeyframeDecClass *klass) {
                          GST_TYPE_STRUCTURE,
                          static_cast<GParamFlags>(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
 
-  element_class->set_context = gst_gpu_keyframe_dec_set_context;
+  element_class->set_context = GST_DEBUG_FUNCPTR(gst_gpu_keyframe_dec_set_context);
   gst_element_class_add_static_pad_template(element_class, &sink_template);
   gst_element_class_add_static_pad_template(element_class, &src_template);
   gst_element_class_set_static_metadata(
@@ -667,21 +635,21 @@ static void gst_gpu_keyframe_dec_class_init(GstGpuKeyframeDecClass *klass) {
       "of a CUDA context; delta frames are dropped",
       "gpurtsp developers");
 
-  decoder_class->open = gst_gpu_keyframe_dec_open;
-  decoder_class->close = gst_gpu_keyframe_dec_close;
-  decoder_class->start = gst_gpu_keyframe_dec_start;
-  decoder_class->stop = gst_gpu_keyframe_dec_stop;
-  decoder_class->set_format = gst_gpu_keyframe_dec_set_format;
-  decoder_class->handle_frame = gst_gpu_keyframe_dec_handle_frame;
-  decoder_class->decide_allocation = gst_gpu_keyframe_dec_decide_allocation;
-  decoder_class->sink_query = gst_gpu_keyframe_dec_sink_query;
-  decoder_class->src_query = gst_gpu_keyframe_dec_src_query;
+  decoder_class->open = GST_DEBUG_FUNCPTR(gst_gpu_keyframe_dec_open);
+  decoder_class->close = GST_DEBUG_FUNCPTR(gst_gpu_keyframe_dec_close);
+  decoder_class->start = GST_DEBUG_FUNCPTR(gst_gpu_keyframe_dec_start);
+  decoder_class->stop = GST_DEBUG_FUNCPTR(gst_gpu_keyframe_dec_stop);
+  decoder_class->set_format = GST_DEBUG_FUNCPTR(gst_gpu_keyframe_dec_set_format);
+  decoder_class->handle_frame = GST_DEBUG_FUNCPTR(gst_gpu_keyframe_dec_handle_frame);
+  decoder_class->decide_allocation = GST_DEBUG_FUNCPTR(gst_gpu_keyframe_dec_decide_allocation);
+  decoder_class->sink_query = GST_DEBUG_FUNCPTR(gst_gpu_keyframe_dec_sink_query);
+  decoder_class->src_query = GST_DEBUG_FUNCPTR(gst_gpu_keyframe_dec_src_query);
 
   GST_DEBUG_CATEGORY_INIT(gst_gpu_keyframe_dec_debug, "gpukeyframedec", 0, "GPU keyframe decoder");
 }
 
 static void gst_gpu_keyframe_dec_init(GstGpuKeyframeDec *self) {
-  self->priv = new GpuKeyframeDecPrivate();
+  self->priv = new GstGpuKeyframeDecPrivate();
   auto decoder = GST_VIDEO_DECODER(self);
   gst_video_decoder_set_packetized(decoder, TRUE);
   gst_video_decoder_set_needs_format(decoder, TRUE);
