@@ -30,6 +30,7 @@
 
 #include <gst/video/video.h>
 
+#include <memory>
 #include <mutex>
 #include <string>
 
@@ -77,10 +78,9 @@ static rgb::MatrixChoice to_choice(GstGpuNv12ToRgbMatrix matrix) {
   return rgb::MatrixChoice::Auto;
 }
 
-enum { PROP_0, PROP_DEVICE_ID, PROP_MATRIX };
+enum { PROP_0, PROP_CUDA_DEVICE_ID, PROP_MATRIX };
 
-#define DEFAULT_DEVICE_ID -1
-#define DEFAULT_MATRIX GST_GPU_NV12_TO_RGB_MATRIX_AUTO
+constexpr GstGpuNv12ToRgbMatrix kDefaultMatrix = GST_GPU_NV12_TO_RGB_MATRIX_AUTO;
 
 /* Sizes as far as rgb::kMaxDimension. */
 #define GPU_NV12_TO_RGB_CAPS(formats)                                                              \
@@ -98,92 +98,39 @@ static GstStaticPadTemplate src_template =
 
 namespace {
 
-/* Device view of a video buffer made of one GstCudaMemory. Plane offsets and
- * strides come from the buffer's GstVideoMeta, else from the memory's own
- * GstVideoInfo: CUDA memory is pitch-allocated, so the caps' default strides
- * would be wrong. */
-class MappedCudaFrame {
-public:
-  MappedCudaFrame() = default;
-  ~MappedCudaFrame() {
-    if (mem_)
-      gst_memory_unmap(mem_, &map_);
-  }
-  MappedCudaFrame(const MappedCudaFrame &) = delete;
-  MappedCudaFrame &operator=(const MappedCudaFrame &) = delete;
+/* What the streaming thread uses, built in start() and set_caps(), dropped
+ * in stop(); GstBaseTransform serialises those with the allocation queries
+ * and transform(). */
+struct StreamState {
+  explicit StreamState(GstCudaContext *ctx)
+      : context(static_cast<GstCudaContext *>(gst_object_ref(ctx))) {}
+  ~StreamState() { gst_object_unref(context); }
+  StreamState(const StreamState &) = delete;
+  StreamState &operator=(const StreamState &) = delete;
 
-  /* Returns nullptr on success, else what is wrong with @buffer. */
-  const char *map(GstBuffer *buffer, const GstVideoInfo &info, GstMapFlags flags,
-                  GstCudaContext *context) {
-    if (gst_buffer_n_memory(buffer) != 1)
-      return "it does not hold exactly one memory";
-    GstMemory *mem = gst_buffer_peek_memory(buffer, 0);
-    if (!gst_is_cuda_memory(mem))
-      return "it is not CUDA memory";
-    GstCudaMemory *cmem = GST_CUDA_MEMORY_CAST(mem);
-    if (gst_cuda_context_get_handle(cmem->context) != gst_cuda_context_get_handle(context))
-      return "its CUDA memory belongs to another CUDA context (the CUDA elements of a "
-             "pipeline must share one GstCudaContext)";
+  GstCudaContext *const context; /* owned ref: the context every buffer must be in */
+  gpurtsp::CudaStream stream;
+  rgb::Nv12ToRgbKernels kernels;
 
-    const gsize *offsets = cmem->info.offset;
-    const gint *strides = cmem->info.stride;
-    if (GstVideoMeta *meta = gst_buffer_get_video_meta(buffer)) {
-      if (meta->n_planes != GST_VIDEO_INFO_N_PLANES(&info))
-        return "its video meta does not match the caps";
-      offsets = meta->offset;
-      strides = meta->stride;
-    }
-    if (!gst_memory_map(mem, &map_, static_cast<GstMapFlags>(flags | GST_MAP_CUDA)))
-      return "mapping its CUDA memory failed";
-    mem_ = mem;
-
-    for (guint i = 0; i < GST_VIDEO_INFO_N_PLANES(&info); i++) {
-      const gsize row_bytes = static_cast<gsize>(GST_VIDEO_INFO_COMP_WIDTH(&info, i)) *
-                              GST_VIDEO_INFO_COMP_PSTRIDE(&info, i);
-      const gsize rows = GST_VIDEO_INFO_COMP_HEIGHT(&info, i);
-      if (strides[i] <= 0 || static_cast<gsize>(strides[i]) < row_bytes ||
-          offsets[i] + (rows - 1) * strides[i] + row_bytes > map_.size)
-        return "its planes do not fit in its memory";
-      planes_[i] = map_.data + offsets[i];
-      strides_[i] = strides[i];
-    }
-    return nullptr;
-  }
-
-  guint8 *const *planes() const { return planes_; }
-  const gint *strides() const { return strides_; }
-
-private:
-  GstMemory *mem_ = nullptr; /* mapped while set */
-  GstMapInfo map_ = GST_MAP_INFO_INIT;
-  guint8 *planes_[GST_VIDEO_MAX_PLANES] = {};
-  gint strides_[GST_VIDEO_MAX_PLANES] = {};
+  /* From set_caps(). */
+  GstVideoInfo in_info = {};
+  GstVideoInfo out_info = {};
+  rgb::ConvertParams params = {};
+  GstGpuNv12ToRgbMatrix params_matrix = kDefaultMatrix; /* the setting params was built with */
 };
 
 } // namespace
 
 struct GstGpuNv12ToRgbPrivate {
+  /* cuda-device-id and the CUDA context; its lock is never held with ours. */
+  gpurtsp::CudaElementCore cuda;
+
   /* Properties, set by the application, read by the streaming thread. */
   std::mutex settings_lock;
-  gint device_id = DEFAULT_DEVICE_ID;            /* guarded by settings_lock */
-  GstGpuNv12ToRgbMatrix matrix = DEFAULT_MATRIX; /* guarded by settings_lock */
+  GstGpuNv12ToRgbMatrix matrix = kDefaultMatrix; /* guarded by settings_lock */
 
-  /* set_context() and CONTEXT queries arrive on any thread. Recursive:
-   * ensure() posts need-context, and the application or the bin answers
-   * with set_context() from inside that call. */
-  std::recursive_mutex context_lock;
-  gpurtsp::ElementCudaContext context; /* guarded by context_lock */
-
-  /* Streaming state, built in start() and set_caps(), dropped in stop();
-   * GstBaseTransform serialises those with the allocation queries and
-   * transform(). */
-  GstCudaContext *cuda = nullptr; /* owned ref: the context every buffer must be in */
-  gpurtsp::CudaStream stream;
-  rgb::Nv12ToRgbKernels kernels;
-  GstVideoInfo in_info = {};
-  GstVideoInfo out_info = {};
-  rgb::ConvertParams params = {};
-  GstGpuNv12ToRgbMatrix params_matrix = DEFAULT_MATRIX; /* the setting params was built with */
+  /* Streaming thread only (between start() and stop()). */
+  std::unique_ptr<StreamState> state;
 };
 
 struct _GstGpuNv12ToRgb {
@@ -202,11 +149,12 @@ static void gst_gpu_nv12_to_rgb_finalize(GObject *object) {
 static void gst_gpu_nv12_to_rgb_set_property(GObject *object, guint prop_id, const GValue *value,
                                              GParamSpec *pspec) {
   auto priv = GST_GPU_NV12_TO_RGB(object)->priv;
+  if (prop_id == PROP_CUDA_DEVICE_ID) {
+    priv->cuda.set_device_id(value);
+    return;
+  }
   std::lock_guard<std::mutex> guard(priv->settings_lock);
   switch (prop_id) {
-  case PROP_DEVICE_ID:
-    priv->device_id = g_value_get_int(value);
-    break;
   case PROP_MATRIX:
     /* transform() picks the new matrix up with the next frame. */
     priv->matrix = static_cast<GstGpuNv12ToRgbMatrix>(g_value_get_enum(value));
@@ -220,11 +168,12 @@ static void gst_gpu_nv12_to_rgb_set_property(GObject *object, guint prop_id, con
 static void gst_gpu_nv12_to_rgb_get_property(GObject *object, guint prop_id, GValue *value,
                                              GParamSpec *pspec) {
   auto priv = GST_GPU_NV12_TO_RGB(object)->priv;
+  if (prop_id == PROP_CUDA_DEVICE_ID) {
+    priv->cuda.get_device_id(value);
+    return;
+  }
   std::lock_guard<std::mutex> guard(priv->settings_lock);
   switch (prop_id) {
-  case PROP_DEVICE_ID:
-    g_value_set_int(value, priv->device_id);
-    break;
   case PROP_MATRIX:
     g_value_set_enum(value, priv->matrix);
     break;
@@ -234,77 +183,47 @@ static void gst_gpu_nv12_to_rgb_get_property(GObject *object, guint prop_id, GVa
   }
 }
 
-static gint device_id_setting(GstGpuNv12ToRgb *self) {
-  std::lock_guard<std::mutex> guard(self->priv->settings_lock);
-  return self->priv->device_id;
-}
-
 static GstGpuNv12ToRgbMatrix matrix_setting(GstGpuNv12ToRgb *self) {
   std::lock_guard<std::mutex> guard(self->priv->settings_lock);
   return self->priv->matrix;
 }
 
 static void gst_gpu_nv12_to_rgb_set_context(GstElement *element, GstContext *context) {
-  auto self = GST_GPU_NV12_TO_RGB(element);
-  {
-    std::lock_guard<std::recursive_mutex> guard(self->priv->context_lock);
-    self->priv->context.set_context(element, context, device_id_setting(self));
-  }
+  GST_GPU_NV12_TO_RGB(element)->priv->cuda.set_context(element, context);
   GST_ELEMENT_CLASS(parent_class)->set_context(element, context);
 }
 
-static bool ensure_context(GstGpuNv12ToRgb *self) {
-  std::lock_guard<std::recursive_mutex> guard(self->priv->context_lock);
-  if (self->priv->context.ensure(GST_ELEMENT(self), device_id_setting(self)))
-    return true;
-  GST_ELEMENT_ERROR(
-      self, RESOURCE, NOT_FOUND, ("No usable CUDA device"),
-      ("gst_cuda_ensure_element_context failed for cuda-device-id %d", device_id_setting(self)));
-  return false;
-}
-
+/* GstBaseTransform has no open()/close(): the context is found or made at
+ * NULL->READY, as the encoder's and decoder's open() do. */
 static GstStateChangeReturn gst_gpu_nv12_to_rgb_change_state(GstElement *element,
                                                              GstStateChange transition) {
-  auto self = GST_GPU_NV12_TO_RGB(element);
-  /* Find or create the context early, so elements that reach READY after
-   * us (and ask their neighbours) share it. */
-  if (transition == GST_STATE_CHANGE_NULL_TO_READY && !ensure_context(self))
-    return GST_STATE_CHANGE_FAILURE;
-
-  GstStateChangeReturn ret = GST_ELEMENT_CLASS(parent_class)->change_state(element, transition);
-  if (transition == GST_STATE_CHANGE_READY_TO_NULL) {
-    std::lock_guard<std::recursive_mutex> guard(self->priv->context_lock);
-    self->priv->context.clear();
-  }
-  return ret;
+  return GST_GPU_NV12_TO_RGB(element)->priv->cuda.change_state(
+      element, transition, GST_ELEMENT_CLASS(parent_class)->change_state);
 }
 
 static gboolean gst_gpu_nv12_to_rgb_start(GstBaseTransform *trans) {
   auto self = GST_GPU_NV12_TO_RGB(trans);
   auto priv = self->priv;
-  if (!ensure_context(self))
+  GstCudaContext *ctx = priv->cuda.context();
+  if (!ctx) {
+    GST_ELEMENT_ERROR(self, RESOURCE, FAILED, ("No CUDA context"), (nullptr));
     return FALSE;
-  {
-    std::lock_guard<std::recursive_mutex> guard(priv->context_lock);
-    priv->cuda = static_cast<GstCudaContext *>(gst_object_ref(priv->context.get()));
   }
+  auto state = std::make_unique<StreamState>(ctx);
   /* Our own non-blocking stream: kernels of the hundreds of converters that
    * share the context run concurrently instead of queueing on the legacy
    * default stream, and waiting for one frame waits for nothing else. */
-  CUresult result = priv->stream.create(priv->cuda);
+  CUresult result = state->stream.create(state->context);
   if (result != CUDA_SUCCESS) {
     GPURTSP_CUDA_ELEMENT_ERROR(self, "cuStreamCreate", result);
-    gst_clear_object(&priv->cuda);
     return FALSE;
   }
+  priv->state = std::move(state);
   return TRUE;
 }
 
 static gboolean gst_gpu_nv12_to_rgb_stop(GstBaseTransform *trans) {
-  auto priv = GST_GPU_NV12_TO_RGB(trans)->priv;
-  priv->kernels.reset();
-  priv->stream.reset();
-  gst_clear_object(&priv->cuda);
+  GST_GPU_NV12_TO_RGB(trans)->priv->state.reset();
   return TRUE;
 }
 
@@ -325,80 +244,61 @@ static GstCaps *gst_gpu_nv12_to_rgb_fixate_caps(GstBaseTransform *trans, GstPadD
 }
 
 static bool build_params(GstGpuNv12ToRgb *self, GstGpuNv12ToRgbMatrix matrix) {
-  auto priv = self->priv;
+  StreamState &st = *self->priv->state;
   std::string error;
-  auto params = rgb::make_convert_params(priv->in_info, priv->out_info, to_choice(matrix), error);
+  auto params = rgb::make_convert_params(st.in_info, st.out_info, to_choice(matrix), error);
   if (!params) {
     GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, (nullptr), ("%s", error.c_str()));
     return false;
   }
-  priv->params = *params;
-  priv->params_matrix = matrix;
+  st.params = *params;
+  st.params_matrix = matrix;
   return true;
 }
 
 static gboolean gst_gpu_nv12_to_rgb_set_caps(GstBaseTransform *trans, GstCaps *incaps,
                                              GstCaps *outcaps) {
   auto self = GST_GPU_NV12_TO_RGB(trans);
-  auto priv = self->priv;
-  if (!priv->cuda) {
+  if (!self->priv->state) {
     GST_ELEMENT_ERROR(self, CORE, STATE_CHANGE, (nullptr), ("caps set before start"));
     return FALSE;
   }
-  if (!rgb::video_info_from_caps(priv->in_info, incaps) ||
-      !gst_video_info_from_caps(&priv->out_info, outcaps)) {
+  StreamState &st = *self->priv->state;
+  if (!rgb::video_info_from_caps(st.in_info, incaps) ||
+      !gst_video_info_from_caps(&st.out_info, outcaps)) {
     GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, (nullptr),
                       ("invalid caps %" GST_PTR_FORMAT " -> %" GST_PTR_FORMAT, incaps, outcaps));
     return FALSE;
   }
-  if (rgb::is_passthrough(priv->in_info, priv->out_info)) {
+  if (rgb::is_passthrough(st.in_info, st.out_info)) {
     /* Only the caps fields downstream added may differ (GstBaseTransform
      * turned passthrough off then): the frames are the same either way. */
     gst_base_transform_set_passthrough(trans, TRUE);
-    GST_INFO_OBJECT(self, "passthrough: %s %dx%d", GST_VIDEO_INFO_NAME(&priv->in_info),
-                    GST_VIDEO_INFO_WIDTH(&priv->in_info), GST_VIDEO_INFO_HEIGHT(&priv->in_info));
+    GST_INFO_OBJECT(self, "passthrough: %s %dx%d", GST_VIDEO_INFO_NAME(&st.in_info),
+                    GST_VIDEO_INFO_WIDTH(&st.in_info), GST_VIDEO_INFO_HEIGHT(&st.in_info));
     return TRUE;
   }
   if (!build_params(self, matrix_setting(self)))
     return FALSE;
 
-  const bool nv12 = GST_VIDEO_INFO_FORMAT(&priv->in_info) == GST_VIDEO_FORMAT_NV12;
-  const rgb::RgbLayout layout = *rgb::rgb_layout(GST_VIDEO_INFO_FORMAT(&priv->out_info));
-  CUresult result = priv->kernels.load(priv->cuda, nv12, layout);
+  const bool nv12 = GST_VIDEO_INFO_FORMAT(&st.in_info) == GST_VIDEO_FORMAT_NV12;
+  const rgb::RgbLayout layout = *rgb::rgb_layout(GST_VIDEO_INFO_FORMAT(&st.out_info));
+  CUresult result = st.kernels.load(st.context, nv12, layout);
   if (result != CUDA_SUCCESS) {
     GPURTSP_CUDA_ELEMENT_ERROR(self, "cuModuleLoadData/cuModuleGetFunction", result);
     return FALSE;
   }
-  GST_INFO_OBJECT(self, "%s %dx%d -> %s %dx%d", GST_VIDEO_INFO_NAME(&priv->in_info),
-                  GST_VIDEO_INFO_WIDTH(&priv->in_info), GST_VIDEO_INFO_HEIGHT(&priv->in_info),
-                  GST_VIDEO_INFO_NAME(&priv->out_info), GST_VIDEO_INFO_WIDTH(&priv->out_info),
-                  GST_VIDEO_INFO_HEIGHT(&priv->out_info));
+  GST_INFO_OBJECT(self, "%s %dx%d -> %s %dx%d", GST_VIDEO_INFO_NAME(&st.in_info),
+                  GST_VIDEO_INFO_WIDTH(&st.in_info), GST_VIDEO_INFO_HEIGHT(&st.in_info),
+                  GST_VIDEO_INFO_NAME(&st.out_info), GST_VIDEO_INFO_WIDTH(&st.out_info),
+                  GST_VIDEO_INFO_HEIGHT(&st.out_info));
   return TRUE;
 }
 
 static gboolean gst_gpu_nv12_to_rgb_query(GstBaseTransform *trans, GstPadDirection direction,
                                           GstQuery *query) {
-  auto self = GST_GPU_NV12_TO_RGB(trans);
-  if (GST_QUERY_TYPE(query) == GST_QUERY_CONTEXT) {
-    std::lock_guard<std::recursive_mutex> guard(self->priv->context_lock);
-    if (self->priv->context.handle_query(GST_ELEMENT(self), query))
-      return TRUE;
-  }
-  return GST_BASE_TRANSFORM_CLASS(parent_class)->query(trans, direction, query);
-}
-
-/* Configures @pool for @caps; on return @size is what the pool allocates. */
-static bool configure_pool(GstBufferPool *pool, GstCaps *caps, guint &size, guint min, guint max) {
-  GstStructure *config = gst_buffer_pool_get_config(pool);
-  gst_buffer_pool_config_add_option(config, GST_BUFFER_POOL_OPTION_VIDEO_META);
-  gst_buffer_pool_config_set_params(config, caps, size, min, max);
-  if (!gst_buffer_pool_set_config(pool, config))
-    return false;
-  /* A CUDA pool rounds the size up to its pitch. */
-  config = gst_buffer_pool_get_config(pool);
-  gst_buffer_pool_config_get_params(config, nullptr, &size, nullptr, nullptr);
-  gst_structure_free(config);
-  return true;
+  return GST_GPU_NV12_TO_RGB(trans)->priv->cuda.handle_query(GST_ELEMENT(trans), query) ||
+         GST_BASE_TRANSFORM_CLASS(parent_class)->query(trans, direction, query);
 }
 
 static gboolean gst_gpu_nv12_to_rgb_propose_allocation(GstBaseTransform *trans,
@@ -412,96 +312,46 @@ static gboolean gst_gpu_nv12_to_rgb_propose_allocation(GstBaseTransform *trans,
   GstCaps *caps = nullptr;
   gst_query_parse_allocation(query, &caps, nullptr);
   GstVideoInfo info;
-  if (!caps || !gst_video_info_from_caps(&info, caps) || !priv->cuda)
+  if (!caps || !gst_video_info_from_caps(&info, caps) || !priv->state)
     return FALSE;
-
-  if (gst_query_get_n_allocation_pools(query) == 0) {
-    GstBufferPool *pool = gst_cuda_buffer_pool_new(priv->cuda);
-    guint size = GST_VIDEO_INFO_SIZE(&info);
-    if (!configure_pool(pool, caps, size, 0, 0)) {
-      GST_WARNING_OBJECT(trans, "could not configure a CUDA pool for %" GST_PTR_FORMAT, caps);
-      gst_object_unref(pool);
-      return FALSE;
-    }
-    gst_query_add_allocation_pool(query, pool, size, 0, 0);
-    gst_object_unref(pool);
-  }
+  if (gst_query_get_n_allocation_pools(query) == 0 &&
+      !priv->cuda.propose_pool(GST_ELEMENT(trans), query, caps))
+    return FALSE;
   gst_query_add_allocation_meta(query, GST_VIDEO_META_API_TYPE, nullptr);
   return TRUE;
 }
 
 static gboolean gst_gpu_nv12_to_rgb_decide_allocation(GstBaseTransform *trans, GstQuery *query) {
-  auto self = GST_GPU_NV12_TO_RGB(trans);
-  auto priv = self->priv;
-  GstCaps *caps = nullptr;
-  gst_query_parse_allocation(query, &caps, nullptr);
-  GstVideoInfo info;
-  if (!caps || !gst_video_info_from_caps(&info, caps) || !priv->cuda)
-    return FALSE;
-
-  GstBufferPool *pool = nullptr;
-  guint size = GST_VIDEO_INFO_SIZE(&info), min = 0, max = 0;
-  const bool downstream_has_pool = gst_query_get_n_allocation_pools(query) > 0;
-  if (downstream_has_pool) {
-    /* Keep downstream's buffer counts: min is what it holds on to. */
-    gst_query_parse_nth_allocation_pool(query, 0, &pool, &size, &min, &max);
-    if (pool && (!GST_IS_CUDA_BUFFER_POOL(pool) ||
-                 gst_cuda_context_get_handle(GST_CUDA_BUFFER_POOL(pool)->context) !=
-                     gst_cuda_context_get_handle(priv->cuda)))
-      gst_clear_object(&pool);
-    if (pool && !configure_pool(pool, caps, size, min, max)) {
-      GST_DEBUG_OBJECT(self, "downstream CUDA pool refused our config, using our own");
-      gst_clear_object(&pool);
-    }
-  }
-  if (!pool) {
-    /* No cap on the count (max 0): frames downstream keeps must never stall
-     * us. Without keepers, buffers come back at once and the pool holds the
-     * one or two frames in flight. */
-    pool = gst_cuda_buffer_pool_new(priv->cuda);
-    size = GST_VIDEO_INFO_SIZE(&info);
-    max = 0;
-    if (!configure_pool(pool, caps, size, min, max)) {
-      GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, (nullptr),
-                        ("could not configure a CUDA buffer pool for %" GST_PTR_FORMAT, caps));
-      gst_object_unref(pool);
-      return FALSE;
-    }
-  }
-  if (downstream_has_pool)
-    gst_query_set_nth_allocation_pool(query, 0, pool, size, min, max);
-  else
-    gst_query_add_allocation_pool(query, pool, size, min, max);
-  gst_object_unref(pool);
-
-  return GST_BASE_TRANSFORM_CLASS(parent_class)->decide_allocation(trans, query);
+  return GST_GPU_NV12_TO_RGB(trans)->priv->cuda.decide_pool(
+             GST_ELEMENT(trans), query, gpurtsp::CudaElementCore::PoolCounts::Downstream) &&
+         GST_BASE_TRANSFORM_CLASS(parent_class)->decide_allocation(trans, query);
 }
 
 static GstFlowReturn gst_gpu_nv12_to_rgb_transform(GstBaseTransform *trans, GstBuffer *inbuf,
                                                    GstBuffer *outbuf) {
   auto self = GST_GPU_NV12_TO_RGB(trans);
-  auto priv = self->priv;
+  StreamState &st = *self->priv->state;
 
   /* Never called in passthrough: GstBaseTransform pushes the input. */
   const GstGpuNv12ToRgbMatrix matrix = matrix_setting(self);
-  if (matrix != priv->params_matrix && !build_params(self, matrix))
+  if (matrix != st.params_matrix && !build_params(self, matrix))
     return GST_FLOW_NOT_NEGOTIATED;
 
-  MappedCudaFrame in, out;
-  if (const char *why = in.map(inbuf, priv->in_info, GST_MAP_READ, priv->cuda)) {
+  gpurtsp::MappedVideoFrame in, out;
+  if (const char *why = in.map_cuda(inbuf, st.in_info, GST_MAP_READ, st.context)) {
     GST_ELEMENT_ERROR(self, STREAM, FORMAT, (nullptr), ("Unusable input buffer: %s", why));
     return GST_FLOW_ERROR;
   }
-  if (const char *why = out.map(outbuf, priv->out_info, GST_MAP_WRITE, priv->cuda)) {
+  if (const char *why = out.map_cuda(outbuf, st.out_info, GST_MAP_WRITE, st.context)) {
     GST_ELEMENT_ERROR(self, RESOURCE, FAILED, (nullptr), ("Unusable output buffer: %s", why));
     return GST_FLOW_ERROR;
   }
-  const rgb::YuvSource src = rgb::make_source(priv->in_info, in.planes(), in.strides());
-  const rgb::RgbTarget dst = rgb::make_target(priv->out_info, out.planes(), out.strides());
+  const rgb::YuvSource src = rgb::make_source(st.in_info, in.planes(), in.strides());
+  const rgb::RgbTarget dst = rgb::make_target(st.out_info, out.planes(), out.strides());
 
-  gpurtsp::CudaContextScope scope(priv->cuda);
+  gpurtsp::CudaContextScope scope(st.context);
   if (!scope.pushed()) {
-    GPURTSP_CUDA_ELEMENT_ERROR(self, "cuCtxPushCurrent", CUDA_ERROR_INVALID_CONTEXT);
+    GPURTSP_CUDA_PUSH_ERROR(self);
     return GST_FLOW_ERROR;
   }
   /* GStreamer 1.22: CUDA memory has no stream, upstream finished writing the
@@ -510,13 +360,13 @@ static GstFlowReturn gst_gpu_nv12_to_rgb_transform(GstBaseTransform *trans, GstB
    * rules downstream reads the output as soon as we return, without looking
    * for a stream, and the input goes back to upstream's pool on return, so
    * the kernel must be complete here. */
-  gpurtsp::sync_producer_stream(gst_buffer_peek_memory(inbuf, 0), priv->stream.get());
-  CUresult result = priv->kernels.launch(src, dst, priv->params, priv->stream.get());
+  gpurtsp::sync_producer_stream(gst_buffer_peek_memory(inbuf, 0), st.stream.get());
+  CUresult result = st.kernels.launch(src, dst, st.params, st.stream.get());
   if (result != CUDA_SUCCESS) {
     GPURTSP_CUDA_ELEMENT_ERROR(self, "cuLaunchKernel", result);
     return GST_FLOW_ERROR;
   }
-  result = CuStreamSynchronize(priv->stream.get());
+  result = CuStreamSynchronize(st.stream.get());
   if (result != CUDA_SUCCESS) {
     GPURTSP_CUDA_ELEMENT_ERROR(self, "cuStreamSynchronize", result);
     return GST_FLOW_ERROR;
@@ -529,21 +379,15 @@ static void gst_gpu_nv12_to_rgb_class_init(GstGpuNv12ToRgbClass *klass) {
   auto element_class = GST_ELEMENT_CLASS(klass);
   auto trans_class = GST_BASE_TRANSFORM_CLASS(klass);
 
-  object_class->finalize = gst_gpu_nv12_to_rgb_finalize;
-  object_class->set_property = gst_gpu_nv12_to_rgb_set_property;
-  object_class->get_property = gst_gpu_nv12_to_rgb_get_property;
+  object_class->finalize = GST_DEBUG_FUNCPTR(gst_gpu_nv12_to_rgb_finalize);
+  object_class->set_property = GST_DEBUG_FUNCPTR(gst_gpu_nv12_to_rgb_set_property);
+  object_class->get_property = GST_DEBUG_FUNCPTR(gst_gpu_nv12_to_rgb_get_property);
 
-  g_object_class_install_property(
-      object_class, PROP_DEVICE_ID,
-      g_param_spec_int("cuda-device-id", "CUDA device id",
-                       "GPU to use when the pipeline has no CUDA context yet (-1 = any)", -1,
-                       G_MAXINT, DEFAULT_DEVICE_ID,
-                       static_cast<GParamFlags>(G_PARAM_READWRITE | GST_PARAM_MUTABLE_READY |
-                                                G_PARAM_STATIC_STRINGS)));
+  gpurtsp::CudaElementCore::install_device_id_property(object_class, PROP_CUDA_DEVICE_ID);
   g_object_class_install_property(
       object_class, PROP_MATRIX,
       g_param_spec_enum("matrix", "Matrix", "YUV to RGB matrix", GST_TYPE_GPU_NV12_TO_RGB_MATRIX,
-                        DEFAULT_MATRIX,
+                        kDefaultMatrix,
                         static_cast<GParamFlags>(G_PARAM_READWRITE | GST_PARAM_MUTABLE_PLAYING |
                                                  G_PARAM_STATIC_STRINGS)));
 
@@ -553,19 +397,19 @@ static void gst_gpu_nv12_to_rgb_class_init(GstGpuNv12ToRgbClass *klass) {
       element_class, "NV12 to RGB (CUDA)", "Filter/Converter/Video/Scaler/Hardware",
       "Converts NV12/I420 CUDA frames to RGB formats on the GPU, resizing in the same pass",
       "gpurtsp developers");
-  element_class->set_context = gst_gpu_nv12_to_rgb_set_context;
-  element_class->change_state = gst_gpu_nv12_to_rgb_change_state;
+  element_class->set_context = GST_DEBUG_FUNCPTR(gst_gpu_nv12_to_rgb_set_context);
+  element_class->change_state = GST_DEBUG_FUNCPTR(gst_gpu_nv12_to_rgb_change_state);
 
   trans_class->passthrough_on_same_caps = TRUE;
-  trans_class->start = gst_gpu_nv12_to_rgb_start;
-  trans_class->stop = gst_gpu_nv12_to_rgb_stop;
-  trans_class->transform_caps = gst_gpu_nv12_to_rgb_transform_caps;
-  trans_class->fixate_caps = gst_gpu_nv12_to_rgb_fixate_caps;
-  trans_class->set_caps = gst_gpu_nv12_to_rgb_set_caps;
-  trans_class->query = gst_gpu_nv12_to_rgb_query;
-  trans_class->propose_allocation = gst_gpu_nv12_to_rgb_propose_allocation;
-  trans_class->decide_allocation = gst_gpu_nv12_to_rgb_decide_allocation;
-  trans_class->transform = gst_gpu_nv12_to_rgb_transform;
+  trans_class->start = GST_DEBUG_FUNCPTR(gst_gpu_nv12_to_rgb_start);
+  trans_class->stop = GST_DEBUG_FUNCPTR(gst_gpu_nv12_to_rgb_stop);
+  trans_class->transform_caps = GST_DEBUG_FUNCPTR(gst_gpu_nv12_to_rgb_transform_caps);
+  trans_class->fixate_caps = GST_DEBUG_FUNCPTR(gst_gpu_nv12_to_rgb_fixate_caps);
+  trans_class->set_caps = GST_DEBUG_FUNCPTR(gst_gpu_nv12_to_rgb_set_caps);
+  trans_class->query = GST_DEBUG_FUNCPTR(gst_gpu_nv12_to_rgb_query);
+  trans_class->propose_allocation = GST_DEBUG_FUNCPTR(gst_gpu_nv12_to_rgb_propose_allocation);
+  trans_class->decide_allocation = GST_DEBUG_FUNCPTR(gst_gpu_nv12_to_rgb_decide_allocation);
+  trans_class->transform = GST_DEBUG_FUNCPTR(gst_gpu_nv12_to_rgb_transform);
 
   gst_type_mark_as_plugin_api(GST_TYPE_GPU_NV12_TO_RGB_MATRIX, static_cast<GstPluginAPIFlags>(0));
   GST_DEBUG_CATEGORY_INIT(gst_gpu_nv12_to_rgb_debug, "gpunv12torgb", 0,
