@@ -117,35 +117,6 @@ private:
   std::map<std::string, CUfunction> functions_;
 };
 
-/* The element's CUDA context handling, shared by all CUDA elements: the
- * set_context / ensure / CONTEXT-query trio of upstream nvcodec elements.
- * Holds the context of one element; callers guard it with their own lock
- * where several threads can reach it. */
-class ElementCudaContext {
-public:
-  ~ElementCudaContext() { clear(); }
-
-  /* From GstElement::set_context. */
-  void set_context(GstElement *element, GstContext *context, gint device_id) {
-    gst_cuda_handle_set_context(element, context, device_id, &ctx_);
-  }
-  /* From GstElement::change_state NULL->READY and from start(): finds a
-   * context in the pipeline (or the application's), or creates one. */
-  bool ensure(GstElement *element, gint device_id) {
-    return gst_cuda_ensure_element_context(element, device_id, &ctx_) != FALSE;
-  }
-  /* From the element's query handlers: answers CONTEXT queries. */
-  bool handle_query(GstElement *element, GstQuery *query) {
-    return GST_QUERY_TYPE(query) == GST_QUERY_CONTEXT &&
-           gst_cuda_handle_context_query(element, query, ctx_);
-  }
-  void clear() { gst_clear_object(&ctx_); }
-  GstCudaContext *get() const { return ctx_; }
-
-private:
-  GstCudaContext *ctx_ = nullptr;
-};
-
 /* The CUDA side every CUDA element of the plugin shares, in the roles of
  * upstream nvcodec's GstNvDecoder and GstCudaBaseTransform: the
  * cuda-device-id property, the element's GstCudaContext with its
