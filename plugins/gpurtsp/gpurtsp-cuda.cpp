@@ -177,9 +177,10 @@ void CudaElementCore::install_device_id_property(GObjectClass *klass, guint prop
   g_object_class_install_property(
       klass, prop_id,
       g_param_spec_int("cuda-device-id", "CUDA device ID",
-                       "CUDA device to run on when the pipeline or application shares no CUDA "
-                       "context; -1 takes the shared context, else device 0",
-                       -1, G_MAXINT, -1,
+                       "CUDA device to run on; -1 takes the CUDA context the pipeline or "
+                       "application shares, else device 0. A shared context of another device "
+                       "is not taken",
+                       -1, G_MAXINT, kDefaultDeviceId,
                        static_cast<GParamFlags>(G_PARAM_READWRITE | GST_PARAM_MUTABLE_READY |
                                                 G_PARAM_STATIC_STRINGS)));
 }

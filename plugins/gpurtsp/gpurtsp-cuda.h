@@ -182,9 +182,11 @@ public:
   bool decide_pool(GstElement *element, GstQuery *query, PoolCounts counts);
 
 private:
+  static constexpr gint kDefaultDeviceId = -1;
+
   std::recursive_mutex lock_;
-  gint device_id_ = -1;           /* guarded by lock_ */
-  GstCudaContext *ctx_ = nullptr; /* guarded by lock_ */
+  gint device_id_ = kDefaultDeviceId; /* guarded by lock_ */
+  GstCudaContext *ctx_ = nullptr;     /* guarded by lock_ */
 };
 
 /* Configures @pool for @caps with a video meta; on return @size is what the
