@@ -129,12 +129,13 @@ private:
  * one, or asking it, share the context. Between the two the context does not
  * change: set_context() never replaces one already held.
  *
- * Thread-safe: set_context() and queries arrive on any thread. The core's
- * lock is the only one it takes and it calls no element code while holding
- * it, except the bus sync handler that ensure()'s need-context message may
- * run, which may call set_context() back on the same thread: the lock is
- * recursive for that. The element never holds one of its own locks while
- * calling the core. */
+ * Thread-safe: set_context() and queries arrive on any thread, and the core's
+ * lock guards the device id and the context. open() holds it while it asks
+ * the neighbours for a context and posts need-context, as GstNvDecoder does:
+ * a neighbour's core answers under its own lock (a bin changes its children's
+ * states one at a time, so two cores never wait on each other), and a bus
+ * sync handler may answer with set_context() on this thread, hence recursive.
+ * The element never holds one of its own locks while calling the core. */
 class CudaElementCore {
 public:
   CudaElementCore() = default;
@@ -167,8 +168,8 @@ public:
   GstCudaContext *context();
 
   /* propose_allocation: adds a CUDA pool of the element's context for
-   * @caps to @query. False (with a warning) if there is no context or the
-   * pool refuses the caps. */
+   * @caps to @query. False if there is no context, or (with a warning) if
+   * the pool refuses the caps. */
   bool propose_pool(GstElement *element, GstQuery *query, GstCaps *caps);
 
   /* How many buffers the pool decide_pool() settles on keeps. */
