@@ -44,7 +44,7 @@
 GST_DEBUG_CATEGORY_STATIC(gst_gpu_jpeg_enc_debug);
 #define GST_CAT_DEFAULT gst_gpu_jpeg_enc_debug
 
-using gpurtsp::CallFailure;
+using gpurtsp::GpuError;
 using gpurtsp::JpegEncoderPool;
 namespace nvjpeg = gpurtsp::nvjpeg;
 
@@ -287,7 +287,7 @@ static gboolean gst_gpu_jpeg_enc_start(GstVideoEncoder *encoder) {
   auto self = GST_GPU_JPEG_ENC(encoder);
   auto priv = self->priv;
   std::string why;
-  const nvjpeg::Api *api = nvjpeg::api(&why);
+  const nvjpeg::Api *api = nvjpeg::api(why);
   if (!api) {
     /* Unreachable in practice: the element is only registered with nvJPEG. */
     GST_ELEMENT_ERROR(self, LIBRARY, INIT, ("nvJPEG is not available"), ("%s", why.c_str()));
@@ -478,7 +478,7 @@ static bool gst_gpu_jpeg_enc_map_device(const GstVideoInfo &caps_info, GstBuffer
 
 /* Queues the encode of @frame's planes on @slot as @session.path says. */
 static bool gst_gpu_jpeg_enc_queue(Session &session, gpurtsp::JpegEncodeSlot &slot,
-                                   const gpurtsp::DeviceFrame &frame, CallFailure &failure) {
+                                   const gpurtsp::DeviceFrame &frame, GpuError &failure) {
   auto &encoder = slot.encoder();
   const int width = GST_VIDEO_INFO_WIDTH(&session.info);
   const int height = GST_VIDEO_INFO_HEIGHT(&session.info);
@@ -524,7 +524,7 @@ static bool gst_gpu_jpeg_enc_queue(Session &session, gpurtsp::JpegEncodeSlot &sl
  * pinned buffer. Needs the session's context current. */
 static bool gst_gpu_jpeg_enc_encode(GstGpuJpegEnc *self, gpurtsp::JpegEncodeSlot &slot,
                                     GstBuffer *input, guint quality, const guint8 *&jpeg,
-                                    size_t &size, CallFailure &failure) {
+                                    size_t &size, GpuError &failure) {
   Session &session = *self->priv->session;
   const CUstream stream = slot.encoder().stream();
   /* The slot's previous borrower may have asked for another quality. */
@@ -535,7 +535,7 @@ static bool gst_gpu_jpeg_enc_encode(GstGpuJpegEnc *self, gpurtsp::JpegEncodeSlot
   gpurtsp::DeviceFrame device;
   if (gst_gpu_jpeg_enc_is_device_readable(session.context, input)) {
     if (!gst_gpu_jpeg_enc_map_device(session.info, input, mapped)) {
-      failure = {"gst_video_frame_map", "the CUDA frame could not be mapped"};
+      failure = {"gst_video_frame_map", "", "the CUDA frame could not be mapped"};
       return false;
     }
     device = gpurtsp::DeviceFrame::from_mapped(mapped.frame);
@@ -549,7 +549,7 @@ static bool gst_gpu_jpeg_enc_encode(GstGpuJpegEnc *self, gpurtsp::JpegEncodeSlot
     GST_LOG_OBJECT(self, "uploading a frame that is not in this element's CUDA context");
     mapped.mapped = gst_video_frame_map(&mapped.frame, &session.info, input, GST_MAP_READ);
     if (!mapped.mapped) {
-      failure = {"gst_video_frame_map", "the frame could not be mapped"};
+      failure = {"gst_video_frame_map", "", "the frame could not be mapped"};
       return false;
     }
     if (!slot.uploader().upload(session.context, mapped.frame, stream, device, failure))
@@ -599,20 +599,19 @@ static GstFlowReturn gst_gpu_jpeg_enc_handle_frame(GstVideoEncoder *encoder,
 
   const guint8 *jpeg = nullptr;
   size_t size = 0;
-  CallFailure failure;
+  GpuError failure;
   bool encoded;
   {
     gpurtsp::CudaContextScope scope(session.context);
     if (!scope.pushed())
-      failure = {"cuCtxPushCurrent", "the CUDA context could not be made current"};
+      failure = GpuError::context_push();
     encoded = scope.pushed() && gst_gpu_jpeg_enc_encode(self, *slot, frame->input_buffer, quality,
                                                         jpeg, size, failure);
   }
   if (!encoded) {
     /* A slot that failed once is not trusted again. */
     slot.discard();
-    GST_ELEMENT_ERROR(self, STREAM, ENCODE, (nullptr),
-                      ("%s failed: %s", failure.call, failure.reason.c_str()));
+    GPURTSP_GPU_ELEMENT_ERROR(self, STREAM, ENCODE, failure);
     gst_video_encoder_finish_frame(encoder, frame);
     return GST_FLOW_ERROR;
   }

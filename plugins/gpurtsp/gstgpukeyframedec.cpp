@@ -52,26 +52,26 @@ namespace {
 class VideoParser {
 public:
   ~VideoParser() { reset(); }
-  CUresult create(const nvcuvid::Api *api, nvcuvid::ParserParams &params) {
+  bool create(const nvcuvid::Api *api, CUVIDPARSERPARAMS &params, gpurtsp::GpuError &error) {
     reset();
-    CUresult ret = api->create_video_parser(&parser_, &params);
-    if (ret != CUDA_SUCCESS) {
+    if (!gpurtsp::check(api->cuvidCreateVideoParser(&parser_, &params), "cuvidCreateVideoParser",
+                        error)) {
       parser_ = nullptr;
-      return ret;
+      return false;
     }
     api_ = api;
-    return CUDA_SUCCESS;
+    return true;
   }
   void reset() {
     if (parser_)
-      api_->destroy_video_parser(parser_);
+      api_->cuvidDestroyVideoParser(parser_);
     parser_ = nullptr;
   }
-  nvcuvid::Parser get() const { return parser_; }
+  CUvideoparser get() const { return parser_; }
 
 private:
   const nvcuvid::Api *api_ = nullptr;
-  nvcuvid::Parser parser_ = nullptr;
+  CUvideoparser parser_ = nullptr;
 };
 
 } // namespace
@@ -94,7 +94,7 @@ struct GpuKeyframeDecPrivate {
   std::shared_ptr<NvdecSessionPool> pool;
   const nvcuvid::Api *api = nullptr;
   VideoParser parser;
-  nvcuvid::Codec codec = nvcuvid::Codec::H264;
+  cudaVideoCodec codec = cudaVideoCodec_H264;
   GstVideoCodecState *input_state = nullptr;
   std::chrono::milliseconds session_timeout{kDefaultSessionTimeoutMs};
 
@@ -256,8 +256,7 @@ static gboolean gst_gpu_keyframe_dec_stop(GstVideoDecoder *decoder) {
 
 /* Output caps: the displayed size, variable frame rate (keyframes only), the
  * colour description of the stream's VUI where it has one. */
-static bool gst_gpu_keyframe_dec_update_output(GstGpuKeyframeDec *self,
-                                               const nvcuvid::VideoFormat *format,
+static bool gst_gpu_keyframe_dec_update_output(GstGpuKeyframeDec *self, const CUVIDEOFORMAT *format,
                                                const gpurtsp::CropRect &crop) {
   auto priv = self->priv;
   auto decoder = GST_VIDEO_DECODER(self);
@@ -288,10 +287,10 @@ static bool gst_gpu_keyframe_dec_update_output(GstGpuKeyframeDec *self,
 
 /* Parser callback: a (new) sequence header. Returns the number of picture
  * indices the parser may use: the decode surfaces a session needs. */
-static int gst_gpu_keyframe_dec_on_sequence(void *user_data, nvcuvid::VideoFormat *format) {
+static int gst_gpu_keyframe_dec_on_sequence(void *user_data, CUVIDEOFORMAT *format) {
   auto self = GST_GPU_KEYFRAME_DEC(user_data);
   auto priv = self->priv;
-  if (format->chroma_format != nvcuvid::ChromaFormat::Yuv420 || format->bit_depth_luma_minus8 ||
+  if (format->chroma_format != cudaVideoChromaFormat_420 || format->bit_depth_luma_minus8 ||
       format->bit_depth_chroma_minus8) {
     GST_ELEMENT_ERROR(
         self, STREAM, NOT_IMPLEMENTED, ("gpukeyframedec decodes 8-bit 4:2:0 video only"),
@@ -306,10 +305,10 @@ static int gst_gpu_keyframe_dec_on_sequence(void *user_data, nvcuvid::VideoForma
   wanted.coded_width = format->coded_width;
   wanted.coded_height = format->coded_height;
   wanted.num_decode_surfaces = MAX(1u, format->min_num_decode_surfaces);
-  std::string why;
-  if (!priv->pool->supports(wanted, why)) {
+  gpurtsp::GpuError error;
+  if (!priv->pool->supports(wanted, error)) {
     GST_ELEMENT_ERROR(self, STREAM, NOT_IMPLEMENTED, ("Stream not decodable by NVDEC"),
-                      ("%s", why.c_str()));
+                      ("%s", error.message().c_str()));
     priv->flow = GST_FLOW_NOT_NEGOTIATED;
     return 0;
   }
@@ -356,7 +355,7 @@ static int gst_gpu_keyframe_dec_on_sequence(void *user_data, nvcuvid::VideoForma
 
 /* Parser callback: a picture is ready to decode. Only intra frame pictures
  * get a session; the rest are skipped. */
-static int gst_gpu_keyframe_dec_on_decode(void *user_data, nvcuvid::PicParams *params) {
+static int gst_gpu_keyframe_dec_on_decode(void *user_data, CUVIDPICPARAMS *params) {
   auto self = GST_GPU_KEYFRAME_DEC(user_data);
   auto priv = self->priv;
   GstVideoCodecFrame *frame = priv->frame;
@@ -423,14 +422,15 @@ static int gst_gpu_keyframe_dec_on_decode(void *user_data, nvcuvid::PicParams *p
    * consumers assume, and under 1.24+'s rules (memory may carry a stream
    * and NEED_SYNC) there is nothing left for a consumer to wait for. The
    * shared frame pool has no stream, so its memory carries none either. */
-  const bool ok = session->decode(params, priv->crop, &out, why);
+  gpurtsp::GpuError error;
+  const bool ok = session->decode(params, priv->crop, &out, error);
   gst_video_frame_unmap(&out);
   if (!ok) {
     /* A session that failed once is not trusted again. */
     session.discard();
     gst_clear_buffer(&frame->output_buffer);
     GST_VIDEO_DECODER_ERROR(self, 1, STREAM, DECODE, ("Keyframe decoding failed"),
-                            ("%s", why.c_str()), priv->flow);
+                            ("%s", error.message().c_str()), priv->flow);
     return priv->flow == GST_FLOW_OK ? 1 : 0;
   }
   priv->decoded++;
@@ -439,7 +439,7 @@ static int gst_gpu_keyframe_dec_on_decode(void *user_data, nvcuvid::PicParams *p
 
 /* Parser callback: display order. With no display delay there is nothing to
  * reorder; the decode callback already produced the frame. */
-static int gst_gpu_keyframe_dec_on_display(void *, nvcuvid::ParserDispInfo *) {
+static int gst_gpu_keyframe_dec_on_display(void *, CUVIDPARSERDISPINFO *) {
   return 1;
 }
 
@@ -459,8 +459,8 @@ static gboolean gst_gpu_keyframe_dec_set_format(GstVideoDecoder *decoder,
                       ("stream is %u-bit %s", depth, chroma ? chroma : "4:2:0"));
     return FALSE;
   }
-  const nvcuvid::Codec codec =
-      gst_structure_has_name(s, "video/x-h265") ? nvcuvid::Codec::HEVC : nvcuvid::Codec::H264;
+  const cudaVideoCodec codec =
+      gst_structure_has_name(s, "video/x-h265") ? cudaVideoCodec_HEVC : cudaVideoCodec_H264;
   g_clear_pointer(&priv->input_state, gst_video_codec_state_unref);
   priv->input_state = gst_video_codec_state_ref(state);
 
@@ -487,23 +487,23 @@ static gboolean gst_gpu_keyframe_dec_set_format(GstVideoDecoder *decoder,
 
   if (priv->parser.get() && codec == priv->codec)
     return TRUE;
-  nvcuvid::ParserParams params{};
-  params.codec = codec;
+  CUVIDPARSERPARAMS params{};
+  params.CodecType = codec;
   /* The sequence callback tells the parser how many it may use. */
-  params.max_num_decode_surfaces = 1;
+  params.ulMaxNumDecodeSurfaces = 1;
   /* Decode whatever the parser finds: skipped delta frames must not make it
    * give up on the keyframes. */
-  params.error_threshold = 100;
-  params.max_display_delay = 0;
-  params.user_data = self;
-  params.sequence_callback = gst_gpu_keyframe_dec_on_sequence;
-  params.decode_picture = gst_gpu_keyframe_dec_on_decode;
-  params.display_picture = gst_gpu_keyframe_dec_on_display;
+  params.ulErrorThreshold = 100;
+  params.ulMaxDisplayDelay = 0;
+  params.pUserData = self;
+  params.pfnSequenceCallback = gst_gpu_keyframe_dec_on_sequence;
+  params.pfnDecodePicture = gst_gpu_keyframe_dec_on_decode;
+  params.pfnDisplayPicture = gst_gpu_keyframe_dec_on_display;
   priv->codec = codec;
   priv->have_output = false;
-  CUresult ret = priv->parser.create(priv->api, params);
-  if (ret != CUDA_SUCCESS) {
-    GPURTSP_CUDA_ELEMENT_ERROR(self, "cuvidCreateVideoParser", ret);
+  gpurtsp::GpuError error;
+  if (!priv->parser.create(priv->api, params, error)) {
+    GPURTSP_GPU_ELEMENT_ERROR(self, RESOURCE, FAILED, error);
     return FALSE;
   }
   return TRUE;
@@ -525,26 +525,30 @@ static GstFlowReturn gst_gpu_keyframe_dec_handle_frame(GstVideoDecoder *decoder,
     gst_video_decoder_release_frame(decoder, frame);
     return GST_FLOW_ERROR;
   }
-  nvcuvid::SourceDataPacket packet{};
+  CUVIDSOURCEDATAPACKET packet{};
   /* One access unit per buffer: the parser decodes it without waiting for
    * the next start code. */
-  packet.flags = nvcuvid::kPacketEndOfPicture;
+  packet.flags = CUVID_PKT_ENDOFPICTURE;
   packet.payload = map.data;
   packet.payload_size = map.size;
   priv->frame = frame;
   priv->flow = GST_FLOW_OK;
-  CUresult ret;
+  gpurtsp::GpuError error;
+  bool parsed;
   {
     gpurtsp::CudaContextScope scope(priv->pool->context());
-    ret = scope.pushed() ? priv->api->parse_video_data(priv->parser.get(), &packet)
-                         : CUDA_ERROR_INVALID_CONTEXT;
+    if (!scope.pushed())
+      error = gpurtsp::GpuError::context_push();
+    parsed = scope.pushed() &&
+             gpurtsp::check(priv->api->cuvidParseVideoData(priv->parser.get(), &packet),
+                            "cuvidParseVideoData", error);
   }
   priv->frame = nullptr;
   gst_buffer_unmap(frame->input_buffer, &map);
 
   GstFlowReturn flow = priv->flow;
-  if (flow == GST_FLOW_OK && ret != CUDA_SUCCESS) {
-    GPURTSP_CUDA_ELEMENT_ERROR(self, "cuvidParseVideoData", ret);
+  if (flow == GST_FLOW_OK && !parsed) {
+    GPURTSP_GPU_ELEMENT_ERROR(self, RESOURCE, FAILED, error);
     flow = GST_FLOW_ERROR;
   }
   if (flow != GST_FLOW_OK || !frame->output_buffer) {

@@ -291,9 +291,9 @@ static gboolean gst_gpu_nv12_to_rgb_start(GstBaseTransform *trans) {
   /* Our own non-blocking stream: kernels of the hundreds of converters that
    * share the context run concurrently instead of queueing on the legacy
    * default stream, and waiting for one frame waits for nothing else. */
-  CUresult result = priv->stream.create(priv->cuda);
-  if (result != CUDA_SUCCESS) {
-    GPURTSP_CUDA_ELEMENT_ERROR(self, "cuStreamCreate", result);
+  gpurtsp::GpuError error;
+  if (!priv->stream.create(priv->cuda, error)) {
+    GPURTSP_GPU_ELEMENT_ERROR(self, RESOURCE, FAILED, error);
     gst_clear_object(&priv->cuda);
     return FALSE;
   }
@@ -364,9 +364,9 @@ static gboolean gst_gpu_nv12_to_rgb_set_caps(GstBaseTransform *trans, GstCaps *i
 
   const bool nv12 = GST_VIDEO_INFO_FORMAT(&priv->in_info) == GST_VIDEO_FORMAT_NV12;
   const rgb::RgbLayout layout = *rgb::rgb_layout(GST_VIDEO_INFO_FORMAT(&priv->out_info));
-  CUresult result = priv->kernels.load(priv->cuda, nv12, layout);
-  if (result != CUDA_SUCCESS) {
-    GPURTSP_CUDA_ELEMENT_ERROR(self, "cuModuleLoadData/cuModuleGetFunction", result);
+  gpurtsp::GpuError error;
+  if (!priv->kernels.load(priv->cuda, nv12, layout, error)) {
+    GPURTSP_GPU_ELEMENT_ERROR(self, RESOURCE, FAILED, error);
     return FALSE;
   }
   GST_INFO_OBJECT(self, "%s %dx%d -> %s %dx%d", GST_VIDEO_INFO_NAME(&priv->in_info),
@@ -501,7 +501,7 @@ static GstFlowReturn gst_gpu_nv12_to_rgb_transform(GstBaseTransform *trans, GstB
 
   gpurtsp::CudaContextScope scope(priv->cuda);
   if (!scope.pushed()) {
-    GPURTSP_CUDA_ELEMENT_ERROR(self, "cuCtxPushCurrent", CUDA_ERROR_INVALID_CONTEXT);
+    GPURTSP_GPU_ELEMENT_ERROR(self, RESOURCE, FAILED, gpurtsp::GpuError::context_push());
     return GST_FLOW_ERROR;
   }
   /* GStreamer 1.22: CUDA memory has no stream, upstream finished writing the
