@@ -594,7 +594,7 @@ int main(int argc, char **argv) {
   std::string about;
   const auto describe = [](std::string &text) {
     std::string why;
-    const auto *api = gpurtsp::nvjpeg::api(&why);
+    const auto *api = gpurtsp::nvjpeg::api(why);
     if (!api) {
       text = why;
       return false;

@@ -511,7 +511,8 @@ GST_START_TEST(test_kernels_any_alignment) {
   gpurtsp::CudaContextScope scope(shared_context);
   fail_unless(scope.pushed());
   gpurtsp::CudaStream stream;
-  fail_unless_equals_int(stream.create(shared_context), CUDA_SUCCESS);
+  gpurtsp::GpuError gpu_error;
+  fail_unless(stream.create(shared_context, gpu_error), "%s", gpu_error.message().c_str());
   const RgbLayout layouts[] = {RgbLayout::RGB, RgbLayout::BGR, RgbLayout::RGBA, RgbLayout::BGRA,
                                RgbLayout::RGBP};
   std::mt19937 rng(17);
@@ -520,7 +521,8 @@ GST_START_TEST(test_kernels_any_alignment) {
       for (RgbLayout layout : layouts)
         for (int misalign : {0, 1}) {
           Nv12ToRgbKernels kernels;
-          fail_unless_equals_int(kernels.load(shared_context, nv12, layout), CUDA_SUCCESS);
+          fail_unless(kernels.load(shared_context, nv12, layout, gpu_error), "%s",
+                      gpu_error.message().c_str());
           const int cw = (w + 1) / 2, ch = (h + 1) / 2;
           auto pitch = [&](int bytes) { return (bytes + 15) / 16 * 16 + 64 + misalign; };
           const int y_stride = pitch(w), c_stride = pitch(nv12 ? 2 * cw : cw);

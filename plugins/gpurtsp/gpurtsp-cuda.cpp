@@ -14,13 +14,6 @@ static void init_debug() {
   });
 }
 
-const char *cuda_error_name(CUresult result) {
-  const char *name = nullptr;
-  if (CuGetErrorName(result, &name) != CUDA_SUCCESS || !name)
-    return "unknown CUDA error";
-  return name;
-}
-
 bool cuda_device_available(std::string &why) {
   init_debug();
   if (!gst_cuda_load_library()) {
@@ -60,18 +53,19 @@ void sync_producer_stream(GstMemory *mem, CUstream own_stream) {
 #endif
 }
 
-CUresult CudaStream::create(GstCudaContext *ctx) {
+bool CudaStream::create(GstCudaContext *ctx, GpuError &error) {
   reset();
   CudaContextScope scope(ctx);
-  if (!scope.pushed())
-    return CUDA_ERROR_INVALID_CONTEXT;
-  CUresult ret = CuStreamCreate(&stream_, CU_STREAM_NON_BLOCKING);
-  if (ret != CUDA_SUCCESS) {
+  if (!scope.pushed()) {
+    error = GpuError::context_push();
+    return false;
+  }
+  if (!check(CuStreamCreate(&stream_, CU_STREAM_NON_BLOCKING), "cuStreamCreate", error)) {
     stream_ = nullptr;
-    return ret;
+    return false;
   }
   ctx_ = static_cast<GstCudaContext *>(gst_object_ref(ctx));
-  return CUDA_SUCCESS;
+  return true;
 }
 
 void CudaStream::reset() {
@@ -86,24 +80,25 @@ void CudaStream::reset() {
   gst_clear_object(&ctx_);
 }
 
-CUresult PinnedBuffer::ensure(GstCudaContext *ctx, size_t size) {
+bool PinnedBuffer::ensure(GstCudaContext *ctx, size_t size, GpuError &error) {
   if (data_ && size_ >= size && ctx_ == ctx)
-    return CUDA_SUCCESS;
+    return true;
   reset();
   CudaContextScope scope(ctx);
-  if (!scope.pushed())
-    return CUDA_ERROR_INVALID_CONTEXT;
+  if (!scope.pushed()) {
+    error = GpuError::context_push();
+    return false;
+  }
   void *ptr = nullptr;
   /* gst-cuda 1.22 declares the size as unsigned int. */
   if (size > G_MAXUINT)
-    return CUDA_ERROR_INVALID_VALUE;
-  CUresult ret = CuMemAllocHost(&ptr, static_cast<unsigned int>(size));
-  if (ret != CUDA_SUCCESS)
-    return ret;
+    return check(CUDA_ERROR_INVALID_VALUE, "cuMemAllocHost", error);
+  if (!check(CuMemAllocHost(&ptr, static_cast<unsigned int>(size)), "cuMemAllocHost", error))
+    return false;
   data_ = static_cast<guint8 *>(ptr);
   size_ = size;
   ctx_ = static_cast<GstCudaContext *>(gst_object_ref(ctx));
-  return CUDA_SUCCESS;
+  return true;
 }
 
 void PinnedBuffer::reset() {
@@ -125,19 +120,17 @@ WeakCache<std::pair<GstCudaContext *, const unsigned char *>, CudaModule> module
 } // namespace
 
 std::shared_ptr<CudaModule> CudaModule::get(GstCudaContext *ctx, const unsigned char *fatbin,
-                                            CUresult &result) {
+                                            GpuError &error) {
   init_debug();
-  result = CUDA_SUCCESS;
   return module_cache.get({ctx, fatbin}, [&]() -> std::shared_ptr<CudaModule> {
     CudaContextScope scope(ctx);
     if (!scope.pushed()) {
-      result = CUDA_ERROR_INVALID_CONTEXT;
+      error = GpuError::context_push();
       return nullptr;
     }
     CUmodule handle = nullptr;
-    result = CuModuleLoadData(&handle, fatbin);
-    if (result != CUDA_SUCCESS) {
-      GST_ERROR("cuModuleLoadData failed: %s", cuda_error_name(result));
+    if (!check(CuModuleLoadData(&handle, fatbin), "cuModuleLoadData", error)) {
+      GST_ERROR("%s", error.message().c_str());
       return nullptr;
     }
     return std::shared_ptr<CudaModule>(
@@ -154,20 +147,17 @@ CudaModule::~CudaModule() {
   gst_object_unref(ctx_);
 }
 
-CUfunction CudaModule::function(const char *name, CUresult &result) {
+CUfunction CudaModule::function(const char *name, GpuError &error) {
   std::lock_guard<std::mutex> guard(lock_);
-  if (auto it = functions_.find(name); it != functions_.end()) {
-    result = CUDA_SUCCESS;
+  if (auto it = functions_.find(name); it != functions_.end())
     return it->second;
-  }
   CudaContextScope scope(ctx_);
   if (!scope.pushed()) {
-    result = CUDA_ERROR_INVALID_CONTEXT;
+    error = GpuError::context_push();
     return nullptr;
   }
   CUfunction func = nullptr;
-  result = CuModuleGetFunction(&func, module_, name);
-  if (result != CUDA_SUCCESS)
+  if (!check(CuModuleGetFunction(&func, module_, name), "cuModuleGetFunction", error))
     return nullptr;
   functions_.emplace(name, func);
   return func;

@@ -12,15 +12,14 @@
 #include <gst/cuda/gstcudautils.h>
 #include <gst/video/video.h>
 
+#include "gpu-error.h"
+
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 
 namespace gpurtsp {
-
-/* "CUDA_ERROR_OUT_OF_MEMORY" for CUDA_ERROR_OUT_OF_MEMORY; never NULL. */
-const char *cuda_error_name(CUresult result);
 
 /* Whether the CUDA driver loads and sees at least one device. On failure
  * @why says what is missing, for the plugin's registration warning. */
@@ -60,8 +59,9 @@ public:
   CudaStream(const CudaStream &) = delete;
   CudaStream &operator=(const CudaStream &) = delete;
 
-  /* Creates the stream in @ctx (pushed internally). */
-  CUresult create(GstCudaContext *ctx);
+  /* Creates the stream in @ctx (pushed internally); false and @error on
+   * failure. */
+  bool create(GstCudaContext *ctx, GpuError &error);
   void reset();
   CUstream get() const { return stream_; }
 
@@ -79,8 +79,9 @@ public:
   PinnedBuffer(const PinnedBuffer &) = delete;
   PinnedBuffer &operator=(const PinnedBuffer &) = delete;
 
-  /* Grows to at least @size bytes (contents are not kept). Needs @ctx. */
-  CUresult ensure(GstCudaContext *ctx, size_t size);
+  /* Grows to at least @size bytes (contents are not kept) in @ctx; false
+   * and @error on failure. */
+  bool ensure(GstCudaContext *ctx, size_t size, GpuError &error);
   void reset();
   guint8 *data() const { return data_; }
   size_t size() const { return size_; }
@@ -97,16 +98,15 @@ private:
 class CudaModule {
 public:
   /* Returns the shared module for @ctx, loading it on first use. On failure
-   * returns nullptr and sets @result to the failing call's CUresult. */
+   * returns nullptr and sets @error. */
   static std::shared_ptr<CudaModule> get(GstCudaContext *ctx, const unsigned char *fatbin,
-                                         CUresult &result);
+                                         GpuError &error);
   ~CudaModule();
   CudaModule(const CudaModule &) = delete;
   CudaModule &operator=(const CudaModule &) = delete;
 
-  /* Looks up a kernel by its extern "C" name; nullptr if absent. */
-  CUfunction function(const char *name, CUresult &result);
-  GstCudaContext *context() const { return ctx_; }
+  /* Looks up a kernel by its extern "C" name; nullptr and @error if absent. */
+  CUfunction function(const char *name, GpuError &error);
 
 private:
   CudaModule(GstCudaContext *ctx, CUmodule module) : ctx_(ctx), module_(module) {}
@@ -256,13 +256,13 @@ private:
 } // namespace gpurtsp
 
 /* Posts an element error naming the failed CUDA call and its error code,
- * e.g. "cuLaunchKernel failed: CUDA_ERROR_LAUNCH_FAILED". */
+ * e.g. "cuLaunchKernel failed: CUDA_ERROR_LAUNCH_FAILED": a GpuError built
+ * from a bare CUresult, posted by GPURTSP_GPU_ELEMENT_ERROR. */
 #define GPURTSP_CUDA_ELEMENT_ERROR(element, call, result)                                          \
-  GST_ELEMENT_ERROR(element, RESOURCE, FAILED, (nullptr),                                          \
-                    ("%s failed: %s", call, gpurtsp::cuda_error_name(result)))
+  GPURTSP_GPU_ELEMENT_ERROR(element, RESOURCE, FAILED,                                             \
+                            (gpurtsp::GpuError{call, gpurtsp::cuda_error_name(result), {}}))
 
 /* Posts the element error for a CudaContextScope that did not push: the one
- * wording every element uses, naming the call that failed. */
+ * wording every element uses, GpuError::context_push()'s. */
 #define GPURTSP_CUDA_PUSH_ERROR(element)                                                           \
-  GST_ELEMENT_ERROR(element, RESOURCE, FAILED, (nullptr),                                          \
-                    ("gst_cuda_context_push failed: the CUDA context could not be made current"))
+  GPURTSP_GPU_ELEMENT_ERROR(element, RESOURCE, FAILED, gpurtsp::GpuError::context_push())

@@ -44,7 +44,7 @@
 GST_DEBUG_CATEGORY_STATIC(gst_gpu_jpeg_enc_debug);
 #define GST_CAT_DEFAULT gst_gpu_jpeg_enc_debug
 
-using gpurtsp::CallFailure;
+using gpurtsp::GpuError;
 using gpurtsp::JpegEncoderPool;
 namespace nvjpeg = gpurtsp::nvjpeg;
 
@@ -250,7 +250,7 @@ static gboolean gst_gpu_jpeg_enc_start(GstVideoEncoder *encoder) {
   auto self = GST_GPU_JPEG_ENC(encoder);
   auto priv = self->priv;
   std::string why;
-  const nvjpeg::Api *api = nvjpeg::api(&why);
+  const nvjpeg::Api *api = nvjpeg::api(why);
   if (!api) {
     /* Unreachable in practice: the element is only registered with nvJPEG. */
     GST_ELEMENT_ERROR(self, LIBRARY, INIT, ("nvJPEG is not available"), ("%s", why.c_str()));
@@ -371,7 +371,7 @@ static gboolean gst_gpu_jpeg_enc_set_format(GstVideoEncoder *encoder, GstVideoCo
 
 /* Queues the encode of @frame's planes on @slot as @st.path says. */
 static bool gst_gpu_jpeg_enc_queue(StreamState &st, gpurtsp::JpegEncodeSlot &slot,
-                                   const gpurtsp::DeviceFrame &frame, CallFailure &failure) {
+                                   const gpurtsp::DeviceFrame &frame, GpuError &failure) {
   auto &encoder = slot.encoder();
   const int width = GST_VIDEO_INFO_WIDTH(&st.info);
   const int height = GST_VIDEO_INFO_HEIGHT(&st.info);
@@ -416,7 +416,7 @@ static bool gst_gpu_jpeg_enc_queue(StreamState &st, gpurtsp::JpegEncodeSlot &slo
  * pinned buffer. Needs the stream state's context current. */
 static bool gst_gpu_jpeg_enc_encode(GstGpuJpegEnc *self, gpurtsp::JpegEncodeSlot &slot,
                                     GstBuffer *input, guint quality, const guint8 *&jpeg,
-                                    size_t &size, CallFailure &failure) {
+                                    size_t &size, GpuError &failure) {
   StreamState &st = *self->priv->state;
   const CUstream stream = slot.encoder().stream();
   /* The slot's previous borrower may have asked for another quality. */
@@ -427,7 +427,8 @@ static bool gst_gpu_jpeg_enc_encode(GstGpuJpegEnc *self, gpurtsp::JpegEncodeSlot
   gpurtsp::DeviceFrame device;
   if (gpurtsp::is_cuda_buffer_of(input, st.context)) {
     if (const char *why = mapped.map_cuda(input, st.info, GST_MAP_READ, st.context)) {
-      failure = {"gst_video_frame_map", std::string("the CUDA frame could not be mapped: ") + why};
+      failure = {"gst_video_frame_map", "",
+                 std::string("the CUDA frame could not be mapped: ") + why};
       return false;
     }
     device = gpurtsp::DeviceFrame::from_mapped(*mapped.frame());
@@ -440,7 +441,7 @@ static bool gst_gpu_jpeg_enc_encode(GstGpuJpegEnc *self, gpurtsp::JpegEncodeSlot
   } else {
     GST_LOG_OBJECT(self, "uploading a frame that is not in this element's CUDA context");
     if (!mapped.map(input, st.info, GST_MAP_READ)) {
-      failure = {"gst_video_frame_map", "the frame could not be mapped"};
+      failure = {"gst_video_frame_map", "", "the frame could not be mapped"};
       return false;
     }
     if (!slot.uploader().upload(st.context, *mapped.frame(), stream, device, failure))
@@ -490,7 +491,7 @@ static GstFlowReturn gst_gpu_jpeg_enc_handle_frame(GstVideoEncoder *encoder,
 
   const guint8 *jpeg = nullptr;
   size_t size = 0;
-  CallFailure failure;
+  GpuError failure;
   bool encoded;
   {
     gpurtsp::CudaContextScope scope(st.context);
@@ -505,8 +506,7 @@ static GstFlowReturn gst_gpu_jpeg_enc_handle_frame(GstVideoEncoder *encoder,
   if (!encoded) {
     /* A slot that failed once is not trusted again. */
     slot.discard();
-    GST_ELEMENT_ERROR(self, STREAM, ENCODE, (nullptr),
-                      ("%s failed: %s", failure.call, failure.reason.c_str()));
+    GPURTSP_GPU_ELEMENT_ERROR(self, STREAM, ENCODE, failure);
     gst_video_encoder_finish_frame(encoder, frame);
     return GST_FLOW_ERROR;
   }

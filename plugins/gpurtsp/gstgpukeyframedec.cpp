@@ -69,26 +69,26 @@ namespace {
 class VideoParser {
 public:
   ~VideoParser() { reset(); }
-  CUresult create(const nvcuvid::Api *api, nvcuvid::ParserParams &params) {
+  bool create(const nvcuvid::Api *api, CUVIDPARSERPARAMS &params, gpurtsp::GpuError &error) {
     reset();
-    CUresult ret = api->create_video_parser(&parser_, &params);
-    if (ret != CUDA_SUCCESS) {
+    if (!gpurtsp::check(api->cuvidCreateVideoParser(&parser_, &params), "cuvidCreateVideoParser",
+                        error)) {
       parser_ = nullptr;
-      return ret;
+      return false;
     }
     api_ = api;
-    return CUDA_SUCCESS;
+    return true;
   }
   void reset() {
     if (parser_)
-      api_->destroy_video_parser(parser_);
+      api_->cuvidDestroyVideoParser(parser_);
     parser_ = nullptr;
   }
-  nvcuvid::Parser get() const { return parser_; }
+  CUvideoparser get() const { return parser_; }
 
 private:
   const nvcuvid::Api *api_ = nullptr;
-  nvcuvid::Parser parser_ = nullptr;
+  CUvideoparser parser_ = nullptr;
 };
 
 /* What the streaming thread uses, built in start() and set_format(),
@@ -100,7 +100,7 @@ struct StreamState {
   StreamState &operator=(const StreamState &) = delete;
 
   VideoParser parser;
-  nvcuvid::Codec codec = nvcuvid::Codec::H264;
+  cudaVideoCodec codec = cudaVideoCodec_H264;
   GstVideoCodecState *input_state = nullptr;
   std::chrono::milliseconds session_timeout{kDefaultSessionTimeoutMs};
 
@@ -266,8 +266,7 @@ static gboolean gst_gpu_keyframe_dec_stop(GstVideoDecoder *decoder) {
 
 /* Output caps: the displayed size, variable frame rate (keyframes only), the
  * colour description of the stream's VUI where it has one. */
-static bool gst_gpu_keyframe_dec_update_output(GstGpuKeyframeDec *self,
-                                               const nvcuvid::VideoFormat *format,
+static bool gst_gpu_keyframe_dec_update_output(GstGpuKeyframeDec *self, const CUVIDEOFORMAT *format,
                                                const gpurtsp::CropRect &crop) {
   StreamState &st = *self->priv->state;
   auto decoder = GST_VIDEO_DECODER(self);
@@ -298,11 +297,11 @@ static bool gst_gpu_keyframe_dec_update_output(GstGpuKeyframeDec *self,
 
 /* Parser callback: a (new) sequence header. Returns the number of picture
  * indices the parser may use: the decode surfaces a session needs. */
-static int gst_gpu_keyframe_dec_on_sequence(void *user_data, nvcuvid::VideoFormat *format) {
+static int gst_gpu_keyframe_dec_on_sequence(void *user_data, CUVIDEOFORMAT *format) {
   auto self = GST_GPU_KEYFRAME_DEC(user_data);
   auto priv = self->priv;
   StreamState &st = *priv->state;
-  if (format->chroma_format != nvcuvid::ChromaFormat::Yuv420 || format->bit_depth_luma_minus8 ||
+  if (format->chroma_format != cudaVideoChromaFormat_420 || format->bit_depth_luma_minus8 ||
       format->bit_depth_chroma_minus8) {
     GST_ELEMENT_ERROR(
         self, STREAM, NOT_IMPLEMENTED, ("gpukeyframedec decodes 8-bit 4:2:0 video only"),
@@ -317,10 +316,10 @@ static int gst_gpu_keyframe_dec_on_sequence(void *user_data, nvcuvid::VideoForma
   wanted.coded_width = format->coded_width;
   wanted.coded_height = format->coded_height;
   wanted.num_decode_surfaces = MAX(1u, format->min_num_decode_surfaces);
-  std::string why;
-  if (!priv->pool->supports(wanted, why)) {
+  gpurtsp::GpuError error;
+  if (!priv->pool->supports(wanted, error)) {
     GST_ELEMENT_ERROR(self, STREAM, NOT_IMPLEMENTED, ("Stream not decodable by NVDEC"),
-                      ("%s", why.c_str()));
+                      ("%s", error.message().c_str()));
     st.flow = GST_FLOW_NOT_NEGOTIATED;
     return 0;
   }
@@ -367,7 +366,7 @@ static int gst_gpu_keyframe_dec_on_sequence(void *user_data, nvcuvid::VideoForma
 
 /* Parser callback: a picture is ready to decode. Only intra frame pictures
  * get a session; the rest are skipped. */
-static int gst_gpu_keyframe_dec_on_decode(void *user_data, nvcuvid::PicParams *params) {
+static int gst_gpu_keyframe_dec_on_decode(void *user_data, CUVIDPICPARAMS *params) {
   auto self = GST_GPU_KEYFRAME_DEC(user_data);
   auto priv = self->priv;
   StreamState &st = *priv->state;
@@ -426,6 +425,7 @@ static int gst_gpu_keyframe_dec_on_decode(void *user_data, nvcuvid::PicParams *p
    * consumers assume, and under 1.24+'s rules (memory may carry a stream
    * and NEED_SYNC) there is nothing left for a consumer to wait for. The
    * shared frame pool has no stream, so its memory carries none either. */
+  gpurtsp::GpuError error;
   bool ok;
   {
     GstVideoInfo info;
@@ -438,14 +438,14 @@ static int gst_gpu_keyframe_dec_on_decode(void *user_data, nvcuvid::PicParams *p
       st.flow = GST_FLOW_ERROR;
       return 0;
     }
-    ok = session->decode(params, st.crop, out.frame(), why);
+    ok = session->decode(params, st.crop, out.frame(), error);
   }
   if (!ok) {
     /* A session that failed once is not trusted again. */
     session.discard();
     gst_clear_buffer(&frame->output_buffer);
     GST_VIDEO_DECODER_ERROR(self, 1, STREAM, DECODE, ("Keyframe decoding failed"),
-                            ("%s", why.c_str()), st.flow);
+                            ("%s", error.message().c_str()), st.flow);
     return st.flow == GST_FLOW_OK ? 1 : 0;
   }
   priv->decoded++;
@@ -454,7 +454,7 @@ static int gst_gpu_keyframe_dec_on_decode(void *user_data, nvcuvid::PicParams *p
 
 /* Parser callback: display order. With no display delay there is nothing to
  * reorder; the decode callback already produced the frame. */
-static int gst_gpu_keyframe_dec_on_display(void *, nvcuvid::ParserDispInfo *) {
+static int gst_gpu_keyframe_dec_on_display(void *, CUVIDPARSERDISPINFO *) {
   return 1;
 }
 
@@ -475,8 +475,8 @@ static gboolean gst_gpu_keyframe_dec_set_format(GstVideoDecoder *decoder,
                       ("stream is %u-bit %s", depth, chroma ? chroma : "4:2:0"));
     return FALSE;
   }
-  const nvcuvid::Codec codec =
-      gst_structure_has_name(s, "video/x-h265") ? nvcuvid::Codec::HEVC : nvcuvid::Codec::H264;
+  const cudaVideoCodec codec =
+      gst_structure_has_name(s, "video/x-h265") ? cudaVideoCodec_HEVC : cudaVideoCodec_H264;
   g_clear_pointer(&st.input_state, gst_video_codec_state_unref);
   st.input_state = gst_video_codec_state_ref(state);
 
@@ -499,23 +499,23 @@ static gboolean gst_gpu_keyframe_dec_set_format(GstVideoDecoder *decoder,
 
   if (st.parser.get() && codec == st.codec)
     return TRUE;
-  nvcuvid::ParserParams params{};
-  params.codec = codec;
+  CUVIDPARSERPARAMS params{};
+  params.CodecType = codec;
   /* The sequence callback tells the parser how many it may use. */
-  params.max_num_decode_surfaces = 1;
+  params.ulMaxNumDecodeSurfaces = 1;
   /* Decode whatever the parser finds: skipped delta frames must not make it
    * give up on the keyframes. */
-  params.error_threshold = 100;
-  params.max_display_delay = 0;
-  params.user_data = self;
-  params.sequence_callback = gst_gpu_keyframe_dec_on_sequence;
-  params.decode_picture = gst_gpu_keyframe_dec_on_decode;
-  params.display_picture = gst_gpu_keyframe_dec_on_display;
+  params.ulErrorThreshold = 100;
+  params.ulMaxDisplayDelay = 0;
+  params.pUserData = self;
+  params.pfnSequenceCallback = gst_gpu_keyframe_dec_on_sequence;
+  params.pfnDecodePicture = gst_gpu_keyframe_dec_on_decode;
+  params.pfnDisplayPicture = gst_gpu_keyframe_dec_on_display;
   st.codec = codec;
   st.have_output = false;
-  CUresult ret = st.parser.create(priv->api, params);
-  if (ret != CUDA_SUCCESS) {
-    GPURTSP_CUDA_ELEMENT_ERROR(self, "cuvidCreateVideoParser", ret);
+  gpurtsp::GpuError error;
+  if (!st.parser.create(priv->api, params, error)) {
+    GPURTSP_GPU_ELEMENT_ERROR(self, RESOURCE, FAILED, error);
     return FALSE;
   }
   return TRUE;
@@ -533,7 +533,8 @@ static GstFlowReturn gst_gpu_keyframe_dec_handle_frame(GstVideoDecoder *decoder,
   }
 
   bool pushed;
-  CUresult ret = CUDA_SUCCESS;
+  bool parsed = false;
+  gpurtsp::GpuError error;
   {
     gpurtsp::MappedBuffer input(frame->input_buffer, GST_MAP_READ);
     if (!input.mapped()) {
@@ -541,10 +542,10 @@ static GstFlowReturn gst_gpu_keyframe_dec_handle_frame(GstVideoDecoder *decoder,
       gst_video_decoder_release_frame(decoder, frame);
       return GST_FLOW_ERROR;
     }
-    nvcuvid::SourceDataPacket packet{};
+    CUVIDSOURCEDATAPACKET packet{};
     /* One access unit per buffer: the parser decodes it without waiting for
      * the next start code. */
-    packet.flags = nvcuvid::kPacketEndOfPicture;
+    packet.flags = CUVID_PKT_ENDOFPICTURE;
     packet.payload = input.info().data;
     packet.payload_size = input.info().size;
     st.frame = frame;
@@ -552,7 +553,8 @@ static GstFlowReturn gst_gpu_keyframe_dec_handle_frame(GstVideoDecoder *decoder,
     gpurtsp::CudaContextScope scope(priv->pool->context());
     pushed = scope.pushed();
     if (pushed)
-      ret = priv->api->parse_video_data(st.parser.get(), &packet);
+      parsed = gpurtsp::check(priv->api->cuvidParseVideoData(st.parser.get(), &packet),
+                              "cuvidParseVideoData", error);
     st.frame = nullptr;
   }
   if (!pushed) {
@@ -562,8 +564,8 @@ static GstFlowReturn gst_gpu_keyframe_dec_handle_frame(GstVideoDecoder *decoder,
   }
 
   GstFlowReturn flow = st.flow;
-  if (flow == GST_FLOW_OK && ret != CUDA_SUCCESS) {
-    GPURTSP_CUDA_ELEMENT_ERROR(self, "cuvidParseVideoData", ret);
+  if (flow == GST_FLOW_OK && !parsed) {
+    GPURTSP_GPU_ELEMENT_ERROR(self, RESOURCE, FAILED, error);
     flow = GST_FLOW_ERROR;
   }
   if (flow != GST_FLOW_OK || !frame->output_buffer) {

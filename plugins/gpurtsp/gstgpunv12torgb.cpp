@@ -213,9 +213,9 @@ static gboolean gst_gpu_nv12_to_rgb_start(GstBaseTransform *trans) {
   /* Our own non-blocking stream: kernels of the hundreds of converters that
    * share the context run concurrently instead of queueing on the legacy
    * default stream, and waiting for one frame waits for nothing else. */
-  CUresult result = state->stream.create(state->context);
-  if (result != CUDA_SUCCESS) {
-    GPURTSP_CUDA_ELEMENT_ERROR(self, "cuStreamCreate", result);
+  gpurtsp::GpuError error;
+  if (!state->stream.create(state->context, error)) {
+    GPURTSP_GPU_ELEMENT_ERROR(self, RESOURCE, FAILED, error);
     return FALSE;
   }
   priv->state = std::move(state);
@@ -283,9 +283,9 @@ static gboolean gst_gpu_nv12_to_rgb_set_caps(GstBaseTransform *trans, GstCaps *i
 
   const bool nv12 = GST_VIDEO_INFO_FORMAT(&st.in_info) == GST_VIDEO_FORMAT_NV12;
   const rgb::RgbLayout layout = *rgb::rgb_layout(GST_VIDEO_INFO_FORMAT(&st.out_info));
-  CUresult result = st.kernels.load(st.context, nv12, layout);
-  if (result != CUDA_SUCCESS) {
-    GPURTSP_CUDA_ELEMENT_ERROR(self, "cuModuleLoadData/cuModuleGetFunction", result);
+  gpurtsp::GpuError error;
+  if (!st.kernels.load(st.context, nv12, layout, error)) {
+    GPURTSP_GPU_ELEMENT_ERROR(self, RESOURCE, FAILED, error);
     return FALSE;
   }
   GST_INFO_OBJECT(self, "%s %dx%d -> %s %dx%d", GST_VIDEO_INFO_NAME(&st.in_info),

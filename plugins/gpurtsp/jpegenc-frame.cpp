@@ -8,13 +8,6 @@ namespace gpurtsp {
 
 namespace {
 
-bool check(CUresult result, const char *call, CallFailure &failure) {
-  if (result == CUDA_SUCCESS)
-    return true;
-  failure = {call, cuda_error_name(result)};
-  return false;
-}
-
 /* The first component stored in @plane: its size gives the plane's. */
 int first_component(const GstVideoFormatInfo *finfo, int plane) {
   gint comps[GST_VIDEO_MAX_COMPONENTS];
@@ -36,9 +29,10 @@ DeviceFrame DeviceFrame::from_mapped(const GstVideoFrame &frame) {
   return device;
 }
 
-CUresult PitchedDeviceMemory::ensure(GstCudaContext *ctx, size_t width_bytes, size_t rows) {
+bool PitchedDeviceMemory::ensure(GstCudaContext *ctx, size_t width_bytes, size_t rows,
+                                 GpuError &error) {
   if (ptr_ && ctx == ctx_ && width_bytes <= width_bytes_ && rows <= rows_)
-    return CUDA_SUCCESS;
+    return true;
   if (ptr_ && ctx == ctx_) {
     /* Cover what was there too: slots serve cameras of several sizes in
      * turn, and must not reallocate as they alternate. */
@@ -47,17 +41,18 @@ CUresult PitchedDeviceMemory::ensure(GstCudaContext *ctx, size_t width_bytes, si
   }
   reset();
   CudaContextScope scope(ctx);
-  if (!scope.pushed())
-    return CUDA_ERROR_INVALID_CONTEXT;
-  CUresult result = CuMemAllocPitch(&ptr_, &pitch_, width_bytes, rows, 16);
-  if (result != CUDA_SUCCESS) {
+  if (!scope.pushed()) {
+    error = GpuError::context_push();
+    return false;
+  }
+  if (!check(CuMemAllocPitch(&ptr_, &pitch_, width_bytes, rows, 16), "cuMemAllocPitch", error)) {
     ptr_ = 0;
-    return result;
+    return false;
   }
   ctx_ = static_cast<GstCudaContext *>(gst_object_ref(ctx));
   width_bytes_ = width_bytes;
   rows_ = rows;
-  return CUDA_SUCCESS;
+  return true;
 }
 
 void PitchedDeviceMemory::reset() {
@@ -74,7 +69,7 @@ void PitchedDeviceMemory::reset() {
 }
 
 bool FrameUploader::upload(GstCudaContext *ctx, const GstVideoFrame &host, CUstream stream,
-                           DeviceFrame &out, CallFailure &failure) {
+                           DeviceFrame &out, GpuError &error) {
   const GstVideoFormatInfo *finfo = host.info.finfo;
   const guint n_planes = GST_VIDEO_FRAME_N_PLANES(&host);
   size_t row_bytes[GST_VIDEO_MAX_PLANES];
@@ -88,7 +83,7 @@ bool FrameUploader::upload(GstCudaContext *ctx, const GstVideoFrame &host, CUstr
     widest = std::max(widest, row_bytes[p]);
     total_rows += rows[p];
   }
-  if (!check(memory_.ensure(ctx, widest, total_rows), "cuMemAllocPitch", failure))
+  if (!memory_.ensure(ctx, widest, total_rows, error))
     return false;
 
   out = DeviceFrame{};
@@ -110,7 +105,7 @@ bool FrameUploader::upload(GstCudaContext *ctx, const GstVideoFrame &host, CUstr
     copy.dstPitch = memory_.pitch();
     copy.WidthInBytes = row_bytes[p];
     copy.Height = rows[p];
-    if (!check(CuMemcpy2DAsync(&copy, stream), "cuMemcpy2DAsync", failure))
+    if (!check(CuMemcpy2DAsync(&copy, stream), "cuMemcpy2DAsync", error))
       return false;
   }
   return true;
@@ -118,23 +113,19 @@ bool FrameUploader::upload(GstCudaContext *ctx, const GstVideoFrame &host, CUstr
 
 bool Yuv420Planes::convert(GstCudaContext *ctx, const DeviceFrame &in,
                            const JfifTransform *transform, CUstream stream,
-                           nvjpeg::nvjpegImage_t &out, CallFailure &failure) {
+                           nvjpeg::nvjpegImage_t &out, GpuError &error) {
   if (!kernel_) {
-    CUresult result = CUDA_SUCCESS;
-    module_ = CudaModule::get(ctx, gpurtsp_jpegenc_yuv420_fatbin, result);
-    if (!module_) {
-      failure = {"cuModuleLoadData", cuda_error_name(result)};
+    module_ = CudaModule::get(ctx, gpurtsp_jpegenc_yuv420_fatbin, error);
+    if (!module_)
       return false;
-    }
-    kernel_ = module_->function("gpurtsp_jpegenc_yuv420_to_jfif", result);
-    if (!check(result, "cuModuleGetFunction", failure))
+    kernel_ = module_->function("gpurtsp_jpegenc_yuv420_to_jfif", error);
+    if (!kernel_)
       return false;
   }
 
   const int chroma_width = (in.width + 1) / 2;
   const int chroma_height = (in.height + 1) / 2;
-  if (!check(planes_.ensure(ctx, in.width, size_t(in.height) + 2 * chroma_height),
-             "cuMemAllocPitch", failure))
+  if (!planes_.ensure(ctx, in.width, size_t(in.height) + 2 * chroma_height, error))
     return false;
 
   static constexpr JfifTransform identity = {1, 0, 0, 0, 1, 0, 0, 0, 1, 0};
@@ -157,7 +148,7 @@ bool Yuv420Planes::convert(GstCudaContext *ctx, const DeviceFrame &in,
   if (!check(CuLaunchKernel(kernel_, (chroma_width + block - 1) / block,
                             (chroma_height + block - 1) / block, 1, block, block, 1, 0, stream,
                             args, nullptr),
-             "cuLaunchKernel", failure))
+             "cuLaunchKernel", error))
     return false;
 
   out = {};

@@ -44,8 +44,9 @@ public:
   PitchedDeviceMemory &operator=(const PitchedDeviceMemory &) = delete;
 
   /* Keeps the current allocation when it is wide and tall enough, else
-   * grows to cover both the old and the new shape. */
-  CUresult ensure(GstCudaContext *ctx, size_t width_bytes, size_t rows);
+   * grows to cover both the old and the new shape; false and @error on
+   * failure. */
+  bool ensure(GstCudaContext *ctx, size_t width_bytes, size_t rows, GpuError &error);
   void reset();
   guint8 *row(size_t index) const { return reinterpret_cast<guint8 *>(ptr_ + index * pitch_); }
   size_t pitch() const { return pitch_; }
@@ -66,7 +67,7 @@ class FrameUploader {
 public:
   /* The host frame must stay mapped until @stream has run the copy. */
   bool upload(GstCudaContext *ctx, const GstVideoFrame &host, CUstream stream, DeviceFrame &out,
-              CallFailure &failure);
+              GpuError &error);
 
 private:
   PitchedDeviceMemory memory_;
@@ -80,7 +81,7 @@ public:
    * @transform NULL the values are kept: luma is read from @in itself and
    * only chroma is de-interleaved. */
   bool convert(GstCudaContext *ctx, const DeviceFrame &in, const JfifTransform *transform,
-               CUstream stream, nvjpeg::nvjpegImage_t &out, CallFailure &failure);
+               CUstream stream, nvjpeg::nvjpegImage_t &out, GpuError &error);
 
 private:
   std::shared_ptr<CudaModule> module_;

@@ -6,10 +6,10 @@ namespace gpurtsp {
 
 std::unique_ptr<JpegEncodeSlot> JpegEncodeSlot::create(GstCudaContext *ctx, const nvjpeg::Api &api,
                                                        std::string &why) {
-  CallFailure failure;
-  auto encoder = NvjpegEncoder::create(ctx, api, failure);
+  GpuError error;
+  auto encoder = NvjpegEncoder::create(ctx, api, error);
   if (!encoder) {
-    why = std::string(failure.call) + " failed: " + failure.reason;
+    why = error.message();
     return nullptr;
   }
   return std::unique_ptr<JpegEncodeSlot>(new JpegEncodeSlot(std::move(encoder)));

@@ -61,7 +61,6 @@ public:
   JpegEncoderPool &operator=(const JpegEncoderPool &) = delete;
 
   Slots &slots() { return slots_; }
-  GstCudaContext *context() const { return ctx_; }
 
 private:
   JpegEncoderPool(GstCudaContext *ctx, const nvjpeg::Api &api, unsigned max_slots);

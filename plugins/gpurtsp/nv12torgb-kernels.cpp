@@ -32,27 +32,26 @@ unsigned blocks(int size, unsigned per_block) {
 
 } // namespace
 
-CUresult Nv12ToRgbKernels::load(GstCudaContext *ctx, bool nv12, RgbLayout layout) {
+bool Nv12ToRgbKernels::load(GstCudaContext *ctx, bool nv12, RgbLayout layout, GpuError &error) {
   reset();
-  CUresult result = CUDA_SUCCESS;
-  auto module = CudaModule::get(ctx, gpurtsp_nv12torgb_fatbin, result);
+  auto module = CudaModule::get(ctx, gpurtsp_nv12torgb_fatbin, error);
   if (!module)
-    return result;
+    return false;
   const std::string out = layout_name(layout);
   const std::string block_name = std::string(nv12 ? "nv12" : "i420") + "_to_" + out + "_block";
   const std::string scaled_name = "yuv420_to_" + out + "_scaled";
-  CUfunction block = module->function(block_name.c_str(), result);
+  CUfunction block = module->function(block_name.c_str(), error);
   if (!block)
-    return result;
-  CUfunction scaled = module->function(scaled_name.c_str(), result);
+    return false;
+  CUfunction scaled = module->function(scaled_name.c_str(), error);
   if (!scaled)
-    return result;
+    return false;
   module_ = std::move(module);
   block_ = block;
   scaled_ = scaled;
   nv12_ = nv12;
   layout_ = layout;
-  return CUDA_SUCCESS;
+  return true;
 }
 
 void Nv12ToRgbKernels::reset() {

@@ -12,10 +12,10 @@ namespace gpurtsp::rgb {
 class Nv12ToRgbKernels {
 public:
   /* Looks up the kernels converting NV12 (@nv12) or I420 into @layout in
-   * the plugin's module shared by every user of @ctx. */
-  CUresult load(GstCudaContext *ctx, bool nv12, RgbLayout layout);
+   * the plugin's module shared by every user of @ctx; false and @error when
+   * the module or a kernel cannot be loaded. */
+  bool load(GstCudaContext *ctx, bool nv12, RgbLayout layout, GpuError &error);
   void reset();
-  bool loaded() const { return module_ != nullptr; }
 
   /* Whether launch() takes the same-size 4x2-block kernel (else the
    * per-pixel scaling kernel). */

@@ -16,12 +16,8 @@ void init_debug() {
   });
 }
 
-std::string failed(const char *call, CUresult result) {
-  return std::string(call) + " failed: " + cuda_error_name(result);
-}
-
-const char *codec_name(nvcuvid::Codec codec) {
-  return codec == nvcuvid::Codec::HEVC ? "H.265" : "H.264";
+const char *codec_name(cudaVideoCodec codec) {
+  return codec == cudaVideoCodec_HEVC ? "H.265" : "H.264";
 }
 
 } // namespace
@@ -55,46 +51,41 @@ static void gpurtsp_frame_pool_init(GpurtspFramePool *self) {
 }
 
 std::unique_ptr<NvdecSession> NvdecSession::create(GstCudaContext *ctx, const nvcuvid::Api *api,
-                                                   const NvdecFormat &format, std::string &why) {
+                                                   const NvdecFormat &format, GpuError &error) {
   std::unique_ptr<NvdecSession> session(new NvdecSession(ctx, api, format));
-  CUresult ret = session->stream_.create(ctx);
-  if (ret != CUDA_SUCCESS) {
-    why = failed("cuStreamCreate", ret);
+  if (!session->stream_.create(ctx, error))
     return nullptr;
-  }
 
-  nvcuvid::DecodeCreateInfo info{};
-  info.width = format.coded_width;
-  info.height = format.coded_height;
-  info.num_decode_surfaces = format.num_decode_surfaces;
-  info.codec = format.codec;
-  info.chroma_format = nvcuvid::ChromaFormat::Yuv420;
-  info.creation_flags = nvcuvid::kCreateDefault;
-  info.bit_depth_minus8 = 0;
+  CUVIDDECODECREATEINFO info{};
+  info.ulWidth = format.coded_width;
+  info.ulHeight = format.coded_height;
+  info.ulNumDecodeSurfaces = format.num_decode_surfaces;
+  info.CodecType = format.codec;
+  info.ChromaFormat = cudaVideoChromaFormat_420;
+  info.ulCreationFlags = cudaVideoCreate_Default;
+  info.bitDepthMinus8 = 0;
   /* Only keyframes reach a shared session: no motion-vector buffers needed. */
-  info.intra_decode_only = 1;
+  info.ulIntraDecodeOnly = 1;
   info.display_area = {0, 0, static_cast<short>(format.coded_width),
                        static_cast<short>(format.coded_height)};
-  info.output_format = nvcuvid::SurfaceFormat::NV12;
-  info.deinterlace_mode = nvcuvid::DeinterlaceMode::Weave;
+  info.OutputFormat = cudaVideoSurfaceFormat_NV12;
+  info.DeinterlaceMode = cudaVideoDeinterlaceMode_Weave;
   /* The whole coded picture is mapped and each camera copies out its own
    * crop, so cameras with one coded size share sessions whatever they crop. */
-  info.target_width = format.coded_width;
-  info.target_height = format.coded_height;
-  info.num_output_surfaces = 1;
+  info.ulTargetWidth = format.coded_width;
+  info.ulTargetHeight = format.coded_height;
+  info.ulNumOutputSurfaces = 1;
 
   {
     CudaContextScope scope(ctx);
     if (!scope.pushed()) {
-      why = "cannot make the CUDA context current";
+      error = GpuError::context_push();
       return nullptr;
     }
-    ret = api->create_decoder(&session->decoder_, &info);
-  }
-  if (ret != CUDA_SUCCESS) {
-    session->decoder_ = nullptr;
-    why = failed("cuvidCreateDecoder", ret);
-    return nullptr;
+    if (!check(api->cuvidCreateDecoder(&session->decoder_, &info), "cuvidCreateDecoder", error)) {
+      session->decoder_ = nullptr;
+      return nullptr;
+    }
   }
   init_debug();
   GST_INFO("created NVDEC session %p: %s %ux%u, %u decode surfaces", session->decoder_,
@@ -108,29 +99,24 @@ NvdecSession::~NvdecSession() {
     GST_INFO("destroying NVDEC session %p", decoder_);
     CudaContextScope scope(ctx_);
     if (scope.pushed())
-      api_->destroy_decoder(decoder_);
+      api_->cuvidDestroyDecoder(decoder_);
   }
   gst_object_unref(ctx_);
 }
 
-bool NvdecSession::decode(nvcuvid::PicParams *params, const CropRect &crop, GstVideoFrame *dst,
-                          std::string &why) {
-  CUresult ret = api_->decode_picture(decoder_, params);
-  if (ret != CUDA_SUCCESS) {
-    why = failed("cuvidDecodePicture", ret);
+bool NvdecSession::decode(CUVIDPICPARAMS *params, const CropRect &crop, GstVideoFrame *dst,
+                          GpuError &error) {
+  if (!check(api_->cuvidDecodePicture(decoder_, params), "cuvidDecodePicture", error))
     return false;
-  }
 
-  nvcuvid::ProcParams proc{};
+  CUVIDPROCPARAMS proc{};
   proc.progressive_frame = 1;
   proc.output_stream = stream_.get();
   unsigned long long surface = 0;
   unsigned int pitch = 0;
-  ret = api_->map_video_frame(decoder_, params->curr_pic_idx, &surface, &pitch, &proc);
-  if (ret != CUDA_SUCCESS) {
-    why = failed("cuvidMapVideoFrame64", ret);
+  if (!check(api_->cuvidMapVideoFrame64(decoder_, params->CurrPicIdx, &surface, &pitch, &proc),
+             "cuvidMapVideoFrame64", error))
     return false;
-  }
 
   /* The mapped NV12 surface is target-sized (the coded size): luma rows, then
    * interleaved chroma rows from the (even) coded height on. */
@@ -139,8 +125,8 @@ bool NvdecSession::decode(nvcuvid::PicParams *params, const CropRect &crop, GstV
   copy.srcMemoryType = CU_MEMORYTYPE_DEVICE;
   copy.dstMemoryType = CU_MEMORYTYPE_DEVICE;
   copy.srcPitch = pitch;
-  const char *failed_call = nullptr;
-  for (guint plane = 0; plane < 2 && !failed_call; plane++) {
+  bool copied = true;
+  for (guint plane = 0; plane < 2 && copied; plane++) {
     const unsigned row = plane == 0 ? crop.top : crop.top / 2;
     copy.srcDevice =
         (plane == 0 ? surface : chroma) + static_cast<CUdeviceptr>(row) * pitch + crop.left;
@@ -149,23 +135,18 @@ bool NvdecSession::decode(nvcuvid::PicParams *params, const CropRect &crop, GstV
     copy.WidthInBytes =
         GST_VIDEO_FRAME_COMP_WIDTH(dst, plane) * GST_VIDEO_FRAME_COMP_PSTRIDE(dst, plane);
     copy.Height = GST_VIDEO_FRAME_COMP_HEIGHT(dst, plane);
-    ret = CuMemcpy2DAsync(&copy, stream_.get());
-    if (ret != CUDA_SUCCESS)
-      failed_call = "cuMemcpy2DAsync";
+    copied = check(CuMemcpy2DAsync(&copy, stream_.get()), "cuMemcpy2DAsync", error);
   }
-  if (!failed_call) {
-    ret = CuStreamSynchronize(stream_.get());
-    if (ret != CUDA_SUCCESS)
-      failed_call = "cuStreamSynchronize";
-  }
-  /* Unmapped only once the copy is done: the surface is the session's. */
-  CUresult unmap = api_->unmap_video_frame(decoder_, surface);
-  if (failed_call) {
-    why = failed(failed_call, ret);
+  copied = copied && check(CuStreamSynchronize(stream_.get()), "cuStreamSynchronize", error);
+  /* Unmapped only once the copy is done: the surface is the session's. The
+   * first failure is the one reported. */
+  GpuError unmap_error;
+  const bool unmapped =
+      check(api_->cuvidUnmapVideoFrame64(decoder_, surface), "cuvidUnmapVideoFrame64", unmap_error);
+  if (!copied)
     return false;
-  }
-  if (unmap != CUDA_SUCCESS) {
-    why = failed("cuvidUnmapVideoFrame64", unmap);
+  if (!unmapped) {
+    error = unmap_error;
     return false;
   }
   return true;
@@ -180,7 +161,11 @@ NvdecSessionPool::NvdecSessionPool(GstCudaContext *ctx, const nvcuvid::Api *api,
                                    unsigned max_sessions)
     : ctx_(static_cast<GstCudaContext *>(gst_object_ref(ctx))), api_(api),
       sessions_(max_sessions, [this](const NvdecFormat &wanted, std::string &why) {
-        return NvdecSession::create(ctx_, api_, wanted, why);
+        GpuError error;
+        auto session = NvdecSession::create(ctx_, api_, wanted, error);
+        if (!session)
+          why = error.message();
+        return session;
       }) {}
 
 NvdecSessionPool::~NvdecSessionPool() {
@@ -240,35 +225,38 @@ NvdecSessionPool::get(GstCudaContext *ctx, const nvcuvid::Api *api, unsigned max
   return pool;
 }
 
-bool NvdecSessionPool::supports(const NvdecFormat &format, std::string &why) {
+bool NvdecSessionPool::supports(const NvdecFormat &format, GpuError &error) {
   std::lock_guard<std::mutex> guard(caps_lock_);
   auto it = caps_.find(format.codec);
   if (it == caps_.end()) {
-    nvcuvid::DecodeCaps caps{};
-    caps.codec = format.codec;
-    caps.chroma_format = nvcuvid::ChromaFormat::Yuv420;
-    caps.bit_depth_minus8 = 0;
+    CUVIDDECODECAPS caps{};
+    caps.eCodecType = format.codec;
+    caps.eChromaFormat = cudaVideoChromaFormat_420;
+    caps.nBitDepthMinus8 = 0;
     CudaContextScope scope(ctx_);
-    CUresult ret = scope.pushed() ? api_->get_decoder_caps(&caps) : CUDA_ERROR_INVALID_CONTEXT;
-    if (ret != CUDA_SUCCESS) {
-      why = failed("cuvidGetDecoderCaps", ret);
+    if (!scope.pushed()) {
+      error = GpuError::context_push();
       return false;
     }
+    if (!check(api_->cuvidGetDecoderCaps(&caps), "cuvidGetDecoderCaps", error))
+      return false;
     it = caps_.emplace(format.codec, caps).first;
   }
-  const nvcuvid::DecodeCaps &caps = it->second;
-  if (!caps.is_supported) {
-    why = std::string("this GPU's NVDEC cannot decode 8-bit 4:2:0 ") + codec_name(format.codec);
+  const CUVIDDECODECAPS &caps = it->second;
+  if (!caps.bIsSupported) {
+    error = {"", "",
+             std::string("this GPU's NVDEC cannot decode 8-bit 4:2:0 ") + codec_name(format.codec)};
     return false;
   }
   const unsigned w = format.coded_width, h = format.coded_height;
-  if (w < caps.min_width || h < caps.min_height || w > caps.max_width || h > caps.max_height ||
-      w * h / 256 > caps.max_mb_count) {
-    why = std::string("coded size ") + std::to_string(w) + "x" + std::to_string(h) +
-          " is outside what NVDEC decodes (" + std::to_string(caps.min_width) + "x" +
-          std::to_string(caps.min_height) + " to " + std::to_string(caps.max_width) + "x" +
-          std::to_string(caps.max_height) + ", " + std::to_string(caps.max_mb_count) +
-          " macroblocks)";
+  if (w < caps.nMinWidth || h < caps.nMinHeight || w > caps.nMaxWidth || h > caps.nMaxHeight ||
+      w * h / 256 > caps.nMaxMBCount) {
+    error = {"", "",
+             std::string("coded size ") + std::to_string(w) + "x" + std::to_string(h) +
+                 " is outside what NVDEC decodes (" + std::to_string(caps.nMinWidth) + "x" +
+                 std::to_string(caps.nMinHeight) + " to " + std::to_string(caps.nMaxWidth) + "x" +
+                 std::to_string(caps.nMaxHeight) + ", " + std::to_string(caps.nMaxMBCount) +
+                 " macroblocks)"};
     return false;
   }
   return true;

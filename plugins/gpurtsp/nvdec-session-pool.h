@@ -19,7 +19,7 @@ namespace gpurtsp {
 
 /* What a session was created for; also what a picture needs. */
 struct NvdecFormat {
-  nvcuvid::Codec codec = nvcuvid::Codec::H264;
+  cudaVideoCodec codec = cudaVideoCodec_H264;
   unsigned coded_width = 0;
   unsigned coded_height = 0;
   /* Decode surfaces: the parser's picture indices run below this. */
@@ -41,9 +41,9 @@ struct CropRect {
  * the session's context current. */
 class NvdecSession {
 public:
-  /* Creates a decoder for @format in @ctx. */
+  /* Creates a decoder for @format in @ctx; nullptr and @error on failure. */
   static std::unique_ptr<NvdecSession> create(GstCudaContext *ctx, const nvcuvid::Api *api,
-                                              const NvdecFormat &format, std::string &why);
+                                              const NvdecFormat &format, GpuError &error);
   ~NvdecSession();
   NvdecSession(const NvdecSession &) = delete;
   NvdecSession &operator=(const NvdecSession &) = delete;
@@ -52,9 +52,8 @@ public:
 
   /* Decodes the intra picture @params (from a parser whose indices fit this
    * session) and copies its @crop into the NV12 @dst, mapped for CUDA. On
-   * failure names the failed call in @why. */
-  bool decode(nvcuvid::PicParams *params, const CropRect &crop, GstVideoFrame *dst,
-              std::string &why);
+   * failure @error names the failed call. */
+  bool decode(CUVIDPICPARAMS *params, const CropRect &crop, GstVideoFrame *dst, GpuError &error);
 
 private:
   NvdecSession(GstCudaContext *ctx, const nvcuvid::Api *api, const NvdecFormat &format)
@@ -63,7 +62,7 @@ private:
   GstCudaContext *const ctx_; /* owned ref */
   const nvcuvid::Api *const api_;
   const NvdecFormat format_;
-  nvcuvid::Decoder decoder_ = nullptr;
+  CUvideodecoder decoder_ = nullptr;
   CudaStream stream_;
 };
 
@@ -82,10 +81,11 @@ public:
 
   Sessions &sessions() { return sessions_; }
   GstCudaContext *context() const { return ctx_; }
-  const nvcuvid::Api *api() const { return api_; }
 
-  /* Whether the GPU decodes @format (8-bit 4:2:0); @why says why not. */
-  bool supports(const NvdecFormat &format, std::string &why);
+  /* Whether the GPU decodes @format (8-bit 4:2:0); @error says why not:
+   * a failed cuvidGetDecoderCaps (or context push), or no failed call and
+   * what the GPU lacks. */
+  bool supports(const NvdecFormat &format, GpuError &error);
 
   /* The active pool of NV12 @width x @height CUDA frames that every
    * gpukeyframedec of the context decodes into: frames return to it when
@@ -103,7 +103,7 @@ private:
   const nvcuvid::Api *const api_;
   Sessions sessions_;
   std::mutex caps_lock_;
-  std::map<nvcuvid::Codec, nvcuvid::DecodeCaps> caps_; /* guarded by caps_lock_ */
+  std::map<cudaVideoCodec, CUVIDDECODECAPS> caps_; /* guarded by caps_lock_ */
 
   mutable std::mutex frames_lock_;
   /* Owned refs, active; guarded by frames_lock_. Deactivated in the

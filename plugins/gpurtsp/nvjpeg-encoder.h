@@ -16,12 +16,6 @@
 
 namespace gpurtsp {
 
-/* A failed call and why, for GST_ELEMENT_ERROR. */
-struct CallFailure {
-  const char *call = "";
-  std::string reason;
-};
-
 /* The nvJPEG library handle of one CUDA context. nvJPEG binds handles to the
  * context current at creation, so the share is per context; gpurtsp uses one
  * context per GPU, which makes it one handle per GPU. */
@@ -29,7 +23,7 @@ class NvjpegHandle {
 public:
   /* The context's handle, created on first use. Thread-safe. */
   static std::shared_ptr<NvjpegHandle> get(GstCudaContext *ctx, const nvjpeg::Api &api,
-                                           CallFailure &failure);
+                                           GpuError &error);
   ~NvjpegHandle();
   NvjpegHandle(const NvjpegHandle &) = delete;
   NvjpegHandle &operator=(const NvjpegHandle &) = delete;
@@ -51,29 +45,27 @@ private:
 class NvjpegEncoder {
 public:
   static std::unique_ptr<NvjpegEncoder> create(GstCudaContext *ctx, const nvjpeg::Api &api,
-                                               CallFailure &failure);
+                                               GpuError &error);
   ~NvjpegEncoder();
   NvjpegEncoder(const NvjpegEncoder &) = delete;
   NvjpegEncoder &operator=(const NvjpegEncoder &) = delete;
 
   CUstream stream() const { return stream_.get(); }
-  bool takes_nv12() const { return api_.nvjpegEncode != nullptr; }
 
   /* Applies to the next encode; a no-op when @quality is already set. */
-  bool set_quality(int quality, CallFailure &failure);
+  bool set_quality(int quality, GpuError &error);
 
   /* Queue the encode of one image on stream(). The source must stay valid
    * until retrieve() returns. */
-  bool encode_yuv420(const nvjpeg::nvjpegImage_t &planar, int width, int height,
-                     CallFailure &failure);
+  bool encode_yuv420(const nvjpeg::nvjpegImage_t &planar, int width, int height, GpuError &error);
   bool encode_nv12(const nvjpeg::nvjpegImage_t &semi_planar, int width, int height,
-                   CallFailure &failure);
+                   GpuError &error);
   bool encode_rgb(const nvjpeg::nvjpegImage_t &source, nvjpeg::nvjpegInputFormat_t format,
-                  int width, int height, CallFailure &failure);
+                  int width, int height, GpuError &error);
 
   /* Waits for the queued encode and copies its JPEG into host memory, where
    * it stays valid until the next call. */
-  bool retrieve(const guint8 *&data, size_t &size, CallFailure &failure);
+  bool retrieve(const guint8 *&data, size_t &size, GpuError &error);
 
 private:
   NvjpegEncoder(GstCudaContext *ctx, const nvjpeg::Api &api) : ctx_(ctx), api_(api) {}

@@ -1,6 +1,6 @@
 #include "nvjpeg-loader.h"
 
-#include <dlfcn.h>
+#include "library-loader.h"
 
 #include <cstdlib>
 #include <cstring>
@@ -19,32 +19,26 @@ static_assert(offsetof(nvjpegImage_t, pitch) == NVJPEG_MAX_COMPONENT * sizeof(vo
 
 namespace {
 
-template <typename Fn>
-bool resolve(void *library, const char *name, Fn &fn) {
-  fn = reinterpret_cast<Fn>(dlsym(library, name));
-  return fn != nullptr;
-}
-
-/* Resolves every entry point gpujpegenc cannot work without; returns the
- * first missing one, or nullptr when all are there. */
-const char *resolve_required(void *library, Api &api) {
-#define GPURTSP_RESOLVE(name)                                                                      \
-  if (!resolve(library, #name, api.name))                                                          \
-    return #name;
-  GPURTSP_RESOLVE(nvjpegGetProperty)
-  GPURTSP_RESOLVE(nvjpegCreateSimple)
-  GPURTSP_RESOLVE(nvjpegDestroy)
-  GPURTSP_RESOLVE(nvjpegEncoderStateCreate)
-  GPURTSP_RESOLVE(nvjpegEncoderStateDestroy)
-  GPURTSP_RESOLVE(nvjpegEncoderParamsCreate)
-  GPURTSP_RESOLVE(nvjpegEncoderParamsDestroy)
-  GPURTSP_RESOLVE(nvjpegEncoderParamsSetQuality)
-  GPURTSP_RESOLVE(nvjpegEncoderParamsSetSamplingFactors)
-  GPURTSP_RESOLVE(nvjpegEncodeYUV)
-  GPURTSP_RESOLVE(nvjpegEncodeImage)
-  GPURTSP_RESOLVE(nvjpegEncodeRetrieveBitstream)
-#undef GPURTSP_RESOLVE
-  return nullptr;
+/* Loads @file into @api: every entry point gpujpegenc cannot work without,
+ * and the optional nvjpegEncode. */
+bool load_entry_points(const char *file, Api &api, std::string &why) {
+  return load_library(file,
+                      {
+                          GPURTSP_MANDATORY_SYMBOL(api, nvjpegGetProperty),
+                          GPURTSP_MANDATORY_SYMBOL(api, nvjpegCreateSimple),
+                          GPURTSP_MANDATORY_SYMBOL(api, nvjpegDestroy),
+                          GPURTSP_MANDATORY_SYMBOL(api, nvjpegEncoderStateCreate),
+                          GPURTSP_MANDATORY_SYMBOL(api, nvjpegEncoderStateDestroy),
+                          GPURTSP_MANDATORY_SYMBOL(api, nvjpegEncoderParamsCreate),
+                          GPURTSP_MANDATORY_SYMBOL(api, nvjpegEncoderParamsDestroy),
+                          GPURTSP_MANDATORY_SYMBOL(api, nvjpegEncoderParamsSetQuality),
+                          GPURTSP_MANDATORY_SYMBOL(api, nvjpegEncoderParamsSetSamplingFactors),
+                          GPURTSP_MANDATORY_SYMBOL(api, nvjpegEncodeYUV),
+                          GPURTSP_MANDATORY_SYMBOL(api, nvjpegEncodeImage),
+                          GPURTSP_MANDATORY_SYMBOL(api, nvjpegEncodeRetrieveBitstream),
+                          GPURTSP_OPTIONAL_SYMBOL(api, nvjpegEncode),
+                      },
+                      why);
 }
 
 } // namespace
@@ -72,22 +66,16 @@ std::vector<std::string> default_candidates() {
 std::unique_ptr<Api> load(const std::vector<std::string> &candidates, std::string &why) {
   why.clear();
   for (const std::string &candidate : candidates) {
-    void *library = dlopen(candidate.c_str(), RTLD_NOW | RTLD_LOCAL);
-    if (!library) {
-      const char *error = dlerror();
-      why += (why.empty() ? "" : "; ") + std::string(error ? error : candidate + ": dlopen failed");
-      continue;
-    }
     auto api = std::make_unique<Api>();
-    if (const char *missing = resolve_required(library, *api)) {
-      why += (why.empty() ? "" : "; ") + candidate + " lacks " + missing;
-      dlclose(library);
+    std::string failure;
+    if (!load_entry_points(candidate.c_str(), *api, failure)) {
+      why += (why.empty() ? "" : "; ") + failure;
       continue;
     }
     /* GPURTSP_NVJPEG_NO_NV12 makes a library that takes NV12 behave like one
      * that doesn't, so the de-interleave path can be tested anywhere. */
-    if (!std::getenv("GPURTSP_NVJPEG_NO_NV12"))
-      resolve(library, "nvjpegEncode", api->nvjpegEncode);
+    if (std::getenv("GPURTSP_NVJPEG_NO_NV12"))
+      api->nvjpegEncode = nullptr;
     for (int property : {MAJOR_VERSION, MINOR_VERSION, PATCH_LEVEL}) {
       api->version[property] = -1;
       api->nvjpegGetProperty(static_cast<libraryPropertyType>(property), &api->version[property]);
@@ -101,7 +89,7 @@ std::unique_ptr<Api> load(const std::vector<std::string> &candidates, std::strin
   return nullptr;
 }
 
-const Api *api(std::string *why) {
+const Api *api(std::string &why) {
   static std::once_flag once;
   static std::unique_ptr<Api> loaded; /* written once under `once` */
   static std::string failure;         /* likewise */
@@ -111,8 +99,8 @@ const Api *api(std::string *why) {
       failure = "nvJPEG could not be loaded (" + failure +
                 "); install the CUDA toolkit's libnvjpeg or point GPURTSP_NVJPEG_LIBRARY at it";
   });
-  if (!loaded && why)
-    *why = failure;
+  if (!loaded)
+    why = failure;
   return loaded.get();
 }
 

@@ -5,8 +5,9 @@
  * entry points gpujpegenc uses, written from NVIDIA's nvJPEG documentation
  * (docs.nvidia.com/cuda/nvjpeg, "nvJPEG Type Declarations" and "nvJPEG
  * Encoder Type Declarations"). They are nvJPEG's C ABI: enum values, struct
- * layouts and signatures must match it exactly; tests/test-nvjpeg-abi.cpp pins
- * them to the documented values. Nothing here needs CUDA or GStreamer. */
+ * layouts and signatures must match it exactly; tests/test-nvjpeg-loader.cpp
+ * pins them to the documented values. Nothing here needs CUDA or GStreamer;
+ * the library is opened by library-loader.h. */
 #pragma once
 
 #include <cstddef>
@@ -124,9 +125,9 @@ struct Api {
  * never unloaded (its statically linked CUDA runtime is not safe to unload).
  * Thread-safe. Returns nullptr when no candidate loads; @why then says what
  * was tried and why each failed. */
-const Api *api(std::string *why = nullptr);
+const Api *api(std::string &why);
 
-/* Loads the first of @candidates (file names or paths for dlopen) that opens
+/* Loads the first of @candidates (file names or paths) that opens
  * and exports every required entry point. Not cached: for api() and tests. */
 std::unique_ptr<Api> load(const std::vector<std::string> &candidates, std::string &why);
 

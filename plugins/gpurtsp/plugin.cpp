@@ -69,7 +69,7 @@ static gboolean plugin_init(GstPlugin *plugin) {
    * but our elements must not depend on nvcodec having been loaded first. */
   gst_cuda_memory_init_once();
   ok &= gst_element_register(plugin, "gpunv12torgb", GST_RANK_NONE, GST_TYPE_GPU_NV12_TO_RGB);
-  if (gpurtsp::nvjpeg::api(&why))
+  if (gpurtsp::nvjpeg::api(why))
     ok &= gst_element_register(plugin, "gpujpegenc", GST_RANK_NONE, GST_TYPE_GPU_JPEG_ENC);
   else
     report_missing(plugin, "gpujpegenc", why);

@@ -11,7 +11,6 @@
  * Needs GST_PLUGIN_PATH to find libgstgpurtsp.so for part 3. Times are wall
  * clock around many back-to-back launches closed by cuStreamSynchronize
  * (gst-cuda 1.22 wraps no CUDA events). */
-#include <dlfcn.h>
 
 #include <algorithm>
 #include <chrono>
@@ -27,6 +26,7 @@
 
 #include "gpurtsp-cuda.h"
 #include "nv12torgb-config.h"
+#include "library-loader.h"
 #include "nv12torgb-kernels.h"
 
 using namespace gpurtsp::rgb;
@@ -43,13 +43,23 @@ static void check(CUresult result, const char *call) {
   }
 }
 
+static void check(bool ok, const gpurtsp::GpuError &error) {
+  if (!ok) {
+    g_printerr("%s\n", error.message().c_str());
+    exit(1);
+  }
+}
+
 /* Free device memory, from the driver directly: gst-cuda 1.22 does not wrap
  * cuMemGetInfo. Benchmark only; the plugin never links libcuda. */
 static size_t free_device_memory(GstCudaContext *ctx) {
   using MemGetInfo = CUresult (*)(size_t *, size_t *);
   static MemGetInfo mem_get_info = [] {
-    void *lib = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL);
-    return lib ? reinterpret_cast<MemGetInfo>(dlsym(lib, "cuMemGetInfo_v2")) : nullptr;
+    MemGetInfo loaded = nullptr;
+    std::string why;
+    gpurtsp::load_library(
+        "libcuda.so.1", {gpurtsp::LibrarySymbol::mandatory_symbol("cuMemGetInfo_v2", loaded)}, why);
+    return loaded;
   }();
   if (!mem_get_info)
     return 0;
@@ -171,7 +181,8 @@ static void bench_kernel(GstCudaContext *ctx, CUstream stream, const KernelCase 
   const ConvertParams params = *make_convert_params(in_info, out_info, MatrixChoice::Auto, error);
 
   Nv12ToRgbKernels kernels;
-  check(kernels.load(ctx, true, c.layout), "cuModuleLoadData");
+  gpurtsp::GpuError gpu_error;
+  check(kernels.load(ctx, true, c.layout, gpu_error), gpu_error);
   for (const FrameSet &f : frames)
     check(kernels.launch(f.src, f.dst, params, stream), "cuLaunchKernel");
   check(CuStreamSynchronize(stream), "cuStreamSynchronize");
@@ -333,7 +344,8 @@ int main(int argc, char **argv) {
   {
     gpurtsp::CudaContextScope scope(ctx);
     gpurtsp::CudaStream stream;
-    check(stream.create(ctx), "cuStreamCreate");
+    gpurtsp::GpuError error;
+    check(stream.create(ctx, error), error);
     const double copy_gbps = copy_bandwidth(stream.get());
     int l2_bytes = 0;
     CuDeviceGetAttribute(&l2_bytes, CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE, device);

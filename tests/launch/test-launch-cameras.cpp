@@ -7,7 +7,6 @@
  *   pipeline shares ONE CUDA context; it exits 77 without a CUDA device,
  *   nvh264dec or gpujpegenc. --loadgen (gpurtsp-loadgen) enables the stall
  *   test, which freezes a server process with SIGSTOP. */
-#include <dlfcn.h>
 #include <gio/gio.h>
 #include <glib/gstdio.h>
 #include <signal.h>
@@ -32,6 +31,7 @@
 #include "../gpu-test-util.h"
 #include "gpu-resources.h"
 #include "jpeg-check.hpp"
+#include "library-loader.h"
 #include "rtsp-fixture.hpp"
 
 /* Last: check.h defines fail(), which breaks <ios> included after it. */
@@ -127,9 +127,14 @@ static int64_t free_vram(GpuResources &gpus) {
   if (!context)
     return -1;
   using MemGetInfo = int (*)(size_t *, size_t *);
+  /* The context above means the driver is loaded already: this only looks
+   * the entry point up. */
   static auto mem_get_info = [] {
-    void *cuda = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD);
-    return cuda ? reinterpret_cast<MemGetInfo>(dlsym(cuda, "cuMemGetInfo_v2")) : nullptr;
+    MemGetInfo loaded = nullptr;
+    std::string why;
+    gpurtsp::load_library(
+        "libcuda.so.1", {gpurtsp::LibrarySymbol::mandatory_symbol("cuMemGetInfo_v2", loaded)}, why);
+    return loaded;
   }();
   if (!mem_get_info || !gst_cuda_context_push(GST_CUDA_CONTEXT(context)))
     return -1;

@@ -26,7 +26,6 @@
 #include <gst/gst.h>
 #include <gst/video/video.h>
 
-#include <dlfcn.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -41,6 +40,7 @@
 #include <thread>
 #include <vector>
 
+#include "library-loader.h"
 #include "nvjpeg-loader.h"
 
 namespace {
@@ -116,9 +116,11 @@ Options parse_options(int argc, char **argv) {
 class DeviceMemoryInfo {
 public:
   DeviceMemoryInfo() {
-    void *driver = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
-    if (driver)
-      get_info_ = reinterpret_cast<GetInfo>(dlsym(driver, "cuMemGetInfo_v2"));
+    /* Without it the VRAM figures read 0, as free_bytes() says. */
+    std::string why;
+    gpurtsp::load_library("libcuda.so.1",
+                          {gpurtsp::LibrarySymbol::mandatory_symbol("cuMemGetInfo_v2", get_info_)},
+                          why);
   }
   /* Free device memory in bytes, seen from @ctx; 0 if unknown. */
   size_t free_bytes(GstCudaContext *ctx) const {
@@ -325,7 +327,7 @@ int main(int argc, char **argv) {
 
   const bool pooled = options.encoder == "gpujpegenc";
   std::string why;
-  const auto *api = gpurtsp::nvjpeg::api(&why);
+  const auto *api = gpurtsp::nvjpeg::api(why);
   GstElementFactory *factory = gst_element_factory_find(options.encoder.c_str());
   if (!api || !factory)
     die(options.encoder + " is not available: " +

@@ -1,51 +1,59 @@
 #include "cuda-driver.h"
 
-#include <dlfcn.h>
+#include "library-loader.h"
+
+#include <mutex>
 
 namespace probe {
 
 namespace {
-template <typename Fn>
-bool resolve(void *library, const char *name, Fn &out, std::string &why) {
-  out = reinterpret_cast<Fn>(dlsym(library, name));
-  if (!out)
-    why = std::string("libcuda.so.1 lacks ") + name;
-  return out != nullptr;
-}
-} // namespace
 
-bool CudaDriver::load(std::string &why) {
-  void *library = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
-  if (!library) {
-    const char *err = dlerror();
-    why = std::string("cannot load libcuda.so.1: ") + (err ? err : "unknown error");
+bool load(CudaDriver &driver, std::string &why) {
+  using Symbol = gpurtsp::LibrarySymbol;
+  if (!gpurtsp::load_library(
+          "libcuda.so.1",
+          {
+              Symbol::mandatory_symbol("cuInit", driver.init),
+              Symbol::mandatory_symbol("cuDriverGetVersion", driver.driver_get_version),
+              Symbol::mandatory_symbol("cuDeviceGet", driver.device_get),
+              Symbol::mandatory_symbol("cuDeviceGetName", driver.device_get_name),
+              Symbol::mandatory_symbol("cuCtxCreate_v2", driver.ctx_create),
+              Symbol::mandatory_symbol("cuCtxDestroy_v2", driver.ctx_destroy),
+              Symbol::mandatory_symbol("cuCtxPushCurrent_v2", driver.ctx_push_current),
+              Symbol::mandatory_symbol("cuCtxPopCurrent_v2", driver.ctx_pop_current),
+              Symbol::mandatory_symbol("cuMemGetInfo_v2", driver.mem_get_info),
+              Symbol::mandatory_symbol("cuMemAlloc_v2", driver.mem_alloc),
+              Symbol::mandatory_symbol("cuMemFree_v2", driver.mem_free),
+              Symbol::mandatory_symbol("cuMemcpy2DAsync_v2", driver.memcpy_2d_async),
+              Symbol::mandatory_symbol("cuMemcpyDtoH_v2", driver.memcpy_dtoh),
+              Symbol::mandatory_symbol("cuStreamCreate", driver.stream_create),
+              Symbol::mandatory_symbol("cuStreamDestroy_v2", driver.stream_destroy),
+              Symbol::mandatory_symbol("cuStreamSynchronize", driver.stream_synchronize),
+              Symbol::mandatory_symbol("cuGetErrorName", driver.get_error_name),
+          },
+          why))
     return false;
-  }
-  bool ok = resolve(library, "cuInit", init, why) &&
-            resolve(library, "cuDriverGetVersion", driver_get_version, why) &&
-            resolve(library, "cuDeviceGet", device_get, why) &&
-            resolve(library, "cuDeviceGetName", device_get_name, why) &&
-            resolve(library, "cuCtxCreate_v2", ctx_create, why) &&
-            resolve(library, "cuCtxDestroy_v2", ctx_destroy, why) &&
-            resolve(library, "cuCtxPushCurrent_v2", ctx_push_current, why) &&
-            resolve(library, "cuCtxPopCurrent_v2", ctx_pop_current, why) &&
-            resolve(library, "cuMemGetInfo_v2", mem_get_info, why) &&
-            resolve(library, "cuMemAlloc_v2", mem_alloc, why) &&
-            resolve(library, "cuMemFree_v2", mem_free, why) &&
-            resolve(library, "cuMemcpy2DAsync_v2", memcpy_2d_async, why) &&
-            resolve(library, "cuMemcpyDtoH_v2", memcpy_dtoh, why) &&
-            resolve(library, "cuStreamCreate", stream_create, why) &&
-            resolve(library, "cuStreamDestroy_v2", stream_destroy, why) &&
-            resolve(library, "cuStreamSynchronize", stream_synchronize, why) &&
-            resolve(library, "cuGetErrorName", get_error_name, why);
-  if (!ok)
-    return false;
-  CUresult ret = init(0);
+  CUresult ret = driver.init(0);
   if (ret != CUDA_SUCCESS) {
-    why = "cuInit failed: " + error_name(ret);
+    why = "cuInit failed: " + driver.error_name(ret);
     return false;
   }
   return true;
+}
+
+} // namespace
+
+const CudaDriver *CudaDriver::api(std::string &why) {
+  static std::once_flag once;
+  static CudaDriver loaded{};
+  static bool ok = false;
+  static std::string failure;
+  std::call_once(once, [] { ok = load(loaded, failure); });
+  if (!ok) {
+    why = failure;
+    return nullptr;
+  }
+  return &loaded;
 }
 
 std::string CudaDriver::error_name(CUresult result) const {

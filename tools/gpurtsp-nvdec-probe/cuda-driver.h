@@ -28,8 +28,9 @@ struct CudaDriver {
   CUresult (*stream_synchronize)(CUstream stream);
   CUresult (*get_error_name)(CUresult result, const char **name);
 
-  /* Loads libcuda.so.1 and calls cuInit; false with @why on failure. */
-  bool load(std::string &why);
+  /* Loads libcuda.so.1 and calls cuInit once per process; nullptr with
+   * @why on failure (same answer on every call). */
+  static const CudaDriver *api(std::string &why);
   /* "CUDA_ERROR_OUT_OF_MEMORY" for CUDA_ERROR_OUT_OF_MEMORY. */
   std::string error_name(CUresult result) const;
 };

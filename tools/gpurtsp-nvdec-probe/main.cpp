@@ -216,80 +216,80 @@ const nv::Api *nvdec = nullptr;
 /* A cuvid parser calling std::functions. */
 class Parser {
 public:
-  std::function<int(nv::VideoFormat *)> on_sequence = [](nv::VideoFormat *) { return 1; };
-  std::function<int(nv::PicParams *)> on_decode = [](nv::PicParams *) { return 1; };
+  std::function<int(CUVIDEOFORMAT *)> on_sequence = [](CUVIDEOFORMAT *) { return 1; };
+  std::function<int(CUVIDPICPARAMS *)> on_decode = [](CUVIDPICPARAMS *) { return 1; };
 
   ~Parser() {
     if (parser_)
-      nvdec->destroy_video_parser(parser_);
+      nvdec->cuvidDestroyVideoParser(parser_);
   }
-  CUresult create(nv::Codec codec) {
-    nv::ParserParams params{};
-    params.codec = codec;
-    params.max_num_decode_surfaces = 1;
-    params.error_threshold = 100;
-    params.max_display_delay = 0;
-    params.user_data = this;
-    params.sequence_callback = [](void *self, nv::VideoFormat *f) {
+  CUresult create(cudaVideoCodec codec) {
+    CUVIDPARSERPARAMS params{};
+    params.CodecType = codec;
+    params.ulMaxNumDecodeSurfaces = 1;
+    params.ulErrorThreshold = 100;
+    params.ulMaxDisplayDelay = 0;
+    params.pUserData = this;
+    params.pfnSequenceCallback = [](void *self, CUVIDEOFORMAT *f) {
       return static_cast<Parser *>(self)->on_sequence(f);
     };
-    params.decode_picture = [](void *self, nv::PicParams *p) {
+    params.pfnDecodePicture = [](void *self, CUVIDPICPARAMS *p) {
       return static_cast<Parser *>(self)->on_decode(p);
     };
-    params.display_picture = [](void *, nv::ParserDispInfo *) { return 1; };
-    return nvdec->create_video_parser(&parser_, &params);
+    params.pfnDisplayPicture = [](void *, CUVIDPARSERDISPINFO *) { return 1; };
+    return nvdec->cuvidCreateVideoParser(&parser_, &params);
   }
   CUresult parse(const std::vector<uint8_t> &access_unit) {
-    nv::SourceDataPacket packet{};
-    packet.flags = nv::kPacketEndOfPicture;
+    CUVIDSOURCEDATAPACKET packet{};
+    packet.flags = CUVID_PKT_ENDOFPICTURE;
     packet.payload = access_unit.data();
     packet.payload_size = access_unit.size();
-    return nvdec->parse_video_data(parser_, &packet);
+    return nvdec->cuvidParseVideoData(parser_, &packet);
   }
 
 private:
-  nv::Parser parser_ = nullptr;
+  CUvideoparser parser_ = nullptr;
 };
 
 struct SessionSpec {
-  nv::Codec codec = nv::Codec::H264;
+  cudaVideoCodec codec = cudaVideoCodec_H264;
   unsigned width = 0, height = 0; /* coded size */
   unsigned decode_surfaces = 0;
   unsigned output_surfaces = 1;
   bool intra_only = true;
 };
 
-CUresult create_decoder(const SessionSpec &spec, nv::Decoder *decoder) {
-  nv::DecodeCreateInfo info{};
-  info.width = spec.width;
-  info.height = spec.height;
-  info.num_decode_surfaces = spec.decode_surfaces;
-  info.codec = spec.codec;
-  info.chroma_format = nv::ChromaFormat::Yuv420;
-  info.creation_flags = nv::kCreateDefault;
-  info.intra_decode_only = spec.intra_only ? 1 : 0;
+CUresult create_decoder(const SessionSpec &spec, CUvideodecoder *decoder) {
+  CUVIDDECODECREATEINFO info{};
+  info.ulWidth = spec.width;
+  info.ulHeight = spec.height;
+  info.ulNumDecodeSurfaces = spec.decode_surfaces;
+  info.CodecType = spec.codec;
+  info.ChromaFormat = cudaVideoChromaFormat_420;
+  info.ulCreationFlags = cudaVideoCreate_Default;
+  info.ulIntraDecodeOnly = spec.intra_only ? 1 : 0;
   info.display_area = {0, 0, static_cast<short>(spec.width), static_cast<short>(spec.height)};
-  info.output_format = nv::SurfaceFormat::NV12;
-  info.deinterlace_mode = nv::DeinterlaceMode::Weave;
-  info.target_width = spec.width;
-  info.target_height = spec.height;
-  info.num_output_surfaces = spec.output_surfaces;
-  return nvdec->create_decoder(decoder, &info);
+  info.OutputFormat = cudaVideoSurfaceFormat_NV12;
+  info.DeinterlaceMode = cudaVideoDeinterlaceMode_Weave;
+  info.ulTargetWidth = spec.width;
+  info.ulTargetHeight = spec.height;
+  info.ulNumOutputSurfaces = spec.output_surfaces;
+  return nvdec->cuvidCreateDecoder(decoder, &info);
 }
 
 /* Decodes @params on @decoder, maps the picture and copies it to @dst (NV12,
  * pitch = width) on @stream, then unmaps. Returns the failed call or nullptr. */
-const char *decode_picture(nv::Decoder decoder, nv::PicParams *params, const SessionSpec &spec,
+const char *decode_picture(CUvideodecoder decoder, CUVIDPICPARAMS *params, const SessionSpec &spec,
                            CUstream stream, CUdeviceptr dst, CUresult &ret) {
-  ret = nvdec->decode_picture(decoder, params);
+  ret = nvdec->cuvidDecodePicture(decoder, params);
   if (ret != CUDA_SUCCESS)
     return "cuvidDecodePicture";
-  nv::ProcParams proc{};
+  CUVIDPROCPARAMS proc{};
   proc.progressive_frame = 1;
   proc.output_stream = stream;
   unsigned long long surface = 0;
   unsigned int pitch = 0;
-  ret = nvdec->map_video_frame(decoder, params->curr_pic_idx, &surface, &pitch, &proc);
+  ret = nvdec->cuvidMapVideoFrame64(decoder, params->CurrPicIdx, &surface, &pitch, &proc);
   if (ret != CUDA_SUCCESS)
     return "cuvidMapVideoFrame64";
   CUDA_MEMCPY2D copy{};
@@ -307,7 +307,7 @@ const char *decode_picture(nv::Decoder decoder, nv::PicParams *params, const Ses
     failed = "cuMemcpy2DAsync";
   else if ((ret = cuda.stream_synchronize(stream)) != CUDA_SUCCESS)
     failed = "cuStreamSynchronize";
-  CUresult unmap = nvdec->unmap_video_frame(decoder, surface);
+  CUresult unmap = nvdec->cuvidUnmapVideoFrame64(decoder, surface);
   if (!failed && unmap != CUDA_SUCCESS) {
     ret = unmap;
     failed = "cuvidUnmapVideoFrame64";
@@ -354,14 +354,14 @@ bool prepare_clip(const Options &opt, probe::Clip &clip, SessionSpec &spec) {
       bytes / 1024.0 / clip.keyframes.size());
 
   Parser parser;
-  nv::VideoFormat format{};
+  CUVIDEOFORMAT format{};
   bool have_format = false;
-  parser.on_sequence = [&](nv::VideoFormat *f) {
+  parser.on_sequence = [&](CUVIDEOFORMAT *f) {
     format = *f;
     have_format = true;
     return 1;
   };
-  spec.codec = opt.codec == "h265" ? nv::Codec::HEVC : nv::Codec::H264;
+  spec.codec = opt.codec == "h265" ? cudaVideoCodec_HEVC : cudaVideoCodec_H264;
   CUresult ret = parser.create(spec.codec);
   if (ret == CUDA_SUCCESS)
     ret = parser.parse(clip.keyframes[0]);
@@ -370,7 +370,7 @@ bool prepare_clip(const Options &opt, probe::Clip &clip, SessionSpec &spec) {
         cuda.error_name(ret).c_str());
     return false;
   }
-  if (format.chroma_format != nv::ChromaFormat::Yuv420 || format.bit_depth_luma_minus8) {
+  if (format.chroma_format != cudaVideoChromaFormat_420 || format.bit_depth_luma_minus8) {
     say("ERROR: the clip is not 8-bit 4:2:0");
     return false;
   }
@@ -387,10 +387,12 @@ bool prepare_clip(const Options &opt, probe::Clip &clip, SessionSpec &spec) {
 
 bool init_gpu(const Options &opt, CUdevice &device) {
   std::string why;
-  if (!cuda.load(why)) {
+  const probe::CudaDriver *driver = probe::CudaDriver::api(why);
+  if (!driver) {
     say("SKIP: %s", why.c_str());
     return false;
   }
+  cuda = *driver;
   nvdec = nv::api(why);
   if (!nvdec) {
     say("SKIP: %s", why.c_str());
@@ -416,14 +418,14 @@ void print_environment(CUdevice device) {
       rlimit_text(RLIMIT_MEMLOCK).c_str(), rlimit_text(RLIMIT_AS).c_str(),
       first_line("/proc/sys/vm/max_map_count").c_str(),
       first_line("/proc/sys/kernel/threads-max").c_str());
-  nv::DecodeCaps caps{};
-  caps.codec = nv::Codec::H264;
-  caps.chroma_format = nv::ChromaFormat::Yuv420;
+  CUVIDDECODECAPS caps{};
+  caps.eCodecType = cudaVideoCodec_H264;
+  caps.eChromaFormat = cudaVideoChromaFormat_420;
   /* cuvidGetDecoderCaps needs a current context; the caller has one. */
-  CUresult ret = nvdec->get_decoder_caps(&caps);
+  CUresult ret = nvdec->cuvidGetDecoderCaps(&caps);
   say("H.264 caps: %s, supported %u, NVDECs %u, %ux%u..%ux%u, max MBs %u",
-      cuda.error_name(ret).c_str(), caps.is_supported, caps.num_nvdecs, caps.min_width,
-      caps.min_height, caps.max_width, caps.max_height, caps.max_mb_count);
+      cuda.error_name(ret).c_str(), caps.bIsSupported, caps.nNumNVDECs, caps.nMinWidth,
+      caps.nMinHeight, caps.nMaxWidth, caps.nMaxHeight, caps.nMaxMBCount);
 }
 
 size_t free_vram() {
@@ -435,7 +437,7 @@ size_t free_vram() {
 /* --- sessions mode ------------------------------------------------------ */
 
 struct Session {
-  nv::Decoder decoder = nullptr;
+  CUvideodecoder decoder = nullptr;
   CUcontext ctx = nullptr;
   CUstream stream = nullptr;
 };
@@ -467,7 +469,7 @@ int run_sessions(const Options &opt, int ready_fd, int go_fd) {
     if (!prepare_clip(opt, clip, spec))
       return kError;
   } else {
-    spec.codec = opt.codec == "h265" ? nv::Codec::HEVC : nv::Codec::H264;
+    spec.codec = opt.codec == "h265" ? cudaVideoCodec_HEVC : cudaVideoCodec_H264;
     spec.width = (opt.width + 15) & ~15;
     spec.height = (opt.height + 15) & ~15;
     spec.decode_surfaces = opt.decode_surfaces > 0 ? opt.decode_surfaces : 4;
@@ -567,8 +569,8 @@ int run_sessions(const Options &opt, int ready_fd, int go_fd) {
     std::string first_error;
     std::vector<uint8_t> luma(static_cast<size_t>(spec.width) * spec.height);
     Parser parser;
-    parser.on_sequence = [&](nv::VideoFormat *) { return (int)spec.decode_surfaces; };
-    parser.on_decode = [&](nv::PicParams *params) {
+    parser.on_sequence = [&](CUVIDEOFORMAT *) { return (int)spec.decode_surfaces; };
+    parser.on_decode = [&](CUVIDPICPARAMS *params) {
       for (int i = 0; i < n; i++) {
         probe::CtxScope scope(cuda, sessions[i].ctx);
         CUresult ret;
@@ -632,7 +634,7 @@ int run_sessions(const Options &opt, int ready_fd, int go_fd) {
   for (auto &s : sessions) {
     probe::CtxScope scope(cuda, s.ctx);
     auto t0 = Clock::now();
-    nvdec->destroy_decoder(s.decoder);
+    nvdec->cuvidDestroyDecoder(s.decoder);
     destroy_ms.push_back(ms_since(t0));
     if (s.stream)
       cuda.stream_destroy(s.stream);
@@ -751,7 +753,7 @@ int run_throughput(const Options &opt) {
   for (int t = 0; t < opt.threads; t++) {
     threads.emplace_back([&, t] {
       probe::CtxScope scope(cuda, ctx);
-      nv::Decoder decoder = nullptr;
+      CUvideodecoder decoder = nullptr;
       CUdeviceptr buffer = 0;
       CUstream stream = nullptr;
       CUresult r = create_decoder(spec, &decoder);
@@ -767,8 +769,8 @@ int run_throughput(const Options &opt) {
         failures++;
       }
       std::string error;
-      parser.on_sequence = [&](nv::VideoFormat *) { return (int)spec.decode_surfaces; };
-      parser.on_decode = [&](nv::PicParams *params) {
+      parser.on_sequence = [&](CUVIDEOFORMAT *) { return (int)spec.decode_surfaces; };
+      parser.on_decode = [&](CUVIDPICPARAMS *params) {
         if (!params->intra_pic_flag)
           return 1;
         CUresult dr;
@@ -794,7 +796,7 @@ int run_throughput(const Options &opt) {
       if (buffer)
         cuda.mem_free(buffer);
       if (decoder)
-        nvdec->destroy_decoder(decoder);
+        nvdec->cuvidDestroyDecoder(decoder);
     });
   }
   start.arrive_and_wait();

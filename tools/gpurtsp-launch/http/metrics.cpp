@@ -1,6 +1,7 @@
 #include "metrics.h"
 
-#include <dlfcn.h>
+#include "library-loader.h"
+
 #include <glib.h>
 #include <unistd.h>
 
@@ -8,6 +9,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iterator>
+#include <mutex>
 #include <sstream>
 
 namespace gpurtsp::launch::http {
@@ -44,70 +46,72 @@ std::optional<ProcessStats> read_process_stats() {
 }
 
 /* The few NVML entry points used, declared here: nvml.h is not needed to build. */
-struct Nvml::Functions {
+struct Nvml::Api {
   using Device = struct NvmlDevice *;
   struct Memory {
     unsigned long long total, free, used;
   };
-  int (*init)() = nullptr;
-  int (*shutdown)() = nullptr;
-  int (*device_count)(unsigned *) = nullptr;
-  int (*device_by_index)(unsigned, Device *) = nullptr;
-  int (*memory_info)(Device, Memory *) = nullptr;
-  int (*device_name)(Device, char *, unsigned) = nullptr;
+  int (*nvmlInit_v2)();
+  int (*nvmlShutdown)();
+  int (*nvmlDeviceGetCount_v2)(unsigned *);
+  int (*nvmlDeviceGetHandleByIndex_v2)(unsigned, Device *);
+  int (*nvmlDeviceGetMemoryInfo)(Device, Memory *);
+  int (*nvmlDeviceGetName)(Device, char *, unsigned);
 };
 
 namespace {
 constexpr int kNvmlSuccess = 0;
-
-template <typename Function>
-bool load(void *handle, const char *name, Function &function) {
-  function = reinterpret_cast<Function>(dlsym(handle, name));
-  return function != nullptr;
-}
 } // namespace
 
-Nvml::Nvml() {
-  void *handle = dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL);
-  if (!handle)
-    return;
-  auto *functions = new Functions;
-  if (load(handle, "nvmlInit_v2", functions->init) &&
-      load(handle, "nvmlShutdown", functions->shutdown) &&
-      load(handle, "nvmlDeviceGetCount_v2", functions->device_count) &&
-      load(handle, "nvmlDeviceGetHandleByIndex_v2", functions->device_by_index) &&
-      load(handle, "nvmlDeviceGetMemoryInfo", functions->memory_info) &&
-      load(handle, "nvmlDeviceGetName", functions->device_name) &&
-      functions->init() == kNvmlSuccess) {
-    handle_ = handle;
-    functions_ = functions;
-    return;
+const Nvml::Api *Nvml::api(std::string &why) {
+  static std::once_flag once;
+  static Api loaded{};
+  static bool ok = false;
+  static std::string failure;
+  std::call_once(once, [] {
+    ok = load_library("libnvidia-ml.so.1",
+                      {
+                          GPURTSP_MANDATORY_SYMBOL(loaded, nvmlInit_v2),
+                          GPURTSP_MANDATORY_SYMBOL(loaded, nvmlShutdown),
+                          GPURTSP_MANDATORY_SYMBOL(loaded, nvmlDeviceGetCount_v2),
+                          GPURTSP_MANDATORY_SYMBOL(loaded, nvmlDeviceGetHandleByIndex_v2),
+                          GPURTSP_MANDATORY_SYMBOL(loaded, nvmlDeviceGetMemoryInfo),
+                          GPURTSP_MANDATORY_SYMBOL(loaded, nvmlDeviceGetName),
+                      },
+                      failure);
+  });
+  if (!ok) {
+    why = failure;
+    return nullptr;
   }
-  delete functions;
-  dlclose(handle);
+  return &loaded;
+}
+
+Nvml::Nvml() {
+  std::string why;
+  const Api *nvml = api(why);
+  if (nvml && nvml->nvmlInit_v2() == kNvmlSuccess)
+    api_ = nvml;
 }
 
 Nvml::~Nvml() {
-  if (!handle_)
-    return;
-  functions_->shutdown();
-  delete functions_;
-  dlclose(handle_);
+  if (api_)
+    api_->nvmlShutdown();
 }
 
 std::vector<GpuMemory> Nvml::memory() const {
   std::vector<GpuMemory> gpus;
   unsigned count = 0;
-  if (!handle_ || functions_->device_count(&count) != kNvmlSuccess)
+  if (!api_ || api_->nvmlDeviceGetCount_v2(&count) != kNvmlSuccess)
     return gpus;
   for (unsigned index = 0; index < count; index++) {
-    Functions::Device device = nullptr;
-    Functions::Memory memory{};
-    if (functions_->device_by_index(index, &device) != kNvmlSuccess ||
-        functions_->memory_info(device, &memory) != kNvmlSuccess)
+    Api::Device device = nullptr;
+    Api::Memory memory{};
+    if (api_->nvmlDeviceGetHandleByIndex_v2(index, &device) != kNvmlSuccess ||
+        api_->nvmlDeviceGetMemoryInfo(device, &memory) != kNvmlSuccess)
       continue;
     char name[96] = "";
-    if (functions_->device_name(device, name, sizeof(name)) != kNvmlSuccess)
+    if (api_->nvmlDeviceGetName(device, name, sizeof(name)) != kNvmlSuccess)
       name[0] = '\0';
     gpus.push_back({index, name, memory.used, memory.total});
   }

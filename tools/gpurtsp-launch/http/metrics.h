@@ -26,8 +26,8 @@ struct GpuMemory {
   std::uint64_t total_bytes = 0;
 };
 
-/* NVML, opened with dlopen so the launcher runs (and builds) without the
- * NVIDIA driver. Main thread only. */
+/* NVML, loaded at run time (library-loader.h) so the launcher runs (and
+ * builds) without the NVIDIA driver. Main thread only. */
 class Nvml {
 public:
   Nvml();
@@ -35,14 +35,16 @@ public:
   Nvml(const Nvml &) = delete;
   Nvml &operator=(const Nvml &) = delete;
 
-  bool available() const { return handle_ != nullptr; }
+  bool available() const { return api_ != nullptr; }
   /* Every GPU's memory now; empty when NVML is unavailable. */
   std::vector<GpuMemory> memory() const;
 
 private:
-  struct Functions;
-  void *handle_ = nullptr; /* dlopen handle; null when NVML is missing or failed */
-  const Functions *functions_ = nullptr;
+  struct Api;
+  /* Loads libnvidia-ml.so.1 once per process; nullptr and @why when it is
+   * missing or lacks an entry point (same answer on every call). */
+  static const Api *api(std::string &why);
+  const Api *api_ = nullptr; /* null when NVML is missing or failed to initialise */
 };
 
 struct HttpStats {
