@@ -10,9 +10,11 @@
  *
  * When downstream accepts no RGB format but takes the input's own format at
  * the same size (upstream nvjpegenc takes CUDA NV12 and I420), the element
- * is a passthrough: frames go through untouched, no kernel runs. Whenever
- * downstream accepts an RGB format, RGB is chosen. YUV output at another
- * size, or in the other YUV format, does not negotiate.
+ * is a passthrough: frames go through untouched, no kernel runs. Where it
+ * takes I420 but not NV12 (nvjpegenc when GStreamer's NVRTC kernels are
+ * unavailable), NV12 becomes I420 at the same size, the chroma
+ * de-interleaved. Whenever downstream accepts an RGB format, RGB is chosen.
+ * YUV output at another size, or I420 -> NV12, does not negotiate.
  *
  * ## Example launch line
  * |[
@@ -180,6 +182,8 @@ struct GstGpuNv12ToRgbPrivate {
   GstCudaContext *cuda = nullptr; /* owned ref: the context every buffer must be in */
   gpurtsp::CudaStream stream;
   rgb::Nv12ToRgbKernels kernels;
+  rgb::Nv12ToI420Kernel split_kernel; /* loaded only for NV12 -> I420 */
+  bool chroma_split = false;          /* negotiated NV12 -> I420 */
   GstVideoInfo in_info = {};
   GstVideoInfo out_info = {};
   rgb::ConvertParams params = {};
@@ -303,6 +307,8 @@ static gboolean gst_gpu_nv12_to_rgb_start(GstBaseTransform *trans) {
 static gboolean gst_gpu_nv12_to_rgb_stop(GstBaseTransform *trans) {
   auto priv = GST_GPU_NV12_TO_RGB(trans)->priv;
   priv->kernels.reset();
+  priv->split_kernel.reset();
+  priv->chroma_split = false;
   priv->stream.reset();
   gst_clear_object(&priv->cuda);
   return TRUE;
@@ -356,6 +362,18 @@ static gboolean gst_gpu_nv12_to_rgb_set_caps(GstBaseTransform *trans, GstCaps *i
      * turned passthrough off then): the frames are the same either way. */
     gst_base_transform_set_passthrough(trans, TRUE);
     GST_INFO_OBJECT(self, "passthrough: %s %dx%d", GST_VIDEO_INFO_NAME(&priv->in_info),
+                    GST_VIDEO_INFO_WIDTH(&priv->in_info), GST_VIDEO_INFO_HEIGHT(&priv->in_info));
+    return TRUE;
+  }
+  gst_base_transform_set_passthrough(trans, FALSE);
+  priv->chroma_split = rgb::is_chroma_split(priv->in_info, priv->out_info);
+  if (priv->chroma_split) {
+    CUresult result = priv->split_kernel.load(priv->cuda);
+    if (result != CUDA_SUCCESS) {
+      GPURTSP_CUDA_ELEMENT_ERROR(self, "cuModuleLoadData/cuModuleGetFunction", result);
+      return FALSE;
+    }
+    GST_INFO_OBJECT(self, "NV12 -> I420 %dx%d (chroma de-interleaved)",
                     GST_VIDEO_INFO_WIDTH(&priv->in_info), GST_VIDEO_INFO_HEIGHT(&priv->in_info));
     return TRUE;
   }
@@ -484,7 +502,7 @@ static GstFlowReturn gst_gpu_nv12_to_rgb_transform(GstBaseTransform *trans, GstB
 
   /* Never called in passthrough: GstBaseTransform pushes the input. */
   const GstGpuNv12ToRgbMatrix matrix = matrix_setting(self);
-  if (matrix != priv->params_matrix && !build_params(self, matrix))
+  if (!priv->chroma_split && matrix != priv->params_matrix && !build_params(self, matrix))
     return GST_FLOW_NOT_NEGOTIATED;
 
   MappedCudaFrame in, out;
@@ -511,7 +529,9 @@ static GstFlowReturn gst_gpu_nv12_to_rgb_transform(GstBaseTransform *trans, GstB
    * for a stream, and the input goes back to upstream's pool on return, so
    * the kernel must be complete here. */
   gpurtsp::sync_producer_stream(gst_buffer_peek_memory(inbuf, 0), priv->stream.get());
-  CUresult result = priv->kernels.launch(src, dst, priv->params, priv->stream.get());
+  CUresult result = priv->chroma_split
+                        ? priv->split_kernel.launch(src, dst, priv->stream.get())
+                        : priv->kernels.launch(src, dst, priv->params, priv->stream.get());
   if (result != CUDA_SUCCESS) {
     GPURTSP_CUDA_ELEMENT_ERROR(self, "cuLaunchKernel", result);
     return GST_FLOW_ERROR;

@@ -84,4 +84,36 @@ CUresult Nv12ToRgbKernels::launch(const YuvSource &src, const RgbTarget &dst,
                         1, kBlockWidth, kBlockHeight, 1, 0, stream, args, nullptr);
 }
 
+CUresult Nv12ToI420Kernel::load(GstCudaContext *ctx) {
+  reset();
+  CUresult result = CUDA_SUCCESS;
+  auto module = CudaModule::get(ctx, gpurtsp_nv12torgb_fatbin, result);
+  if (!module)
+    return result;
+  CUfunction kernel = module->function("yuv420_to_i420", result);
+  if (!kernel)
+    return result;
+  module_ = std::move(module);
+  kernel_ = kernel;
+  return CUDA_SUCCESS;
+}
+
+void Nv12ToI420Kernel::reset() {
+  module_.reset();
+  kernel_ = nullptr;
+}
+
+CUresult Nv12ToI420Kernel::launch(const YuvSource &src, const RgbTarget &dst,
+                                  CUstream stream) const {
+  if (!module_)
+    return CUDA_ERROR_NOT_INITIALIZED;
+  YuvSource src_arg = src;
+  RgbTarget dst_arg = dst;
+  void *args[] = {&src_arg, &dst_arg};
+  /* One thread per chroma sample. */
+  return CuLaunchKernel(kernel_, blocks(src.cb.width, kBlockWidth),
+                        blocks(src.cb.height, kBlockHeight), 1, kBlockWidth, kBlockHeight, 1, 0,
+                        stream, args, nullptr);
+}
+
 } // namespace gpurtsp::rgb
