@@ -302,6 +302,14 @@ GST_START_TEST(test_yuv_outputs) {
     const std::string size = std::to_string(w) + "x" + std::to_string(h);
     for (auto [in_format, out_format] :
          {std::pair{"NV12", "I420"}, std::pair{"NV12", "NV12"}, std::pair{"I420", "I420"}}) {
+      /* gst-cuda 1.22 lays odd-height I420 out with the last U row on the
+       * first V row (docs/gpujpegenc.md, known limits; fixed in 1.24): no
+       * such frame survives there, whoever writes it. */
+      if (h % 2 && std::string(out_format) == "I420" && !GST_CHECK_VERSION(1, 24, 0)) {
+        g_print("%s %s -> I420 not checked: GStreamer 1.22's odd-height I420 layout\n",
+                size.c_str(), in_format);
+        continue;
+      }
       const std::string in_caps = yuv_caps(in_format, w, h);
       const GstVideoInfo in_info = info_from(in_caps);
       GstBuffer *input = make_input(in_info, 11);
