@@ -13,22 +13,9 @@
 /* Last: check.h defines fail(), which breaks <ios> included after it. */
 #include <gst/check/gstcheck.h>
 
+#include "text-asserts.h"
+
 using namespace gpurtsp::launch;
-
-/* fail_unless_equals_string evaluates its arguments twice: temporaries die. */
-#define assert_equals_text(got, expected)                                                          \
-  do {                                                                                             \
-    const std::string got_ = (got), expected_ = (expected);                                        \
-    fail_unless(got_ == expected_, "got \"%s\", expected \"%s\"", got_.c_str(),                    \
-                expected_.c_str());                                                                \
-  } while (0)
-
-#define assert_contains(text, part)                                                                \
-  do {                                                                                             \
-    const std::string text_ = (text), part_ = (part);                                              \
-    fail_unless(text_.find(part_) != std::string::npos, "\"%s\" lacks \"%s\"", text_.c_str(),      \
-                part_.c_str());                                                                    \
-  } while (0)
 
 constexpr GstRelease k122{1, 22}, k123{1, 23}, k124{1, 24}, k126{1, 26};
 
