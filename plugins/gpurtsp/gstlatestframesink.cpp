@@ -1,7 +1,20 @@
-/* latestframesink: keeps the newest frames of one stream for any number of
- * readers (issue 2). Reference documentation: docs/latestframesink.md.
+/**
+ * SECTION:element-latestframesink
+ * @title: latestframesink
  *
- * The streaming thread puts every frame, as a GstSample carrying its own caps
+ * Keeps the newest #GstLatestFrameSink:buffer-size frames of one stream, of
+ * any caps, for any number of readers, which take them through the
+ * #GstLatestFrameSink::get-latest-sample, #GstLatestFrameSink::get-samples
+ * and #GstLatestFrameSink::clear action signals from any thread. It never
+ * maps, copies or looks at a frame. Reference documentation:
+ * docs/latestframesink.md.
+ *
+ * ## Example launch line
+ * |[
+ * gst-launch-1.0 videotestsrc num-buffers=100 ! jpegenc ! latestframesink buffer-size=5 sync=false
+ * ]|
+ */
+/* The streaming thread puts every frame, as a GstSample carrying its own caps
  * and segment, at the front of a ring of refcounted samples; readers take
  * references out of the ring through action signals from any thread. The only
  * lock is held just long enough to move sample pointers, so the streaming
@@ -117,9 +130,9 @@ static void gst_latest_frame_sink_class_init(GstLatestFrameSinkClass *klass) {
   auto element_class = GST_ELEMENT_CLASS(klass);
   auto sink_class = GST_BASE_SINK_CLASS(klass);
 
-  object_class->finalize = gst_latest_frame_sink_finalize;
-  object_class->set_property = gst_latest_frame_sink_set_property;
-  object_class->get_property = gst_latest_frame_sink_get_property;
+  object_class->finalize = GST_DEBUG_FUNCPTR(gst_latest_frame_sink_finalize);
+  object_class->set_property = GST_DEBUG_FUNCPTR(gst_latest_frame_sink_set_property);
+  object_class->get_property = GST_DEBUG_FUNCPTR(gst_latest_frame_sink_get_property);
 
   const auto rw = static_cast<GParamFlags>(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
                                            GST_PARAM_MUTABLE_PLAYING);

@@ -1,7 +1,19 @@
-/* rtpkeyframefilter: drops the RTP packets of H.264/H.265 delta frames, for
- * keyframe-only consumers (issue 6). Reference: docs/rtpkeyframefilter.md.
+/**
+ * SECTION:element-rtpkeyframefilter
+ * @title: rtpkeyframefilter
  *
- * A 2 Mbit/s camera with a 1 s GOP sends ~230 packets a second of which
+ * Drops the RTP packets of H.264/H.265 delta frames, for keyframe-only
+ * consumers, and renumbers the kept packets to a gapless sequence. CPU only.
+ * Reference documentation: docs/rtpkeyframefilter.md.
+ *
+ * ## Example launch line
+ * |[
+ * gst-launch-1.0 udpsrc port=5000 \
+ *     caps="application/x-rtp,media=video,clock-rate=90000,encoding-name=H264" ! \
+ *     rtpkeyframefilter ! rtpjitterbuffer ! rtph264depay ! h264parse ! fakesink
+ * ]|
+ */
+/* A 2 Mbit/s camera with a 1 s GOP sends ~230 packets a second of which
  * ~15 carry its keyframe. Dropping the rest where they enter rtpbin (as its
  * "RTP decoder", see the launcher) spares the RTP session, the
  * jitterbuffer's thread hop, the depayloader and the parser for ~94 % of
@@ -96,9 +108,9 @@ static void gst_rtp_keyframe_filter_class_init(GstRtpKeyframeFilterClass *klass)
   auto object_class = G_OBJECT_CLASS(klass);
   auto element_class = GST_ELEMENT_CLASS(klass);
 
-  object_class->finalize = gst_rtp_keyframe_filter_finalize;
-  object_class->set_property = gst_rtp_keyframe_filter_set_property;
-  object_class->get_property = gst_rtp_keyframe_filter_get_property;
+  object_class->finalize = GST_DEBUG_FUNCPTR(gst_rtp_keyframe_filter_finalize);
+  object_class->set_property = GST_DEBUG_FUNCPTR(gst_rtp_keyframe_filter_set_property);
+  object_class->get_property = GST_DEBUG_FUNCPTR(gst_rtp_keyframe_filter_get_property);
 
   auto flags = static_cast<GParamFlags>(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
                                         GST_PARAM_MUTABLE_READY);
@@ -138,8 +150,8 @@ static void gst_rtp_keyframe_filter_init(GstRtpKeyframeFilter *self) {
   self->priv = new GstRtpKeyframeFilterPrivate();
 
   self->sinkpad = gst_pad_new_from_static_template(&sink_template, "rtp_sink");
-  gst_pad_set_chain_function(self->sinkpad, gst_rtp_keyframe_filter_chain);
-  gst_pad_set_event_function(self->sinkpad, gst_rtp_keyframe_filter_sink_event);
+  gst_pad_set_chain_function(self->sinkpad, GST_DEBUG_FUNCPTR(gst_rtp_keyframe_filter_chain));
+  gst_pad_set_event_function(self->sinkpad, GST_DEBUG_FUNCPTR(gst_rtp_keyframe_filter_sink_event));
   GST_PAD_SET_PROXY_CAPS(self->sinkpad);
   GST_PAD_SET_PROXY_ALLOCATION(self->sinkpad);
   gst_element_add_pad(GST_ELEMENT(self), self->sinkpad);
