@@ -34,8 +34,8 @@ GST_DEBUG_CATEGORY_STATIC(gst_latest_frame_sink_debug);
 
 namespace {
 
-constexpr guint DEFAULT_BUFFER_SIZE = 30;
-constexpr bool DEFAULT_EMIT_SIGNALS = false;
+constexpr guint kDefaultBufferSize = 30;
+constexpr bool kDefaultEmitSignals = false;
 
 /* Name of the GstStructure attached to every stored sample (gst_sample_get_info). */
 constexpr const char *FRAME_INFO_NAME = "latestframesink-frame";
@@ -80,7 +80,7 @@ struct GstLatestFrameSinkPrivate {
   std::deque<SamplePtr> ring; /* newest first, never more than capacity */
   /* Written with lock held (it bounds ring); read without it where a stale
    * value is harmless: property getter, ALLOCATION answer, size hints. */
-  std::atomic<guint> capacity{DEFAULT_BUFFER_SIZE};
+  std::atomic<guint> capacity{kDefaultBufferSize};
   /* The buffer preroll() handled last (stored or dropped), compared by
    * identity only, never dereferenced: basesink hands it to render() once
    * more when it reaches PLAYING, and that is not a second frame. Identity
@@ -94,7 +94,7 @@ struct GstLatestFrameSinkPrivate {
   std::atomic<guint64> frames_dropped{0};
   std::atomic<guint64> last_frame_time{0};
 
-  std::atomic<bool> emit_signals{DEFAULT_EMIT_SIGNALS};
+  std::atomic<bool> emit_signals{kDefaultEmitSignals};
 
   /* Streaming thread only: a warning was posted for the current run of
    * buffers without caps (one message per run, not one per buffer). */
@@ -142,12 +142,12 @@ static void gst_latest_frame_sink_class_init(GstLatestFrameSinkClass *klass) {
       object_class, PROP_BUFFER_SIZE,
       g_param_spec_uint("buffer-size", "Buffer size",
                         "How many of the newest frames are kept (shrinking drops the oldest)", 1,
-                        G_MAXUINT, DEFAULT_BUFFER_SIZE, rw));
+                        G_MAXUINT, kDefaultBufferSize, rw));
   g_object_class_install_property(
       object_class, PROP_EMIT_SIGNALS,
       g_param_spec_boolean("emit-signals", "Emit signals",
                            "Emit new-frame from the streaming thread for every stored frame",
-                           DEFAULT_EMIT_SIGNALS, rw));
+                           kDefaultEmitSignals, rw));
   g_object_class_install_property(
       object_class, PROP_FRAMES_RECEIVED,
       g_param_spec_uint64("frames-received", "Frames received",

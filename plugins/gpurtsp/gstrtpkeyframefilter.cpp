@@ -37,7 +37,7 @@ using gpurtsp::rtp::VideoCodec;
 
 namespace {
 
-constexpr bool DEFAULT_RENUMBER = true;
+constexpr bool kDefaultRenumber = true;
 
 enum {
   PROP_0,
@@ -63,7 +63,7 @@ std::optional<VideoCodec> codec_of(GstCaps *caps) {
 } // namespace
 
 struct GstRtpKeyframeFilterPrivate {
-  std::atomic<bool> renumber{DEFAULT_RENUMBER};
+  std::atomic<bool> renumber{kDefaultRenumber};
 
   /* Streaming thread only (chain and serialized events are never concurrent
    * on one pad). */
@@ -122,7 +122,7 @@ static void gst_rtp_keyframe_filter_class_init(GstRtpKeyframeFilterClass *klass)
                            "jitterbuffer downstream sees the dropped ones neither as lost nor "
                            "waits for them (packets must arrive in order: TCP, or UDP without "
                            "reordering)",
-                           DEFAULT_RENUMBER, flags));
+                           kDefaultRenumber, flags));
   g_object_class_install_property(
       object_class, PROP_PACKETS_PASSED,
       g_param_spec_uint64("packets-passed", "Packets passed",
