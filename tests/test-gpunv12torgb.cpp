@@ -264,6 +264,72 @@ GST_START_TEST(test_i420) {
 }
 GST_END_TEST;
 
+/* Whether @a and @b (any 8-bit 4:2:0 layouts) hold the same Y, Cb and Cr
+ * samples; says where they first differ in @where. */
+static bool same_samples(GstBuffer *a, const GstVideoInfo &a_info, GstBuffer *b,
+                         const GstVideoInfo &b_info, std::string &where) {
+  GstVideoFrame fa, fb;
+  fail_unless(gst_video_frame_map(&fa, &a_info, a, GST_MAP_READ));
+  fail_unless(gst_video_frame_map(&fb, &b_info, b, GST_MAP_READ));
+  bool same = true;
+  for (guint c = 0; c < 3 && same; c++) {
+    const int w = GST_VIDEO_FRAME_COMP_WIDTH(&fa, c), h = GST_VIDEO_FRAME_COMP_HEIGHT(&fa, c);
+    for (int y = 0; y < h && same; y++)
+      for (int x = 0; x < w && same; x++) {
+        const guint8 va = static_cast<const guint8 *>(GST_VIDEO_FRAME_COMP_DATA(
+            &fa,
+            c))[y * GST_VIDEO_FRAME_COMP_STRIDE(&fa, c) + x * GST_VIDEO_FRAME_COMP_PSTRIDE(&fa, c)];
+        const guint8 vb = static_cast<const guint8 *>(GST_VIDEO_FRAME_COMP_DATA(
+            &fb,
+            c))[y * GST_VIDEO_FRAME_COMP_STRIDE(&fb, c) + x * GST_VIDEO_FRAME_COMP_PSTRIDE(&fb, c)];
+        if (va != vb) {
+          where = "component " + std::to_string(c) + " at " + std::to_string(x) + "," +
+                  std::to_string(y) + ": " + std::to_string(va) + " vs " + std::to_string(vb);
+          same = false;
+        }
+      }
+  }
+  gst_video_frame_unmap(&fb);
+  gst_video_frame_unmap(&fa);
+  return same;
+}
+
+/* YUV-only downstreams (upstream nvjpegenc): NV12 -> I420 de-interleaves
+ * the chroma, NV12 -> NV12 and I420 -> I420 pass the frame through; every
+ * sample must come out as it went in, odd sizes included. */
+GST_START_TEST(test_yuv_outputs) {
+  for (auto [w, h] : {std::pair{1280, 720}, std::pair{7, 5}, std::pair{1366, 768}}) {
+    const std::string size = std::to_string(w) + "x" + std::to_string(h);
+    for (auto [in_format, out_format] :
+         {std::pair{"NV12", "I420"}, std::pair{"NV12", "NV12"}, std::pair{"I420", "I420"}}) {
+      /* gst-cuda 1.22 lays odd-height I420 out with the last U row on the
+       * first V row (docs/gpujpegenc.md, known limits; fixed in 1.24): no
+       * such frame survives there, whoever writes it. */
+      if (h % 2 && std::string(out_format) == "I420" && !GST_CHECK_VERSION(1, 24, 0)) {
+        g_print("%s %s -> I420 not checked: GStreamer 1.22's odd-height I420 layout\n",
+                size.c_str(), in_format);
+        continue;
+      }
+      const std::string in_caps = yuv_caps(in_format, w, h);
+      const GstVideoInfo in_info = info_from(in_caps);
+      GstBuffer *input = make_input(in_info, 11);
+      GstVideoInfo out_info;
+      GstBuffer *out =
+          run(convert_pipeline(std::string("format=") + out_format), in_caps, input, &out_info);
+      fail_unless_equals_int(GST_VIDEO_INFO_FORMAT(&out_info),
+                             gst_video_format_from_string(out_format));
+      fail_unless(out_info.width == w && out_info.height == h);
+      std::string where;
+      fail_unless(same_samples(input, in_info, out, out_info, where), "%s %s -> %s: %s",
+                  size.c_str(), in_format, out_format, where.c_str());
+      g_print("%s %s -> %s: every sample equal\n", size.c_str(), in_format, out_format);
+      gst_buffer_unref(out);
+      gst_buffer_unref(input);
+    }
+  }
+}
+GST_END_TEST;
+
 GST_START_TEST(test_resize) {
   struct Case {
     const char *in_format;
@@ -663,6 +729,7 @@ static Suite *gpunv12torgb_suite(bool with_decoder) {
   suite_add_tcase(s, tc);
   tcase_add_test(tc, test_formats_matrices_ranges);
   tcase_add_test(tc, test_i420);
+  tcase_add_test(tc, test_yuv_outputs);
   tcase_add_test(tc, test_resize);
   tcase_add_test(tc, test_colorimetry_rules);
   tcase_add_test(tc, test_chroma_siting);

@@ -214,22 +214,24 @@ GST_START_TEST(test_transform_caps) {
   GstCaps *other_rate =
       caps("video/x-raw(memory:CUDAMemory),format=RGBA,width=1920,height=1080,framerate=5/1");
   fail_if(gst_caps_can_intersect(out, other_rate));
-  /* YUV out only as the input itself (passthrough): not the other YUV
-   * format, not another size, not other colorimetry. */
+  /* YUV out as the input itself (passthrough) or, from NV12, as I420 at
+   * the same size: not another size, not other colorimetry. */
   fail_unless(gst_caps_can_intersect(out, in), "no passthrough");
   GstCaps *i420_out = caps("video/x-raw(memory:CUDAMemory),format=I420,width=1920,height=1080,"
                            "framerate=25/1");
-  fail_if(gst_caps_can_intersect(out, i420_out));
+  fail_unless(gst_caps_can_intersect(out, i420_out), "no NV12 -> I420");
   GstCaps *nv12_small = caps("video/x-raw(memory:CUDAMemory),format=NV12,width=640,height=360,"
                              "framerate=25/1");
   fail_if(gst_caps_can_intersect(out, nv12_small));
   GstCaps *nv12_bt601 = caps("video/x-raw(memory:CUDAMemory),format=NV12,width=1920,height=1080,"
                              "framerate=25/1,colorimetry=bt601");
   fail_if(gst_caps_can_intersect(out, nv12_bt601));
-  /* RGB first: YUV is the last structure. */
-  fail_unless_equals_string(
-      gst_structure_get_string(gst_caps_get_structure(out, gst_caps_get_size(out) - 1), "format"),
-      "NV12");
+  /* RGB first, then the passthrough, then NV12 -> I420. */
+  const guint n = gst_caps_get_size(out);
+  fail_unless_equals_string(gst_structure_get_string(gst_caps_get_structure(out, n - 2), "format"),
+                            "NV12");
+  fail_unless_equals_string(gst_structure_get_string(gst_caps_get_structure(out, n - 1), "format"),
+                            "I420");
   gst_caps_unref(nv12_bt601);
   gst_caps_unref(nv12_small);
   gst_caps_unref(i420_out);
@@ -411,10 +413,49 @@ GST_START_TEST(test_passthrough_for_yuv_downstream) {
 }
 GST_END_TEST;
 
+GST_START_TEST(test_nv12_to_i420_for_yuv_only_downstream) {
+  /* nvjpegenc without GStreamer's NVRTC kernels takes I420, Y42B and Y444
+   * but no NV12: NV12 becomes I420, same size and colorimetry. */
+  GstCaps *fixed = try_fixate(kHdNv12, "video/x-raw(memory:CUDAMemory),format={I420,Y42B,Y444},"
+                                       "width=[1,32768],height=[1,32768]");
+  fail_unless(gst_caps_is_fixed(fixed), "%s", str(fixed).c_str());
+  fail_unless_equals_string(format_of(fixed), "I420");
+  check_size(gst_caps_ref(fixed), 1920, 1080, 1, 1);
+  GstCaps *in = caps(kHdNv12);
+  GstVideoInfo in_info, out_info;
+  fail_unless(gst_video_info_from_caps(&in_info, in) && gst_video_info_from_caps(&out_info, fixed));
+  fail_unless(is_chroma_split(in_info, out_info));
+  fail_if(is_passthrough(in_info, out_info));
+  /* Where NV12 is taken too, the passthrough wins: no copy at all. */
+  gst_caps_unref(fixed);
+  fixed = try_fixate(kHdNv12, "video/x-raw(memory:CUDAMemory),format={NV12,I420,Y42B,Y444}");
+  fail_unless(gst_caps_is_equal(fixed, in), "%s", str(fixed).c_str());
+  gst_caps_unref(fixed);
+  gst_caps_unref(in);
+
+  /* Upstream of an I420 output: NV12 or I420 at the same size. */
+  GstCaps *i420_out = caps("video/x-raw(memory:CUDAMemory),format=I420,width=1280,height=720,"
+                           "framerate=30/1");
+  GstCaps *up = transform_caps(GST_PAD_SRC, i420_out, nullptr);
+  GstCaps *nv12_in = caps("video/x-raw(memory:CUDAMemory),format=NV12,width=1280,height=720,"
+                          "framerate=30/1");
+  fail_unless(gst_caps_can_intersect(up, nv12_in), "%s", str(up).c_str());
+  GstCaps *nv12_small = caps("video/x-raw(memory:CUDAMemory),format=NV12,width=640,height=360,"
+                             "framerate=30/1");
+  fail_if(gst_caps_can_intersect(up, nv12_small), "%s", str(up).c_str());
+  gst_caps_unref(nv12_small);
+  gst_caps_unref(nv12_in);
+  gst_caps_unref(up);
+  gst_caps_unref(i420_out);
+}
+GST_END_TEST;
+
 GST_START_TEST(test_yuv_downstream_refused) {
-  /* nvjpegenc restricted to I420 and Y444 from NV12 input: NV12 is not in
-   * its set and there is no YUV conversion, so nothing negotiates. */
-  GstCaps *fixed = try_fixate(kHdNv12, "video/x-raw(memory:CUDAMemory),format={I420,Y444}");
+  /* I420 input to a downstream that takes only NV12 and Y444: there is no
+   * interleaving kernel, so nothing negotiates. */
+  const char *i420 = "video/x-raw(memory:CUDAMemory),format=I420,width=1280,height=720,"
+                     "framerate=30/1";
+  GstCaps *fixed = try_fixate(i420, "video/x-raw(memory:CUDAMemory),format={NV12,Y444}");
   fail_unless(gst_caps_is_empty(fixed), "%s", str(fixed).c_str());
   gst_caps_unref(fixed);
   /* YUV at another size: no YUV scaling kernel. */
@@ -511,8 +552,7 @@ static void caps_only_class_init(CapsOnlyClass *klass) {
     GstVideoInfo in, out;
     if (!gst_video_info_from_caps(&in, incaps) || !gst_video_info_from_caps(&out, outcaps))
       return FALSE;
-    if (is_passthrough(in, out))
-      gst_base_transform_set_passthrough(trans, TRUE);
+    gst_base_transform_set_passthrough(trans, is_passthrough(in, out));
     return TRUE;
   };
   trans_class->get_unit_size = caps_only_unit_size;
@@ -588,6 +628,15 @@ GST_START_TEST(test_negotiation_in_pipeline) {
                             "NV12");
   check_size(caps, 1920, 1080, 1, 1);
 
+  /* Downstream taking I420 but no NV12 (nvjpegenc without NVRTC): I420 at
+   * the same size, converted, not passed through. */
+  passed_through = true;
+  caps = negotiate(hd, "video/x-raw(memory:CUDAMemory),format={I420,Y42B,Y444}", &passed_through);
+  fail_unless_equals_string(gst_structure_get_string(gst_caps_get_structure(caps, 0), "format"),
+                            "I420");
+  fail_if(passed_through);
+  check_size(caps, 1920, 1080, 1, 1);
+
   /* Downstream taking RGB and NV12: converted, not passed through. */
   passed_through = true;
   caps = negotiate(hd, "video/x-raw(memory:CUDAMemory),format={NV12,RGB}", &passed_through);
@@ -631,6 +680,7 @@ static Suite *nv12torgb_caps_suite() {
   tcase_add_test(tc, test_fixate_keeps_display_aspect_ratio);
   tcase_add_test(tc, test_fixate_upstream);
   tcase_add_test(tc, test_passthrough_for_yuv_downstream);
+  tcase_add_test(tc, test_nv12_to_i420_for_yuv_only_downstream);
   tcase_add_test(tc, test_yuv_downstream_refused);
   tcase_add_test(tc, test_rgb_preferred_over_passthrough);
   tcase_add_test(tc, test_negotiation_in_pipeline);

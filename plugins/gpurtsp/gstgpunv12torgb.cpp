@@ -10,9 +10,11 @@
  *
  * When downstream accepts no RGB format but takes the input's own format at
  * the same size (upstream nvjpegenc takes CUDA NV12 and I420), the element
- * is a passthrough: frames go through untouched, no kernel runs. Whenever
- * downstream accepts an RGB format, RGB is chosen. YUV output at another
- * size, or in the other YUV format, does not negotiate.
+ * is a passthrough: frames go through untouched, no kernel runs. Where it
+ * takes I420 but not NV12 (nvjpegenc when GStreamer's NVRTC kernels are
+ * unavailable), NV12 becomes I420 at the same size, the chroma
+ * de-interleaved. Whenever downstream accepts an RGB format, RGB is chosen.
+ * YUV output at another size, or I420 -> NV12, does not negotiate.
  *
  * ## Example launch line
  * |[
@@ -111,8 +113,10 @@ struct StreamState {
   GstCudaContext *const context; /* owned ref: the context every buffer must be in */
   gpurtsp::CudaStream stream;
   rgb::Nv12ToRgbKernels kernels;
+  rgb::Nv12ToI420Kernel split_kernel; /* loaded only for NV12 -> I420 */
 
   /* From set_caps(). */
+  bool chroma_split = false; /* negotiated NV12 -> I420 */
   GstVideoInfo in_info = {};
   GstVideoInfo out_info = {};
   rgb::ConvertParams params = {};
@@ -278,6 +282,18 @@ static gboolean gst_gpu_nv12_to_rgb_set_caps(GstBaseTransform *trans, GstCaps *i
                     GST_VIDEO_INFO_WIDTH(&st.in_info), GST_VIDEO_INFO_HEIGHT(&st.in_info));
     return TRUE;
   }
+  gst_base_transform_set_passthrough(trans, FALSE);
+  st.chroma_split = rgb::is_chroma_split(st.in_info, st.out_info);
+  if (st.chroma_split) {
+    gpurtsp::GpuError error;
+    if (!st.split_kernel.load(st.context, error)) {
+      GPURTSP_GPU_ELEMENT_ERROR(self, RESOURCE, FAILED, error);
+      return FALSE;
+    }
+    GST_INFO_OBJECT(self, "NV12 -> I420 %dx%d (chroma de-interleaved)",
+                    GST_VIDEO_INFO_WIDTH(&st.in_info), GST_VIDEO_INFO_HEIGHT(&st.in_info));
+    return TRUE;
+  }
   if (!build_params(self, matrix_setting(self)))
     return FALSE;
 
@@ -334,7 +350,7 @@ static GstFlowReturn gst_gpu_nv12_to_rgb_transform(GstBaseTransform *trans, GstB
 
   /* Never called in passthrough: GstBaseTransform pushes the input. */
   const GstGpuNv12ToRgbMatrix matrix = matrix_setting(self);
-  if (matrix != st.params_matrix && !build_params(self, matrix))
+  if (!st.chroma_split && matrix != st.params_matrix && !build_params(self, matrix))
     return GST_FLOW_NOT_NEGOTIATED;
 
   gpurtsp::MappedVideoFrame in, out;
@@ -361,7 +377,8 @@ static GstFlowReturn gst_gpu_nv12_to_rgb_transform(GstBaseTransform *trans, GstB
    * for a stream, and the input goes back to upstream's pool on return, so
    * the kernel must be complete here. */
   gpurtsp::sync_producer_stream(gst_buffer_peek_memory(inbuf, 0), st.stream.get());
-  CUresult result = st.kernels.launch(src, dst, st.params, st.stream.get());
+  CUresult result = st.chroma_split ? st.split_kernel.launch(src, dst, st.stream.get())
+                                    : st.kernels.launch(src, dst, st.params, st.stream.get());
   if (result != CUDA_SUCCESS) {
     GPURTSP_CUDA_ELEMENT_ERROR(self, "cuLaunchKernel", result);
     return GST_FLOW_ERROR;

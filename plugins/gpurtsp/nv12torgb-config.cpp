@@ -339,11 +339,17 @@ GstCaps *transform_caps(GstPadDirection direction, GstCaps *caps, GstCaps *filte
       result = gst_caps_merge_structure_full(result, same_size, gst_caps_features_copy(cuda));
       result = gst_caps_merge_structure_full(result, any_size, gst_caps_features_copy(cuda));
     }
-    /* Last, passthrough: the YUV input itself, same format, size and
-     * colorimetry (there is no YUV kernel to change any of them). Last so
-     * RGB stays first for peers that take both. */
+    /* Last, YUV at the same size and colorimetry: first the passthrough
+     * (the input itself), then NV12 <-> I420 by de-interleaving the chroma
+     * (NV12 in, I420 out; there is no other YUV kernel). Last so RGB stays
+     * first for peers that take both. */
     if (GstStructure *same = restrict_formats(s, kInputFormats, G_N_ELEMENTS(kInputFormats)))
       result = gst_caps_merge_structure_full(result, same, gst_caps_features_copy(cuda));
+    const char *split_from = to_src ? "NV12" : "I420";
+    if (GstStructure *split = restrict_formats(s, &split_from, 1)) {
+      gst_structure_set(split, "format", G_TYPE_STRING, to_src ? "I420" : "NV12", nullptr);
+      result = gst_caps_merge_structure_full(result, split, gst_caps_features_copy(cuda));
+    }
   }
   if (filter) {
     GstCaps *filtered = gst_caps_intersect_full(filter, result, GST_CAPS_INTERSECT_FIRST);
@@ -355,6 +361,13 @@ GstCaps *transform_caps(GstPadDirection direction, GstCaps *caps, GstCaps *filte
 
 bool is_passthrough(const GstVideoInfo &in, const GstVideoInfo &out) {
   return GST_VIDEO_INFO_FORMAT(&in) == GST_VIDEO_INFO_FORMAT(&out) &&
+         GST_VIDEO_INFO_WIDTH(&in) == GST_VIDEO_INFO_WIDTH(&out) &&
+         GST_VIDEO_INFO_HEIGHT(&in) == GST_VIDEO_INFO_HEIGHT(&out);
+}
+
+bool is_chroma_split(const GstVideoInfo &in, const GstVideoInfo &out) {
+  return GST_VIDEO_INFO_FORMAT(&in) == GST_VIDEO_FORMAT_NV12 &&
+         GST_VIDEO_INFO_FORMAT(&out) == GST_VIDEO_FORMAT_I420 &&
          GST_VIDEO_INFO_WIDTH(&in) == GST_VIDEO_INFO_WIDTH(&out) &&
          GST_VIDEO_INFO_HEIGHT(&in) == GST_VIDEO_INFO_HEIGHT(&out);
 }

@@ -64,14 +64,20 @@ RgbTarget make_target(const GstVideoInfo &out, guint8 *const planes[], const gin
  * format and colorimetry change across the element, size may (with
  * pixel-aspect-ratio kept consistent), the same size is preferred. The
  * input's own format, size and colorimetry are also offered, last, as a
- * passthrough output for downstreams that take no RGB (nvjpegenc); fixation
- * picks it only when downstream accepts no RGB format at all, so a YUV
- * output at another size, or in the other YUV format, never negotiates. */
+ * passthrough output for downstreams that take no RGB (nvjpegenc), and
+ * after it, for NV12 input, I420 at the same size; fixation picks YUV only
+ * when downstream accepts no RGB format at all, and a YUV output at another
+ * size, or I420 -> NV12, never negotiates. */
 GstCaps *transform_caps(GstPadDirection direction, GstCaps *caps, GstCaps *filter);
 GstCaps *fixate_caps(GstPadDirection direction, GstCaps *caps, GstCaps *othercaps);
 
 /* Whether negotiated @in -> @out is the passthrough (same YUV format and
  * size: buffers go through untouched) rather than a conversion. */
 bool is_passthrough(const GstVideoInfo &in, const GstVideoInfo &out);
+
+/* Whether negotiated @in -> @out is NV12 -> I420 at the same size: the same
+ * samples with the chroma de-interleaved (Nv12ToI420Kernel), for YUV-only
+ * peers without NV12 (nvjpegenc where GStreamer's NVRTC kernels are missing). */
+bool is_chroma_split(const GstVideoInfo &in, const GstVideoInfo &out);
 
 } // namespace gpurtsp::rgb

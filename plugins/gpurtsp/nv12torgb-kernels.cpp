@@ -83,4 +83,35 @@ CUresult Nv12ToRgbKernels::launch(const YuvSource &src, const RgbTarget &dst,
                         1, kBlockWidth, kBlockHeight, 1, 0, stream, args, nullptr);
 }
 
+bool Nv12ToI420Kernel::load(GstCudaContext *ctx, GpuError &error) {
+  reset();
+  auto module = CudaModule::get(ctx, gpurtsp_nv12torgb_fatbin, error);
+  if (!module)
+    return false;
+  CUfunction kernel = module->function("yuv420_to_i420", error);
+  if (!kernel)
+    return false;
+  module_ = std::move(module);
+  kernel_ = kernel;
+  return true;
+}
+
+void Nv12ToI420Kernel::reset() {
+  module_.reset();
+  kernel_ = nullptr;
+}
+
+CUresult Nv12ToI420Kernel::launch(const YuvSource &src, const RgbTarget &dst,
+                                  CUstream stream) const {
+  if (!module_)
+    return CUDA_ERROR_NOT_INITIALIZED;
+  YuvSource src_arg = src;
+  RgbTarget dst_arg = dst;
+  void *args[] = {&src_arg, &dst_arg};
+  /* One thread per chroma sample. */
+  return CuLaunchKernel(kernel_, blocks(src.cb.width, kBlockWidth),
+                        blocks(src.cb.height, kBlockHeight), 1, kBlockWidth, kBlockHeight, 1, 0,
+                        stream, args, nullptr);
+}
+
 } // namespace gpurtsp::rgb

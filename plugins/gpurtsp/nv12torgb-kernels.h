@@ -34,4 +34,22 @@ private:
   RgbLayout layout_ = RgbLayout::RGBA;
 };
 
+/* NV12 -> I420 at the same size (kernels/nv12torgb.cu, yuv420_to_i420): the
+ * same samples, chroma de-interleaved. */
+class Nv12ToI420Kernel {
+public:
+  /* Looks up the kernel in the plugin's module shared by every user of
+   * @ctx; false and @error when the module or the kernel cannot be loaded. */
+  bool load(GstCudaContext *ctx, GpuError &error);
+  void reset();
+
+  /* Enqueues the copy of @src into @dst's Y, U and V planes on @stream and
+   * returns without waiting. The context must be current. */
+  CUresult launch(const YuvSource &src, const RgbTarget &dst, CUstream stream) const;
+
+private:
+  std::shared_ptr<CudaModule> module_;
+  CUfunction kernel_ = nullptr;
+};
+
 } // namespace gpurtsp::rgb

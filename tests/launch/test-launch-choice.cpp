@@ -13,22 +13,9 @@
 /* Last: check.h defines fail(), which breaks <ios> included after it. */
 #include <gst/check/gstcheck.h>
 
+#include "text-asserts.h"
+
 using namespace gpurtsp::launch;
-
-/* fail_unless_equals_string evaluates its arguments twice: temporaries die. */
-#define assert_equals_text(got, expected)                                                          \
-  do {                                                                                             \
-    const std::string got_ = (got), expected_ = (expected);                                        \
-    fail_unless(got_ == expected_, "got \"%s\", expected \"%s\"", got_.c_str(),                    \
-                expected_.c_str());                                                                \
-  } while (0)
-
-#define assert_contains(text, part)                                                                \
-  do {                                                                                             \
-    const std::string text_ = (text), part_ = (part);                                              \
-    fail_unless(text_.find(part_) != std::string::npos, "\"%s\" lacks \"%s\"", text_.c_str(),      \
-                part_.c_str());                                                                    \
-  } while (0)
 
 constexpr GstRelease k122{1, 22}, k123{1, 23}, k124{1, 24}, k126{1, 26};
 
@@ -254,24 +241,29 @@ static CameraConfig camera(int gpu, DecodeMode mode) {
 }
 
 GST_START_TEST(test_nvjpegenc_pipeline) {
-  /* nvjpegenc takes the decoder's NV12 as is; no cuda-device-id to set. */
+  /* nvjpegenc behind gpunv12torgb, which passes NV12 through or makes I420
+   * where nvjpegenc takes no NV12; nvjpegenc has no cuda-device-id to set. */
   const auto elements =
       output_elements(camera(1, DecodeMode::All), Decoder::Nvidia, "nvjpegdevice1enc");
-  fail_unless_equals_int(elements.size(), 2);
-  assert_equals_text(elements[0].factory, "nvjpegdevice1enc");
-  fail_unless_equals_int(elements[0].properties.size(), 1);
-  assert_equals_text(elements[0].properties[0].name, "quality");
-  assert_equals_text(elements[0].properties[0].value, "70");
-  assert_equals_text(elements[1].factory, "latestframesink");
+  fail_unless_equals_int(elements.size(), 3);
+  assert_equals_text(elements[0].factory, "gpunv12torgb");
+  assert_equals_text(elements[0].properties[0].name, "cuda-device-id");
+  assert_equals_text(elements[0].properties[0].value, "1");
+  assert_equals_text(elements[1].factory, "nvjpegdevice1enc");
+  fail_unless_equals_int(elements[1].properties.size(), 1);
+  assert_equals_text(elements[1].properties[0].name, "quality");
+  assert_equals_text(elements[1].properties[0].value, "70");
+  assert_equals_text(elements[2].factory, "latestframesink");
   assert_contains(launch_line(camera(1, DecodeMode::All), Codec::H264, Decoder::Nvidia,
                               "nvh264device1dec", "nvjpegdevice1enc"),
                   "h264parse ! nvh264device1dec ! 'video/x-raw(memory:CUDAMemory)' ! videorate "
-                  "drop-only=true max-rate=5 ! nvjpegdevice1enc quality=70 ! latestframesink ");
+                  "drop-only=true max-rate=5 ! gpunv12torgb cuda-device-id=1 ! nvjpegdevice1enc "
+                  "quality=70 ! latestframesink ");
   /* decode: keyframes: gpukeyframedec's NV12 (CUDA memory) the same way. */
   assert_contains(launch_line(camera(0, DecodeMode::Keyframes), Codec::H264, Decoder::Nvidia,
                               kKeyframeDecoderFactory, "nvjpegenc"),
                   "! gpukeyframedec cuda-device-id=0 ! videorate drop-only=true max-rate=5 ! "
-                  "nvjpegenc quality=70 ! latestframesink ");
+                  "gpunv12torgb cuda-device-id=0 ! nvjpegenc quality=70 ! latestframesink ");
   /* gpujpegenc is unchanged, and takes the device id. */
   assert_contains(launch_line(camera(1, DecodeMode::Keyframes), Codec::H264, Decoder::Nvidia,
                               kKeyframeDecoderFactory, "gpujpegenc"),

@@ -13,15 +13,9 @@
 /* Last: check.h defines fail(), which breaks <ios> included after it. */
 #include <gst/check/gstcheck.h>
 
-using namespace gpurtsp::launch;
+#include "text-asserts.h"
 
-/* fail_unless_equals_string evaluates its arguments twice: temporaries die. */
-#define assert_equals_text(got, expected)                                                          \
-  do {                                                                                             \
-    const std::string got_ = (got), expected_ = (expected);                                        \
-    fail_unless(got_ == expected_, "got \"%s\", expected \"%s\"", got_.c_str(),                    \
-                expected_.c_str());                                                                \
-  } while (0)
+using namespace gpurtsp::launch;
 
 static const char *launcher_path;
 

@@ -106,6 +106,11 @@ bool is_nvjpegenc(const std::string &factory) {
   return factory == "nvjpegenc" || has_device_digits(factory, "nvjpeg", "enc");
 }
 
+namespace {
+constexpr const char *kBehindConverter =
+    ", behind gpunv12torgb (NV12 passed through, or made I420 where nvjpegenc takes no NV12)";
+} // namespace
+
 ElementChoice choose_jpeg_encoder(std::span<const RegisteredElement> encoders,
                                   JpegEncoderChoice choice, int gpu, bool scaling,
                                   GstRelease version, bool *fallback,
@@ -145,7 +150,7 @@ ElementChoice choose_jpeg_encoder(std::span<const RegisteredElement> encoders,
     }
     if (nvjpegenc.empty())
       return {"", "jpeg_encoder: nvjpegenc, but " + no_nvjpegenc};
-    return {nvjpegenc, nvjpegenc + ": jpeg_encoder: nvjpegenc, takes the decoder's NV12"};
+    return {nvjpegenc, nvjpegenc + ": jpeg_encoder: nvjpegenc" + std::string(kBehindConverter)};
   case JpegEncoderChoice::Auto:
     break;
   }
@@ -168,7 +173,7 @@ ElementChoice choose_jpeg_encoder(std::span<const RegisteredElement> encoders,
       reason += std::string(", which is not available") +
                 (first == JpegEncoder::Gpujpegenc ? "" : " (" + no_nvjpegenc + ")");
     else if (encoder == JpegEncoder::Nvjpegenc)
-      reason += ", takes the decoder's NV12";
+      reason += kBehindConverter;
     return {factory, reason};
   }
   std::string why = "no JPEG encoder for GPU " + gpu_text + ": " + no_gpujpegenc + ", and ";

@@ -209,6 +209,9 @@ ElementChoice GpuResources::jpeg_encoder(const CameraSettings &settings) {
   ElementChoice chosen =
       choose_jpeg_encoder(encoders, settings.jpeg_encoder, settings.gpu, scaling, nvcodec_release(),
                           &fallback, gpurtsp_missing_reason());
+  std::string why;
+  if (is_nvjpegenc(chosen.factory) && !have_element("gpunv12torgb", why))
+    chosen = {"", chosen.factory + " needs gpunv12torgb in front of it, but " + why};
   if (fallback)
     LAUNCH_WARNING("GPU %d, width set: %s", settings.gpu, chosen.reason.c_str());
   else

@@ -104,7 +104,11 @@ std::vector<ElementSpec> output_elements(const CameraConfig &camera, Decoder dec
   const std::string quality = std::to_string(settings.jpeg_quality);
   std::vector<ElementSpec> elements;
   if (decoder == Decoder::Nvidia && jpeg_encoder != "gpujpegenc") {
-    /* nvjpegenc: its cuda-device-id is read-only, the factory is the GPU's. */
+    /* nvjpegenc takes no NV12 where GStreamer's NVRTC kernels are missing
+     * (Debian's builds on CUDA 13): gpunv12torgb then makes I420, and passes
+     * NV12 through (no copy) where nvjpegenc takes it. nvjpegenc's
+     * cuda-device-id is read-only: the factory is the GPU's. */
+    elements.push_back({"gpunv12torgb", {{"cuda-device-id", std::to_string(settings.gpu)}}});
     elements.push_back({jpeg_encoder, {{"quality", quality}}});
   } else if (decoder == Decoder::Nvidia) {
     const std::string gpu = std::to_string(settings.gpu);

@@ -164,3 +164,22 @@ GPURTSP_RGB_KERNELS(bgr, RgbLayout::BGR)
 GPURTSP_RGB_KERNELS(rgba, RgbLayout::RGBA)
 GPURTSP_RGB_KERNELS(bgra, RgbLayout::BGRA)
 GPURTSP_RGB_KERNELS(rgbp, RgbLayout::RGBP)
+
+/* NV12 -> I420 at the same size, for YUV-only downstreams that take no NV12
+ * (nvjpegenc where NVRTC is missing): the same samples, chroma de-interleaved.
+ * dst.data[0..2] are the Y, U and V planes. One thread per chroma sample and
+ * the up to four luma samples over it (odd sizes: chroma is (w+1)/2 x (h+1)/2). */
+extern "C" __global__ void yuv420_to_i420(YuvSource src, RgbTarget dst) {
+  const int cx = blockIdx.x * blockDim.x + threadIdx.x;
+  const int cy = blockIdx.y * blockDim.y + threadIdx.y;
+  if (cx >= src.cb.width || cy >= src.cb.height)
+    return;
+  const ptrdiff_t c_in = static_cast<ptrdiff_t>(cy) * src.cb.stride;
+  dst.data[1][static_cast<ptrdiff_t>(cy) * dst.stride[1] + cx] = src.cb.data[c_in + cx * src.cb.step];
+  dst.data[2][static_cast<ptrdiff_t>(cy) * dst.stride[2] + cx] =
+      src.cr.data[static_cast<ptrdiff_t>(cy) * src.cr.stride + cx * src.cr.step];
+  for (int y = 2 * cy; y < min(2 * cy + 2, dst.height); y++)
+    for (int x = 2 * cx; x < min(2 * cx + 2, dst.width); x++)
+      dst.data[0][static_cast<ptrdiff_t>(y) * dst.stride[0] + x] =
+          src.y.data[static_cast<ptrdiff_t>(y) * src.y.stride + x];
+}
