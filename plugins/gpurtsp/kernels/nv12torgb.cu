@@ -175,7 +175,8 @@ extern "C" __global__ void yuv420_to_i420(YuvSource src, RgbTarget dst) {
   if (cx >= src.cb.width || cy >= src.cb.height)
     return;
   const ptrdiff_t c_in = static_cast<ptrdiff_t>(cy) * src.cb.stride;
-  dst.data[1][static_cast<ptrdiff_t>(cy) * dst.stride[1] + cx] = src.cb.data[c_in + cx * src.cb.step];
+  dst.data[1][static_cast<ptrdiff_t>(cy) * dst.stride[1] + cx] =
+      src.cb.data[c_in + cx * src.cb.step];
   dst.data[2][static_cast<ptrdiff_t>(cy) * dst.stride[2] + cx] =
       src.cr.data[static_cast<ptrdiff_t>(cy) * src.cr.stride + cx * src.cr.step];
   for (int y = 2 * cy; y < min(2 * cy + 2, dst.height); y++)
