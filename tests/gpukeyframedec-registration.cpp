@@ -1,7 +1,7 @@
 /* gpukeyframedec is registered exactly when a CUDA device and the NVDECODE
  * library are there; otherwise the plugin says why. */
-#include "gpurtsp-cuda.h"
-#include "nvcuvid-loader.h"
+#include "core/gpurtsp-cuda.h"
+#include "keyframedec/nvcuvid-loader.h"
 
 /* Last: gstcheck's fail() macros clash with the C++ library's headers. */
 #include <gst/check/gstcheck.h>

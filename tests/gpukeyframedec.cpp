@@ -14,8 +14,8 @@
 #include <gst/video/video.h>
 
 #include "gpu-test-util.h"
-#include "gpurtsp-cuda.h"
-#include "nvcuvid-loader.h"
+#include "core/gpurtsp-cuda.h"
+#include "keyframedec/nvcuvid-loader.h"
 
 /* Last: gstcheck's fail() macros clash with the C++ library's headers. */
 #include <gst/check/gstcheck.h>

@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "colorspace.h"
-#include "nv12torgb-config.h"
+#include "nv12torgb/colorspace.h"
+#include "nv12torgb/nv12torgb-config.h"
 
 namespace testutil {
 

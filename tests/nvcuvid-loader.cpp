@@ -1,6 +1,6 @@
 /* The NVDECODE loader fails cleanly, naming what is missing. (The structure
  * layouts are NVIDIA's own: plugins/gpurtsp/nvidia/.) */
-#include "nvcuvid-loader.h"
+#include "keyframedec/nvcuvid-loader.h"
 
 /* Last: gstcheck's fail() macros clash with the C++ library's headers. */
 #include <gst/check/gstcheck.h>

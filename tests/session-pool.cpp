@@ -2,8 +2,8 @@
  * encoder slots of gpujpegenc) with fake sessions: cap, reuse, LRU eviction,
  * FIFO hand-off, timeouts, failures; and WeakCache, which shares one pool per
  * CUDA context and lets it go with its last user. */
-#include "session-pool.hpp"
-#include "weak-cache.hpp"
+#include "core/session-pool.hpp"
+#include "core/weak-cache.hpp"
 
 #include <atomic>
 #include <chrono>

@@ -2,7 +2,7 @@
  * older than 1.24 but loaded into GStreamer 1.24 or later. Needs no GPU. */
 #include <string>
 
-#include "cuda-version-rule.h"
+#include "core/cuda-version-rule.h"
 /* Last: its fail() macros clash with the C++ library's headers. */
 #include <gst/check/gstcheck.h>
 

@@ -3,7 +3,8 @@
  * driver for its error names, so it is exercised by the GPU tests). */
 #include <string>
 
-#include "gpu-error.h"
+#include "core/gpu-error.h"
+#include "jpegenc/nvjpeg-encoder.h"
 /* Last: its fail() macros clash with the C++ library's headers. */
 #include <gst/check/gstcheck.h>
 

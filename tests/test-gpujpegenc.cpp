@@ -21,8 +21,8 @@
 #include <vector>
 
 #include "gpu-test-util.h"
-#include "jpegenc-colour.h"
-#include "nvjpeg-loader.h"
+#include "jpegenc/jpegenc-colour.h"
+#include "jpegenc/nvjpeg-loader.h"
 /* Last: its fail() macros clash with the C++ library's headers. */
 #include <gst/check/gstcheck.h>
 

@@ -18,9 +18,9 @@
 #include <vector>
 
 #include "gpu-test-util.h"
-#include "gpurtsp-cuda.h"
-#include "nv12torgb-kernels.h"
-#include "nv12torgb-reference.h"
+#include "core/gpurtsp-cuda.h"
+#include "nv12torgb/nv12torgb-kernels.h"
+#include "nv12torgb/nv12torgb-reference.h"
 
 #include <gst/app/gstappsink.h>
 #include <gst/check/gstcheck.h>

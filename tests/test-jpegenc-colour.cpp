@@ -3,7 +3,7 @@
 #include <cmath>
 #include <cstring>
 
-#include "jpegenc-colour.h"
+#include "jpegenc/jpegenc-colour.h"
 #include <initializer_list>
 /* Last: its fail() macros clash with the C++ library's headers. */
 #include <gst/check/gstcheck.h>

@@ -1,6 +1,6 @@
 /* Tests for the installed C++ helper header latestframesink.hpp: it compiles
  * on its own (included first) and its class wraps the element correctly. */
-#include "latestframesink.hpp"
+#include <gpurtsp/latestframesink.hpp>
 
 #include <type_traits>
 

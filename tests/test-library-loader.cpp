@@ -3,7 +3,7 @@
  * symbol, a missing optional one. Needs no GPU. */
 #include <string>
 
-#include "library-loader.h"
+#include "core/library-loader.h"
 /* Last: its fail() macros clash with the C++ library's headers. */
 #include <gst/check/gstcheck.h>
 

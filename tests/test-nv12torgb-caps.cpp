@@ -7,7 +7,7 @@
 #include <gst/app/gstappsrc.h>
 #include <gst/check/gstcheck.h>
 
-#include "nv12torgb-config.h"
+#include "nv12torgb/nv12torgb-config.h"
 
 using namespace gpurtsp::rgb;
 

@@ -7,7 +7,7 @@
 #include <cstdlib>
 #include <random>
 
-#include "nv12torgb-reference.h"
+#include "nv12torgb/nv12torgb-reference.h"
 #include "nv12torgb-test-util.h"
 
 using namespace gpurtsp::rgb;

@@ -5,7 +5,7 @@
 #include <string>
 #include <type_traits>
 
-#include "nvjpeg-loader.h"
+#include "jpegenc/nvjpeg-loader.h"
 /* Last: its fail() macros clash with the C++ library's headers. */
 #include <gst/check/gstcheck.h>
 

@@ -4,7 +4,7 @@
 
 #include <vector>
 
-#include "rtp-keyframe-classifier.h"
+#include "rtp/rtp-keyframe-classifier.h"
 
 using gpurtsp::rtp::KeyframeClassifier;
 using gpurtsp::rtp::VideoCodec;

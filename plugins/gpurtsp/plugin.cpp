@@ -3,16 +3,16 @@
 
 #include <string>
 
-#include "gstlatestframesink.h"
-#include "gstrtpkeyframefilter.h"
+#include "sink/gstlatestframesink.h"
+#include "rtp/gstrtpkeyframefilter.h"
 #ifdef GPURTSP_HAVE_CUDA
-#include "cuda-version-rule.h"
-#include "gpurtsp-cuda.h"
-#include "gstgpunv12torgb.h"
-#include "gstgpujpegenc.h"
-#include "nvjpeg-loader.h"
-#include "gstgpukeyframedec.h"
-#include "nvcuvid-loader.h"
+#include "core/cuda-version-rule.h"
+#include "core/gpurtsp-cuda.h"
+#include "nv12torgb/gstgpunv12torgb.h"
+#include "jpegenc/gstgpujpegenc.h"
+#include "jpegenc/nvjpeg-loader.h"
+#include "keyframedec/gstgpukeyframedec.h"
+#include "keyframedec/nvcuvid-loader.h"
 #endif
 
 GST_DEBUG_CATEGORY_STATIC(gpurtsp_plugin_debug);
@@ -87,6 +87,7 @@ static gboolean plugin_init(GstPlugin *plugin) {
 }
 
 GST_PLUGIN_DEFINE(GST_VERSION_MAJOR, GST_VERSION_MINOR, gpurtsp,
-                  "GPU RTSP ingest: CUDA colour conversion, nvJPEG encoding, newest-frame sink",
+                  "GPU RTSP ingest: NVDEC keyframe decoding, RTP keyframe filtering, CUDA colour "
+                  "conversion, nvJPEG encoding, newest-frame sink",
                   plugin_init, GPURTSP_VERSION, "MIT/X11", "gpurtsp",
                   "https://github.com/gpurtsp/gpurtsp")

@@ -24,10 +24,10 @@
 #include <gst/app/gstappsrc.h>
 #include <gst/gst.h>
 
-#include "gpurtsp-cuda.h"
-#include "nv12torgb-config.h"
-#include "library-loader.h"
-#include "nv12torgb-kernels.h"
+#include "core/gpurtsp-cuda.h"
+#include "nv12torgb/nv12torgb-config.h"
+#include "core/library-loader.h"
+#include "nv12torgb/nv12torgb-kernels.h"
 
 using namespace gpurtsp::rgb;
 using Clock = std::chrono::steady_clock;

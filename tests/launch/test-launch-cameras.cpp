@@ -31,7 +31,7 @@
 #include "../gpu-test-util.h"
 #include "gpu-resources.h"
 #include "jpeg-check.hpp"
-#include "library-loader.h"
+#include "core/library-loader.h"
 #include "rtsp-fixture.hpp"
 
 /* Last: check.h defines fail(), which breaks <ios> included after it. */

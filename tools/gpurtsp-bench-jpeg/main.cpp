@@ -40,8 +40,8 @@
 #include <thread>
 #include <vector>
 
-#include "library-loader.h"
-#include "nvjpeg-loader.h"
+#include "core/library-loader.h"
+#include "jpegenc/nvjpeg-loader.h"
 
 namespace {
 

@@ -1,6 +1,6 @@
 #include "cuda-driver.h"
 
-#include "library-loader.h"
+#include "core/library-loader.h"
 
 #include <mutex>
 

@@ -8,7 +8,7 @@
  * Every result line starts with "probe:"; the verdicts with "probe: RESULT". */
 #include "clip.h"
 #include "cuda-driver.h"
-#include "nvcuvid-loader.h"
+#include "keyframedec/nvcuvid-loader.h"
 
 #include <gst/gst.h>
 

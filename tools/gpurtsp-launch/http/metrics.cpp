@@ -1,6 +1,6 @@
 #include "metrics.h"
 
-#include "library-loader.h"
+#include "core/library-loader.h"
 
 #include <glib.h>
 #include <unistd.h>

@@ -1,0 +1,148 @@
+#include "jpegenc/nvjpeg-encoder.h"
+
+#include "core/weak-cache.hpp"
+
+namespace gpurtsp {
+
+bool check(nvjpeg::nvjpegStatus_t status, const char *call, GpuError &error) {
+  if (status == nvjpeg::NVJPEG_STATUS_SUCCESS)
+    return true;
+  error = {call, nvjpeg::status_name(status), {}};
+  return false;
+}
+
+using namespace nvjpeg;
+
+namespace {
+
+/* One handle per context while any encoder uses it. */
+WeakCache<GstCudaContext *, NvjpegHandle> handle_cache;
+
+/* Bitstream buffer growth: a quarter of headroom in 64 KiB steps, so frames
+ * that vary a little in size don't reallocate pinned memory. */
+size_t bitstream_capacity(size_t length) {
+  constexpr size_t step = 64 * 1024;
+  return (length + length / 4 + step - 1) / step * step;
+}
+
+} // namespace
+
+std::shared_ptr<NvjpegHandle> NvjpegHandle::get(GstCudaContext *ctx, const Api &api,
+                                                GpuError &error) {
+  return handle_cache.get(ctx, [&]() -> std::shared_ptr<NvjpegHandle> {
+    CudaContextScope scope(ctx);
+    if (!scope.pushed()) {
+      error = GpuError::context_push();
+      return nullptr;
+    }
+    nvjpegHandle_t raw = nullptr;
+    if (!check(api.nvjpegCreateSimple(&raw), "nvjpegCreateSimple", error))
+      return nullptr;
+    return std::shared_ptr<NvjpegHandle>(
+        new NvjpegHandle(static_cast<GstCudaContext *>(gst_object_ref(ctx)), api, raw));
+  });
+}
+
+NvjpegHandle::~NvjpegHandle() {
+  {
+    CudaContextScope scope(ctx_);
+    if (scope.pushed())
+      api_.nvjpegDestroy(handle_);
+  }
+  gst_object_unref(ctx_);
+}
+
+std::unique_ptr<NvjpegEncoder> NvjpegEncoder::create(GstCudaContext *ctx, const Api &api,
+                                                     GpuError &error) {
+  std::unique_ptr<NvjpegEncoder> encoder(
+      new NvjpegEncoder(static_cast<GstCudaContext *>(gst_object_ref(ctx)), api));
+  encoder->handle_ = NvjpegHandle::get(ctx, api, error);
+  if (!encoder->handle_ || !encoder->stream_.create(ctx, error))
+    return nullptr;
+
+  CudaContextScope scope(ctx);
+  if (!scope.pushed()) {
+    error = GpuError::context_push();
+    return nullptr;
+  }
+  const auto handle = encoder->handle_->get();
+  const auto stream = encoder->stream();
+  if (!check(api.nvjpegEncoderStateCreate(handle, &encoder->state_, stream),
+             "nvjpegEncoderStateCreate", error) ||
+      !check(api.nvjpegEncoderParamsCreate(handle, &encoder->params_, stream),
+             "nvjpegEncoderParamsCreate", error) ||
+      !check(api.nvjpegEncoderParamsSetSamplingFactors(encoder->params_, NVJPEG_CSS_420, stream),
+             "nvjpegEncoderParamsSetSamplingFactors", error))
+    return nullptr;
+  return encoder;
+}
+
+NvjpegEncoder::~NvjpegEncoder() {
+  {
+    CudaContextScope scope(ctx_);
+    if (scope.pushed()) {
+      /* An encode that failed half-way may still be reading the state. */
+      if (stream_.get())
+        CuStreamSynchronize(stream_.get());
+      if (params_)
+        api_.nvjpegEncoderParamsDestroy(params_);
+      if (state_)
+        api_.nvjpegEncoderStateDestroy(state_);
+    }
+  }
+  gst_object_unref(ctx_);
+}
+
+bool NvjpegEncoder::set_quality(int quality, GpuError &error) {
+  if (quality == quality_)
+    return true;
+  if (!check(api_.nvjpegEncoderParamsSetQuality(params_, quality, stream()),
+             "nvjpegEncoderParamsSetQuality", error))
+    return false;
+  quality_ = quality;
+  return true;
+}
+
+bool NvjpegEncoder::encode_yuv420(const nvjpegImage_t &planar, int width, int height,
+                                  GpuError &error) {
+  return check(api_.nvjpegEncodeYUV(handle_->get(), state_, params_, &planar, NVJPEG_CSS_420, width,
+                                    height, stream()),
+               "nvjpegEncodeYUV", error);
+}
+
+bool NvjpegEncoder::encode_nv12(const nvjpegImage_t &semi_planar, int width, int height,
+                                GpuError &error) {
+  return check(api_.nvjpegEncode(handle_->get(), state_, params_, &semi_planar, NVJPEG_CSS_420,
+                                 NVJPEG_INPUT_NV12, width, height, stream()),
+               "nvjpegEncode", error);
+}
+
+bool NvjpegEncoder::encode_rgb(const nvjpegImage_t &source, nvjpegInputFormat_t format, int width,
+                               int height, GpuError &error) {
+  return check(api_.nvjpegEncodeImage(handle_->get(), state_, params_, &source, format, width,
+                                      height, stream()),
+               "nvjpegEncodeImage", error);
+}
+
+bool NvjpegEncoder::retrieve(const guint8 *&data, size_t &size, GpuError &error) {
+  /* nvJPEG's documented sequence: ask the length, synchronise, fetch. The
+   * fetch goes to pinned memory so it is one DMA, then a second synchronise
+   * makes the bytes visible to the host. */
+  size_t length = 0;
+  if (!check(api_.nvjpegEncodeRetrieveBitstream(handle_->get(), state_, nullptr, &length, stream()),
+             "nvjpegEncodeRetrieveBitstream", error) ||
+      !check(CuStreamSynchronize(stream()), "cuStreamSynchronize", error))
+    return false;
+  if (bitstream_.size() < length && !bitstream_.ensure(ctx_, bitstream_capacity(length), error))
+    return false;
+  if (!check(api_.nvjpegEncodeRetrieveBitstream(handle_->get(), state_, bitstream_.data(), &length,
+                                                stream()),
+             "nvjpegEncodeRetrieveBitstream", error) ||
+      !check(CuStreamSynchronize(stream()), "cuStreamSynchronize", error))
+    return false;
+  data = bitstream_.data();
+  size = length;
+  return true;
+}
+
+} // namespace gpurtsp

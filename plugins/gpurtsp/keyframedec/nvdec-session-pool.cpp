@@ -1,0 +1,265 @@
+#include "keyframedec/nvdec-session-pool.h"
+
+#include "core/weak-cache.hpp"
+
+GST_DEBUG_CATEGORY_STATIC(gpurtsp_nvdec_debug);
+#define GST_CAT_DEFAULT gpurtsp_nvdec_debug
+
+namespace gpurtsp {
+
+namespace {
+
+void init_debug() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    GST_DEBUG_CATEGORY_INIT(gpurtsp_nvdec_debug, "gpurtspnvdec", 0, "gpurtsp NVDEC sessions");
+  });
+}
+
+const char *codec_name(cudaVideoCodec codec) {
+  return codec == cudaVideoCodec_HEVC ? "H.265" : "H.264";
+}
+
+} // namespace
+
+/* A GstCudaBufferPool that counts the frames it allocates (the shared output
+ * pools' figure in gpukeyframedec's stats). */
+struct GpurtspFramePool {
+  GstCudaBufferPool parent;
+  std::atomic<uint64_t> allocated;
+};
+struct GpurtspFramePoolClass {
+  GstCudaBufferPoolClass parent_class;
+};
+G_DEFINE_TYPE(GpurtspFramePool, gpurtsp_frame_pool, GST_TYPE_CUDA_BUFFER_POOL)
+
+static GstFlowReturn gpurtsp_frame_pool_alloc_buffer(GstBufferPool *pool, GstBuffer **buffer,
+                                                     GstBufferPoolAcquireParams *params) {
+  GstFlowReturn ret =
+      GST_BUFFER_POOL_CLASS(gpurtsp_frame_pool_parent_class)->alloc_buffer(pool, buffer, params);
+  if (ret == GST_FLOW_OK)
+    reinterpret_cast<GpurtspFramePool *>(pool)->allocated++;
+  return ret;
+}
+
+static void gpurtsp_frame_pool_class_init(GpurtspFramePoolClass *klass) {
+  GST_BUFFER_POOL_CLASS(klass)->alloc_buffer = gpurtsp_frame_pool_alloc_buffer;
+}
+
+static void gpurtsp_frame_pool_init(GpurtspFramePool *self) {
+  new (&self->allocated) std::atomic<uint64_t>(0);
+}
+
+std::unique_ptr<NvdecSession> NvdecSession::create(GstCudaContext *ctx, const nvcuvid::Api *api,
+                                                   const NvdecFormat &format, GpuError &error) {
+  std::unique_ptr<NvdecSession> session(new NvdecSession(ctx, api, format));
+  if (!session->stream_.create(ctx, error))
+    return nullptr;
+
+  CUVIDDECODECREATEINFO info{};
+  info.ulWidth = format.coded_width;
+  info.ulHeight = format.coded_height;
+  info.ulNumDecodeSurfaces = format.num_decode_surfaces;
+  info.CodecType = format.codec;
+  info.ChromaFormat = cudaVideoChromaFormat_420;
+  info.ulCreationFlags = cudaVideoCreate_Default;
+  info.bitDepthMinus8 = 0;
+  /* Only keyframes reach a shared session: no motion-vector buffers needed. */
+  info.ulIntraDecodeOnly = 1;
+  info.display_area = {0, 0, static_cast<short>(format.coded_width),
+                       static_cast<short>(format.coded_height)};
+  info.OutputFormat = cudaVideoSurfaceFormat_NV12;
+  info.DeinterlaceMode = cudaVideoDeinterlaceMode_Weave;
+  /* The whole coded picture is mapped and each camera copies out its own
+   * crop, so cameras with one coded size share sessions whatever they crop. */
+  info.ulTargetWidth = format.coded_width;
+  info.ulTargetHeight = format.coded_height;
+  info.ulNumOutputSurfaces = 1;
+
+  {
+    CudaContextScope scope(ctx);
+    if (!scope.pushed()) {
+      error = GpuError::context_push();
+      return nullptr;
+    }
+    if (!check(api->cuvidCreateDecoder(&session->decoder_, &info), "cuvidCreateDecoder", error)) {
+      session->decoder_ = nullptr;
+      return nullptr;
+    }
+  }
+  init_debug();
+  GST_INFO("created NVDEC session %p: %s %ux%u, %u decode surfaces", session->decoder_,
+           codec_name(format.codec), format.coded_width, format.coded_height,
+           format.num_decode_surfaces);
+  return session;
+}
+
+NvdecSession::~NvdecSession() {
+  if (decoder_) {
+    GST_INFO("destroying NVDEC session %p", decoder_);
+    CudaContextScope scope(ctx_);
+    if (scope.pushed())
+      api_->cuvidDestroyDecoder(decoder_);
+  }
+  gst_object_unref(ctx_);
+}
+
+bool NvdecSession::decode(CUVIDPICPARAMS *params, const CropRect &crop, GstVideoFrame *dst,
+                          GpuError &error) {
+  if (!check(api_->cuvidDecodePicture(decoder_, params), "cuvidDecodePicture", error))
+    return false;
+
+  CUVIDPROCPARAMS proc{};
+  proc.progressive_frame = 1;
+  proc.output_stream = stream_.get();
+  unsigned long long surface = 0;
+  unsigned int pitch = 0;
+  if (!check(api_->cuvidMapVideoFrame64(decoder_, params->CurrPicIdx, &surface, &pitch, &proc),
+             "cuvidMapVideoFrame64", error))
+    return false;
+
+  /* The mapped NV12 surface is target-sized (the coded size): luma rows, then
+   * interleaved chroma rows from the (even) coded height on. */
+  const CUdeviceptr chroma = surface + static_cast<CUdeviceptr>(pitch) * format_.coded_height;
+  CUDA_MEMCPY2D copy{};
+  copy.srcMemoryType = CU_MEMORYTYPE_DEVICE;
+  copy.dstMemoryType = CU_MEMORYTYPE_DEVICE;
+  copy.srcPitch = pitch;
+  bool copied = true;
+  for (guint plane = 0; plane < 2 && copied; plane++) {
+    const unsigned row = plane == 0 ? crop.top : crop.top / 2;
+    copy.srcDevice =
+        (plane == 0 ? surface : chroma) + static_cast<CUdeviceptr>(row) * pitch + crop.left;
+    copy.dstDevice = reinterpret_cast<CUdeviceptr>(GST_VIDEO_FRAME_PLANE_DATA(dst, plane));
+    copy.dstPitch = GST_VIDEO_FRAME_PLANE_STRIDE(dst, plane);
+    copy.WidthInBytes =
+        GST_VIDEO_FRAME_COMP_WIDTH(dst, plane) * GST_VIDEO_FRAME_COMP_PSTRIDE(dst, plane);
+    copy.Height = GST_VIDEO_FRAME_COMP_HEIGHT(dst, plane);
+    copied = check(CuMemcpy2DAsync(&copy, stream_.get()), "cuMemcpy2DAsync", error);
+  }
+  copied = copied && check(CuStreamSynchronize(stream_.get()), "cuStreamSynchronize", error);
+  /* Unmapped only once the copy is done: the surface is the session's. The
+   * first failure is the one reported. */
+  GpuError unmap_error;
+  const bool unmapped =
+      check(api_->cuvidUnmapVideoFrame64(decoder_, surface), "cuvidUnmapVideoFrame64", unmap_error);
+  if (!copied)
+    return false;
+  if (!unmapped) {
+    error = unmap_error;
+    return false;
+  }
+  return true;
+}
+
+namespace {
+/* One pool per context while any gpukeyframedec uses it. */
+WeakCache<GstCudaContext *, NvdecSessionPool> pool_cache;
+} // namespace
+
+NvdecSessionPool::NvdecSessionPool(GstCudaContext *ctx, const nvcuvid::Api *api,
+                                   unsigned max_sessions)
+    : ctx_(static_cast<GstCudaContext *>(gst_object_ref(ctx))), api_(api),
+      sessions_(max_sessions, [this](const NvdecFormat &wanted, std::string &why) {
+        GpuError error;
+        auto session = NvdecSession::create(ctx_, api_, wanted, error);
+        if (!session)
+          why = error.message();
+        return session;
+      }) {}
+
+NvdecSessionPool::~NvdecSessionPool() {
+  for (auto &[size, pool] : frame_pools_) {
+    gst_buffer_pool_set_active(pool, FALSE);
+    gst_object_unref(pool);
+  }
+  gst_object_unref(ctx_);
+}
+
+GstBufferPool *NvdecSessionPool::output_frames(unsigned width, unsigned height, std::string &why) {
+  std::lock_guard<std::mutex> guard(frames_lock_);
+  if (auto it = frame_pools_.find({width, height}); it != frame_pools_.end())
+    return it->second;
+
+  GstVideoInfo info;
+  gst_video_info_set_format(&info, GST_VIDEO_FORMAT_NV12, width, height);
+  GstCaps *caps = gst_video_info_to_caps(&info);
+  gst_caps_set_features(caps, 0,
+                        gst_caps_features_new(GST_CAPS_FEATURE_MEMORY_CUDA_MEMORY, nullptr));
+  auto pool = static_cast<GstBufferPool *>(g_object_new(gpurtsp_frame_pool_get_type(), nullptr));
+  gst_object_ref_sink(pool);
+  GST_CUDA_BUFFER_POOL(pool)->context = static_cast<GstCudaContext *>(gst_object_ref(ctx_));
+  GstStructure *config = gst_buffer_pool_get_config(pool);
+  /* Nothing preallocated and no cap: it grows to the most frames ever in
+   * flight at once and keeps them for the next keyframes. */
+  gst_buffer_pool_config_set_params(config, caps, static_cast<guint>(info.size), 0, 0);
+  gst_buffer_pool_config_add_option(config, GST_BUFFER_POOL_OPTION_VIDEO_META);
+  gst_caps_unref(caps);
+  if (!gst_buffer_pool_set_config(pool, config) || !gst_buffer_pool_set_active(pool, TRUE)) {
+    why = "the shared CUDA frame pool for " + std::to_string(width) + "x" + std::to_string(height) +
+          " NV12 refused its configuration";
+    gst_object_unref(pool);
+    return nullptr;
+  }
+  GST_INFO("shared %ux%u NV12 output frames for CUDA context %p", width, height, ctx_);
+  frame_pools_[{width, height}] = pool;
+  return pool;
+}
+
+uint64_t NvdecSessionPool::output_frames_allocated() const {
+  std::lock_guard<std::mutex> guard(frames_lock_);
+  uint64_t allocated = 0;
+  for (const auto &[size, pool] : frame_pools_)
+    allocated += reinterpret_cast<GpurtspFramePool *>(pool)->allocated.load();
+  return allocated;
+}
+
+std::shared_ptr<NvdecSessionPool>
+NvdecSessionPool::get(GstCudaContext *ctx, const nvcuvid::Api *api, unsigned max_sessions) {
+  init_debug();
+  auto pool = pool_cache.get(ctx, [&] {
+    GST_INFO("NVDEC session pool for CUDA context %p, at most %u sessions", ctx, max_sessions);
+    return std::shared_ptr<NvdecSessionPool>(new NvdecSessionPool(ctx, api, max_sessions));
+  });
+  pool->sessions_.raise_max_sessions(max_sessions);
+  return pool;
+}
+
+bool NvdecSessionPool::supports(const NvdecFormat &format, GpuError &error) {
+  std::lock_guard<std::mutex> guard(caps_lock_);
+  auto it = caps_.find(format.codec);
+  if (it == caps_.end()) {
+    CUVIDDECODECAPS caps{};
+    caps.eCodecType = format.codec;
+    caps.eChromaFormat = cudaVideoChromaFormat_420;
+    caps.nBitDepthMinus8 = 0;
+    CudaContextScope scope(ctx_);
+    if (!scope.pushed()) {
+      error = GpuError::context_push();
+      return false;
+    }
+    if (!check(api_->cuvidGetDecoderCaps(&caps), "cuvidGetDecoderCaps", error))
+      return false;
+    it = caps_.emplace(format.codec, caps).first;
+  }
+  const CUVIDDECODECAPS &caps = it->second;
+  if (!caps.bIsSupported) {
+    error = {"", "",
+             std::string("this GPU's NVDEC cannot decode 8-bit 4:2:0 ") + codec_name(format.codec)};
+    return false;
+  }
+  const unsigned w = format.coded_width, h = format.coded_height;
+  if (w < caps.nMinWidth || h < caps.nMinHeight || w > caps.nMaxWidth || h > caps.nMaxHeight ||
+      w * h / 256 > caps.nMaxMBCount) {
+    error = {"", "",
+             std::string("coded size ") + std::to_string(w) + "x" + std::to_string(h) +
+                 " is outside what NVDEC decodes (" + std::to_string(caps.nMinWidth) + "x" +
+                 std::to_string(caps.nMinHeight) + " to " + std::to_string(caps.nMaxWidth) + "x" +
+                 std::to_string(caps.nMaxHeight) + ", " + std::to_string(caps.nMaxMBCount) +
+                 " macroblocks)"};
+    return false;
+  }
+  return true;
+}
+
+} // namespace gpurtsp

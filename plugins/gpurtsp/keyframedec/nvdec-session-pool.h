@@ -1,0 +1,114 @@
+/* gpurtsp: NVDEC decoder sessions shared by every gpukeyframedec of a CUDA
+ * context.
+ *
+ * A keyframe needs no reference picture, so any session of the right codec and
+ * coded size can decode any camera's keyframe: cameras borrow one session per
+ * picture instead of owning one (docs/nvdec-sessions.md). */
+#pragma once
+
+#include "core/gpurtsp-cuda.h"
+#include "keyframedec/nvcuvid-loader.h"
+#include "core/session-pool.hpp"
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+namespace gpurtsp {
+
+/* What a session was created for; also what a picture needs. */
+struct NvdecFormat {
+  cudaVideoCodec codec = cudaVideoCodec_H264;
+  unsigned coded_width = 0;
+  unsigned coded_height = 0;
+  /* Decode surfaces: the parser's picture indices run below this. */
+  unsigned num_decode_surfaces = 0;
+
+  bool serves(const NvdecFormat &wanted) const {
+    return codec == wanted.codec && coded_width == wanted.coded_width &&
+           coded_height == wanted.coded_height && num_decode_surfaces >= wanted.num_decode_surfaces;
+  }
+};
+
+/* The displayed part of a coded picture (even left/top, as 4:2:0 crops are). */
+struct CropRect {
+  unsigned left = 0, top = 0, width = 0, height = 0;
+};
+
+/* One NVDEC decoder (8-bit 4:2:0, intra pictures only, one output surface)
+ * with its own CUDA stream. Used by one borrower at a time; decode() needs
+ * the session's context current. */
+class NvdecSession {
+public:
+  /* Creates a decoder for @format in @ctx; nullptr and @error on failure. */
+  static std::unique_ptr<NvdecSession> create(GstCudaContext *ctx, const nvcuvid::Api *api,
+                                              const NvdecFormat &format, GpuError &error);
+  ~NvdecSession();
+  NvdecSession(const NvdecSession &) = delete;
+  NvdecSession &operator=(const NvdecSession &) = delete;
+
+  const NvdecFormat &key() const { return format_; }
+
+  /* Decodes the intra picture @params (from a parser whose indices fit this
+   * session) and copies its @crop into the NV12 @dst, mapped for CUDA. On
+   * failure @error names the failed call. */
+  bool decode(CUVIDPICPARAMS *params, const CropRect &crop, GstVideoFrame *dst, GpuError &error);
+
+private:
+  NvdecSession(GstCudaContext *ctx, const nvcuvid::Api *api, const NvdecFormat &format)
+      : ctx_(static_cast<GstCudaContext *>(gst_object_ref(ctx))), api_(api), format_(format) {}
+
+  GstCudaContext *const ctx_; /* owned ref */
+  const nvcuvid::Api *const api_;
+  const NvdecFormat format_;
+  CUvideodecoder decoder_ = nullptr;
+  CudaStream stream_;
+};
+
+/* The sessions of one GstCudaContext, shared by all its gpukeyframedecs. */
+class NvdecSessionPool {
+public:
+  using Sessions = SessionPool<NvdecFormat, NvdecSession>;
+
+  /* Returns the pool of @ctx, creating it on first use with at most
+   * @max_sessions sessions; a later caller asking for more raises the cap. */
+  static std::shared_ptr<NvdecSessionPool> get(GstCudaContext *ctx, const nvcuvid::Api *api,
+                                               unsigned max_sessions);
+  ~NvdecSessionPool();
+  NvdecSessionPool(const NvdecSessionPool &) = delete;
+  NvdecSessionPool &operator=(const NvdecSessionPool &) = delete;
+
+  Sessions &sessions() { return sessions_; }
+  GstCudaContext *context() const { return ctx_; }
+
+  /* Whether the GPU decodes @format (8-bit 4:2:0); @error says why not:
+   * a failed cuvidGetDecoderCaps (or context push), or no failed call and
+   * what the GPU lacks. */
+  bool supports(const NvdecFormat &format, GpuError &error);
+
+  /* The active pool of NV12 @width x @height CUDA frames that every
+   * gpukeyframedec of the context decodes into: frames return to it when
+   * downstream lets go, so VRAM follows the frames in flight, not the
+   * cameras. Borrowed; valid while this object lives. nullptr and @why when
+   * the pool cannot be set up. */
+  GstBufferPool *output_frames(unsigned width, unsigned height, std::string &why);
+  /* Frames those pools allocated so far, all sizes. */
+  uint64_t output_frames_allocated() const;
+
+private:
+  NvdecSessionPool(GstCudaContext *ctx, const nvcuvid::Api *api, unsigned max_sessions);
+
+  GstCudaContext *const ctx_; /* owned ref */
+  const nvcuvid::Api *const api_;
+  Sessions sessions_;
+  std::mutex caps_lock_;
+  std::map<cudaVideoCodec, CUVIDDECODECAPS> caps_; /* guarded by caps_lock_ */
+
+  mutable std::mutex frames_lock_;
+  /* Owned refs, active; guarded by frames_lock_. Deactivated in the
+   * destructor: frames still downstream then free themselves on return. */
+  std::map<std::pair<unsigned, unsigned>, GstBufferPool *> frame_pools_;
+};
+
+} // namespace gpurtsp
