@@ -1,0 +1,52 @@
+#include "placement.h"
+
+#include <limits>
+#include <tuple>
+
+namespace gpurtsp::launch {
+
+namespace {
+
+unsigned free_decoders(const GpuLoad &gpu) {
+  if (gpu.decoder_budget == 0)
+    return std::numeric_limits<unsigned>::max();
+  return gpu.decoders_in_use >= gpu.decoder_budget ? 0 : gpu.decoder_budget - gpu.decoders_in_use;
+}
+
+/* Smaller is better. */
+auto rank(const GpuLoad &gpu, PlacementKind kind) {
+  unsigned primary = kind == PlacementKind::FullDecode
+                         ? std::numeric_limits<unsigned>::max() - free_decoders(gpu)
+                         : gpu.keyframe_cameras;
+  return std::make_tuple(primary, gpu.cameras, gpu.gpu);
+}
+
+} // namespace
+
+std::optional<int> place_camera(const std::vector<GpuLoad> &gpus, PlacementKind kind,
+                                std::string &why) {
+  const GpuLoad *best = nullptr;
+  std::string full;
+  unsigned usable = 0;
+  for (const GpuLoad &gpu : gpus) {
+    if (!gpu.usable)
+      continue;
+    usable++;
+    if (kind == PlacementKind::FullDecode && free_decoders(gpu) == 0) {
+      full += (full.empty() ? "" : ", ") + std::to_string(gpu.decoders_in_use) + " of " +
+              std::to_string(gpu.decoder_budget) + " on GPU " + std::to_string(gpu.gpu);
+      continue;
+    }
+    if (!best || rank(gpu, kind) < rank(*best, kind))
+      best = &gpu;
+  }
+  if (best)
+    return best->gpu;
+  if (usable == 0)
+    why = gpus.empty() ? "no GPU is visible" : "no GPU is usable";
+  else
+    why = "every GPU's NVDEC decoders are in use (" + full + ", --max-decoders-per-gpu)";
+  return std::nullopt;
+}
+
+} // namespace gpurtsp::launch
