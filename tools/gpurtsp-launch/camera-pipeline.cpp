@@ -10,8 +10,6 @@ namespace gpurtsp::launch {
 
 namespace {
 
-constexpr const char *kCudaContextType = "gst.cuda.context";
-
 /* latestframesink's interface the launcher relies on. */
 constexpr const char *kSinkProperties[] = {"frames-received", "last-frame-time"};
 constexpr const char *kSinkLatestSignal = "get-latest-sample";

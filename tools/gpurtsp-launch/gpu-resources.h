@@ -21,6 +21,10 @@
 
 namespace gpurtsp::launch {
 
+/* The GstContext type that carries a CUDA context: GST_CUDA_CONTEXT_TYPE,
+ * spelled out because builds without gst-cuda still watch for it. */
+inline constexpr const char *kCudaContextType = "gst.cuda.context";
+
 class GpuResources {
 public:
   GpuResources() = default;
