@@ -111,7 +111,7 @@ static std::string describe(const CameraStatus &status) {
 
 static std::pair<int, int> latest_jpeg_size(const Launch &launch, const std::string &id) {
   int64_t arrival_us = -1;
-  SamplePtr sample = launch.manager->latest_jpeg(id, arrival_us);
+  gpurtsp::Sample sample = launch.manager->latest_jpeg(id, arrival_us);
   if (!sample)
     return {0, 0};
   const GstStructure *s = gst_caps_get_structure(gst_sample_get_caps(sample.get()), 0);

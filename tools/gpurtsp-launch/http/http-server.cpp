@@ -306,7 +306,7 @@ void HttpServer::serve_camera(SoupServerMessage *msg, std::string_view rest) {
 
 void HttpServer::serve_frame(SoupServerMessage *msg, const std::string &id) {
   std::int64_t arrival_us = -1;
-  SamplePtr sample = registry_.latest_jpeg(id, arrival_us);
+  Sample sample = registry_.latest_jpeg(id, arrival_us);
   GstBuffer *buffer = sample ? gst_sample_get_buffer(sample.get()) : nullptr;
   GstMapInfo map;
   SoupMessageHeaders *headers = soup_server_message_get_response_headers(msg);
