@@ -14,7 +14,7 @@
 #include "config.h"
 #include "gpu-resources.h"
 #include "pipeline-worker.h"
-#include "stats-line.h"
+#include "totals.h"
 
 namespace gpurtsp::launch {
 
