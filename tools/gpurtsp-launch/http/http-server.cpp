@@ -1,6 +1,7 @@
 #include "http-server.h"
 
 #include <algorithm>
+#include <set>
 #include <stdexcept>
 
 #include "camera-json.h"
@@ -16,6 +17,7 @@ namespace {
 
 constexpr const char *kJson = "application/json";
 constexpr const char *kResourcePrefix = "/org/gpurtsp/launch/wall";
+constexpr std::string_view kIndex = "index.html"; /* served as "/" only */
 constexpr std::string_view kCamerasPrefix = "/api/cameras/";
 /* RFC 6585; libsoup names no constant for it. */
 constexpr guint kStatusHeaderFieldsTooLarge = 431;
@@ -39,6 +41,20 @@ void respond_error(SoupServerMessage *msg, guint status, std::string_view messag
 
 std::int64_t age_ms(std::int64_t arrival_us) {
   return std::max<std::int64_t>(0, (g_get_monotonic_time() - arrival_us) / 1000);
+}
+
+/* The URL paths of the wall's files, as the GResource lists them. */
+const std::set<std::string, std::less<>> &static_paths() {
+  static const std::set<std::string, std::less<>> paths = [] {
+    std::set<std::string, std::less<>> found{"/"};
+    g_auto(GStrv) names = g_resource_enumerate_children(
+        gpurtsp_wall_get_resource(), kResourcePrefix, G_RESOURCE_LOOKUP_FLAGS_NONE, nullptr);
+    for (char **name = names; name && *name; name++)
+      if (*name != kIndex)
+        found.insert(std::string("/") + *name);
+    return found;
+  }();
+  return paths;
 }
 
 } // namespace
@@ -216,7 +232,7 @@ bool HttpServer::authorized(SoupServerMessage *msg) const {
 void HttpServer::handle(SoupServerMessage *msg) {
   const std::string_view path = g_uri_get_path(soup_server_message_get_uri(msg));
   const bool is_get = std::string_view(soup_server_message_get_method(msg)) == SOUP_METHOD_GET;
-  const bool is_static = path == "/" || path == "/wall.js" || path == "/wall.css";
+  const bool is_static = static_paths().contains(path);
   const bool is_api = path == "/metrics" || path == "/api/cameras" ||
                       (path.starts_with(kCamerasPrefix) && path.size() > kCamerasPrefix.size());
   if (path != "/healthz" && !is_static && !is_api) {
@@ -250,7 +266,7 @@ void HttpServer::handle(SoupServerMessage *msg) {
 }
 
 void HttpServer::serve_static(SoupServerMessage *msg, std::string_view path) {
-  const std::string name = path == "/" ? "/index.html" : std::string(path);
+  const std::string name = path == "/" ? "/" + std::string(kIndex) : std::string(path);
   const std::string resource_path = kResourcePrefix + name;
   g_autoptr(GBytes) bytes = g_resource_lookup_data(
       gpurtsp_wall_get_resource(), resource_path.c_str(), G_RESOURCE_LOOKUP_FLAGS_NONE, nullptr);
