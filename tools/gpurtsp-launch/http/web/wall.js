@@ -1,8 +1,7 @@
 // Camera wall: a tile per camera from /api/cameras, thumbnails refreshed from
 // frame.jpg. Frames are fetched (not <img src>) so the bearer token can go in
 // a header; the token comes from "#token=..." or the form and stays in
-// sessionStorage. Each loaded thumbnail records its natural size in
-// data-natural-width/height, which the headless browser test reads.
+// sessionStorage.
 'use strict';
 
 const THUMB_INTERVAL_MS = 1000;
@@ -50,10 +49,6 @@ function makeTile(camera) {
   tile.dataset.id = camera.id;
   const img = document.createElement('img');
   img.alt = camera.id;
-  img.addEventListener('load', () => {
-    img.dataset.naturalWidth = img.naturalWidth;
-    img.dataset.naturalHeight = img.naturalHeight;
-  });
   const label = document.createElement('div');
   label.className = 'label';
   label.innerHTML = '<span class="id"></span><span class="state"></span><span class="age"></span>';
