@@ -1,6 +1,6 @@
-/* gpurtsp-launch's cameras (issues 5 and 7), driven in-process through
- * CameraManager against synthetic RTSP servers: streaming, reconnects,
- * credentials, stalls, hostile servers and resolution changes.
+/* gpurtsp-launch's cameras, driven in-process through CameraManager against
+ * synthetic RTSP servers: streaming, reconnects, credentials, stalls,
+ * hostile servers and resolution changes.
  *
  * Usage: test-launch-cameras [--decoder software|nvidia] [--loadgen PATH]
  *   --decoder nvidia runs the same tests on NVDEC/nvJPEG and checks that every
