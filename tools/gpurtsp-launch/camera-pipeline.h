@@ -19,7 +19,7 @@
 
 #include "config.h"
 #include "gpu-resources.h"
-#include "latestframesink.hpp" /* Sample */
+#include <gpurtsp/latestframesink.hpp> /* Sample */
 #include "pipeline-description.h"
 
 namespace gpurtsp::launch {

@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-#include "latestframesink.hpp" /* Sample: an owned GstSample */
+#include <gpurtsp/latestframesink.hpp> /* Sample: an owned GstSample */
 
 namespace gpurtsp::launch {
 
