@@ -1,4 +1,4 @@
-/* End to end on the CPU (issue 2): a synthetic camera through
+/* End to end on the CPU, no GPU needed: a synthetic camera through
  *   rtspsrc ! rtph264depay ! h264parse ! avdec_h264 ! videoconvert ! jpegenc
  *   ! latestframesink
  * and the newest sample pulled from the sink is a JPEG of the camera's size. */

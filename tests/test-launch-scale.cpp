@@ -1,6 +1,6 @@
-/* gpurtsp-launch's parts for 1,000 cameras (issue 6, docs/scale.md): the
- * keyframe decoder choice, the start window, the --stats-interval line and
- * the NVDEC decoder slots per GPU (--max-decoders-per-gpu). */
+/* gpurtsp-launch's parts for 1,000 cameras (docs/scale.md): the keyframe
+ * decoder choice, the start window, the --stats-interval line and the NVDEC
+ * decoder slots per GPU (--max-decoders-per-gpu). */
 #include <atomic>
 #include <memory>
 #include <string>

@@ -4,13 +4,17 @@
   test-http-e2e.py LAUNCHER          API, frame.jpg decoded by jpegdec, metrics, MJPEG
   test-http-e2e.py LAUNCHER --wall   the camera wall in headless Chromium (77 without one)
 """
+import fcntl
 import http.client
 import json
+import os
 import re
+import select
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -92,6 +96,93 @@ def decode_jpeg(data):
     return structure.get_value('width'), structure.get_value('height')
 
 
+class Browser:
+    """Headless Chromium driven through the DevTools protocol over
+    --remote-debugging-pipe: JSON messages ending in NUL, read by the browser
+    from fd 3 and written to fd 4."""
+
+    def __init__(self, path):
+        self.profile = tempfile.TemporaryDirectory(prefix='gpurtsp-wall-')
+        self.log_path = os.path.join(self.profile.name, 'browser.log')
+        to_browser, self.to_browser = os.pipe()
+        self.from_browser, from_browser = os.pipe()
+        # Out of the way of fds 3 and 4 before they are laid in the child.
+        to_browser, from_browser = (fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
+                                    for fd in (to_browser, from_browser))
+        try:
+            self.pid = os.posix_spawn(path, [
+                path, '--headless', '--disable-gpu', '--no-sandbox', '--no-first-run',
+                '--user-data-dir=' + self.profile.name, '--remote-debugging-pipe',
+            ], os.environ, file_actions=[
+                (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                (os.POSIX_SPAWN_OPEN, 1, self.log_path, os.O_WRONLY | os.O_CREAT, 0o600),
+                (os.POSIX_SPAWN_DUP2, 1, 2),
+                (os.POSIX_SPAWN_DUP2, to_browser, 3),
+                (os.POSIX_SPAWN_DUP2, from_browser, 4),
+            ])
+        finally:
+            for fd in (to_browser, from_browser):
+                os.close(fd)
+        self.last_id = 0
+        self.pending = b''
+
+    def call(self, method, params=None, session=None, timeout=30):
+        self.last_id += 1
+        message = {'id': self.last_id, 'method': method, 'params': params or {}}
+        if session:
+            message['sessionId'] = session
+        os.write(self.to_browser, json.dumps(message).encode() + b'\0')
+        deadline = time.monotonic() + timeout
+        while True:  # events and other replies are not wanted
+            reply = self._receive(deadline)
+            if reply.get('id') == self.last_id:
+                assert 'error' not in reply, (method, reply['error'], self.log())
+                return reply['result']
+
+    def _receive(self, deadline):
+        while b'\0' not in self.pending:
+            remaining = deadline - time.monotonic()
+            ready = remaining > 0 and select.select([self.from_browser], [], [], remaining)[0]
+            assert ready, 'no DevTools answer in time\n' + self.log()
+            chunk = os.read(self.from_browser, 1 << 16)
+            assert chunk, 'browser exited\n' + self.log()
+            self.pending += chunk
+        message, self.pending = self.pending.split(b'\0', 1)
+        return json.loads(message)
+
+    def log(self):
+        with open(self.log_path, errors='replace') as log:
+            return log.read()
+
+    def close(self):
+        try:
+            self.call('Browser.close', timeout=10)
+        except (AssertionError, OSError):
+            pass
+        deadline = time.monotonic() + 10
+        while os.waitpid(self.pid, os.WNOHANG) == (0, 0):
+            if time.monotonic() > deadline:
+                os.kill(self.pid, signal.SIGKILL)
+                os.waitpid(self.pid, 0)
+                break
+            time.sleep(0.1)
+        os.close(self.to_browser)
+        os.close(self.from_browser)
+        self.profile.cleanup()
+
+
+# Each tile's camera id and the natural size of its thumbnail (0 until one
+# has loaded), read in the page.
+WALL_TILES_JS = """
+JSON.stringify(Array.from(document.querySelectorAll('#wall .tile'), (tile) => {
+  const img = tile.querySelector('img');
+  const loaded = img.complete && img.hasAttribute('src');
+  return { id: tile.dataset.id, width: loaded ? img.naturalWidth : 0,
+           height: loaded ? img.naturalHeight : 0 };
+}))
+"""
+
+
 def read_mjpeg_parts(launcher, camera_id, count):
     connection = http.client.HTTPConnection('127.0.0.1', launcher.port, timeout=20)
     connection.request('GET', '/api/cameras/%s/stream.mjpg' % camera_id)
@@ -165,18 +256,30 @@ def test_wall(launcher_path):
     launcher = Launcher(launcher_path, WALL_CAMERAS)
     try:
         cameras = launcher.wait_for_frames(WALL_CAMERAS)
-        dom = subprocess.run(
-            [browser, '--headless', '--disable-gpu', '--no-sandbox', '--no-first-run',
-             '--virtual-time-budget=10000', '--dump-dom',
-             'http://127.0.0.1:%d/' % launcher.port],
-            capture_output=True, text=True, timeout=120).stdout
+        browser = Browser(browser)
+        try:
+            target = browser.call('Target.createTarget',
+                                  {'url': 'http://127.0.0.1:%d/' % launcher.port})['targetId']
+            session = browser.call('Target.attachToTarget',
+                                   {'targetId': target, 'flatten': True})['sessionId']
+            deadline = time.monotonic() + 60
+            while True:
+                result = browser.call('Runtime.evaluate',
+                                      {'expression': WALL_TILES_JS, 'returnByValue': True},
+                                      session)
+                tiles = json.loads(result['result'].get('value') or '[]')
+                loaded = [t for t in tiles if t['width'] > 0]
+                if len(loaded) >= WALL_CAMERAS or time.monotonic() > deadline:
+                    break
+                time.sleep(0.5)
+        finally:
+            browser.close()
     finally:
         launcher.stop()
-    tiles = re.findall(r'<div class="tile state-(\w+)" data-id="(demo\d+)">', dom)
-    assert sorted(t[1] for t in tiles) == sorted(c['id'] for c in cameras), dom
-    loaded = re.findall(r'<img [^>]*data-natural-width="(\d+)"[^>]*>', dom)
-    assert len(loaded) >= WALL_CAMERAS, 'thumbnails rendered: %d\n%s' % (len(loaded), dom)
-    assert all(int(width) == cameras[0]['width'] for width in loaded), loaded
+    assert sorted(t['id'] for t in tiles) == sorted(c['id'] for c in cameras), tiles
+    assert len(loaded) >= WALL_CAMERAS, 'thumbnails rendered: %d\n%s' % (len(loaded), tiles)
+    sizes = {c['id']: (c['width'], c['height']) for c in cameras}
+    assert all((t['width'], t['height']) == sizes[t['id']] for t in loaded), (loaded, sizes)
     print('ok: %d thumbnails rendered' % len(loaded))
     return 0
 

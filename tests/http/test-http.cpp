@@ -63,7 +63,7 @@ public:
   void set_frame(const std::string &id, const std::string &bytes) {
     GstBuffer *buffer = gst_buffer_new_memdup(bytes.data(), bytes.size());
     GstCaps *caps = gst_caps_new_empty_simple("image/jpeg");
-    SamplePtr sample(gst_sample_new(buffer, caps, nullptr, nullptr));
+    gpurtsp::Sample sample(gst_sample_new(buffer, caps, nullptr, nullptr));
     gst_buffer_unref(buffer);
     gst_caps_unref(caps);
     std::lock_guard lock(mutex_);
@@ -88,12 +88,12 @@ public:
         return entry.status;
     return std::nullopt;
   }
-  SamplePtr latest_jpeg(std::string_view id, std::int64_t &arrival_us) const override {
+  gpurtsp::Sample latest_jpeg(std::string_view id, std::int64_t &arrival_us) const override {
     std::lock_guard lock(mutex_);
     for (const Entry &entry : cameras_)
       if (entry.status.id == id && entry.frame) {
         arrival_us = entry.arrival_us;
-        return SamplePtr(gst_sample_ref(entry.frame.get()));
+        return gpurtsp::Sample(gst_sample_ref(entry.frame.get()));
       }
     return nullptr;
   }
@@ -101,7 +101,7 @@ public:
 private:
   struct Entry {
     CameraStatus status;
-    SamplePtr frame;
+    gpurtsp::Sample frame;
     std::int64_t arrival_us;
   };
   mutable std::mutex mutex_; /* guards cameras_ */

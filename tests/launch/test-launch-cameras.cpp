@@ -1,6 +1,6 @@
-/* gpurtsp-launch's cameras (issues 5 and 7), driven in-process through
- * CameraManager against synthetic RTSP servers: streaming, reconnects,
- * credentials, stalls, hostile servers and resolution changes.
+/* gpurtsp-launch's cameras, driven in-process through CameraManager against
+ * synthetic RTSP servers: streaming, reconnects, credentials, stalls,
+ * hostile servers and resolution changes.
  *
  * Usage: test-launch-cameras [--decoder software|nvidia] [--loadgen PATH]
  *   --decoder nvidia runs the same tests on NVDEC/nvJPEG and checks that every
@@ -111,7 +111,7 @@ static std::string describe(const CameraStatus &status) {
 
 static std::pair<int, int> latest_jpeg_size(const Launch &launch, const std::string &id) {
   int64_t arrival_us = -1;
-  SamplePtr sample = launch.manager->latest_jpeg(id, arrival_us);
+  gpurtsp::Sample sample = launch.manager->latest_jpeg(id, arrival_us);
   if (!sample)
     return {0, 0};
   const GstStructure *s = gst_caps_get_structure(gst_sample_get_caps(sample.get()), 0);

@@ -2,12 +2,14 @@
  * each GStreamer release lays them out, no GPU needed: the NVDEC decoder
  * (1.22's nvh264sldec over its legacy nvh264dec; 1.24's stateless nvh264dec
  * and nvh264device1dec), the JPEG encoder of jpeg_encoder (auto's
- * preference, nvjpegenc per GPU, its fallback with width), and the output
- * chain each encoder gets. */
+ * preference, nvjpegenc per GPU, its fallback with width), the output chain
+ * each encoder gets, and the NVDEC budget against gpukeyframedec's default
+ * (where the element is registered). */
 #include <string>
 #include <vector>
 
 #include "element-choice.h"
+#include "gpu-resources.h"
 #include "pipeline-description.h"
 
 /* Last: check.h defines fail(), which breaks <ios> included after it. */
@@ -275,6 +277,23 @@ GST_START_TEST(test_nvjpegenc_pipeline) {
 }
 GST_END_TEST;
 
+GST_START_TEST(test_nvdec_budget_matches_gpukeyframedec) {
+  /* The per-GPU decoder budget counts gpukeyframedec's default sessions;
+   * where the element is registered (a GPU host), its default must agree. */
+  GstElement *element = gst_element_factory_make(kKeyframeDecoderFactory, nullptr);
+  if (!element) {
+    g_print("gpukeyframedec not registered: its max-sessions default not checked\n");
+    return;
+  }
+  gst_object_ref_sink(element);
+  GParamSpec *pspec = g_object_class_find_property(G_OBJECT_GET_CLASS(element), "max-sessions");
+  fail_unless(pspec && G_IS_PARAM_SPEC_UINT(pspec));
+  fail_unless_equals_int(G_PARAM_SPEC_UINT(pspec)->default_value,
+                         GpuResources::kKeyframeDecoderSessions);
+  gst_object_unref(element);
+}
+GST_END_TEST;
+
 static Suite *launch_choice_suite() {
   Suite *s = suite_create("launch-choice");
   TCase *tc = tcase_create("choice");
@@ -287,6 +306,7 @@ static Suite *launch_choice_suite() {
   tcase_add_test(tc, test_jpeg_encoder_auto);
   tcase_add_test(tc, test_jpeg_encoder_set);
   tcase_add_test(tc, test_nvjpegenc_pipeline);
+  tcase_add_test(tc, test_nvdec_budget_matches_gpukeyframedec);
   return s;
 }
 

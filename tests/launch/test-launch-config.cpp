@@ -1,6 +1,6 @@
-/* gpurtsp-launch's config (issue 5): every bad input is a one-line error
- * naming the file, line and key; variables, defaults and overrides; and the
- * same through the CLI (exit code 2, --check, --print-pipelines).
+/* gpurtsp-launch's config: every bad input is a one-line error naming the
+ * file, line and key; variables, defaults and overrides; and the same
+ * through the CLI (exit code 2, --check, --print-pipelines).
  *
  * Usage: test-launch-config PATH-OF-gpurtsp-launch */
 #include <glib/gstdio.h>

@@ -1,6 +1,6 @@
-/* gpurtsp-launch as a process (issues 5 and 7): SIGTERM/SIGINT tear every
- * pipeline down and exit 0; a distinctive password never appears in
- * anything the launcher prints, logs or reports.
+/* gpurtsp-launch as a process: SIGTERM/SIGINT tear every pipeline down and
+ * exit 0; a distinctive password never appears in anything the launcher
+ * prints, logs or reports.
  *
  * Usage: test-launch-process PATH-OF-gpurtsp-launch [DEMO-CAMERAS]
  *   DEMO-CAMERAS (default 16, at most 64) live cameras for the SIGTERM test. */

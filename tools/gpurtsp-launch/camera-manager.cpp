@@ -62,7 +62,7 @@ std::optional<CameraStatus> CameraManager::find(std::string_view id) const {
   return found ? std::optional<CameraStatus>(found->status()) : std::nullopt;
 }
 
-SamplePtr CameraManager::latest_jpeg(std::string_view id, std::int64_t &arrival_us) const {
+Sample CameraManager::latest_jpeg(std::string_view id, std::int64_t &arrival_us) const {
   const Camera *found = camera(id);
   return found ? found->latest_jpeg(arrival_us) : nullptr;
 }

@@ -14,7 +14,7 @@
 #include "config.h"
 #include "gpu-resources.h"
 #include "pipeline-worker.h"
-#include "stats-line.h"
+#include "totals.h"
 
 namespace gpurtsp::launch {
 
@@ -40,7 +40,7 @@ public:
 
   std::vector<CameraStatus> list() const override;
   std::optional<CameraStatus> find(std::string_view id) const override;
-  SamplePtr latest_jpeg(std::string_view id, std::int64_t &arrival_us) const override;
+  Sample latest_jpeg(std::string_view id, std::int64_t &arrival_us) const override;
 
   /* The gpukeyframedec statistics of every running pipeline, summed. */
   KeyframeDecoderTotals keyframe_decoder_totals() const;

@@ -10,8 +10,6 @@ namespace gpurtsp::launch {
 
 namespace {
 
-constexpr const char *kCudaContextType = "gst.cuda.context";
-
 /* latestframesink's interface the launcher relies on. */
 constexpr const char *kSinkProperties[] = {"frames-received", "last-frame-time"};
 constexpr const char *kSinkLatestSignal = "get-latest-sample";
@@ -390,7 +388,7 @@ int64_t CameraPipeline::last_frame_us() const {
   return time_ns == 0 ? -1 : int64_t(time_ns / 1000);
 }
 
-SamplePtr CameraPipeline::latest(int64_t &arrival_us) const {
+Sample CameraPipeline::latest(int64_t &arrival_us) const {
   /* Read first: if a frame lands in between, the age shown errs on the old
    * side by one frame, never on the young one. */
   arrival_us = last_frame_us();
@@ -398,7 +396,7 @@ SamplePtr CameraPipeline::latest(int64_t &arrival_us) const {
   g_signal_emit_by_name(sink_, kSinkLatestSignal, &sample);
   if (sample && arrival_us < 0)
     arrival_us = last_frame_us();
-  return SamplePtr(sample);
+  return Sample(sample);
 }
 
 void CameraPipeline::frame_size(int &width, int &height) const {

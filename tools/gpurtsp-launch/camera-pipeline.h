@@ -17,9 +17,9 @@
 #include <optional>
 #include <string>
 
-#include "camera-registry.h"
 #include "config.h"
 #include "gpu-resources.h"
+#include <gpurtsp/latestframesink.hpp> /* Sample */
 #include "pipeline-description.h"
 
 namespace gpurtsp::launch {
@@ -58,7 +58,7 @@ public:
   /* g_get_monotonic_time() of the newest frame; -1 before the first. */
   int64_t last_frame_us() const;
   /* The newest JPEG and when it arrived; nullptr before the first. */
-  SamplePtr latest(int64_t &arrival_us) const;
+  Sample latest(int64_t &arrival_us) const;
   /* Size of the JPEGs; 0x0 before caps are known. */
   void frame_size(int &width, int &height) const;
 

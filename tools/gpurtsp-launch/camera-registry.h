@@ -3,14 +3,13 @@
  * HTTP layer use a fake. */
 #pragma once
 
-#include <gst/gst.h>
-
 #include <cstdint>
-#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <gpurtsp/latestframesink.hpp> /* Sample: an owned GstSample */
 
 namespace gpurtsp::launch {
 
@@ -41,11 +40,6 @@ struct CameraStatus {
   std::string last_error; /* human readable; never holds credentials */
 };
 
-struct SampleUnref {
-  void operator()(GstSample *sample) const { gst_sample_unref(sample); }
-};
-using SamplePtr = std::unique_ptr<GstSample, SampleUnref>;
-
 /* Read access to every camera. Called from the main loop's thread only. */
 class CameraRegistry {
 public:
@@ -57,7 +51,7 @@ public:
   /* The newest JPEG of camera @id (a sample with image/jpeg caps), and the
    * g_get_monotonic_time() at which it arrived; nullptr if none yet or no
    * such camera. */
-  virtual SamplePtr latest_jpeg(std::string_view id, std::int64_t &arrival_us) const = 0;
+  virtual Sample latest_jpeg(std::string_view id, std::int64_t &arrival_us) const = 0;
 };
 
 } // namespace gpurtsp::launch

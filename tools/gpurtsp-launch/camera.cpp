@@ -102,7 +102,7 @@ void Camera::drop_pipeline() {
   if (!pipeline_)
     return;
   int64_t arrival_us = -1;
-  if (SamplePtr frame = pipeline_->latest(arrival_us)) {
+  if (Sample frame = pipeline_->latest(arrival_us)) {
     held_frame_ = std::move(frame);
     held_arrival_us_ = arrival_us;
   }
@@ -257,14 +257,14 @@ CameraStatus Camera::status() const {
   return status;
 }
 
-SamplePtr Camera::latest_jpeg(int64_t &arrival_us) const {
+Sample Camera::latest_jpeg(int64_t &arrival_us) const {
   if (pipeline_)
-    if (SamplePtr frame = pipeline_->latest(arrival_us))
+    if (Sample frame = pipeline_->latest(arrival_us))
       return frame;
   if (!held_frame_)
     return nullptr;
   arrival_us = held_arrival_us_;
-  return SamplePtr(gst_sample_ref(held_frame_.get()));
+  return Sample(gst_sample_ref(held_frame_.get()));
 }
 
 } // namespace gpurtsp::launch

@@ -61,7 +61,7 @@ public:
   void tick(int64_t now_us);
 
   CameraStatus status() const;
-  SamplePtr latest_jpeg(int64_t &arrival_us) const;
+  Sample latest_jpeg(int64_t &arrival_us) const;
 
   /* See CameraPipeline::keyframe_decoder_stats(); nullptr between attempts. */
   GstStructure *keyframe_decoder_stats() const {
@@ -116,7 +116,7 @@ private:
 
   /* The newest frame of the last torn-down pipeline, served until the new one
    * has its own. */
-  SamplePtr held_frame_;
+  Sample held_frame_;
   int64_t held_arrival_us_ = -1;
 };
 

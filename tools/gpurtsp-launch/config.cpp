@@ -279,12 +279,6 @@ CameraSettings parse_defaults(const Field &field) {
   return settings;
 }
 
-bool valid_id(std::string_view id) {
-  return !id.empty() && id.size() <= 64 && std::all_of(id.begin(), id.end(), [](char c) {
-    return g_ascii_isalnum(c) || c == '_' || c == '-';
-  });
-}
-
 HttpConfig parse_http(const Field &field) {
   require_map(field, "a mapping with listen and token");
   HttpConfig http;
@@ -349,7 +343,7 @@ std::vector<CameraConfig> parse_cameras(const Field &field, const CameraSettings
       item.fail("missing key \"url\"");
 
     camera.id = id_field->text();
-    if (!valid_id(camera.id))
+    if (!is_valid_camera_id(camera.id))
       id_field->fail("invalid id \"" + camera.id + "\" (expected 1 to 64 of A-Z a-z 0-9 _ -)");
     if (auto [first, inserted] = id_lines.emplace(camera.id, id_field->line()); !inserted)
       id_field->fail("duplicate id \"" + camera.id + "\" (first at line " +
@@ -366,6 +360,12 @@ std::vector<CameraConfig> parse_cameras(const Field &field, const CameraSettings
 }
 
 } // namespace
+
+bool is_valid_camera_id(std::string_view id) {
+  return !id.empty() && id.size() <= 64 && std::all_of(id.begin(), id.end(), [](char c) {
+    return g_ascii_isalnum(c) || c == '_' || c == '-';
+  });
+}
 
 const char *decoder_choice_name(DecoderChoice choice) {
   switch (choice) {

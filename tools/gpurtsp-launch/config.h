@@ -75,6 +75,10 @@ struct Config {
 
 constexpr size_t kMaxCameras = 10000;
 
+/* Camera ids as cameras.yaml allows them: 1 to 64 of A-Z a-z 0-9 _ -. The
+ * HTTP API checks ids in URLs with the same rule. */
+bool is_valid_camera_id(std::string_view id);
+
 class ConfigError : public std::runtime_error {
 public:
   using std::runtime_error::runtime_error;

@@ -9,13 +9,13 @@
 #include <gst/cuda/gstcudacontext.h>
 #include <gst/cuda/gstcudaloader.h>
 #include <gst/cuda/gstcudautils.h>
+
+static_assert(std::string_view(gpurtsp::launch::kCudaContextType) == GST_CUDA_CONTEXT_TYPE);
 #endif
 
 namespace gpurtsp::launch {
 
 namespace {
-
-constexpr const char *kCudaContextType = "gst.cuda.context";
 
 /* Why gpurtsp did not register its CUDA elements, as the plugin recorded it
  * in the registry; empty if it did not say. */

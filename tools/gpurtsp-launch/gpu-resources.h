@@ -21,6 +21,10 @@
 
 namespace gpurtsp::launch {
 
+/* The GstContext type that carries a CUDA context: GST_CUDA_CONTEXT_TYPE,
+ * spelled out because builds without gst-cuda still watch for it. */
+inline constexpr const char *kCudaContextType = "gst.cuda.context";
+
 class GpuResources {
 public:
   GpuResources() = default;
@@ -102,9 +106,17 @@ public:
     int gpu_ = -1;
   };
 
+  /* NVDEC decoder sessions one process gets per GPU: 288 on the H100
+   * (docs/nvdec-sessions.md). */
+  static constexpr unsigned kNvdecSessionsPerGpu = 288;
+  /* gpukeyframedec's default max-sessions, shared by every decode: keyframes
+   * camera of a GPU; test-launch-choice checks it against the element. */
+  static constexpr unsigned kKeyframeDecoderSessions = 8;
   /* 256 of NVDEC's ~288 leave room for gpukeyframedec's shared sessions and
    * other processes on the GPU. */
   static constexpr unsigned kDefaultMaxDecodersPerGpu = 256;
+  static_assert(kDefaultMaxDecodersPerGpu + kKeyframeDecoderSessions < kNvdecSessionsPerGpu,
+                "per-camera decoders and gpukeyframedec's sessions must fit NVDEC's sessions");
   /* Slots per GPU; 0: no limit. Main thread, before cameras start. */
   void set_max_decoders_per_gpu(unsigned max) { max_decoders_per_gpu_ = max; }
   unsigned max_decoders_per_gpu() const { return max_decoders_per_gpu_; }

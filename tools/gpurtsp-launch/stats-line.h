@@ -26,36 +26,13 @@
  */
 #pragma once
 
-#include <gst/gst.h>
-
-#include <cstdint>
 #include <string>
 #include <vector>
 
 #include "camera-registry.h"
+#include "totals.h"
 
 namespace gpurtsp::launch {
-
-struct KeyframeDecoderTotals {
-  unsigned instances = 0;
-  std::uint64_t decoded = 0;
-  std::uint64_t dropped_busy = 0;
-  std::uint64_t dropped_non_intra = 0;
-  unsigned pool_users = 0;
-  unsigned pool_sessions = 0;
-  unsigned pool_max_sessions = 0;
-  std::uint64_t pool_creation_failures = 0;
-  std::uint64_t pool_output_frames = 0; /* frames the shared output pools allocated */
-
-  /* Adds one gpukeyframedec's "stats" structure. */
-  void add(const GstStructure *stats);
-};
-
-struct RtpFilterTotals {
-  unsigned instances = 0;
-  std::uint64_t packets_passed = 0;
-  std::uint64_t packets_dropped = 0;
-};
 
 /* The line (without newline) for @cameras, @elapsed_s after the start. */
 std::string stats_line(const std::vector<CameraStatus> &cameras, double elapsed_s,

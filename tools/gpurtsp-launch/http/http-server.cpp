@@ -1,6 +1,7 @@
 #include "http-server.h"
 
 #include <algorithm>
+#include <set>
 #include <stdexcept>
 
 #include "camera-json.h"
@@ -16,12 +17,12 @@ namespace {
 
 constexpr const char *kJson = "application/json";
 constexpr const char *kResourcePrefix = "/org/gpurtsp/launch/wall";
+constexpr std::string_view kIndex = "index.html"; /* served as "/" only */
 constexpr std::string_view kCamerasPrefix = "/api/cameras/";
 /* RFC 6585; libsoup names no constant for it. */
 constexpr guint kStatusHeaderFieldsTooLarge = 431;
 
-void respond(SoupServerMessage *msg, guint status, const char *content_type,
-             std::string_view body) {
+void respond(SoupServerMessage *msg, guint status, const char *content_type, GBytes *body) {
   SoupMessageHeaders *headers = soup_server_message_get_response_headers(msg);
   soup_message_headers_replace(headers, "X-Content-Type-Options", "nosniff");
   soup_message_headers_replace(headers, "Referrer-Policy", "no-referrer");
@@ -30,7 +31,16 @@ void respond(SoupServerMessage *msg, guint status, const char *content_type,
   soup_server_message_set_status(
       msg, status,
       status == kStatusHeaderFieldsTooLarge ? "Request Header Fields Too Large" : nullptr);
-  soup_server_message_set_response(msg, content_type, SOUP_MEMORY_COPY, body.data(), body.size());
+  /* What soup_server_message_set_response() does, without copying @body. */
+  soup_message_headers_replace(headers, "Content-Type", content_type);
+  if (g_bytes_get_size(body) > 0) /* append_bytes() refuses empty bytes */
+    soup_message_body_append_bytes(soup_server_message_get_response_body(msg), body);
+}
+
+void respond(SoupServerMessage *msg, guint status, const char *content_type,
+             std::string_view body) {
+  g_autoptr(GBytes) bytes = g_bytes_new(body.data(), body.size());
+  respond(msg, status, content_type, bytes);
 }
 
 void respond_error(SoupServerMessage *msg, guint status, std::string_view message) {
@@ -39,6 +49,43 @@ void respond_error(SoupServerMessage *msg, guint status, std::string_view messag
 
 std::int64_t age_ms(std::int64_t arrival_us) {
   return std::max<std::int64_t>(0, (g_get_monotonic_time() - arrival_us) / 1000);
+}
+
+/* The URL paths of the wall's files, as the GResource lists them. */
+const std::set<std::string, std::less<>> &static_paths() {
+  static const std::set<std::string, std::less<>> paths = [] {
+    std::set<std::string, std::less<>> found{"/"};
+    g_auto(GStrv) names = g_resource_enumerate_children(
+        gpurtsp_wall_get_resource(), kResourcePrefix, G_RESOURCE_LOOKUP_FLAGS_NONE, nullptr);
+    for (char **name = names; name && *name; name++)
+      if (*name != kIndex)
+        found.insert(std::string("/") + *name);
+    return found;
+  }();
+  return paths;
+}
+
+/* A frame's buffer, mapped for reading while a response sends it. */
+struct MappedFrame {
+  Sample sample;
+  GstMapInfo map;
+
+  static void unmap(gpointer data) {
+    std::unique_ptr<MappedFrame> frame(static_cast<MappedFrame *>(data));
+    gst_buffer_unmap(gst_sample_get_buffer(frame->sample.get()), &frame->map);
+  }
+};
+
+/* @sample's data as bytes that keep it mapped (no copy) until released;
+ * nullptr when there is no buffer or it cannot be mapped. */
+GBytes *map_sample(Sample sample) {
+  GstBuffer *buffer = sample ? gst_sample_get_buffer(sample.get()) : nullptr;
+  auto frame = std::make_unique<MappedFrame>();
+  if (!buffer || !gst_buffer_map(buffer, &frame->map, GST_MAP_READ))
+    return nullptr;
+  frame->sample = std::move(sample);
+  const GstMapInfo &map = frame->map;
+  return g_bytes_new_with_free_func(map.data, map.size, MappedFrame::unmap, frame.release());
 }
 
 } // namespace
@@ -216,7 +263,7 @@ bool HttpServer::authorized(SoupServerMessage *msg) const {
 void HttpServer::handle(SoupServerMessage *msg) {
   const std::string_view path = g_uri_get_path(soup_server_message_get_uri(msg));
   const bool is_get = std::string_view(soup_server_message_get_method(msg)) == SOUP_METHOD_GET;
-  const bool is_static = path == "/" || path == "/wall.js" || path == "/wall.css";
+  const bool is_static = static_paths().contains(path);
   const bool is_api = path == "/metrics" || path == "/api/cameras" ||
                       (path.starts_with(kCamerasPrefix) && path.size() > kCamerasPrefix.size());
   if (path != "/healthz" && !is_static && !is_api) {
@@ -250,7 +297,7 @@ void HttpServer::handle(SoupServerMessage *msg) {
 }
 
 void HttpServer::serve_static(SoupServerMessage *msg, std::string_view path) {
-  const std::string name = path == "/" ? "/index.html" : std::string(path);
+  const std::string name = path == "/" ? "/" + std::string(kIndex) : std::string(path);
   const std::string resource_path = kResourcePrefix + name;
   g_autoptr(GBytes) bytes = g_resource_lookup_data(
       gpurtsp_wall_get_resource(), resource_path.c_str(), G_RESOURCE_LOOKUP_FLAGS_NONE, nullptr);
@@ -306,20 +353,16 @@ void HttpServer::serve_camera(SoupServerMessage *msg, std::string_view rest) {
 
 void HttpServer::serve_frame(SoupServerMessage *msg, const std::string &id) {
   std::int64_t arrival_us = -1;
-  SamplePtr sample = registry_.latest_jpeg(id, arrival_us);
-  GstBuffer *buffer = sample ? gst_sample_get_buffer(sample.get()) : nullptr;
-  GstMapInfo map;
+  g_autoptr(GBytes) jpeg = map_sample(registry_.latest_jpeg(id, arrival_us));
   SoupMessageHeaders *headers = soup_server_message_get_response_headers(msg);
-  if (!buffer || !gst_buffer_map(buffer, &map, GST_MAP_READ)) {
+  if (!jpeg) {
     soup_message_headers_replace(headers, "Retry-After", "1");
     respond_error(msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "no frame yet");
     return;
   }
   soup_message_headers_replace(headers, "X-Frame-Age-Ms",
                                std::to_string(age_ms(arrival_us)).c_str());
-  respond(msg, SOUP_STATUS_OK, "image/jpeg",
-          std::string_view(reinterpret_cast<const char *>(map.data), map.size));
-  gst_buffer_unmap(buffer, &map);
+  respond(msg, SOUP_STATUS_OK, "image/jpeg", jpeg);
 }
 
 } // namespace gpurtsp::launch::http

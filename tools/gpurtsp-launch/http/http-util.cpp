@@ -35,12 +35,6 @@ std::optional<std::string_view> bearer_token(const char *authorization) {
   return header;
 }
 
-bool is_valid_camera_id(std::string_view id) {
-  return !id.empty() && id.size() <= 64 && std::all_of(id.begin(), id.end(), [](char c) {
-    return g_ascii_isalnum(c) || c == '_' || c == '-';
-  });
-}
-
 std::optional<std::string> percent_decode(std::string_view text) {
   std::string decoded;
   decoded.reserve(text.size());

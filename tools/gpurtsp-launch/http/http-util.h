@@ -17,9 +17,6 @@ bool constant_time_equals(std::string_view secret, std::string_view presented);
  * header is absent or uses another scheme. */
 std::optional<std::string_view> bearer_token(const char *authorization);
 
-/* Camera ids as cameras.yaml allows them: 1 to 64 of A-Z a-z 0-9 _ -. */
-bool is_valid_camera_id(std::string_view id);
-
 /* Decodes %XX escapes; nullopt for a malformed escape or an encoded NUL. */
 std::optional<std::string> percent_decode(std::string_view text);
 

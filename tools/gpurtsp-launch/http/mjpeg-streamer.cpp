@@ -76,7 +76,7 @@ MjpegStreamer::Stats MjpegStreamer::stats() const {
 void MjpegStreamer::refresh_part(const std::string &camera_id) {
   Part &part = parts_[camera_id];
   std::int64_t arrival_us = -1;
-  SamplePtr sample = registry_.latest_jpeg(camera_id, arrival_us);
+  Sample sample = registry_.latest_jpeg(camera_id, arrival_us);
   if (!sample || arrival_us == part.arrival_us)
     return;
   GstBuffer *buffer = gst_sample_get_buffer(sample.get());

@@ -1,8 +1,7 @@
 // Camera wall: a tile per camera from /api/cameras, thumbnails refreshed from
 // frame.jpg. Frames are fetched (not <img src>) so the bearer token can go in
 // a header; the token comes from "#token=..." or the form and stays in
-// sessionStorage. Each loaded thumbnail records its natural size in
-// data-natural-width/height, which the headless browser test reads.
+// sessionStorage.
 'use strict';
 
 const THUMB_INTERVAL_MS = 1000;
@@ -14,6 +13,8 @@ const tiles = new Map();
 let token = sessionStorage.getItem('gpurtsp-token') || '';
 let inFlight = 0;
 let fullId = null;
+let pumpTimer = null;
+let pumpAt = Infinity;
 
 function takeTokenFromHash() {
   const match = location.hash.match(/token=([^&]+)/);
@@ -50,10 +51,6 @@ function makeTile(camera) {
   tile.dataset.id = camera.id;
   const img = document.createElement('img');
   img.alt = camera.id;
-  img.addEventListener('load', () => {
-    img.dataset.naturalWidth = img.naturalWidth;
-    img.dataset.naturalHeight = img.naturalHeight;
-  });
   const label = document.createElement('div');
   label.className = 'label';
   label.innerHTML = '<span class="id"></span><span class="state"></span><span class="age"></span>';
@@ -80,6 +77,7 @@ function updateTiles(cameras) {
   }
   document.getElementById('summary').textContent =
     streaming + ' of ' + cameras.length + ' cameras streaming';
+  wakePump(Date.now()); // new tiles or first frames may be due now
 }
 
 function refreshStatus() {
@@ -103,12 +101,27 @@ function loadFrame(id, img, previousUrl) {
     });
 }
 
-// Refreshes the stalest thumbnails, a few requests at a time.
+// Runs pumpThumbnails at time @at (Date.now() ms) unless it runs sooner.
+function wakePump(at) {
+  if (pumpTimer !== null && pumpAt <= at) return;
+  clearTimeout(pumpTimer);
+  pumpAt = at;
+  pumpTimer = setTimeout(pumpThumbnails, Math.max(0, at - Date.now()));
+}
+
+// Refreshes the stalest thumbnails, a few requests at a time, then sleeps
+// until the next one is due; a finished request or new tiles wake it sooner.
 function pumpThumbnails() {
+  pumpTimer = null;
   const now = Date.now();
+  let nextDue = Infinity;
   for (const [id, entry] of tiles) {
-    if (inFlight >= MAX_IN_FLIGHT) break;
-    if (!entry.hasFrame || entry.loading || entry.nextRefresh > now) continue;
+    if (!entry.hasFrame || entry.loading) continue;
+    if (entry.nextRefresh > now) {
+      nextDue = Math.min(nextDue, entry.nextRefresh);
+      continue;
+    }
+    if (inFlight >= MAX_IN_FLIGHT) continue;
     entry.loading = true;
     inFlight++;
     loadFrame(id, entry.img, entry.url)
@@ -118,9 +131,10 @@ function pumpThumbnails() {
         entry.loading = false;
         entry.nextRefresh = Date.now() + THUMB_INTERVAL_MS;
         inFlight--;
+        wakePump(Date.now()); // tiles due now may have waited for this slot
       });
   }
-  setTimeout(pumpThumbnails, 100);
+  if (nextDue !== Infinity) wakePump(nextDue);
 }
 
 function openFull(id) {
