@@ -21,6 +21,7 @@ unsigned CameraManager::default_start_window_ms(size_t cameras) {
 }
 
 void CameraManager::start(unsigned window_ms) {
+  started_at_us_ = g_get_monotonic_time() + int64_t(window_ms) * 1000;
   const size_t count = cameras_.size();
   for (size_t i = 0; i < count; i++)
     cameras_[i]->start(unsigned(uint64_t(i) * window_ms / count));
@@ -42,6 +43,10 @@ void CameraManager::stop() {
   }
   for (auto &camera : cameras_)
     camera->stop();
+}
+
+bool CameraManager::started() const {
+  return started_at_us_ >= 0 && g_get_monotonic_time() >= started_at_us_;
 }
 
 const Camera *CameraManager::camera(std::string_view id) const {

@@ -41,6 +41,7 @@ public:
   std::vector<CameraStatus> list() const override;
   std::optional<CameraStatus> find(std::string_view id) const override;
   Sample latest_jpeg(std::string_view id, std::int64_t &arrival_us) const override;
+  bool started() const override;
 
   /* The gpukeyframedec statistics of every running pipeline, summed. */
   KeyframeDecoderTotals keyframe_decoder_totals() const;
@@ -57,6 +58,7 @@ private:
   std::vector<std::unique_ptr<Camera>> cameras_; /* in config order */
   std::map<std::string, Camera *, std::less<>> by_id_;
   guint tick_source_ = 0;
+  int64_t started_at_us_ = -1; /* when the last first connect is due; -1 before start() */
 };
 
 } // namespace gpurtsp::launch

@@ -52,6 +52,10 @@ public:
    * g_get_monotonic_time() at which it arrived; nullptr if none yet or no
    * such camera. */
   virtual Sample latest_jpeg(std::string_view id, std::int64_t &arrival_us) const = 0;
+
+  /* Whether every camera has made its first connect attempt (the start
+   * window is over): /readyz answers 200 from then on. */
+  virtual bool started() const { return true; }
 };
 
 } // namespace gpurtsp::launch

@@ -20,6 +20,7 @@
 #include "http-server.h"
 #include "log.h"
 #include "pipeline-description.h"
+#include "shard.h"
 #include "stats-line.h"
 
 using namespace gpurtsp::launch;
@@ -40,7 +41,11 @@ struct Options {
   std::optional<double> start_window_s;
   double stats_interval_s = 0.0;
   unsigned max_decoders_per_gpu = GpuResources::kDefaultMaxDecodersPerGpu;
+  std::string shard; /* INDEX/COUNT; empty: GPURTSP_SHARD, else every camera */
 };
+
+/* The environment variable a StatefulSet sets from the pod index. */
+constexpr const char *kShardVariable = "GPURTSP_SHARD";
 
 /* What a camera holds at most, measured with 32 cameras (docs/scale.md):
  * over TCP 6 descriptors and 4 threads (rtspsrc's connection task, the
@@ -113,7 +118,16 @@ private:
   guint source_ = 0;
 };
 
-std::string summary(const Config &config) {
+/* Keeps the cameras of @config that hash to @shard. */
+void keep_shard_cameras(Config &config, const Shard &shard) {
+  if (shard.count == 1)
+    return;
+  std::erase_if(config.cameras, [&](const CameraConfig &camera) {
+    return shard_of(camera.id, shard.count) != shard.index;
+  });
+}
+
+std::string summary(const Config &config, const Shard &shard, size_t config_cameras) {
   size_t by_decoder[3] = {};
   for (const CameraConfig &camera : config.cameras)
     by_decoder[size_t(camera.settings.decoder)]++;
@@ -126,8 +140,11 @@ std::string summary(const Config &config) {
               std::to_string(by_decoder[size_t(choice)]);
       separator = ", ";
     }
-  return text + "), http " + config.http.listen.to_string() +
-         (config.http.token ? " with token" : " without token");
+  text += "), http " + config.http.listen.to_string() +
+          (config.http.token ? " with token" : " without token");
+  if (shard.count > 1)
+    text += ", shard " + shard.to_string() + " of " + std::to_string(config_cameras) + " cameras";
+  return text;
 }
 
 /* One "# id: note" line per camera, saying which decoder and JPEG encoder it
@@ -185,12 +202,14 @@ gboolean on_stop_signal(gpointer loop) {
 }
 
 /* Runs the cameras until SIGINT or SIGTERM; returns with every pipeline down. */
-int run_cameras(const Config &config, GpuResources &gpus, const Options &options) {
+int run_cameras(const Config &config, GpuResources &gpus, const Options &options,
+                const ShardInfo &shard) {
   CameraManager manager(config.cameras, gpus);
   /* The API, metrics and camera wall, on this thread's main loop. */
   http::HttpServerOptions http_options;
   http_options.listen = config.http.listen;
   http_options.token = config.http.token;
+  http_options.shard = shard;
   http::HttpServer http_server(manager, std::move(http_options));
   try {
     http_server.start();
@@ -220,9 +239,9 @@ int run_cameras(const Config &config, GpuResources &gpus, const Options &options
   return kExitOk;
 }
 
-int run(const Config &config, GpuResources &gpus, const Options &options) {
+int run(const Config &config, GpuResources &gpus, const Options &options, const ShardInfo &shard) {
   raise_limits(config.cameras.size());
-  const int status = run_cameras(config, gpus, options);
+  const int status = run_cameras(config, gpus, options, shard);
   /* The manager waited for its worker threads: the CUDA contexts may go. */
   LAUNCH_DEBUG("every pipeline is down");
   return status;
@@ -261,6 +280,10 @@ int main(int argc, char **argv) {
                  "error. NVDEC has ~288 sessions per GPU (default 256, 0: no limit)")
       ->type_name("N")
       ->check(CLI::Range(0u, 100000u));
+  app.add_option("--shard", options.shard,
+                 "Serve only the cameras whose id hashes to shard INDEX of COUNT (rendezvous "
+                 "hashing; default: $GPURTSP_SHARD, else every camera)")
+      ->type_name("INDEX/COUNT");
   app.add_option("--log-level", options.log_level, "error, warning, info (default) or debug")
       ->check(CLI::IsMember({"error", "warning", "info", "debug"}));
   app.set_version_flag("--version", "gpurtsp-launch " GPURTSP_VERSION);
@@ -277,6 +300,26 @@ int main(int argc, char **argv) {
     return kExitUsage;
   }
   set_log_level(*parse_log_level(options.log_level));
+
+  Shard shard;
+  {
+    const char *from_env = g_getenv(kShardVariable);
+    const std::string text = !options.shard.empty() ? options.shard : from_env ? from_env : "";
+    std::string error;
+    if (!text.empty()) {
+      auto parsed = parse_shard(text, error);
+      if (!parsed) {
+        std::fprintf(stderr, "gpurtsp-launch: %s: %s\n",
+                     options.shard.empty() ? kShardVariable : "--shard", error.c_str());
+        return kExitUsage;
+      }
+      shard = *parsed;
+    }
+  }
+  if (shard.count > 1 && options.demo > 0) {
+    std::fprintf(stderr, "gpurtsp-launch: shards split a --config, not --demo cameras\n");
+    return kExitUsage;
+  }
 
   Config config;
   if (!options.config_path.empty()) {
@@ -296,10 +339,15 @@ int main(int argc, char **argv) {
     }
     config.http.listen = *listen;
   }
+  const size_t config_cameras = config.cameras.size();
+  keep_shard_cameras(config, shard);
   if (options.check) {
-    std::printf("%s\n", summary(config).c_str());
+    std::printf("%s\n", summary(config, shard, config_cameras).c_str());
     return kExitOk;
   }
+  if (shard.count > 1)
+    LAUNCH_INFO("shard %s: serving %zu of the config's %zu cameras", shard.to_string().c_str(),
+                config.cameras.size(), config_cameras);
 
   gst_init(nullptr, nullptr);
   /* Destroyed last: pipelines must be down before the CUDA contexts go. */
@@ -320,5 +368,6 @@ int main(int argc, char **argv) {
     print_pipelines(config.cameras, gpus);
     return kExitOk;
   }
-  return run(config, gpus, options);
+  return run(config, gpus, options,
+             ShardInfo{shard, options.demo > 0 ? config.cameras.size() : config_cameras});
 }

@@ -7,6 +7,7 @@
  * (docs/scale-out.md, tools/scripts/gpurtsp-shard) so a proxy can route by it. */
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -21,6 +22,12 @@ struct Shard {
   /* "2/8"; "" when count is 1. */
   std::string to_string() const;
   bool operator==(const Shard &) const = default;
+};
+
+/* What this process serves, for the API, metrics and the log. */
+struct ShardInfo {
+  Shard shard;
+  size_t config_cameras = 0; /* cameras in the config, every shard's */
 };
 
 /* The most shards a process accepts: beyond it the per-camera scoring of

@@ -66,4 +66,35 @@ std::string cameras_json(const std::vector<CameraStatus> &statuses) {
   return to_string(builder);
 }
 
+std::string shard_json(const ShardInfo &shard, size_t cameras) {
+  g_autoptr(JsonBuilder) builder = json_builder_new();
+  json_builder_begin_object(builder);
+  json_builder_set_member_name(builder, "index");
+  json_builder_add_int_value(builder, shard.shard.index);
+  json_builder_set_member_name(builder, "count");
+  json_builder_add_int_value(builder, shard.shard.count);
+  json_builder_set_member_name(builder, "cameras");
+  json_builder_add_int_value(builder, gint64(cameras));
+  json_builder_set_member_name(builder, "config_cameras");
+  json_builder_add_int_value(builder, gint64(shard.config_cameras));
+  json_builder_end_object(builder);
+  return to_string(builder);
+}
+
+std::string shard_of_json(const ShardInfo &shard, const std::string &id) {
+  const unsigned serving = shard_of(id, shard.shard.count);
+  g_autoptr(JsonBuilder) builder = json_builder_new();
+  json_builder_begin_object(builder);
+  json_builder_set_member_name(builder, "id");
+  json_builder_add_string_value(builder, id.c_str());
+  json_builder_set_member_name(builder, "shard");
+  json_builder_add_int_value(builder, serving);
+  json_builder_set_member_name(builder, "count");
+  json_builder_add_int_value(builder, shard.shard.count);
+  json_builder_set_member_name(builder, "here");
+  json_builder_add_boolean_value(builder, serving == shard.shard.index);
+  json_builder_end_object(builder);
+  return to_string(builder);
+}
+
 } // namespace gpurtsp::launch::http

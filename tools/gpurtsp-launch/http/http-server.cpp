@@ -16,6 +16,7 @@ namespace gpurtsp::launch::http {
 namespace {
 
 constexpr const char *kJson = "application/json";
+constexpr const char *kInvalidCameraId = "invalid camera id (expected 1 to 64 of A-Z a-z 0-9 _ -)";
 constexpr const char *kResourcePrefix = "/org/gpurtsp/launch/wall";
 constexpr std::string_view kIndex = "index.html"; /* served as "/" only */
 constexpr std::string_view kCamerasPrefix = "/api/cameras/";
@@ -264,9 +265,10 @@ void HttpServer::handle(SoupServerMessage *msg) {
   const std::string_view path = g_uri_get_path(soup_server_message_get_uri(msg));
   const bool is_get = std::string_view(soup_server_message_get_method(msg)) == SOUP_METHOD_GET;
   const bool is_static = static_paths().contains(path);
-  const bool is_api = path == "/metrics" || path == "/api/cameras" ||
+  const bool is_probe = path == "/healthz" || path == "/readyz";
+  const bool is_api = path == "/metrics" || path == "/api/cameras" || path == "/api/shard" ||
                       (path.starts_with(kCamerasPrefix) && path.size() > kCamerasPrefix.size());
-  if (path != "/healthz" && !is_static && !is_api) {
+  if (!is_probe && !is_static && !is_api) {
     respond_error(msg, SOUP_STATUS_NOT_FOUND, "not found");
     return;
   }
@@ -279,6 +281,15 @@ void HttpServer::handle(SoupServerMessage *msg) {
     respond(msg, SOUP_STATUS_OK, kJson, "{\"status\":\"ok\"}");
     return;
   }
+  /* Ready once every camera has been started: a Kubernetes readiness probe
+   * then sends traffic only to shards that serve all their cameras. */
+  if (path == "/readyz") {
+    if (registry_.started())
+      respond(msg, SOUP_STATUS_OK, kJson, "{\"status\":\"ready\"}");
+    else
+      respond(msg, SOUP_STATUS_SERVICE_UNAVAILABLE, kJson, "{\"status\":\"starting\"}");
+    return;
+  }
   /* The page and its script hold no camera data; they ask for the token. */
   if (is_static) {
     serve_static(msg, path);
@@ -288,12 +299,42 @@ void HttpServer::handle(SoupServerMessage *msg) {
     return;
   if (path == "/metrics") {
     respond(msg, SOUP_STATUS_OK, "text/plain; version=0.0.4; charset=utf-8",
-            metrics_text(registry_.list(), read_process_stats(), nvml_.memory(), stats()));
+            metrics_text(registry_.list(), read_process_stats(), nvml_.memory(), stats(),
+                         options_.shard));
   } else if (path == "/api/cameras") {
-    respond(msg, SOUP_STATUS_OK, kJson, cameras_json(registry_.list()));
+    const std::vector<CameraStatus> cameras = registry_.list();
+    if (options_.shard.shard.count > 1) {
+      SoupMessageHeaders *headers = soup_server_message_get_response_headers(msg);
+      soup_message_headers_replace(headers, "X-Gpurtsp-Shard",
+                                   options_.shard.shard.to_string().c_str());
+      soup_message_headers_replace(headers, "X-Gpurtsp-Shard-Cameras",
+                                   std::to_string(cameras.size()).c_str());
+    }
+    respond(msg, SOUP_STATUS_OK, kJson, cameras_json(cameras));
+  } else if (path == "/api/shard") {
+    serve_shard(msg);
   } else {
     serve_camera(msg, path.substr(kCamerasPrefix.size()));
   }
+}
+
+void HttpServer::serve_shard(SoupServerMessage *msg) {
+  const char *query = g_uri_get_query(soup_server_message_get_uri(msg));
+  if (!query) {
+    respond(msg, SOUP_STATUS_OK, kJson, shard_json(options_.shard, registry_.list().size()));
+    return;
+  }
+  g_autoptr(GHashTable) params = g_uri_parse_params(query, -1, "&", G_URI_PARAMS_NONE, nullptr);
+  const char *id = params ? static_cast<const char *>(g_hash_table_lookup(params, "id")) : nullptr;
+  if (!params || !id || g_hash_table_size(params) != 1) {
+    respond_error(msg, SOUP_STATUS_BAD_REQUEST, "expected no query or ?id=CAMERA_ID");
+    return;
+  }
+  if (!is_valid_camera_id(id)) {
+    respond_error(msg, SOUP_STATUS_BAD_REQUEST, kInvalidCameraId);
+    return;
+  }
+  respond(msg, SOUP_STATUS_OK, kJson, shard_of_json(options_.shard, id));
 }
 
 void HttpServer::serve_static(SoupServerMessage *msg, std::string_view path) {
@@ -330,8 +371,7 @@ void HttpServer::serve_camera(SoupServerMessage *msg, std::string_view rest) {
   }
   const std::optional<std::string> id = percent_decode(raw_id);
   if (!id || !is_valid_camera_id(*id)) {
-    respond_error(msg, SOUP_STATUS_BAD_REQUEST,
-                  "invalid camera id (expected 1 to 64 of A-Z a-z 0-9 _ -)");
+    respond_error(msg, SOUP_STATUS_BAD_REQUEST, kInvalidCameraId);
     return;
   }
   const std::optional<CameraStatus> status = registry_.find(*id);

@@ -29,6 +29,7 @@ struct HttpServerOptions {
   unsigned stream_poll_ms = 20;     /* how often streams look for new frames */
   std::size_t max_uri_bytes = 2048;
   std::size_t max_header_bytes = 16384; /* all request headers together */
+  ShardInfo shard;                      /* which cameras this process serves */
 };
 
 class HttpServer {
@@ -59,6 +60,7 @@ private:
   bool authorized(SoupServerMessage *msg) const;
   void serve_static(SoupServerMessage *msg, std::string_view path);
   void serve_camera(SoupServerMessage *msg, std::string_view rest);
+  void serve_shard(SoupServerMessage *msg);
   void serve_frame(SoupServerMessage *msg, const std::string &id);
   unsigned prune_connections();
 

@@ -158,7 +158,8 @@ private:
 
 std::string metrics_text(const std::vector<CameraStatus> &cameras,
                          const std::optional<ProcessStats> &process,
-                         const std::vector<GpuMemory> &gpus, const HttpStats &http) {
+                         const std::vector<GpuMemory> &gpus, const HttpStats &http,
+                         const ShardInfo &shard) {
   Page page;
   auto camera_label = [](const CameraStatus &camera) {
     return "camera=\"" + label_value(camera.id) + "\"";
@@ -210,6 +211,18 @@ std::string metrics_text(const std::vector<CameraStatus> &cameras,
   page.sample("gpurtsp_http_connections", "", http.connections);
   page.family("gpurtsp_http_mjpeg_streams", "gauge", "MJPEG streams being served.");
   page.sample("gpurtsp_http_mjpeg_streams", "", http.mjpeg_streams);
+  if (shard.shard.count > 1) {
+    page.family("gpurtsp_shard_info", "gauge",
+                "1, labelled with this process's shard INDEX/COUNT.");
+    page.sample("gpurtsp_shard_info",
+                "index=\"" + std::to_string(shard.shard.index) + "\",count=\"" +
+                    std::to_string(shard.shard.count) + "\"",
+                1);
+    page.family("gpurtsp_shard_cameras", "gauge", "Cameras of the config this shard serves.");
+    page.sample("gpurtsp_shard_cameras", "", double(cameras.size()));
+    page.family("gpurtsp_shard_config_cameras", "gauge", "Cameras in the config, every shard's.");
+    page.sample("gpurtsp_shard_config_cameras", "", double(shard.config_cameras));
+  }
   return page.take();
 }
 

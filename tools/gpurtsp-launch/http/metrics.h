@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "camera-registry.h"
+#include "shard.h"
 
 namespace gpurtsp::launch::http {
 
@@ -55,6 +56,7 @@ struct HttpStats {
 /* The whole /metrics page. */
 std::string metrics_text(const std::vector<CameraStatus> &cameras,
                          const std::optional<ProcessStats> &process,
-                         const std::vector<GpuMemory> &gpus, const HttpStats &http);
+                         const std::vector<GpuMemory> &gpus, const HttpStats &http,
+                         const ShardInfo &shard = {});
 
 } // namespace gpurtsp::launch::http
