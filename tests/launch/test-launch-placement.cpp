@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "gpu-resources.h"
 #include "placement.h"
 
 /* Last: check.h defines fail(), which breaks <ios> included after it. */
@@ -103,6 +104,42 @@ GST_START_TEST(test_even_spread_as_cameras_arrive) {
 }
 GST_END_TEST;
 
+static unsigned cameras_on(const GpuResources &gpus, int gpu) {
+  for (const auto &figures : gpus.figures())
+    if (figures.gpu == gpu)
+      return figures.cameras;
+  return 0;
+}
+
+/* GpuResources with two fake GPUs (no contexts): gpu: auto spreads
+ * decoder-owning cameras by budget, a fixed gpu stays, and unplace() gives
+ * the place back. */
+GST_START_TEST(test_two_fake_gpus) {
+  GpuResources gpus;
+  gpus.set_fake_gpus_for_testing(2);
+  gpus.set_max_decoders_per_gpu(3);
+  CameraSettings automatic;
+  automatic.decoder = DecoderChoice::Nvidia;
+  automatic.decode = DecodeMode::All;
+  fail_unless_equals_int(automatic.gpu, kAutoGpu);
+  std::vector<int> placed;
+  for (int i = 0; i < 6; i++)
+    placed.push_back(gpus.place(automatic));
+  fail_unless_equals_int(cameras_on(gpus, 0), 3);
+  fail_unless_equals_int(cameras_on(gpus, 1), 3);
+  /* Both budgets used: the camera still gets a GPU, where it will wait for
+   * a decoder like any camera over the budget. */
+  fail_unless_equals_int(gpus.place(automatic), 0);
+  CameraSettings fixed = automatic;
+  fixed.gpu = 1;
+  fail_unless_equals_int(gpus.place(fixed), 1);
+  fail_unless_equals_int(cameras_on(gpus, 1), 4);
+  gpus.unplace(1, fixed);
+  gpus.unplace(placed[1], automatic);
+  fail_unless_equals_int(cameras_on(gpus, placed[1]), placed[1] == 0 ? 3 : 2);
+}
+GST_END_TEST;
+
 static Suite *placement_suite() {
   Suite *s = suite_create("launch-placement");
   TCase *tc = tcase_create("general");
@@ -114,6 +151,7 @@ static Suite *placement_suite() {
   tcase_add_test(tc, test_ties_fewer_cameras_then_lower_index);
   tcase_add_test(tc, test_failed_gpu_skipped);
   tcase_add_test(tc, test_even_spread_as_cameras_arrive);
+  tcase_add_test(tc, test_two_fake_gpus);
   return s;
 }
 

@@ -22,19 +22,33 @@ std::string describe_error(const GError *error, const char *debug) {
   return text;
 }
 
+/* gpu: auto is decided before anything asks for the GPU's context or
+ * elements; a camera that decodes on the CPU holds no GPU. */
+CameraConfig with_gpu_placed(CameraConfig config, GpuResources &gpus) {
+  if (config.settings.decoder != DecoderChoice::Software)
+    config.settings.gpu = gpus.place(config.settings);
+  return config;
+}
+
 } // namespace
 
 Camera::Camera(CameraConfig config, GpuResources &gpus, PipelineWorker &worker)
-    : config_(std::move(config)), gpus_(gpus), worker_(worker) {
-  const CameraSettings &settings = config_.settings;
+    : config_(with_gpu_placed(std::move(config), gpus)), gpus_(gpus), worker_(worker),
+      placed_(config_.settings.decoder != DecoderChoice::Software) {
   std::string why;
-  decoder_ = gpus_.resolve(settings, why);
+  decoder_ = gpus_.resolve(config_.settings, why);
   if (!decoder_)
     decoder_error_ = "decoder nvidia: " + why;
+  if (placed_ && decoder_ != Decoder::Nvidia) {
+    gpus_.unplace(config_.settings.gpu, config_.settings);
+    placed_ = false;
+  }
 }
 
 Camera::~Camera() {
   stop();
+  if (placed_)
+    gpus_.unplace(config_.settings.gpu, config_.settings);
 }
 
 void Camera::start(unsigned delay_ms) {

@@ -103,6 +103,7 @@ private:
   guint retry_source_ = 0;                   /* pending connect(), 0 if none */
   Backoff backoff_;
   int64_t attempt_started_us_ = 0;
+  bool placed_ = false;             /* counted on config_.settings.gpu by GpuResources::place() */
   int64_t streaming_since_us_ = -1; /* -1 unless streaming */
 
   FrameRateMeter rate_;

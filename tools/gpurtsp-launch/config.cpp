@@ -218,7 +218,11 @@ constexpr SettingKey kSettingKeys[] = {
                                             {"nvidia", DecoderChoice::Nvidia},
                                             {"software", DecoderChoice::Software}});
      }},
-    {"gpu", [](const Field &f, CameraSettings &s) { s.gpu = f.integer(0, 63); }},
+    {"gpu",
+     [](const Field &f, CameraSettings &s) {
+       const bool automatic = f.node().IsScalar() && f.node().Scalar() == "auto";
+       s.gpu = automatic ? kAutoGpu : f.integer(0, 63, "auto, or 0 to 63");
+     }},
     {"codec",
      [](const Field &f, CameraSettings &s) {
        s.codec = f.choice<CodecChoice>(

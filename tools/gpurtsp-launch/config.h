@@ -32,10 +32,14 @@ const char *transport_name(Transport transport);
 const char *decode_mode_name(DecodeMode mode);
 const char *jpeg_encoder_choice_name(JpegEncoderChoice choice);
 
+/* `gpu: auto` in CameraSettings::gpu: the camera manager places the camera
+ * on a GPU when it starts (placement.h). */
+constexpr int kAutoGpu = -1;
+
 /* What "defaults:" sets and each camera may override. */
 struct CameraSettings {
   DecoderChoice decoder = DecoderChoice::Auto;
-  int gpu = 0;
+  int gpu = kAutoGpu; /* a CUDA device, or kAutoGpu */
   CodecChoice codec = CodecChoice::Auto;
   Transport transport = Transport::Tcp;
   int latency_ms = 200;

@@ -1,6 +1,7 @@
 #include "gpu-resources.h"
 
 #include "log.h"
+#include "placement.h"
 
 #include <string_view>
 #include <vector>
@@ -305,6 +306,98 @@ unsigned GpuResources::decoder_slots_in_use(int gpu) const {
   std::lock_guard lock(slots_lock_);
   auto it = slots_in_use_.find(gpu);
   return it == slots_in_use_.end() ? 0 : it->second;
+}
+
+int GpuResources::visible_gpus() {
+  if (fake_gpus_)
+    return *fake_gpus_;
+  if (!visible_gpus_) {
+    int count = 0;
+#ifdef GPURTSP_LAUNCH_HAVE_CUDA
+    if (!gst_cuda_load_library() || CuDeviceGetCount(&count) != CUDA_SUCCESS)
+      count = 0;
+#endif
+    visible_gpus_ = count;
+  }
+  return *visible_gpus_;
+}
+
+bool GpuResources::on_keyframe_sessions(const CameraSettings &settings) {
+  CameraSettings on_first = settings;
+  if (on_first.gpu == kAutoGpu)
+    on_first.gpu = 0; /* which decoders exist is the same on every GPU */
+  return !owns_decoder(Decoder::Nvidia, on_first);
+}
+
+int GpuResources::place(const CameraSettings &settings) {
+  int gpu = settings.gpu;
+  const bool keyframes = on_keyframe_sessions(settings);
+  if (gpu == kAutoGpu) {
+    std::vector<GpuLoad> loads;
+    {
+      std::lock_guard lock(slots_lock_);
+      for (int index = 0; index < visible_gpus(); index++) {
+        const Placed &placed = placed_[index];
+        loads.push_back({.gpu = index,
+                         .usable = true,
+                         .decoder_budget = max_decoders_per_gpu(),
+                         .decoders_in_use = placed.cameras - placed.keyframe_cameras,
+                         .keyframe_cameras = placed.keyframe_cameras,
+                         .cameras = placed.cameras});
+      }
+    }
+    /* A GPU whose context cannot be made takes no camera (contexts are
+     * made once, on the main thread, outside the lock). */
+    if (!fake_gpus_)
+      for (GpuLoad &load : loads)
+        load.usable = gpu_state(load.gpu).context != nullptr;
+    std::string why;
+    const std::optional<int> chosen =
+        place_camera(loads, keyframes ? PlacementKind::Keyframes : PlacementKind::FullDecode, why);
+    if (chosen) {
+      gpu = *chosen;
+    } else {
+      /* Every GPU full (it will wait for a decoder there) or none usable
+       * (resolve() says why): the first usable GPU, else 0. */
+      gpu = 0;
+      for (const GpuLoad &load : loads)
+        if (load.usable) {
+          gpu = load.gpu;
+          break;
+        }
+      LAUNCH_DEBUG("gpu auto: %s; GPU %d", why.c_str(), gpu);
+    }
+  }
+  std::lock_guard lock(slots_lock_);
+  Placed &placed = placed_[gpu];
+  placed.cameras++;
+  if (keyframes)
+    placed.keyframe_cameras++;
+  return gpu;
+}
+
+void GpuResources::unplace(int gpu, const CameraSettings &settings) {
+  const bool keyframes = on_keyframe_sessions(settings);
+  std::lock_guard lock(slots_lock_);
+  auto found = placed_.find(gpu);
+  if (found == placed_.end() || found->second.cameras == 0)
+    return;
+  found->second.cameras--;
+  if (keyframes && found->second.keyframe_cameras > 0)
+    found->second.keyframe_cameras--;
+}
+
+std::vector<GpuResources::GpuFigures> GpuResources::figures() const {
+  std::lock_guard lock(slots_lock_);
+  std::vector<GpuFigures> figures;
+  for (const auto &[gpu, placed] : placed_) {
+    if (placed.cameras == 0)
+      continue;
+    auto slots = slots_in_use_.find(gpu);
+    figures.push_back({gpu, placed.cameras, placed.keyframe_cameras,
+                       slots == slots_in_use_.end() ? 0 : slots->second});
+  }
+  return figures;
 }
 
 } // namespace gpurtsp::launch

@@ -14,6 +14,7 @@
 #include <string>
 #include <tuple>
 #include <utility>
+#include <vector>
 
 #include "config.h"
 #include "element-choice.h"
@@ -130,6 +131,28 @@ public:
   /* Thread-safe. */
   unsigned decoder_slots_in_use(int gpu) const;
 
+  /* gpu: auto. The GPU a camera with @settings goes to (placement.h): by
+   * free NVDEC decoder budget when it owns a decoder, by keyframe load
+   * otherwise, among the visible GPUs whose context works. @settings.gpu
+   * already set: that GPU. No GPU visible: 0, whose context resolve() then
+   * reports missing. Counted until unplace(). */
+  int place(const CameraSettings &settings);
+  /* A camera placed on @gpu with @settings is gone. */
+  void unplace(int gpu, const CameraSettings &settings);
+  /* CUDA devices the driver reports (0 without CUDA). */
+  int visible_gpus();
+  /* Tests: pretend @count GPUs are visible and usable, no context made. */
+  void set_fake_gpus_for_testing(int count) { fake_gpus_ = count; }
+
+  /* Per GPU with cameras placed on it: its figures now. Thread-safe. */
+  struct GpuFigures {
+    int gpu = 0;
+    unsigned cameras = 0;          /* placed on it */
+    unsigned keyframe_cameras = 0; /* of which on the shared keyframe sessions */
+    unsigned decoders_in_use = 0;  /* per-camera NVDEC decoder slots held */
+  };
+  std::vector<GpuFigures> figures() const;
+
   /* Tests: @gpu's shared context (a GstCudaContext), nullptr if none. */
   GstObject *cuda_context(int gpu) const;
 
@@ -146,9 +169,18 @@ private:
 
   /* Whether nvidia decoding works for @settings; else why not. */
   bool usable(const CameraSettings &settings, std::string &why);
+  /* Whether an nvidia camera with @settings decodes on the GPU's shared
+   * keyframe sessions rather than a decoder of its own. */
+  bool on_keyframe_sessions(const CameraSettings &settings);
   Gpu &gpu_state(int gpu);
 
   std::map<int, Gpu> gpus_;
+  struct Placed {
+    unsigned cameras = 0;
+    unsigned keyframe_cameras = 0;
+  };
+  std::optional<int> visible_gpus_; /* main thread */
+  std::optional<int> fake_gpus_;    /* main thread */
   std::mutex decoders_lock_;
   /* (codec, gpu) -> decoder; guarded by decoders_lock_ */
   std::map<std::pair<Codec, int>, ElementChoice> decoders_;
@@ -160,6 +192,7 @@ private:
   std::atomic<unsigned> max_decoders_per_gpu_{kDefaultMaxDecodersPerGpu};
   mutable std::mutex slots_lock_;
   std::map<int, unsigned> slots_in_use_; /* gpu -> slots held; guarded by slots_lock_ */
+  std::map<int, Placed> placed_;         /* gpu -> cameras placed; guarded by slots_lock_ */
 };
 
 } // namespace gpurtsp::launch

@@ -150,15 +150,22 @@ std::string summary(const Config &config, const Shard &shard, size_t config_came
 /* One "# id: note" line per camera, saying which decoder and JPEG encoder it
  * got and why, then its gst-launch-1.0 line. */
 void print_pipelines(const std::vector<CameraConfig> &cameras, GpuResources &gpus) {
-  for (const CameraConfig &camera : cameras) {
-    const CameraSettings &settings = camera.settings;
+  for (CameraConfig camera : cameras) {
+    CameraSettings &settings = camera.settings;
+    const bool automatic = settings.gpu == kAutoGpu;
+    if (settings.decoder != DecoderChoice::Software)
+      settings.gpu = gpus.place(settings);
     std::string why;
     const auto decoder = gpus.resolve(settings, why);
+    if (settings.decoder != DecoderChoice::Software && decoder != Decoder::Nvidia)
+      gpus.unplace(settings.gpu, settings);
     if (!decoder) {
       std::printf("# %s: fails: decoder nvidia: %s\n", camera.id.c_str(), why.c_str());
       continue;
     }
     std::string note = std::string(decoder_name(*decoder)) + " decoder";
+    if (*decoder == Decoder::Nvidia)
+      note += " on GPU " + std::to_string(settings.gpu) + (automatic ? " (gpu: auto)" : "");
     if (settings.decoder == DecoderChoice::Auto && !why.empty())
       note += " (auto: " + why + ")";
     const Codec codec = settings.codec == CodecChoice::H265 ? Codec::H265 : Codec::H264;

@@ -19,9 +19,6 @@
 
 namespace gpurtsp::launch {
 
-/* `gpu: auto` in CameraSettings::gpu. */
-constexpr int kAutoGpu = -1;
-
 struct GpuLoad {
   int gpu = 0;
   bool usable = true;            /* false: no context or lost; never chosen */
