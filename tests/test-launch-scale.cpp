@@ -149,7 +149,8 @@ GST_START_TEST(test_stats_line_keyframe_decoders) {
     totals.add(stats);
     gst_structure_free(stats);
   }
-  const std::string line = stats_line({camera_status(CameraState::Streaming, 10)}, 1.0, totals);
+  const std::string line = stats_line({camera_status(CameraState::Streaming, 10)}, 1.0,
+                                      Totals{.keyframe_decoders = totals});
   fail_unless(line.ends_with("\"age_ms\":{\"p50\":10,\"p99\":10,\"max\":10},"
                              "\"keyframe_decoder\":{\"instances\":2,\"decoded\":20,"
                              "\"dropped_busy\":3,\"dropped_non_intra\":2,\"pool_users\":2,"
@@ -159,10 +160,31 @@ GST_START_TEST(test_stats_line_keyframe_decoders) {
 }
 GST_END_TEST;
 
+/* Per GPU: placed cameras, decoder slots and that GPU's keyframe pool. */
+GST_START_TEST(test_stats_line_gpus) {
+  Totals totals;
+  totals.gpus = {{.gpu = 0,
+                  .cameras = 3,
+                  .keyframe_cameras = 2,
+                  .decoders_in_use = 1,
+                  .keyframe_decoders = {.instances = 2, .pool_users = 2, .pool_sessions = 1}},
+                 {.gpu = 1, .cameras = 1, .keyframe_cameras = 0, .decoders_in_use = 1}};
+  const std::string line = stats_line({}, 1.0, totals);
+  fail_unless(line.ends_with(
+                  ",\"gpus\":[{\"gpu\":0,\"cameras\":3,\"keyframe_cameras\":2,"
+                  "\"decoders_in_use\":1,\"keyframe_decoder\":{\"instances\":2,\"decoded\":0,"
+                  "\"dropped_busy\":0,\"dropped_non_intra\":0,\"pool_users\":2,\"pool_sessions\":1,"
+                  "\"pool_max_sessions\":0,\"pool_creation_failures\":0,\"pool_output_frames\":0}},"
+                  "{\"gpu\":1,\"cameras\":1,\"keyframe_cameras\":0,\"decoders_in_use\":1}]}"),
+              "%s", line.c_str());
+  fail_if(stats_line({}, 1.0).find("gpus") != std::string::npos);
+}
+GST_END_TEST;
+
 GST_START_TEST(test_stats_line_rtp_filters) {
   RtpFilterTotals filters{.instances = 2, .packets_passed = 30, .packets_dropped = 430};
   const std::string line =
-      stats_line({camera_status(CameraState::Streaming, 10)}, 1.0, {}, filters);
+      stats_line({camera_status(CameraState::Streaming, 10)}, 1.0, Totals{.rtp_filters = filters});
   fail_unless(line.ends_with("\"rtp_filter\":{\"instances\":2,\"packets_passed\":30,"
                              "\"packets_dropped\":430}}"),
               "%s", line.c_str());
@@ -315,6 +337,7 @@ static Suite *launch_scale_suite() {
   suite_add_tcase(s, tc);
   tcase_add_test(tc, test_keyframe_decoder_elements);
   tcase_add_test(tc, test_stats_line_rtp_filters);
+  tcase_add_test(tc, test_stats_line_gpus);
   tcase_add_test(tc, test_decoder_slots);
   tcase_add_test(tc, test_decoder_slots_threads);
   tcase_add_test(tc, test_decoder_slot_owners);

@@ -598,11 +598,49 @@ GST_START_TEST(test_metrics) {
   fail_unless(samples.at("gpurtsp_http_connections") >= 1);
 
   /* GPU lines, with a name that needs escaping. */
-  std::vector<GpuMemory> gpus = {{0, "NVIDIA \"H100\" \\ 80GB", 1 << 30, 80ull << 30},
-                                 {1, "L4", 0, 24ull << 30}};
+  std::vector<GpuMemory> gpus = {{0, "NVIDIA \"H100\" \\ 80GB", 1 << 30, 80ull << 30, 37, 5},
+                                 {1, "L4", 0, 24ull << 30, std::nullopt, std::nullopt}};
   ProcessStats process{1.5, 4096};
-  const auto text = metrics_text(registry.list(), process, gpus, HttpStats{3, 1});
+  /* Per-GPU totals as the camera manager sums them; one shard of four. */
+  Totals totals;
+  totals.rtp_filters = {.instances = 2, .packets_passed = 30, .packets_dropped = 430};
+  KeyframeDecoderTotals keyframes{.instances = 3,
+                                  .decoded = 40,
+                                  .dropped_busy = 2,
+                                  .dropped_non_intra = 9,
+                                  .pool_users = 3,
+                                  .pool_sessions = 2,
+                                  .pool_max_sessions = 8,
+                                  .pool_creation_failures = 1,
+                                  .pool_output_frames = 12};
+  totals.gpus = {{.gpu = 0,
+                  .cameras = 5,
+                  .keyframe_cameras = 3,
+                  .decoders_in_use = 2,
+                  .keyframe_decoders = keyframes},
+                 {.gpu = 1, .cameras = 1, .keyframe_cameras = 0, .decoders_in_use = 1}};
+  const ShardInfo shard{{2, 4}, 17};
+  const auto text = metrics_text(registry.list(), process, gpus, HttpStats{3, 1}, shard, totals);
   const auto offline = parse_prometheus(text);
+  fail_unless_equals_float(offline.at("gpurtsp_gpu_cameras{gpu=\"0\"}"), 5);
+  fail_unless_equals_float(offline.at("gpurtsp_gpu_keyframe_cameras{gpu=\"0\"}"), 3);
+  fail_unless_equals_float(offline.at("gpurtsp_gpu_decoders_in_use{gpu=\"1\"}"), 1);
+  fail_unless_equals_float(offline.at("gpurtsp_keyframe_pool_sessions{gpu=\"0\"}"), 2);
+  fail_unless_equals_float(offline.at("gpurtsp_keyframe_decoder_dropped_busy_total{gpu=\"0\"}"), 2);
+  fail_unless_equals_float(offline.at("gpurtsp_keyframe_pool_creation_failures_total{gpu=\"0\"}"),
+                           1);
+  /* A GPU without keyframe cameras has no pool figures. */
+  fail_if(offline.contains("gpurtsp_keyframe_pool_sessions{gpu=\"1\"}"));
+  fail_unless_equals_float(offline.at("gpurtsp_rtp_filter_packets_total{result=\"dropped\"}"), 430);
+  fail_unless_equals_float(offline.at("gpurtsp_gpu_decoder_utilization_ratio{gpu=\"0\",name="
+                                      "\"NVIDIA \\\"H100\\\" \\\\ 80GB\"}"),
+                           0.37);
+  fail_if(offline.contains("gpurtsp_gpu_jpeg_utilization_ratio{gpu=\"1\",name=\"L4\"}"));
+  fail_unless_equals_float(offline.at("gpurtsp_shard_info{index=\"2\",count=\"4\"}"), 1);
+  fail_unless_equals_float(offline.at("gpurtsp_shard_config_cameras"), 17);
+  /* Without shards or GPU cameras, none of those families appear. */
+  fail_if(samples.contains("gpurtsp_shard_cameras"));
+  fail_if(text.find("gpurtsp_gpu_cameras{") == std::string::npos);
   fail_unless_equals_float(
       offline.at("gpurtsp_gpu_memory_used_bytes{gpu=\"0\",name=\"NVIDIA \\\"H100\\\" \\\\ 80GB\"}"),
       1 << 30);

@@ -528,7 +528,7 @@ GST_START_TEST(test_keyframes_filtered_before_jitterbuffer) {
   run_for(3);
   const double seconds = double(g_get_monotonic_time() - start) / G_USEC_PER_SEC;
 
-  const RtpFilterTotals totals = launch.manager->rtp_filter_totals();
+  const RtpFilterTotals totals = launch.manager->totals().rtp_filters;
   fail_unless_equals_int(totals.instances, 2); /* not the decode: all camera */
   fail_unless(totals.packets_passed > 0 && totals.packets_dropped > totals.packets_passed,
               "passed %" G_GUINT64_FORMAT " dropped %" G_GUINT64_FORMAT, totals.packets_passed,

@@ -140,6 +140,28 @@ GST_START_TEST(test_two_fake_gpus) {
 }
 GST_END_TEST;
 
+GST_START_TEST(test_sticky_cuda_errors) {
+  fail_unless(is_sticky_cuda_error(
+      "Could not decode stream. (cuLaunchKernel failed: CUDA_ERROR_ILLEGAL_ADDRESS)"));
+  fail_unless(is_sticky_cuda_error("cuvidDecodePicture failed: CUDA_ERROR_LAUNCH_FAILED"));
+  fail_unless(is_sticky_cuda_error("CUDA_ERROR_ECC_UNCORRECTABLE"));
+  /* Transient or per-call errors are retried on the same context. */
+  fail_if(is_sticky_cuda_error("cuMemAlloc failed: CUDA_ERROR_OUT_OF_MEMORY"));
+  fail_if(is_sticky_cuda_error("Could not read from resource. (connection refused)"));
+  fail_if(is_sticky_cuda_error(""));
+}
+GST_END_TEST;
+
+/* Without GPUs nothing is replaced: an error on a GPU that has no context
+ * is ignored, and the generation stays. */
+GST_START_TEST(test_lost_context_without_gpu) {
+  GpuResources gpus;
+  fail_unless_equals_int(gpus.context_generation(0), 0);
+  gpus.report_pipeline_error(0, 0, "CUDA_ERROR_ILLEGAL_ADDRESS");
+  fail_unless_equals_int(gpus.context_generation(0), 0);
+}
+GST_END_TEST;
+
 static Suite *placement_suite() {
   Suite *s = suite_create("launch-placement");
   TCase *tc = tcase_create("general");
@@ -152,6 +174,8 @@ static Suite *placement_suite() {
   tcase_add_test(tc, test_failed_gpu_skipped);
   tcase_add_test(tc, test_even_spread_as_cameras_arrive);
   tcase_add_test(tc, test_two_fake_gpus);
+  tcase_add_test(tc, test_sticky_cuda_errors);
+  tcase_add_test(tc, test_lost_context_without_gpu);
   return s;
 }
 

@@ -17,6 +17,7 @@ import time
 import urllib.request
 
 launcher, shard_script = sys.argv[1:3]
+proxy_script = os.path.join(os.path.dirname(shard_script), "gpurtsp-shard-proxy")
 CAMERAS = 200
 TIMEOUT_S = 30 * float(os.environ.get("CK_TIMEOUT_MULTIPLIER", "1"))
 
@@ -113,6 +114,8 @@ def main():
             assert 'gpurtsp_shard_info{index="2",count="4"} 1' in metrics
             assert f"gpurtsp_shard_cameras {len(served[2])}" in metrics
 
+            check_proxy(shards, served, everything)
+
             # SIGKILL, then the same shard again: the same cameras.
             assert shards[3].stop(signal.SIGKILL) == -signal.SIGKILL
             shards[3] = Shard(config, 3, 4)
@@ -134,6 +137,31 @@ def main():
             for shard in five:
                 shard.stop()
     print("ok")
+
+
+def check_proxy(shards, served, everything):
+    """gpurtsp-shard-proxy in front of the shards: one address for all."""
+    urls = ",".join(shard.url for shard in shards)
+    proxy = subprocess.Popen([sys.executable, proxy_script, "--count", str(len(shards)),
+                              "--shard-url", urls, "--listen", "127.0.0.1:0"],
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        line = proxy.stdout.readline()
+        url = re.search(r"(http://\S+/)", line).group(1)
+        with urllib.request.urlopen(url + "api/cameras", timeout=10) as response:
+            listed = json.loads(response.read())
+        assert {c["id"] for c in listed} == everything and len(listed) == len(everything)
+        for camera_id in ("cam-0000", "cam-0042", "cam-0199"):
+            with urllib.request.urlopen(url + "api/cameras/" + camera_id, timeout=10) as response:
+                assert json.loads(response.read())["id"] == camera_id
+        try:
+            urllib.request.urlopen(url + "api/cameras/no-such-camera", timeout=10)
+            raise AssertionError("unknown camera answered")
+        except urllib.error.HTTPError as error:
+            assert error.code == 404, error.code
+    finally:
+        proxy.kill()
+        proxy.wait()
 
 
 def camera_ids_holder(served, camera_id):

@@ -4,7 +4,8 @@
 
 namespace gpurtsp::launch {
 
-CameraManager::CameraManager(const std::vector<CameraConfig> &cameras, GpuResources &gpus) {
+CameraManager::CameraManager(const std::vector<CameraConfig> &cameras, GpuResources &gpus)
+    : gpus_(gpus) {
   for (const CameraConfig &config : cameras) {
     cameras_.push_back(std::make_unique<Camera>(config, gpus, worker_));
     by_id_.emplace(config.id, cameras_.back().get());
@@ -72,26 +73,27 @@ Sample CameraManager::latest_jpeg(std::string_view id, std::int64_t &arrival_us)
   return found ? found->latest_jpeg(arrival_us) : nullptr;
 }
 
-KeyframeDecoderTotals CameraManager::keyframe_decoder_totals() const {
-  KeyframeDecoderTotals totals;
-  for (const auto &camera : cameras_)
+Totals CameraManager::totals() const {
+  Totals totals;
+  /* Each GPU has its own keyframe pool: add up per GPU first. */
+  std::map<int, KeyframeDecoderTotals> keyframes;
+  for (const auto &camera : cameras_) {
     if (GstStructure *stats = camera->keyframe_decoder_stats()) {
-      totals.add(stats);
+      keyframes[camera->gpu()].add(stats);
       gst_structure_free(stats);
     }
-  return totals;
-}
-
-RtpFilterTotals CameraManager::rtp_filter_totals() const {
-  RtpFilterTotals totals;
-  for (const auto &camera : cameras_) {
     uint64_t passed = 0, dropped = 0;
     if (camera->rtp_filter_counts(passed, dropped)) {
-      totals.instances++;
-      totals.packets_passed += passed;
-      totals.packets_dropped += dropped;
+      totals.rtp_filters.instances++;
+      totals.rtp_filters.packets_passed += passed;
+      totals.rtp_filters.packets_dropped += dropped;
     }
   }
+  for (const auto &[gpu, per_gpu] : keyframes)
+    totals.keyframe_decoders.merge(per_gpu);
+  for (const GpuResources::GpuFigures &figures : gpus_.figures())
+    totals.gpus.push_back({figures.gpu, figures.cameras, figures.keyframe_cameras,
+                           figures.decoders_in_use, keyframes[figures.gpu]});
   return totals;
 }
 

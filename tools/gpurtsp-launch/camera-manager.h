@@ -43,9 +43,7 @@ public:
   Sample latest_jpeg(std::string_view id, std::int64_t &arrival_us) const override;
   bool started() const override;
 
-  /* The gpukeyframedec statistics of every running pipeline, summed. */
-  KeyframeDecoderTotals keyframe_decoder_totals() const;
-  RtpFilterTotals rtp_filter_totals() const;
+  Totals totals() const override;
 
   /* Tests: the CUDA contexts the elements of all running pipelines use. */
   std::set<GstObject *> cuda_contexts_in_use() const;
@@ -55,6 +53,7 @@ private:
 
   /* Declared first, destroyed last: waits for the pipelines cameras hand it. */
   PipelineWorker worker_;
+  GpuResources &gpus_;
   std::vector<std::unique_ptr<Camera>> cameras_; /* in config order */
   std::map<std::string, Camera *, std::less<>> by_id_;
   guint tick_source_ = 0;

@@ -11,6 +11,8 @@
 
 #include <gpurtsp/latestframesink.hpp> /* Sample: an owned GstSample */
 
+#include "totals.h"
+
 namespace gpurtsp::launch {
 
 enum class CameraState {
@@ -56,6 +58,9 @@ public:
   /* Whether every camera has made its first connect attempt (the start
    * window is over): /readyz answers 200 from then on. */
   virtual bool started() const { return true; }
+
+  /* The element statistics summed per GPU and in all (totals.h). */
+  virtual Totals totals() const { return {}; }
 };
 
 } // namespace gpurtsp::launch

@@ -82,6 +82,7 @@ void Camera::connect() {
   attempt_started_us_ = g_get_monotonic_time();
   GstContext *cuda_context =
       *decoder_ == Decoder::Nvidia ? gpus_.pipeline_context(config_.settings.gpu) : nullptr;
+  context_generation_ = gpus_.context_generation(config_.settings.gpu);
   std::string error;
   GpuResources::DecoderSlot slot;
   if (gpus_.owns_decoder(*decoder_, config_.settings)) {
@@ -163,6 +164,11 @@ void Camera::handle_error(GstMessage *message) {
   g_autofree char *debug = nullptr;
   gst_message_parse_error(message, &error, &debug);
   const std::string text = describe_error(error, debug);
+  /* A lost CUDA context is the GPU's problem, not this camera's: the GPU
+   * gets a new one for every camera's next attempt. */
+  if (decoder_ == Decoder::Nvidia)
+    gpus_.report_pipeline_error(config_.settings.gpu, context_generation_,
+                                text + " " + (debug ? debug : ""));
 
   if (const std::string offered = pipeline_->rejected_video(); !offered.empty()) {
     if (config_.settings.codec == CodecChoice::Auto)

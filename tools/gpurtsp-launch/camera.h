@@ -63,6 +63,8 @@ public:
   CameraStatus status() const;
   Sample latest_jpeg(int64_t &arrival_us) const;
 
+  /* The GPU it decodes on; -1 for software decoding. */
+  int gpu() const { return decoder_ == Decoder::Nvidia ? config_.settings.gpu : -1; }
   /* See CameraPipeline::keyframe_decoder_stats(); nullptr between attempts. */
   GstStructure *keyframe_decoder_stats() const {
     return pipeline_ ? pipeline_->keyframe_decoder_stats() : nullptr;
@@ -103,6 +105,7 @@ private:
   guint retry_source_ = 0;                   /* pending connect(), 0 if none */
   Backoff backoff_;
   int64_t attempt_started_us_ = 0;
+  unsigned context_generation_ = 0; /* of the CUDA context the pipeline was given */
   bool placed_ = false;             /* counted on config_.settings.gpu by GpuResources::place() */
   int64_t streaming_since_us_ = -1; /* -1 unless streaming */
 

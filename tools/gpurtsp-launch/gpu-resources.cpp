@@ -308,6 +308,30 @@ unsigned GpuResources::decoder_slots_in_use(int gpu) const {
   return it == slots_in_use_.end() ? 0 : it->second;
 }
 
+unsigned GpuResources::context_generation(int gpu) const {
+  auto found = gpus_.find(gpu);
+  return found == gpus_.end() ? 0 : found->second.generation;
+}
+
+void GpuResources::report_pipeline_error(int gpu, unsigned generation,
+                                         const std::string &error_text) {
+  auto found = gpus_.find(gpu);
+  if (found == gpus_.end() || found->second.generation != generation ||
+      !is_sticky_cuda_error(error_text))
+    return;
+  Gpu &state = found->second;
+  LAUNCH_WARNING("GPU %d: CUDA context lost (%s): its cameras get a new context", gpu,
+                 error_text.c_str());
+  /* Pipelines still holding the old context keep their references until
+   * they are torn down; the GPU's pools follow the new context. */
+  if (state.context)
+    gst_context_unref(state.context);
+  gst_clear_object(&state.cuda_context);
+  const unsigned next = state.generation + 1;
+  gpus_.erase(found);
+  gpu_state(gpu).generation = next;
+}
+
 int GpuResources::visible_gpus() {
   if (fake_gpus_)
     return *fake_gpus_;

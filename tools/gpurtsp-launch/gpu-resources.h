@@ -131,6 +131,15 @@ public:
   /* Thread-safe. */
   unsigned decoder_slots_in_use(int gpu) const;
 
+  /* A pipeline on @gpu failed with @error_text, having been given the
+   * context of @generation. A sticky CUDA error (is_sticky_cuda_error())
+   * means that context is gone for good: the GPU gets a new one, so the
+   * cameras' next attempts work again, and only this GPU's cameras were
+   * affected. Reports about an older generation are ignored. Main thread. */
+  void report_pipeline_error(int gpu, unsigned generation, const std::string &error_text);
+  /* The generation of @gpu's current context (see report_pipeline_error). */
+  unsigned context_generation(int gpu) const;
+
   /* gpu: auto. The GPU a camera with @settings goes to (placement.h): by
    * free NVDEC decoder budget when it owns a decoder, by keyframe load
    * otherwise, among the visible GPUs whose context works. @settings.gpu
@@ -165,6 +174,7 @@ private:
     GstObject *cuda_context = nullptr; /* GstCudaContext, owned */
     GstContext *context = nullptr;     /* owned; carries cuda_context */
     std::string why;                   /* why there is no context */
+    unsigned generation = 0;           /* contexts replaced after a sticky error */
   };
 
   /* Whether nvidia decoding works for @settings; else why not. */

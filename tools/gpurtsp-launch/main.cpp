@@ -105,9 +105,7 @@ private:
   static gboolean on_timeout(gpointer data) {
     auto self = static_cast<StatsPrinter *>(data);
     const double elapsed_s = double(g_get_monotonic_time() - self->start_us_) / G_USEC_PER_SEC;
-    const std::string line =
-        stats_line(self->cameras_.list(), elapsed_s, self->cameras_.keyframe_decoder_totals(),
-                   self->cameras_.rtp_filter_totals());
+    const std::string line = stats_line(self->cameras_.list(), elapsed_s, self->cameras_.totals());
     std::printf("%s\n", line.c_str());
     std::fflush(stdout);
     return G_SOURCE_CONTINUE;

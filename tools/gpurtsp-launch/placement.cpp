@@ -49,4 +49,17 @@ std::optional<int> place_camera(const std::vector<GpuLoad> &gpus, PlacementKind 
   return std::nullopt;
 }
 
+bool is_sticky_cuda_error(std::string_view text) {
+  /* CUDA's driver API: errors after which the context "must be destroyed"
+   * (cuda.h's documentation of each). */
+  for (std::string_view sticky :
+       {"CUDA_ERROR_ILLEGAL_ADDRESS", "CUDA_ERROR_LAUNCH_FAILED", "CUDA_ERROR_ECC_UNCORRECTABLE",
+        "CUDA_ERROR_HARDWARE_STACK_ERROR", "CUDA_ERROR_ILLEGAL_INSTRUCTION",
+        "CUDA_ERROR_MISALIGNED_ADDRESS", "CUDA_ERROR_INVALID_ADDRESS_SPACE",
+        "CUDA_ERROR_INVALID_PC", "CUDA_ERROR_CONTEXT_IS_DESTROYED"})
+    if (text.find(sticky) != std::string_view::npos)
+      return true;
+  return false;
+}
+
 } // namespace gpurtsp::launch

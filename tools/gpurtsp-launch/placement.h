@@ -15,6 +15,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace gpurtsp::launch {
@@ -38,5 +39,11 @@ enum class PlacementKind {
  * it now. */
 std::optional<int> place_camera(const std::vector<GpuLoad> &gpus, PlacementKind kind,
                                 std::string &why);
+
+/* Whether an element error's text names a CUDA error that leaves its
+ * context unusable for good ("sticky": illegal address, launch failure,
+ * ECC, hardware stack error, ...). Then only a new context helps; any other
+ * error is retried on the same one. */
+bool is_sticky_cuda_error(std::string_view text);
 
 } // namespace gpurtsp::launch

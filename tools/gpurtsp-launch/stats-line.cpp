@@ -20,11 +20,24 @@ std::int64_t quantile(const std::vector<std::int64_t> &values, double q) {
   return values[std::clamp<size_t>(rank, 1, values.size()) - 1];
 }
 
+std::string keyframe_json(const KeyframeDecoderTotals &k) {
+  return "{\"instances\":" + std::to_string(k.instances) +
+         ",\"decoded\":" + std::to_string(k.decoded) +
+         ",\"dropped_busy\":" + std::to_string(k.dropped_busy) +
+         ",\"dropped_non_intra\":" + std::to_string(k.dropped_non_intra) +
+         ",\"pool_users\":" + std::to_string(k.pool_users) +
+         ",\"pool_sessions\":" + std::to_string(k.pool_sessions) +
+         ",\"pool_max_sessions\":" + std::to_string(k.pool_max_sessions) +
+         ",\"pool_creation_failures\":" + std::to_string(k.pool_creation_failures) +
+         ",\"pool_output_frames\":" + std::to_string(k.pool_output_frames) + "}";
+}
+
 } // namespace
 
 std::string stats_line(const std::vector<CameraStatus> &cameras, double elapsed_s,
-                       const KeyframeDecoderTotals &keyframe_decoders,
-                       const RtpFilterTotals &rtp_filters) {
+                       const Totals &totals) {
+  const KeyframeDecoderTotals &keyframe_decoders = totals.keyframe_decoders;
+  const RtpFilterTotals &rtp_filters = totals.rtp_filters;
   std::array<size_t, kStates.size()> in_state{};
   std::uint64_t reconnects = 0, frames = 0, decoded = 0;
   double fps = 0.0;
@@ -60,20 +73,26 @@ std::string stats_line(const std::vector<CameraStatus> &cameras, double elapsed_
             ",\"p99\":" + std::to_string(quantile(ages, 0.99)) +
             ",\"max\":" + std::to_string(ages.back()) + "}";
   }
-  if (const KeyframeDecoderTotals &k = keyframe_decoders; k.instances > 0)
-    line += ",\"keyframe_decoder\":{\"instances\":" + std::to_string(k.instances) +
-            ",\"decoded\":" + std::to_string(k.decoded) +
-            ",\"dropped_busy\":" + std::to_string(k.dropped_busy) +
-            ",\"dropped_non_intra\":" + std::to_string(k.dropped_non_intra) +
-            ",\"pool_users\":" + std::to_string(k.pool_users) +
-            ",\"pool_sessions\":" + std::to_string(k.pool_sessions) +
-            ",\"pool_max_sessions\":" + std::to_string(k.pool_max_sessions) +
-            ",\"pool_creation_failures\":" + std::to_string(k.pool_creation_failures) +
-            ",\"pool_output_frames\":" + std::to_string(k.pool_output_frames) + "}";
+  if (keyframe_decoders.instances > 0)
+    line += ",\"keyframe_decoder\":" + keyframe_json(keyframe_decoders);
   if (rtp_filters.instances > 0)
     line += ",\"rtp_filter\":{\"instances\":" + std::to_string(rtp_filters.instances) +
             ",\"packets_passed\":" + std::to_string(rtp_filters.packets_passed) +
             ",\"packets_dropped\":" + std::to_string(rtp_filters.packets_dropped) + "}";
+  if (!totals.gpus.empty()) {
+    line += ",\"gpus\":[";
+    for (size_t i = 0; i < totals.gpus.size(); i++) {
+      const GpuTotals &gpu = totals.gpus[i];
+      line += std::string(i ? "," : "") + "{\"gpu\":" + std::to_string(gpu.gpu) +
+              ",\"cameras\":" + std::to_string(gpu.cameras) +
+              ",\"keyframe_cameras\":" + std::to_string(gpu.keyframe_cameras) +
+              ",\"decoders_in_use\":" + std::to_string(gpu.decoders_in_use);
+      if (gpu.keyframe_decoders.instances > 0)
+        line += ",\"keyframe_decoder\":" + keyframe_json(gpu.keyframe_decoders);
+      line += "}";
+    }
+    line += "]";
+  }
   return line + "}";
 }
 

@@ -17,12 +17,17 @@
  *                   summed over the running decoders (counts restart with a
  *                   camera's pipeline), and of the shared NVDEC session pool
  *                   {pool_users, pool_sessions, pool_max_sessions,
- *                   pool_creation_failures, pool_output_frames} (largest
- *                   seen: one pool per GPU,
- *                   so pool_users == instances means every camera shares it)
+ *                   pool_creation_failures, pool_output_frames} summed over
+ *                   the GPUs' pools (one per GPU, so pool_users ==
+ *                   instances means every camera shares its GPU's pool)
  *   rtp_filter      only while cameras run rtpkeyframefilter (decode:
  *                   keyframes): {instances, packets_passed, packets_dropped}
  *                   summed over the running filters
+ *   gpus            only while cameras decode on GPUs: per GPU {gpu,
+ *                   cameras, keyframe_cameras, decoders_in_use,
+ *                   keyframe_decoder (as above, that GPU's)}
+ *
+ * /metrics reports the same figures from the same Totals (metrics.h).
  */
 #pragma once
 
@@ -36,7 +41,6 @@ namespace gpurtsp::launch {
 
 /* The line (without newline) for @cameras, @elapsed_s after the start. */
 std::string stats_line(const std::vector<CameraStatus> &cameras, double elapsed_s,
-                       const KeyframeDecoderTotals &keyframe_decoders = {},
-                       const RtpFilterTotals &rtp_filters = {});
+                       const Totals &totals = {});
 
 } // namespace gpurtsp::launch

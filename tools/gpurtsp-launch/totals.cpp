@@ -33,4 +33,16 @@ void KeyframeDecoderTotals::add(const GstStructure *stats) {
   pool_output_frames = std::max(pool_output_frames, field_u64(stats, "pool-output-frames"));
 }
 
+void KeyframeDecoderTotals::merge(const KeyframeDecoderTotals &other) {
+  instances += other.instances;
+  decoded += other.decoded;
+  dropped_busy += other.dropped_busy;
+  dropped_non_intra += other.dropped_non_intra;
+  pool_users += other.pool_users;
+  pool_sessions += other.pool_sessions;
+  pool_max_sessions += other.pool_max_sessions;
+  pool_creation_failures += other.pool_creation_failures;
+  pool_output_frames += other.pool_output_frames;
+}
+
 } // namespace gpurtsp::launch

@@ -1,10 +1,13 @@
-/* Process-wide sums of the per-camera element statistics: the camera manager
- * adds them up, the --stats-interval line (stats-line.h) prints them. */
+/* Process-wide sums of the per-camera element statistics, per GPU and in
+ * all: the camera manager adds them up once (CameraRegistry::totals()), and
+ * both the --stats-interval line (stats-line.h) and /metrics print that one
+ * aggregation, so the two cannot report different figures. */
 #pragma once
 
 #include <gst/gst.h>
 
 #include <cstdint>
+#include <vector>
 
 namespace gpurtsp::launch {
 
@@ -19,14 +22,32 @@ struct KeyframeDecoderTotals {
   std::uint64_t pool_creation_failures = 0;
   std::uint64_t pool_output_frames = 0; /* frames the shared output pools allocated */
 
-  /* Adds one gpukeyframedec's "stats" structure. */
+  /* Adds one gpukeyframedec's "stats" structure (of one GPU's pool). */
   void add(const GstStructure *stats);
+  /* Adds another GPU's totals: pools are per GPU, so their figures add up. */
+  void merge(const KeyframeDecoderTotals &other);
 };
 
 struct RtpFilterTotals {
   unsigned instances = 0;
   std::uint64_t packets_passed = 0;
   std::uint64_t packets_dropped = 0;
+};
+
+/* One GPU's share: the cameras placed on it, the NVDEC decoders they hold,
+ * its shared keyframe pool. */
+struct GpuTotals {
+  int gpu = 0;
+  unsigned cameras = 0;
+  unsigned keyframe_cameras = 0; /* on the shared keyframe sessions */
+  unsigned decoders_in_use = 0;  /* per-camera NVDEC decoders */
+  KeyframeDecoderTotals keyframe_decoders{};
+};
+
+struct Totals {
+  KeyframeDecoderTotals keyframe_decoders{}; /* every GPU's */
+  RtpFilterTotals rtp_filters{};
+  std::vector<GpuTotals> gpus{}; /* GPUs with cameras, by index */
 };
 
 } // namespace gpurtsp::launch

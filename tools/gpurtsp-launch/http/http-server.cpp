@@ -300,7 +300,7 @@ void HttpServer::handle(SoupServerMessage *msg) {
   if (path == "/metrics") {
     respond(msg, SOUP_STATUS_OK, "text/plain; version=0.0.4; charset=utf-8",
             metrics_text(registry_.list(), read_process_stats(), nvml_.memory(), stats(),
-                         options_.shard));
+                         options_.shard, registry_.totals()));
   } else if (path == "/api/cameras") {
     const std::vector<CameraStatus> cameras = registry_.list();
     if (options_.shard.shard.count > 1) {

@@ -57,6 +57,9 @@ struct Nvml::Api {
   int (*nvmlDeviceGetHandleByIndex_v2)(unsigned, Device *);
   int (*nvmlDeviceGetMemoryInfo)(Device, Memory *);
   int (*nvmlDeviceGetName)(Device, char *, unsigned);
+  /* Optional: engine busy percent and NVML's sample period (us). */
+  int (*nvmlDeviceGetDecoderUtilization)(Device, unsigned *, unsigned *);
+  int (*nvmlDeviceGetJpgUtilization)(Device, unsigned *, unsigned *);
 };
 
 namespace {
@@ -77,6 +80,8 @@ const Nvml::Api *Nvml::api(std::string &why) {
                           GPURTSP_MANDATORY_SYMBOL(loaded, nvmlDeviceGetHandleByIndex_v2),
                           GPURTSP_MANDATORY_SYMBOL(loaded, nvmlDeviceGetMemoryInfo),
                           GPURTSP_MANDATORY_SYMBOL(loaded, nvmlDeviceGetName),
+                          GPURTSP_OPTIONAL_SYMBOL(loaded, nvmlDeviceGetDecoderUtilization),
+                          GPURTSP_OPTIONAL_SYMBOL(loaded, nvmlDeviceGetJpgUtilization),
                       },
                       failure);
   });
@@ -113,7 +118,15 @@ std::vector<GpuMemory> Nvml::memory() const {
     char name[96] = "";
     if (api_->nvmlDeviceGetName(device, name, sizeof(name)) != kNvmlSuccess)
       name[0] = '\0';
-    gpus.push_back({index, name, memory.used, memory.total});
+    GpuMemory gpu{index, name, memory.used, memory.total, std::nullopt, std::nullopt};
+    unsigned percent = 0, period_us = 0;
+    if (api_->nvmlDeviceGetDecoderUtilization &&
+        api_->nvmlDeviceGetDecoderUtilization(device, &percent, &period_us) == kNvmlSuccess)
+      gpu.decoder_utilization = percent;
+    if (api_->nvmlDeviceGetJpgUtilization &&
+        api_->nvmlDeviceGetJpgUtilization(device, &percent, &period_us) == kNvmlSuccess)
+      gpu.jpeg_utilization = percent;
+    gpus.push_back(std::move(gpu));
   }
   return gpus;
 }
@@ -159,7 +172,7 @@ private:
 std::string metrics_text(const std::vector<CameraStatus> &cameras,
                          const std::optional<ProcessStats> &process,
                          const std::vector<GpuMemory> &gpus, const HttpStats &http,
-                         const ShardInfo &shard) {
+                         const ShardInfo &shard, const Totals &totals) {
   Page page;
   auto camera_label = [](const CameraStatus &camera) {
     return "camera=\"" + label_value(camera.id) + "\"";
@@ -187,6 +200,63 @@ std::string metrics_text(const std::vector<CameraStatus> &cameras,
   page.family("gpurtsp_camera_fps", "gauge", "JPEG frames per second over the last seconds.");
   for (const CameraStatus &camera : cameras)
     page.sample("gpurtsp_camera_fps", camera_label(camera), camera.fps);
+  page.family("gpurtsp_camera_decoded_frames_total", "counter",
+              "Frames out of the decoder since start, before the rate limit.");
+  for (const CameraStatus &camera : cameras)
+    page.sample("gpurtsp_camera_decoded_frames_total", camera_label(camera),
+                double(camera.decoded_frames));
+
+  /* The same Totals as the --stats-interval line (stats-line.h). */
+  if (!totals.gpus.empty()) {
+    auto label = [](const GpuTotals &gpu) { return "gpu=\"" + std::to_string(gpu.gpu) + "\""; };
+    page.family("gpurtsp_gpu_cameras", "gauge", "Cameras placed on the GPU.");
+    for (const GpuTotals &gpu : totals.gpus)
+      page.sample("gpurtsp_gpu_cameras", label(gpu), gpu.cameras);
+    page.family("gpurtsp_gpu_keyframe_cameras", "gauge",
+                "Cameras on the GPU's shared keyframe decoder sessions.");
+    for (const GpuTotals &gpu : totals.gpus)
+      page.sample("gpurtsp_gpu_keyframe_cameras", label(gpu), gpu.keyframe_cameras);
+    page.family("gpurtsp_gpu_decoders_in_use", "gauge",
+                "Per-camera NVDEC decoders held (--max-decoders-per-gpu).");
+    for (const GpuTotals &gpu : totals.gpus)
+      page.sample("gpurtsp_gpu_decoders_in_use", label(gpu), gpu.decoders_in_use);
+    const auto keyframe_family = [&](const char *name, const char *type, const char *help,
+                                     auto value) {
+      page.family(name, type, help);
+      for (const GpuTotals &gpu : totals.gpus)
+        if (gpu.keyframe_decoders.instances > 0)
+          page.sample(name, label(gpu), double(value(gpu.keyframe_decoders)));
+    };
+    keyframe_family("gpurtsp_keyframe_decoder_decoded_total", "counter",
+                    "Keyframes decoded by the running gpukeyframedec instances.",
+                    [](const KeyframeDecoderTotals &k) { return k.decoded; });
+    keyframe_family("gpurtsp_keyframe_decoder_dropped_busy_total", "counter",
+                    "Keyframes dropped because every session of the pool was busy.",
+                    [](const KeyframeDecoderTotals &k) { return k.dropped_busy; });
+    keyframe_family("gpurtsp_keyframe_decoder_dropped_non_intra_total", "counter",
+                    "Frames dropped because they were not intra frames.",
+                    [](const KeyframeDecoderTotals &k) { return k.dropped_non_intra; });
+    keyframe_family("gpurtsp_keyframe_pool_users", "gauge", "Decoders sharing the pool.",
+                    [](const KeyframeDecoderTotals &k) { return k.pool_users; });
+    keyframe_family("gpurtsp_keyframe_pool_sessions", "gauge", "NVDEC sessions of the pool.",
+                    [](const KeyframeDecoderTotals &k) { return k.pool_sessions; });
+    keyframe_family("gpurtsp_keyframe_pool_max_sessions", "gauge", "The pool's session cap.",
+                    [](const KeyframeDecoderTotals &k) { return k.pool_max_sessions; });
+    keyframe_family("gpurtsp_keyframe_pool_creation_failures_total", "counter",
+                    "NVDEC session creations that failed.",
+                    [](const KeyframeDecoderTotals &k) { return k.pool_creation_failures; });
+    keyframe_family("gpurtsp_keyframe_pool_output_frames", "gauge",
+                    "Frames the pool's shared output buffer pools allocated.",
+                    [](const KeyframeDecoderTotals &k) { return k.pool_output_frames; });
+  }
+  if (const RtpFilterTotals &rtp = totals.rtp_filters; rtp.instances > 0) {
+    page.family("gpurtsp_rtp_filter_packets_total", "counter",
+                "RTP packets rtpkeyframefilter passed or dropped (decode: keyframes).");
+    page.sample("gpurtsp_rtp_filter_packets_total", "result=\"passed\"",
+                double(rtp.packets_passed));
+    page.sample("gpurtsp_rtp_filter_packets_total", "result=\"dropped\"",
+                double(rtp.packets_dropped));
+  }
 
   if (process) {
     page.family("process_cpu_seconds_total", "counter", "User and system CPU time.");
@@ -205,6 +275,18 @@ std::string metrics_text(const std::vector<CameraStatus> &cameras,
     page.family("gpurtsp_gpu_memory_total_bytes", "gauge", "GPU memory size.");
     for (const GpuMemory &gpu : gpus)
       page.sample("gpurtsp_gpu_memory_total_bytes", gpu_label(gpu), double(gpu.total_bytes));
+    page.family("gpurtsp_gpu_decoder_utilization_ratio", "gauge",
+                "NVDEC engine busy time over NVML's last sample period (all processes).");
+    for (const GpuMemory &gpu : gpus)
+      if (gpu.decoder_utilization)
+        page.sample("gpurtsp_gpu_decoder_utilization_ratio", gpu_label(gpu),
+                    *gpu.decoder_utilization / 100.0);
+    page.family("gpurtsp_gpu_jpeg_utilization_ratio", "gauge",
+                "NVJPG engine busy time over NVML's last sample period (all processes).");
+    for (const GpuMemory &gpu : gpus)
+      if (gpu.jpeg_utilization)
+        page.sample("gpurtsp_gpu_jpeg_utilization_ratio", gpu_label(gpu),
+                    *gpu.jpeg_utilization / 100.0);
   }
 
   page.family("gpurtsp_http_connections", "gauge", "Open HTTP connections.");

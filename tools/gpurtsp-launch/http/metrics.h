@@ -25,6 +25,8 @@ struct GpuMemory {
   std::string name;
   std::uint64_t used_bytes = 0;
   std::uint64_t total_bytes = 0;
+  std::optional<unsigned> decoder_utilization; /* NVDEC busy %, where NVML has it */
+  std::optional<unsigned> jpeg_utilization;    /* NVJPG busy %, where NVML has it */
 };
 
 /* NVML, loaded at run time (library-loader.h) so the launcher runs (and
@@ -37,7 +39,7 @@ public:
   Nvml &operator=(const Nvml &) = delete;
 
   bool available() const { return api_ != nullptr; }
-  /* Every GPU's memory now; empty when NVML is unavailable. */
+  /* Every GPU's memory and engine utilisation now; empty when NVML is unavailable. */
   std::vector<GpuMemory> memory() const;
 
 private:
@@ -57,6 +59,6 @@ struct HttpStats {
 std::string metrics_text(const std::vector<CameraStatus> &cameras,
                          const std::optional<ProcessStats> &process,
                          const std::vector<GpuMemory> &gpus, const HttpStats &http,
-                         const ShardInfo &shard = {});
+                         const ShardInfo &shard = {}, const Totals &totals = {});
 
 } // namespace gpurtsp::launch::http
