@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Runs tools/gpurtsp-bench with the software decoder at small camera counts
+"""Runs tools/scripts/gpurtsp-bench with the software decoder at small camera counts
 and checks its JSON: every field there, every camera streaming, frames
 flowing, the decode-only baseline counting decoded frames and gpurtsp full's
 ratio to it, and the processes it started gone.

@@ -11,7 +11,7 @@
  * same frames then go through `appsrc ! jpegenc ! appsink` on one thread per
  * core.
  *
- *   GST_PLUGIN_PATH=build/plugins/gpurtsp build/tools/gpurtsp-bench-jpeg/gpurtsp-bench-jpeg
+ *   GST_PLUGIN_PATH=build/plugins/gpurtsp build/tools/dev/gpurtsp-bench-jpeg/gpurtsp-bench-jpeg
  *       [--encoders 64] [--max-encoders N] [--seconds 5] [--quality 85]
  *       [--format NV12|I420|RGB|RGBP] [--blocking-sync] [--no-cpu] [--device 0]
  *       [--encoder gpujpegenc|nvjpegenc] [--sizes 720p,1080p]
