@@ -28,7 +28,7 @@
 #ifdef GPURTSP_LAUNCH_HAVE_CUDA
 #include <gst/cuda/gstcudacontext.h>
 #endif
-#include "../gpu-test-util.h"
+#include "gpu-test-util.h"
 #include "gpu-resources.h"
 #include "jpeg-check.hpp"
 #include "core/library-loader.h"
