@@ -35,7 +35,7 @@
 #include "rtsp-fixture.hpp"
 
 /* Last: check.h defines fail(), which breaks <ios> included after it. */
-#include <gst/check/gstcheck.h>
+#include "gpu-test-runner.h"
 
 using namespace gpurtsp::launch;
 using gpurtsp::test::camera_options;
@@ -564,32 +564,13 @@ static Suite *launch_cameras_suite() {
   return s;
 }
 
-/* Whether NVIDIA decoding works here; prints why not. Asked in a child:
- * CUDA initialised here would not work in GstCheck's forked tests. */
-static int nvidia_usable() {
-  std::string why;
-  const auto probe = [](std::string &reason) -> bool {
-    GpuResources gpus;
-    CameraSettings settings;
-    settings.decoder = DecoderChoice::Nvidia;
-    return gpus.resolve(settings, reason) == Decoder::Nvidia;
-  };
-  switch (gputest::probe_in_child(probe, why)) {
-  case gputest::Probe::Usable:
-    return 0;
-  case gputest::Probe::Unusable:
-    g_print("SKIP: decoder nvidia: %s\n", why.c_str());
-    return 77;
-  case gputest::Probe::Broken:
-    break;
-  }
-  g_printerr("FAIL: probing decoder nvidia: %s\n", why.c_str());
-  return 1;
-}
-
-int main(int argc, char **argv) {
-  g_autofree char *decoder = nullptr;
-  g_autofree char *loadgen = nullptr;
+/* --decoder nvidia: the same tests on NVDEC/nvJPEG, where NVIDIA decoding
+ * works here (asked in the runner's child: CUDA initialised in this process
+ * would not work in GstCheck's forked tests). */
+static int requirements(gputest::Requirements &req, int &argc, char **&argv) {
+  /* Static: the strings outlive this function, as loadgen_path. */
+  static char *decoder = nullptr;
+  static char *loadgen = nullptr;
   GOptionEntry entries[] = {
       {"decoder", 0, 0, G_OPTION_ARG_STRING, &decoder, "software (default) or nvidia", "KIND"},
       {"loadgen", 0, 0, G_OPTION_ARG_FILENAME, &loadgen, "gpurtsp-loadgen, for the stall test",
@@ -603,14 +584,20 @@ int main(int argc, char **argv) {
     return 2;
   }
   loadgen_path = loadgen;
-  gst_check_init(nullptr, nullptr);
   if (g_strcmp0(decoder, "nvidia") == 0) {
     decoder_choice = DecoderChoice::Nvidia;
-    if (const int status = nvidia_usable(); status != 0)
-      return status;
+    req.probe_what = "NVIDIA decoder";
+    req.probe = [](std::string &reason) {
+      GpuResources gpus;
+      CameraSettings settings;
+      settings.decoder = DecoderChoice::Nvidia;
+      return gpus.resolve(settings, reason) == Decoder::Nvidia;
+    };
   } else if (decoder && g_strcmp0(decoder, "software") != 0) {
     g_printerr("--decoder: software or nvidia\n");
     return 2;
   }
-  return gst_check_run_suite(launch_cameras_suite(), "launch-cameras", __FILE__);
+  return 0;
 }
+
+GPUTEST_MAIN("launch-cameras", launch_cameras_suite, requirements)

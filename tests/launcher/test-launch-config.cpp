@@ -11,7 +11,7 @@
 #include "config.h"
 
 /* Last: check.h defines fail(), which breaks <ios> included after it. */
-#include <gst/check/gstcheck.h>
+#include "gpu-test-runner.h"
 
 #include "text-asserts.h"
 
@@ -520,12 +520,15 @@ static Suite *launch_config_suite() {
   return s;
 }
 
-int main(int argc, char **argv) {
+static int requirements(gputest::Requirements &, int &argc, char **&argv) {
   if (argc != 2) {
     g_printerr("usage: %s PATH-OF-gpurtsp-launch\n", argv[0]);
     return 2;
   }
   launcher_path = argv[1];
-  gst_check_init(nullptr, nullptr);
-  return gst_check_run_suite(launch_config_suite(), "launch-config", __FILE__);
+  /* Taken: GStreamer's options are not parsed from it. */
+  argc = 1;
+  return 0;
 }
+
+GPUTEST_MAIN("launch-config", launch_config_suite, requirements)

@@ -17,7 +17,7 @@
 #include "rtsp-fixture.hpp"
 
 /* Last: check.h defines fail(), which breaks <ios> included after it. */
-#include <gst/check/gstcheck.h>
+#include "gpu-test-runner.h"
 
 using namespace gpurtsp::launch;
 using gpurtsp::test::camera_options;
@@ -257,7 +257,7 @@ static Suite *launch_process_suite() {
   return s;
 }
 
-int main(int argc, char **argv) {
+static int requirements(gputest::Requirements &, int &argc, char **&argv) {
   if (argc < 2 || argc > 3) {
     g_printerr("usage: %s PATH-OF-gpurtsp-launch [DEMO-CAMERAS]\n", argv[0]);
     return 2;
@@ -265,6 +265,9 @@ int main(int argc, char **argv) {
   launcher_path = argv[1];
   if (argc == 3)
     demo_cameras = unsigned(g_ascii_strtoull(argv[2], nullptr, 10));
-  gst_check_init(nullptr, nullptr);
-  return gst_check_run_suite(launch_process_suite(), "launch-process", __FILE__);
+  /* Taken: GStreamer's options are not parsed from them. */
+  argc = 1;
+  return 0;
 }
+
+GPUTEST_MAIN("launch-process", launch_process_suite, requirements)

@@ -28,7 +28,7 @@
 #include "gpu-test-util.h"
 
 /* Last: its fail() macros clash with the C++ library's headers. */
-#include <gst/check/gstcheck.h>
+#include "gpu-test-runner.h"
 
 namespace {
 
@@ -374,19 +374,12 @@ static Suite *gpujpegenc_pool_suite() {
   return s;
 }
 
-int main(int argc, char **argv) {
-  g_setenv("CK_FORK", "no", FALSE);
-  gst_check_init(&argc, &argv);
-
-  if (const int status = gputest::registered_or_exit_status("gpujpegenc"); status != 0)
-    return status;
-  for (const char *name : {"videotestsrc", "cudaupload", "jpegdec", "appsrc", "appsink"}) {
-    GstElementFactory *factory = gst_element_factory_find(name);
-    if (!factory) {
-      g_print("SKIP: no %s element here\n", name);
-      return 77;
-    }
-    gst_object_unref(factory);
-  }
-  return gst_check_run_suite(gpujpegenc_pool_suite(), "gpujpegenc-pool", __FILE__);
+static int requirements(gputest::Requirements &req, int &, char **&) {
+  req.element = "gpujpegenc";
+  req.needs = {"videotestsrc", "cudaupload", "jpegdec", "appsrc", "appsink"};
+  /* See the top of this file: CUDA may be initialised in this process. */
+  req.one_process = true;
+  return 0;
 }
+
+GPUTEST_MAIN("gpujpegenc-pool", gpujpegenc_pool_suite, requirements)

@@ -24,7 +24,7 @@
 #include "jpegenc/jpegenc-colour.h"
 #include "jpegenc/nvjpeg-loader.h"
 /* Last: its fail() macros clash with the C++ library's headers. */
-#include <gst/check/gstcheck.h>
+#include "gpu-test-runner.h"
 
 namespace {
 
@@ -574,7 +574,8 @@ static Suite *gpujpegenc_suite() {
   return s;
 }
 
-int main(int argc, char **argv) {
+/* --no-nv12 runs the de-interleave kernel path even where nvJPEG takes NV12. */
+static int requirements(gputest::Requirements &req, int &argc, char **&argv) {
   for (int i = 1; i < argc; i++) {
     if (std::strcmp(argv[i], "--no-nv12") == 0) {
       g_setenv("GPURTSP_NVJPEG_NO_NV12", "1", TRUE);
@@ -583,16 +584,10 @@ int main(int argc, char **argv) {
       break;
     }
   }
-  gst_check_init(&argc, &argv);
-
-  /* Nothing here may touch CUDA: see gpu-test-util.h. The registry says
-   * whether gpujpegenc exists without loading the plugin. */
-  if (const int status = gputest::registered_or_exit_status("gpujpegenc"); status != 0)
-    return status;
-
-  /* nvJPEG's version, from a child: loading nvJPEG here could bring CUDA. */
-  std::string about;
-  const auto describe = [](std::string &text) {
+  req.element = "gpujpegenc";
+  /* nvJPEG's version, from the child: loading nvJPEG here could bring CUDA. */
+  req.probe_what = "nvJPEG";
+  req.probe = [](std::string &text) {
     std::string why;
     const auto *api = gpurtsp::nvjpeg::api(why);
     if (!api) {
@@ -604,11 +599,7 @@ int main(int argc, char **argv) {
            (api->nvjpegEncode ? "through nvjpegEncode" : "through the de-interleave kernel");
     return true;
   };
-  if (gputest::probe_in_child(describe, about) != gputest::Probe::Usable) {
-    g_printerr("FAIL: gpujpegenc is registered but nvJPEG does not load here: %s\n", about.c_str());
-    return 1;
-  }
-  g_print("%s\n", about.c_str());
-  gputest::choose_fork_mode();
-  return gst_check_run_suite(gpujpegenc_suite(), "gpujpegenc", __FILE__);
+  return 0;
 }
+
+GPUTEST_MAIN("gpujpegenc", gpujpegenc_suite, requirements)

@@ -18,7 +18,7 @@
 #include "keyframedec/nvcuvid-loader.h"
 
 /* Last: gstcheck's fail() macros clash with the C++ library's headers. */
-#include <gst/check/gstcheck.h>
+#include "gpu-test-runner.h"
 
 namespace {
 
@@ -325,34 +325,15 @@ static Suite *gpukeyframedec_suite() {
   return s;
 }
 
-int main(int argc, char **argv) {
-  gst_check_init(&argc, &argv);
-  /* Nothing here may touch CUDA: see gpu-test-util.h. */
-  std::string why;
-  const auto probe = [](std::string &reason) {
+static int requirements(gputest::Requirements &req, int &, char **&) {
+  req.element = "gpukeyframedec";
+  req.probe_what = "CUDA device or NVDECODE";
+  req.probe = [](std::string &reason) {
     return gpurtsp::cuda_device_available(reason) && gpurtsp::nvcuvid::api(reason);
   };
-  switch (gputest::probe_in_child(probe, why)) {
-  case gputest::Probe::Usable:
-    break;
-  case gputest::Probe::Unusable:
-    g_print("SKIP: %s\n", why.c_str());
-    return 77;
-  case gputest::Probe::Broken:
-    g_printerr("FAIL: probing for CUDA and NVDECODE: %s\n", why.c_str());
-    return 1;
-  }
-  std::string missing;
-  if (!gputest::have_elements({"gpukeyframedec"}, missing)) {
-    g_printerr("FAIL: CUDA and NVDECODE are usable but gpukeyframedec is not registered "
-               "(is GST_PLUGIN_PATH set to the directory of libgstgpurtsp.so?)\n");
-    return 1;
-  }
-  if (!gputest::have_elements({"x264enc", "h264parse", "videotestsrc", "appsrc"}, missing)) {
-    g_print("SKIP: %s missing; x264enc (gstreamer1.0-plugins-ugly) makes the test streams\n",
-            missing.c_str());
-    return 77;
-  }
-  gputest::choose_fork_mode();
-  return gst_check_run_suite(gpukeyframedec_suite(), "gpukeyframedec", __FILE__);
+  req.needs = {"x264enc", "h264parse", "videotestsrc", "appsrc"};
+  req.needs_from = "gstreamer1.0-plugins-ugly's x264enc makes the test streams";
+  return 0;
 }
+
+GPUTEST_MAIN("gpukeyframedec", gpukeyframedec_suite, requirements)

@@ -26,6 +26,8 @@
 #include <gst/check/gstcheck.h>
 #include <gst/check/gstharness.h>
 
+#include "gpu-test-runner.h"
+
 using namespace gpurtsp::rgb;
 
 /* One context for every pipeline of a test, as in production; made by the
@@ -720,7 +722,13 @@ GST_START_TEST(test_decoder_output) {
 }
 GST_END_TEST;
 
-static Suite *gpunv12torgb_suite(bool with_decoder) {
+static Suite *gpunv12torgb_suite() {
+  std::string decoder_missing;
+  const bool with_decoder = gputest::have_elements(
+      {"x264enc", "h264parse", "nvh264dec", "videotestsrc", "appsrc"}, decoder_missing);
+  if (!with_decoder)
+    g_print("NOTE: decoder test left out, missing %s\n", decoder_missing.c_str());
+
   Suite *s = suite_create("gpunv12torgb");
   TCase *tc = tcase_create("general");
   /* Each test takes seconds on an H100; a minute means it is stuck. */
@@ -742,41 +750,13 @@ static Suite *gpunv12torgb_suite(bool with_decoder) {
   return s;
 }
 
-int main(int argc, char **argv) {
-  gst_check_init(&argc, &argv);
-
-  /* Nothing here may touch CUDA: see gpu-test-util.h. */
-  std::string why;
-  switch (gputest::probe_in_child(gpurtsp::cuda_device_available, why)) {
-  case gputest::Probe::Usable:
-    break;
-  case gputest::Probe::Unusable:
-    g_print("SKIP: no usable CUDA device: %s\n", why.c_str());
-    return 77;
-  case gputest::Probe::Broken:
-    g_printerr("FAIL: probing for a CUDA device: %s\n", why.c_str());
-    return 1;
-  }
-  std::string missing;
-  if (!gputest::have_elements({"gpunv12torgb"}, missing)) {
-    g_printerr("FAIL: a CUDA device is present but gpunv12torgb is not registered "
-               "(is GST_PLUGIN_PATH set to the directory of libgstgpurtsp.so?)\n");
-    return 1;
-  }
-  if (!gputest::have_elements({"cudaupload", "cudadownload"}, missing)) {
-    g_print("SKIP: missing %s (gst-plugins-bad nvcodec)\n", missing.c_str());
-    return 77;
-  }
-  std::string decoder_missing;
-  const bool with_decoder = gputest::have_elements(
-      {"x264enc", "h264parse", "nvh264dec", "videotestsrc", "appsrc"}, decoder_missing);
-  if (!with_decoder)
-    g_print("NOTE: decoder test left out, missing %s\n", decoder_missing.c_str());
-
-  gputest::choose_fork_mode();
-  SRunner *runner = srunner_create(gpunv12torgb_suite(with_decoder));
-  srunner_run_all(runner, CK_NORMAL);
-  const int failed = srunner_ntests_failed(runner);
-  srunner_free(runner);
-  return failed == 0 ? 0 : 1;
+static int requirements(gputest::Requirements &req, int &, char **&) {
+  req.element = "gpunv12torgb";
+  req.probe_what = "CUDA device";
+  req.probe = gpurtsp::cuda_device_available;
+  req.needs = {"cudaupload", "cudadownload"};
+  req.needs_from = "gst-plugins-bad nvcodec";
+  return 0;
 }
+
+GPUTEST_MAIN("gpunv12torgb", gpunv12torgb_suite, requirements)

@@ -4,7 +4,7 @@
 
 #include <type_traits>
 
-#include <gst/check/gstcheck.h>
+#include "gpu-test-runner.h"
 #include <gst/check/gstharness.h>
 
 static_assert(!std::is_copy_constructible_v<gpurtsp::LatestFrameSink>,
@@ -134,10 +134,9 @@ static Suite *latestframesink_hpp_suite() {
   return s;
 }
 
-int main(int argc, char **argv) {
-  /* Each test runs in a process of its own, which then fails if it leaked
-   * a GstObject or GstMiniObject (buffers, samples, caps, events). */
-  g_setenv("GST_TRACERS", "leaks", FALSE);
-  gst_check_init(&argc, &argv);
-  return gst_check_run_suite(latestframesink_hpp_suite(), "latestframesink-hpp", __FILE__);
+static int requirements(gputest::Requirements &req, int &, char **&) {
+  req.leak_check = true;
+  return 0;
 }
+
+GPUTEST_MAIN("latestframesink-hpp", latestframesink_hpp_suite, requirements)

@@ -9,7 +9,7 @@
 #include <thread>
 #include <vector>
 
-#include <gst/check/gstcheck.h>
+#include "gpu-test-runner.h"
 #include <gst/check/gstharness.h>
 #include <gst/video/video.h>
 
@@ -734,10 +734,9 @@ static Suite *latestframesink_suite() {
   return s;
 }
 
-int main(int argc, char **argv) {
-  /* Each test runs in a process of its own, which then fails if it leaked
-   * a GstObject or GstMiniObject (buffers, samples, caps, events). */
-  g_setenv("GST_TRACERS", "leaks", FALSE);
-  gst_check_init(&argc, &argv);
-  return gst_check_run_suite(latestframesink_suite(), "latestframesink", __FILE__);
+static int requirements(gputest::Requirements &req, int &, char **&) {
+  req.leak_check = true;
+  return 0;
 }
+
+GPUTEST_MAIN("latestframesink", latestframesink_suite, requirements)
