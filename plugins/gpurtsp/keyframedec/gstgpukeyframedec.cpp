@@ -413,7 +413,7 @@ static int gst_gpu_keyframe_dec_on_decode(void *user_data, CUVIDPICPARAMS *param
     st.flow = GST_FLOW_ERROR;
     return 0;
   }
-  GstFlowReturn ret = gst_buffer_pool_acquire_buffer(frames, &frame->output_buffer, nullptr);
+  GstFlowReturn ret = priv->pool->acquire_output_frame(frames, &frame->output_buffer);
   if (ret != GST_FLOW_OK) {
     GST_DEBUG_OBJECT(self, "no output buffer: %s", gst_flow_get_name(ret));
     st.flow = ret;
