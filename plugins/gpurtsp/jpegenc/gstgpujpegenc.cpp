@@ -278,7 +278,7 @@ static gboolean gst_gpu_jpeg_enc_start(GstVideoEncoder *encoder) {
   }
   GST_INFO_OBJECT(self, "nvJPEG %d.%d.%d from %s; CUDA context %p's pool of at most %u encoders",
                   api->version[0], api->version[1], api->version[2], api->library.c_str(),
-                  priv->state->context, priv->pool->slots().stats().max_sessions);
+                  priv->state->context, priv->pool->slots().max_sessions());
   return TRUE;
 }
 
@@ -480,7 +480,7 @@ static GstFlowReturn gst_gpu_jpeg_enc_handle_frame(GstVideoEncoder *encoder,
     priv->dropped_busy++;
     GST_WARNING_OBJECT(self, "no encoder free within %lld ms (max-encoders %u), frame dropped",
                        static_cast<long long>(st.encoder_timeout.count()),
-                       priv->pool->slots().stats().max_sessions);
+                       priv->pool->slots().max_sessions());
     return gst_video_encoder_finish_frame(encoder, frame);
   case JpegEncoderPool::Slots::Status::Failed:
     GST_ELEMENT_ERROR(self, LIBRARY, INIT, ("Could not set up an nvJPEG encoder"),
