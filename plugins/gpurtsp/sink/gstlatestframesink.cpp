@@ -21,8 +21,10 @@
  * thread never waits on a reader and a reader never blocks the stream. */
 #include "sink/gstlatestframesink.h"
 
+#include <gpurtsp/latestframesink.hpp>
 #include <gst/video/video.h>
 
+#include <algorithm>
 #include <atomic>
 #include <deque>
 #include <memory>
@@ -37,8 +39,9 @@ namespace {
 constexpr guint kDefaultBufferSize = 30;
 constexpr bool kDefaultEmitSignals = false;
 
-/* Name of the GstStructure attached to every stored sample (gst_sample_get_info). */
-constexpr const char *FRAME_INFO_NAME = "latestframesink-frame";
+namespace property = gpurtsp::latestframesink::property;
+namespace signal_name = gpurtsp::latestframesink::signal_name;
+namespace frame_field = gpurtsp::latestframesink::frame_field;
 
 enum {
   PROP_0,
@@ -140,29 +143,29 @@ static void gst_latest_frame_sink_class_init(GstLatestFrameSinkClass *klass) {
 
   g_object_class_install_property(
       object_class, PROP_BUFFER_SIZE,
-      g_param_spec_uint("buffer-size", "Buffer size",
+      g_param_spec_uint(property::kBufferSize, "Buffer size",
                         "How many of the newest frames are kept (shrinking drops the oldest)", 1,
                         G_MAXUINT, kDefaultBufferSize, rw));
   g_object_class_install_property(
       object_class, PROP_EMIT_SIGNALS,
-      g_param_spec_boolean("emit-signals", "Emit signals",
+      g_param_spec_boolean(property::kEmitSignals, "Emit signals",
                            "Emit new-frame from the streaming thread for every stored frame",
                            kDefaultEmitSignals, rw));
   g_object_class_install_property(
       object_class, PROP_FRAMES_RECEIVED,
-      g_param_spec_uint64("frames-received", "Frames received",
+      g_param_spec_uint64(property::kFramesReceived, "Frames received",
                           "Buffers that reached the sink, stored or dropped (a prerolled buffer "
                           "counts once)",
                           0, G_MAXUINT64, 0, ro));
   g_object_class_install_property(
       object_class, PROP_FRAMES_DROPPED,
-      g_param_spec_uint64("frames-dropped", "Frames dropped",
+      g_param_spec_uint64(property::kFramesDropped, "Frames dropped",
                           "Buffers that reached the sink but could not be stored (no caps); "
                           "frames pushed out of the ring by newer ones are not drops",
                           0, G_MAXUINT64, 0, ro));
   g_object_class_install_property(
       object_class, PROP_LAST_FRAME_TIME,
-      g_param_spec_uint64("last-frame-time", "Last frame time",
+      g_param_spec_uint64(property::kLastFrameTime, "Last frame time",
                           "Arrival of the newest stored frame, monotonic clock in ns "
                           "(g_get_monotonic_time() * 1000), 0 if none arrived yet",
                           0, G_MAXUINT64, 0, ro));
@@ -174,8 +177,9 @@ static void gst_latest_frame_sink_class_init(GstLatestFrameSinkClass *klass) {
    * A frame was stored. Emitted from the streaming thread, only while
    * emit-signals is TRUE; handlers must return quickly.
    */
-  signals[SIGNAL_NEW_FRAME] = g_signal_new("new-frame", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST,
-                                           0, nullptr, nullptr, nullptr, G_TYPE_NONE, 0);
+  signals[SIGNAL_NEW_FRAME] =
+      g_signal_new(signal_name::kNewFrame, G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, nullptr,
+                   nullptr, nullptr, G_TYPE_NONE, 0);
 
   /**
    * GstLatestFrameSink::get-latest-sample:
@@ -184,7 +188,7 @@ static void gst_latest_frame_sink_class_init(GstLatestFrameSinkClass *klass) {
    * Returns: (transfer full) (nullable): the newest frame, or NULL if none is stored.
    */
   signals[SIGNAL_GET_LATEST_SAMPLE] =
-      g_signal_new_class_handler("get-latest-sample", G_TYPE_FROM_CLASS(klass),
+      g_signal_new_class_handler(signal_name::kGetLatestSample, G_TYPE_FROM_CLASS(klass),
                                  static_cast<GSignalFlags>(G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION),
                                  G_CALLBACK(gst_latest_frame_sink_get_latest_sample), nullptr,
                                  nullptr, nullptr, GST_TYPE_SAMPLE, 0);
@@ -199,7 +203,7 @@ static void gst_latest_frame_sink_class_init(GstLatestFrameSinkClass *klass) {
    */
   G_GNUC_BEGIN_IGNORE_DEPRECATIONS
   signals[SIGNAL_GET_SAMPLES] =
-      g_signal_new_class_handler("get-samples", G_TYPE_FROM_CLASS(klass),
+      g_signal_new_class_handler(signal_name::kGetSamples, G_TYPE_FROM_CLASS(klass),
                                  static_cast<GSignalFlags>(G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION),
                                  G_CALLBACK(gst_latest_frame_sink_get_samples), nullptr, nullptr,
                                  nullptr, g_value_array_get_type(), 1, G_TYPE_UINT);
@@ -212,7 +216,7 @@ static void gst_latest_frame_sink_class_init(GstLatestFrameSinkClass *klass) {
    * Drops every stored frame. Statistics are kept.
    */
   signals[SIGNAL_CLEAR] = g_signal_new_class_handler(
-      "clear", G_TYPE_FROM_CLASS(klass),
+      signal_name::kClear, G_TYPE_FROM_CLASS(klass),
       static_cast<GSignalFlags>(G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION),
       G_CALLBACK(gst_latest_frame_sink_clear), nullptr, nullptr, nullptr, G_TYPE_NONE, 0);
 
@@ -357,8 +361,9 @@ static GstFlowReturn store_frame(GstLatestFrameSink *self, GstBuffer *buffer, bo
     GST_OBJECT_LOCK(self);
     gst_segment_copy_into(&GST_BASE_SINK(self)->segment, &segment);
     GST_OBJECT_UNLOCK(self);
-    GstStructure *info = gst_structure_new(FRAME_INFO_NAME, "sequence", G_TYPE_UINT64, sequence,
-                                           "arrival-time", G_TYPE_UINT64, arrival, nullptr);
+    GstStructure *info =
+        gst_structure_new(frame_field::kName, frame_field::kSequence, G_TYPE_UINT64, sequence,
+                          frame_field::kArrivalTime, G_TYPE_UINT64, arrival, nullptr);
     sample.reset(gst_sample_new(buffer, caps, &segment, info));
     gst_caps_unref(caps);
   }
