@@ -4,10 +4,10 @@
  *
  * Keeps the newest #GstLatestFrameSink:buffer-size frames of one stream, of
  * any caps, for any number of readers, which take them through the
- * #GstLatestFrameSink::get-latest-sample, #GstLatestFrameSink::get-samples
- * and #GstLatestFrameSink::clear action signals from any thread. It never
- * maps, copies or looks at a frame. Reference documentation:
- * docs/latestframesink.md.
+ * #GstLatestFrameSink::get-latest-sample,
+ * #GstLatestFrameSink::get-sample-array and #GstLatestFrameSink::clear action
+ * signals from any thread. It never maps, copies or looks at a frame.
+ * Reference documentation: docs/latestframesink.md.
  *
  * ## Example launch line
  * |[
@@ -56,6 +56,7 @@ enum {
   SIGNAL_NEW_FRAME,
   SIGNAL_GET_LATEST_SAMPLE,
   SIGNAL_GET_SAMPLES,
+  SIGNAL_GET_SAMPLE_ARRAY,
   SIGNAL_CLEAR,
   N_SIGNALS,
 };
@@ -126,6 +127,7 @@ static GstFlowReturn gst_latest_frame_sink_preroll(GstBaseSink *sink, GstBuffer 
 static GstFlowReturn gst_latest_frame_sink_render(GstBaseSink *sink, GstBuffer *buffer);
 static GstSample *gst_latest_frame_sink_get_latest_sample(GstLatestFrameSink *self);
 static GValueArray *gst_latest_frame_sink_get_samples(GstLatestFrameSink *self, guint n);
+static GPtrArray *gst_latest_frame_sink_get_sample_array(GstLatestFrameSink *self, guint n);
 static void gst_latest_frame_sink_clear(GstLatestFrameSink *self);
 
 static void gst_latest_frame_sink_class_init(GstLatestFrameSinkClass *klass) {
@@ -200,6 +202,10 @@ static void gst_latest_frame_sink_class_init(GstLatestFrameSinkClass *klass) {
    *
    * Returns: (transfer full): a GValueArray of up to @n GstSample, newest first,
    * empty (never NULL) when nothing is stored. Free with g_value_array_free().
+   *
+   * Deprecated: GValueArray is deprecated in GLib; use
+   * #GstLatestFrameSink::get-sample-array. Kept for existing callers and for
+   * Python, where PyGObject turns the GValueArray into a list.
    */
   G_GNUC_BEGIN_IGNORE_DEPRECATIONS
   signals[SIGNAL_GET_SAMPLES] =
@@ -208,6 +214,21 @@ static void gst_latest_frame_sink_class_init(GstLatestFrameSinkClass *klass) {
                                  G_CALLBACK(gst_latest_frame_sink_get_samples), nullptr, nullptr,
                                  nullptr, g_value_array_get_type(), 1, G_TYPE_UINT);
   G_GNUC_END_IGNORE_DEPRECATIONS
+
+  /**
+   * GstLatestFrameSink::get-sample-array:
+   * @sink: the sink
+   * @n: how many frames at most
+   *
+   * Returns: (transfer full) (element-type GstSample): a GPtrArray of up to
+   * @n GstSample, newest first, empty (never NULL) when nothing is stored.
+   * g_ptr_array_unref() drops the sample references too.
+   */
+  signals[SIGNAL_GET_SAMPLE_ARRAY] =
+      g_signal_new_class_handler(signal_name::kGetSampleArray, G_TYPE_FROM_CLASS(klass),
+                                 static_cast<GSignalFlags>(G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION),
+                                 G_CALLBACK(gst_latest_frame_sink_get_sample_array), nullptr,
+                                 nullptr, nullptr, G_TYPE_PTR_ARRAY, 1, G_TYPE_UINT);
 
   /**
    * GstLatestFrameSink::clear:
@@ -221,7 +242,8 @@ static void gst_latest_frame_sink_class_init(GstLatestFrameSinkClass *klass) {
       G_CALLBACK(gst_latest_frame_sink_clear), nullptr, nullptr, nullptr, G_TYPE_NONE, 0);
 
   gst_element_class_add_static_pad_template(element_class, &sink_template);
-  gst_element_class_set_static_metadata(element_class, "Latest frame sink", "Sink/Video",
+  /* "Sink", not "Sink/Video": it takes any caps (JPEG, raw, CUDA memory). */
+  gst_element_class_set_static_metadata(element_class, "Latest frame sink", "Sink",
                                         "Keeps the newest frames of a stream for any number of "
                                         "readers",
                                         "gpurtsp developers");
@@ -433,17 +455,29 @@ static GstSample *gst_latest_frame_sink_get_latest_sample(GstLatestFrameSink *se
   return gst_sample_ref(priv->ring.front().get());
 }
 
-static GValueArray *gst_latest_frame_sink_get_samples(GstLatestFrameSink *self, guint n) {
+/* References to up to @n of the newest samples, newest first. */
+static std::vector<GstSample *> newest_samples(GstLatestFrameSink *self, guint n) {
   auto priv = self->priv;
   std::vector<GstSample *> newest;
   newest.reserve(std::min<guint>(n, priv->capacity)); /* allocate before locking */
-  {
-    std::lock_guard<std::mutex> lk(priv->lock);
-    const size_t count = std::min<size_t>(n, priv->ring.size());
-    for (size_t i = 0; i < count; i++)
-      newest.push_back(gst_sample_ref(priv->ring[i].get()));
-  }
+  std::lock_guard<std::mutex> lk(priv->lock);
+  const size_t count = std::min<size_t>(n, priv->ring.size());
+  for (size_t i = 0; i < count; i++)
+    newest.push_back(gst_sample_ref(priv->ring[i].get()));
+  return newest;
+}
 
+static GPtrArray *gst_latest_frame_sink_get_sample_array(GstLatestFrameSink *self, guint n) {
+  std::vector<GstSample *> newest = newest_samples(self, n);
+  GPtrArray *array = g_ptr_array_new_full(static_cast<guint>(newest.size()),
+                                          reinterpret_cast<GDestroyNotify>(gst_sample_unref));
+  for (GstSample *sample : newest)
+    g_ptr_array_add(array, sample);
+  return array;
+}
+
+static GValueArray *gst_latest_frame_sink_get_samples(GstLatestFrameSink *self, guint n) {
+  std::vector<GstSample *> newest = newest_samples(self, n);
   G_GNUC_BEGIN_IGNORE_DEPRECATIONS
   GValueArray *array = g_value_array_new(newest.size());
   for (GstSample *sample : newest) {

@@ -35,6 +35,9 @@ inline constexpr char kLastFrameTime[] = "last-frame-time";  /* guint64 ns, read
 namespace signal_name {
 inline constexpr char kNewFrame[] = "new-frame";
 inline constexpr char kGetLatestSample[] = "get-latest-sample";
+inline constexpr char kGetSampleArray[] = "get-sample-array";
+/* Deprecated: returns a GValueArray; kept for existing callers and for
+ * Python, which reads it as a list. */
 inline constexpr char kGetSamples[] = "get-samples";
 inline constexpr char kClear[] = "clear";
 } // namespace signal_name
@@ -102,17 +105,15 @@ public:
 
   /* Up to @n of the newest frames, newest first. */
   std::vector<Sample> samples(guint n) const {
-    G_GNUC_BEGIN_IGNORE_DEPRECATIONS
-    GValueArray *array = nullptr;
-    g_signal_emit_by_name(element_.get(), latestframesink::signal_name::kGetSamples, n, &array);
+    GPtrArray *array = nullptr;
+    g_signal_emit_by_name(element_.get(), latestframesink::signal_name::kGetSampleArray, n, &array);
     std::vector<Sample> frames;
     if (!array)
       return frames;
-    frames.reserve(array->n_values);
-    for (guint i = 0; i < array->n_values; i++)
-      frames.emplace_back(static_cast<GstSample *>(g_value_dup_boxed(&array->values[i])));
-    g_value_array_free(array);
-    G_GNUC_END_IGNORE_DEPRECATIONS
+    frames.reserve(array->len);
+    for (guint i = 0; i < array->len; i++)
+      frames.emplace_back(gst_sample_ref(static_cast<GstSample *>(g_ptr_array_index(array, i))));
+    g_ptr_array_unref(array);
     return frames;
   }
 
