@@ -7,6 +7,8 @@
 #include <thread>
 #include <vector>
 
+#include <gpurtsp/gpukeyframedec.hpp>
+
 #include "camera-manager.h"
 #include "camera-pipeline.h"
 #include "camera.h"
@@ -137,15 +139,16 @@ GST_START_TEST(test_stats_line_keyframe_decoders) {
   KeyframeDecoderTotals totals;
   for (guint users : {2u, 1u}) {
     /* As gpukeyframedec reports it; the second instance started later. */
+    namespace f = gpurtsp::gpukeyframedec::stats_field;
+    namespace p = gpurtsp::pool_field;
     GstStructure *stats = gst_structure_new(
-        "application/x-gpukeyframedec-stats", "decoded", G_TYPE_UINT64, guint64(10),
-        "dropped-delta", G_TYPE_UINT64, guint64(290), "dropped-non-intra", G_TYPE_UINT64,
-        guint64(1), "dropped-busy", G_TYPE_UINT64, guint64(users), "pool-sessions", G_TYPE_UINT,
-        users, "pool-max-sessions", G_TYPE_UINT, 8u, "pool-sessions-created", G_TYPE_UINT64,
-        guint64(users), "pool-sessions-destroyed", G_TYPE_UINT64, guint64(0),
-        "pool-creation-failures", G_TYPE_UINT64, guint64(0), "pool-waiting", G_TYPE_UINT, 0u,
-        "pool-users", G_TYPE_UINT, users, "pool-output-frames", G_TYPE_UINT64, guint64(3 * users),
-        nullptr);
+        f::kName, f::kDecoded, G_TYPE_UINT64, guint64(10), f::kDroppedDelta, G_TYPE_UINT64,
+        guint64(290), f::kDroppedNonIntra, G_TYPE_UINT64, guint64(1), f::kDroppedBusy,
+        G_TYPE_UINT64, guint64(users), p::kSize, G_TYPE_UINT, users, p::kInUse, G_TYPE_UINT, 0u,
+        p::kMax, G_TYPE_UINT, 8u, p::kCreated, G_TYPE_UINT64, guint64(users), p::kDestroyed,
+        G_TYPE_UINT64, guint64(0), p::kCreationFailures, G_TYPE_UINT64, guint64(0), p::kWaiting,
+        G_TYPE_UINT, 0u, p::kUsers, G_TYPE_UINT, users, f::kPoolOutputFrames, G_TYPE_UINT64,
+        guint64(3 * users), nullptr);
     totals.add(stats);
     gst_structure_free(stats);
   }

@@ -2,8 +2,12 @@
  * encoder slots of gpujpegenc) with fake sessions: cap, reuse, LRU eviction,
  * FIFO hand-off, timeouts, failures; and WeakCache, which shares one pool per
  * CUDA context and lets it go with its last user. */
+#include "core/pool-stats.h"
 #include "core/session-pool.hpp"
 #include "core/weak-cache.hpp"
+
+#include <gpurtsp/gpujpegenc.hpp>
+#include <gpurtsp/gpukeyframedec.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -237,6 +241,43 @@ GST_START_TEST(test_creation_failure) {
 }
 GST_END_TEST;
 
+/* The plugin's writer and the installed readers agree on every field, for
+ * both elements' stats, and a structure without pool fields (element
+ * stopped) reads as no pool. */
+GST_START_TEST(test_stats_fields_round_trip) {
+  Factory f;
+  f.fail_from = 1;
+  Pool pool(3, f.get());
+  Pool::Lease a, b;
+  fail_unless(acquire(pool, {1, 1}, a) == Pool::Status::Ok);
+  fail_unless(acquire(pool, {1, 1}, b, 1ms) == Pool::Status::Timeout);
+
+  namespace jpeg = gpurtsp::gpujpegenc;
+  GstStructure *s = gst_structure_new(jpeg::stats_field::kName, jpeg::stats_field::kEncodes,
+                                      G_TYPE_UINT64, guint64(7), nullptr);
+  fail_if(jpeg::Stats::from_structure(s)->pool.has_value());
+  gpurtsp::set_pool_stats(s, pool.stats(), 5);
+  const auto stats = jpeg::Stats::from_structure(s);
+  fail_unless(stats && stats->pool);
+  fail_unless_equals_uint64(stats->encodes, 7);
+  const gpurtsp::PoolStats &p = *stats->pool;
+  fail_unless_equals_int(p.size, 1);
+  fail_unless_equals_int(p.in_use, 1);
+  fail_unless_equals_int(p.max, 1); /* the refused second session lowered the cap */
+  fail_unless_equals_int(p.waiting, 0);
+  fail_unless_equals_int(p.users, 5);
+  fail_unless_equals_uint64(p.created, 1);
+  fail_unless_equals_uint64(p.destroyed, 0);
+  fail_unless_equals_uint64(p.waits, 1);
+  fail_unless_equals_uint64(p.timeouts, 1);
+  fail_unless_equals_uint64(p.creation_failures, 1);
+  fail_unless_equals_string(p.last_failure.c_str(), "driver says no");
+  /* Another element's structure is not read as this one's. */
+  fail_if(gpurtsp::gpukeyframedec::Stats::from_structure(s).has_value());
+  gst_structure_free(s);
+}
+GST_END_TEST;
+
 GST_START_TEST(test_discard) {
   Factory f;
   Pool pool(1, f.get());
@@ -448,6 +489,7 @@ static Suite *session_pool_suite() {
   tcase_add_test(tc, test_waiter_replaces_other_format);
   tcase_add_test(tc, test_release_prefers_matching_waiter);
   tcase_add_test(tc, test_creation_failure);
+  tcase_add_test(tc, test_stats_fields_round_trip);
   tcase_add_test(tc, test_discard);
   tcase_add_test(tc, test_raise_cap_wakes_waiter);
   tcase_add_test(tc, test_many_borrowers);

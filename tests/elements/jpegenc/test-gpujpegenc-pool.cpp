@@ -16,11 +16,13 @@
 #include <gst/cuda/gstcudaloader.h>
 #include <gst/cuda/gstcudautils.h>
 #include <gst/video/video.h>
+#include <gpurtsp/gpujpegenc.hpp>
 
 #include <algorithm>
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -162,24 +164,11 @@ Sample make_frame(const Size &size, Problems &problems) {
   return frame;
 }
 
-GstStructure *encoder_stats(Pipeline &pipeline) {
+std::optional<gpurtsp::gpujpegenc::Stats> encoder_stats(Pipeline &pipeline) {
   GstElement *enc = pipeline.get("enc");
-  GstStructure *stats = nullptr;
-  g_object_get(enc, "stats", &stats, nullptr);
+  auto stats = gpurtsp::gpujpegenc::Stats::read(enc);
   gst_object_unref(enc);
   return stats;
-}
-
-guint stats_uint(const GstStructure *stats, const char *field) {
-  guint value = G_MAXUINT;
-  gst_structure_get_uint(stats, field, &value);
-  return value;
-}
-
-guint64 stats_uint64(const GstStructure *stats, const char *field) {
-  guint64 value = G_MAXUINT64;
-  gst_structure_get_uint64(stats, field, &value);
-  return value;
 }
 
 struct Camera {
@@ -246,21 +235,24 @@ GST_START_TEST(test_cameras_share_the_pool) {
     for (int i = 0; i < kCameras; i++) {
       if (!*cameras[i].pipeline)
         continue;
-      GstStructure *stats = encoder_stats(*cameras[i].pipeline);
+      const auto stats = encoder_stats(*cameras[i].pipeline);
       const std::string name = "camera " + std::to_string(i) + " stats: ";
-      const guint slots = stats_uint(stats, "pool-slots");
-      max_slots_seen = std::max(max_slots_seen, slots);
-      if (slots == 0 || slots > kMaxEncoders)
-        problems.add(name + "pool-slots " + std::to_string(slots));
-      if (stats_uint(stats, "pool-max") != kMaxEncoders)
-        problems.add(name + "pool-max " + std::to_string(stats_uint(stats, "pool-max")));
-      if (stats_uint(stats, "pool-users") != kCameras)
-        problems.add(name + "pool-users " + std::to_string(stats_uint(stats, "pool-users")));
-      if (stats_uint64(stats, "encodes") != kFramesPerCamera)
-        problems.add(name + "encodes " + std::to_string(stats_uint64(stats, "encodes")));
-      if (stats_uint64(stats, "dropped-busy") != 0)
-        problems.add(name + "dropped-busy " + std::to_string(stats_uint64(stats, "dropped-busy")));
-      gst_structure_free(stats);
+      if (!stats || !stats->pool) {
+        problems.add(name + "no pool fields");
+        continue;
+      }
+      const gpurtsp::PoolStats &pool = *stats->pool;
+      max_slots_seen = std::max(max_slots_seen, pool.size);
+      if (pool.size == 0 || pool.size > kMaxEncoders)
+        problems.add(name + "pool size " + std::to_string(pool.size));
+      if (pool.max != kMaxEncoders)
+        problems.add(name + "pool max " + std::to_string(pool.max));
+      if (pool.users != kCameras)
+        problems.add(name + "pool users " + std::to_string(pool.users));
+      if (stats->encodes != kFramesPerCamera)
+        problems.add(name + "encodes " + std::to_string(stats->encodes));
+      if (stats->dropped_busy != 0)
+        problems.add(name + "dropped busy " + std::to_string(stats->dropped_busy));
     }
     g_print("%d cameras, %d JPEGs each, on %u pooled encoders (max-encoders %u)\n", kCameras,
             kFramesPerCamera, max_slots_seen, kMaxEncoders);
@@ -342,16 +334,14 @@ GST_START_TEST(test_largest_max_encoders_wins) {
     for (int i = 0; i < 2; i++) {
       if (!*both[i])
         continue;
-      GstStructure *stats = encoder_stats(*both[i]);
-      max_seen[i] = stats_uint(stats, "pool-max");
-      users_seen[i] = stats_uint(stats, "pool-users");
-      gst_structure_free(stats);
+      const auto stats = encoder_stats(*both[i]);
+      max_seen[i] = stats && stats->pool ? stats->pool->max : G_MAXUINT;
+      users_seen[i] = stats && stats->pool ? stats->pool->users : G_MAXUINT;
     }
     if (small) {
       small.set_state(GST_STATE_NULL);
-      GstStructure *stats = encoder_stats(small);
-      field_after_stop = gst_structure_has_field(stats, "pool-max") ? "present" : "absent";
-      gst_structure_free(stats);
+      const auto stats = encoder_stats(small);
+      field_after_stop = !stats ? "no stats" : stats->pool ? "present" : "absent";
     }
   }
   const std::string all = problems.all();

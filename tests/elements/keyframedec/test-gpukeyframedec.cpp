@@ -12,6 +12,7 @@
 #include <gst/app/gstappsink.h>
 #include <gst/app/gstappsrc.h>
 #include <gst/video/video.h>
+#include <gpurtsp/gpukeyframedec.hpp>
 
 #include "gpu-test-util.h"
 #include "core/gpurtsp-cuda.h"
@@ -172,14 +173,10 @@ void check_decode(const Clip &clip, const char *codec, int width, int height) {
   fail_unless(worst_y >= 35.0, "luma PSNR %.1f dB < 35 dB", worst_y);
   fail_unless(worst_uv >= 35.0, "chroma PSNR %.1f dB < 35 dB", worst_uv);
 
-  GstStructure *stats = nullptr;
-  g_object_get(dec, "stats", &stats, nullptr);
-  guint64 decoded = 0, dropped = 0;
-  gst_structure_get_uint64(stats, "decoded", &decoded);
-  gst_structure_get_uint64(stats, "dropped-delta", &dropped);
-  fail_unless_equals_int(decoded, clip.keyframes);
-  fail_unless_equals_int(dropped, clip.access_units.size() - clip.keyframes);
-  gst_structure_free(stats);
+  const auto stats = gpurtsp::gpukeyframedec::Stats::read(dec);
+  fail_unless(stats.has_value());
+  fail_unless_equals_int(stats->decoded, clip.keyframes);
+  fail_unless_equals_int(stats->dropped_delta, clip.access_units.size() - clip.keyframes);
 
   gst_element_set_state(pipeline, GST_STATE_NULL);
   gst_object_unref(src);
@@ -283,28 +280,21 @@ GST_START_TEST(test_64_instances_share_pool) {
 
   for (int i = 0; i < kInstances; i++) {
     fail_unless_equals_int(received[i].load(), clip.keyframes);
-    GstStructure *stats = nullptr;
-    g_object_get(decs[i], "stats", &stats, nullptr);
-    guint users = 0, max_sessions = 0;
-    guint64 created = 0, busy = 0;
-    fail_unless(gst_structure_get_uint(stats, "pool-users", &users));
-    fail_unless(gst_structure_get_uint(stats, "pool-max-sessions", &max_sessions));
-    fail_unless(gst_structure_get_uint64(stats, "pool-sessions-created", &created));
-    fail_unless(gst_structure_get_uint64(stats, "dropped-busy", &busy));
-    fail_unless_equals_int(users, kInstances); /* one pool for all */
-    fail_unless_equals_int(max_sessions, kMaxSessions);
+    const auto stats = gpurtsp::gpukeyframedec::Stats::read(decs[i]);
+    fail_unless(stats && stats->pool, "no pool in the stats of a started instance");
+    const guint64 created = stats->pool->created;
+    fail_unless_equals_int(stats->pool->users, kInstances); /* one pool for all */
+    fail_unless_equals_int(stats->pool->max, kMaxSessions);
     fail_unless(created >= 1 && created <= kMaxSessions, "%" G_GUINT64_FORMAT " sessions", created);
-    fail_unless_equals_int(busy, 0);
+    fail_unless_equals_int(stats->dropped_busy, 0);
     /* Output frames are shared too: far fewer than one per instance. */
-    guint64 frames = 0;
-    fail_unless(gst_structure_get_uint64(stats, "pool-output-frames", &frames));
+    const guint64 frames = stats->pool_output_frames;
     fail_unless(frames >= 1 && frames < kInstances / 2, "%" G_GUINT64_FORMAT " output frames",
                 frames);
     if (i == 0)
       g_print("64 instances: %" G_GUINT64_FORMAT " sessions created, %" G_GUINT64_FORMAT
               " output frames\n",
               created, frames);
-    gst_structure_free(stats);
   }
   gst_element_set_state(pipeline, GST_STATE_NULL);
   gst_object_unref(pipeline);

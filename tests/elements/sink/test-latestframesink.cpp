@@ -189,6 +189,35 @@ GST_START_TEST(test_ring_order_and_capacity) {
 }
 GST_END_TEST;
 
+/* get-sample-array, get-samples without GValueArray: the same shared samples,
+ * newest first, each referenced by the array until it is unreffed. */
+GST_START_TEST(test_sample_array) {
+  GstHarness *h = new_harness(3);
+  GPtrArray *array = nullptr;
+  g_signal_emit_by_name(h->element, "get-sample-array", 10u, &array);
+  fail_unless(array != nullptr);
+  fail_unless_equals_int(array->len, 0);
+  g_ptr_array_unref(array);
+
+  for (guint64 seq = 1; seq <= 4; seq++)
+    push_frame(h, seq);
+  std::vector<GstSample *> old = get_samples(h->element, 10);
+  array = nullptr;
+  g_signal_emit_by_name(h->element, "get-sample-array", 10u, &array);
+  fail_unless_equals_int(array->len, 3);
+  for (guint i = 0; i < array->len; i++)
+    fail_unless(g_ptr_array_index(array, i) == old[i], "sample %u differs", i);
+  fail_unless_equals_uint64(
+      GST_BUFFER_OFFSET(gst_sample_get_buffer(GST_SAMPLE(g_ptr_array_index(array, 0)))), 4);
+  ASSERT_MINI_OBJECT_REFCOUNT(old[0], "ring, get-samples, get-sample-array", 3);
+  g_ptr_array_unref(array);
+  ASSERT_MINI_OBJECT_REFCOUNT(old[0], "ring, get-samples", 2);
+  unref_all(old);
+
+  gst_harness_teardown(h);
+}
+GST_END_TEST;
+
 /* Whether a RECONFIGURE event reached the harness (upstream) since the last call. */
 static bool got_reconfigure(GstHarness *h) {
   bool found = false;
@@ -712,6 +741,7 @@ static Suite *latestframesink_suite() {
   tcase_add_test(tc, test_defaults);
   tcase_add_test(tc, test_buffer_size_minimum);
   tcase_add_test(tc, test_ring_order_and_capacity);
+  tcase_add_test(tc, test_sample_array);
   tcase_add_test(tc, test_buffer_size_runtime_change);
   tcase_add_test(tc, test_caps_change_mid_stream);
   tcase_add_test(tc, test_flush_keeps_frames);

@@ -25,6 +25,7 @@
 #include <gst/cuda/gstcudautils.h>
 #include <gst/gst.h>
 #include <gst/video/video.h>
+#include <gpurtsp/gpujpegenc.hpp>
 
 #include <sys/resource.h>
 
@@ -227,12 +228,11 @@ struct Worker {
   Worker &operator=(const Worker &) = delete;
 
   /* gpujpegenc's stats: this instance's and its context's pool's. */
-  GstStructure *stats() const {
+  gpurtsp::gpujpegenc::Stats stats() const {
     GstElement *enc = gst_bin_get_by_name(GST_BIN(pipeline), "enc");
-    GstStructure *s = nullptr;
-    g_object_get(enc, "stats", &s, nullptr);
+    auto s = gpurtsp::gpujpegenc::Stats::read(enc);
     gst_object_unref(enc);
-    return s;
+    return s.value_or(gpurtsp::gpujpegenc::Stats{});
   }
 
   /* Encodes @frame once; returns the time from push to JPEG. */
@@ -410,20 +410,12 @@ int main(int argc, char **argv) {
     const double first = (double(free_before) - double(free_after_first)) / mib;
     const double total = (double(free_before) - double(free_after_all)) / mib;
     if (pooled) {
-      GstStructure *stats = workers.front()->stats();
-      guint slots = 0, max_slots = 0;
-      guint64 waits = 0, dropped = 0;
-      gst_structure_get_uint(stats, "pool-slots", &slots);
-      gst_structure_get_uint(stats, "pool-max", &max_slots);
-      gst_structure_get_uint64(stats, "pool-waits", &waits);
-      gst_structure_free(stats);
-      for (const auto &worker : workers) {
-        guint64 worker_dropped = 0;
-        stats = worker->stats();
-        gst_structure_get_uint64(stats, "dropped-busy", &worker_dropped);
-        gst_structure_free(stats);
-        dropped += worker_dropped;
-      }
+      const gpurtsp::PoolStats pool = workers.front()->stats().pool.value_or(gpurtsp::PoolStats{});
+      const guint slots = pool.size, max_slots = pool.max;
+      const guint64 waits = pool.waits;
+      guint64 dropped = 0;
+      for (const auto &worker : workers)
+        dropped += worker->stats().dropped_busy;
       if (have_vram) {
         std::printf("%s VRAM: first slot %.1f MiB (with the shared nvJPEG handle); %zu pipelines "
                     "on %u pool slots (max-encoders %u) %.1f MiB = %.2f MiB per pipeline",
