@@ -3,6 +3,12 @@
 
 #include <string>
 
+#include <gpurtsp/gpujpegenc.hpp>
+#include <gpurtsp/gpukeyframedec.hpp>
+#include <gpurtsp/gpunv12torgb.hpp>
+#include <gpurtsp/latestframesink.hpp>
+#include <gpurtsp/rtpkeyframefilter.hpp>
+
 #include "sink/gstlatestframesink.h"
 #include "rtp/gstrtpkeyframefilter.h"
 #ifdef GPURTSP_HAVE_CUDA
@@ -38,9 +44,9 @@ static void report_missing(GstPlugin *plugin, const char *elements, const std::s
 static gboolean plugin_init(GstPlugin *plugin) {
   GST_DEBUG_CATEGORY_INIT(gpurtsp_plugin_debug, "gpurtsp", 0, "gpurtsp plugin");
 
-  gboolean ok =
-      gst_element_register(plugin, "latestframesink", GST_RANK_NONE, GST_TYPE_LATEST_FRAME_SINK);
-  ok &= gst_element_register(plugin, "rtpkeyframefilter", GST_RANK_NONE,
+  gboolean ok = gst_element_register(plugin, gpurtsp::latestframesink::kFactory, GST_RANK_NONE,
+                                     GST_TYPE_LATEST_FRAME_SINK);
+  ok &= gst_element_register(plugin, gpurtsp::rtpkeyframefilter::kFactory, GST_RANK_NONE,
                              GST_TYPE_RTP_KEYFRAME_FILTER);
 
 #ifdef GPURTSP_HAVE_CUDA
@@ -68,13 +74,16 @@ static gboolean plugin_init(GstPlugin *plugin) {
   /* The CUDA allocator our buffer pools draw from; nvcodec registers it too,
    * but our elements must not depend on nvcodec having been loaded first. */
   gst_cuda_memory_init_once();
-  ok &= gst_element_register(plugin, "gpunv12torgb", GST_RANK_NONE, GST_TYPE_GPU_NV12_TO_RGB);
+  ok &= gst_element_register(plugin, gpurtsp::gpunv12torgb::kFactory, GST_RANK_NONE,
+                             GST_TYPE_GPU_NV12_TO_RGB);
   if (gpurtsp::nvjpeg::api(why))
-    ok &= gst_element_register(plugin, "gpujpegenc", GST_RANK_NONE, GST_TYPE_GPU_JPEG_ENC);
+    ok &= gst_element_register(plugin, gpurtsp::gpujpegenc::kFactory, GST_RANK_NONE,
+                               GST_TYPE_GPU_JPEG_ENC);
   else
     report_missing(plugin, "gpujpegenc", why);
   if (gpurtsp::nvcuvid::api(why))
-    ok &= gst_element_register(plugin, "gpukeyframedec", GST_RANK_NONE, GST_TYPE_GPU_KEYFRAME_DEC);
+    ok &= gst_element_register(plugin, gpurtsp::gpukeyframedec::kFactory, GST_RANK_NONE,
+                               GST_TYPE_GPU_KEYFRAME_DEC);
   else
     report_missing(plugin, "gpukeyframedec", why);
 #else

@@ -400,23 +400,18 @@ void Runtime::disconnect(std::optional<size_t> mount) {
     }
   }
 
-  /* On the server thread: a client closed from another thread can lose its
-   * watch while that thread is still answering one of its requests, and
-   * gst-rtsp-server then sends on a NULL watch (a CRITICAL). */
-  invoke_and_wait(context_.get(), [this, &doomed] {
-    GList *kept_clients = gst_rtsp_server_client_filter(
-        server_.get(),
-        [](GstRTSPServer *, GstRTSPClient *client, gpointer data) {
-          auto doomed = static_cast<const Doomed *>(data);
-          return doomed->everything || client_plays(client, doomed->medias) ? GST_RTSP_FILTER_REMOVE
-                                                                            : GST_RTSP_FILTER_KEEP;
-        },
-        &doomed);
-    g_list_free_full(kept_clients, g_object_unref);
-  });
+  GList *kept = gst_rtsp_server_client_filter(
+      server_.get(),
+      [](GstRTSPServer *, GstRTSPClient *client, gpointer data) {
+        auto doomed = static_cast<const Doomed *>(data);
+        return doomed->everything || client_plays(client, doomed->medias) ? GST_RTSP_FILTER_REMOVE
+                                                                          : GST_RTSP_FILTER_KEEP;
+      },
+      &doomed);
+  g_list_free_full(kept, g_object_unref);
 
   g_autoptr(GstRTSPSessionPool) pool = gst_rtsp_server_get_session_pool(server_.get());
-  GList *kept = gst_rtsp_session_pool_filter(
+  kept = gst_rtsp_session_pool_filter(
       pool,
       [](GstRTSPSessionPool *, GstRTSPSession *session, gpointer data) {
         auto doomed = static_cast<const Doomed *>(data);

@@ -1,6 +1,6 @@
 /* --stats-interval: one JSON object per line on stdout summing up every
  * camera, for benchmarks and scripts that run without the HTTP API
- * (tools/gpurtsp-bench reads it). Fields, all for the whole process:
+ * (tools/scripts/gpurtsp-bench reads it). Fields, all for the whole process:
  *
  *   t               seconds since the cameras were started
  *   cameras         cameras configured

@@ -1,36 +1,29 @@
 #include "totals.h"
 
+#include <gpurtsp/gpukeyframedec.hpp>
+
 #include <algorithm>
 
 namespace gpurtsp::launch {
 
-namespace {
-
-std::uint64_t field_u64(const GstStructure *stats, const char *name) {
-  guint64 value = 0;
-  gst_structure_get_uint64(stats, name, &value);
-  return value;
-}
-
-unsigned field_uint(const GstStructure *stats, const char *name) {
-  guint value = 0;
-  gst_structure_get_uint(stats, name, &value);
-  return value;
-}
-
-} // namespace
-
 void KeyframeDecoderTotals::add(const GstStructure *stats) {
   instances++;
-  decoded += field_u64(stats, "decoded");
-  dropped_busy += field_u64(stats, "dropped-busy");
-  dropped_non_intra += field_u64(stats, "dropped-non-intra");
-  pool_users = std::max(pool_users, field_uint(stats, "pool-users"));
-  pool_sessions = std::max(pool_sessions, field_uint(stats, "pool-sessions"));
-  pool_max_sessions = std::max(pool_max_sessions, field_uint(stats, "pool-max-sessions"));
-  pool_creation_failures =
-      std::max(pool_creation_failures, field_u64(stats, "pool-creation-failures"));
-  pool_output_frames = std::max(pool_output_frames, field_u64(stats, "pool-output-frames"));
+  const auto s = gpurtsp::gpukeyframedec::Stats::from_structure(stats);
+  if (!s)
+    return;
+  decoded += s->decoded;
+  dropped_busy += s->dropped_busy;
+  dropped_non_intra += s->dropped_non_intra;
+  /* The pool is shared by every camera of a GPU: its figures are the same
+   * in each camera's structure, so the largest is the pool's. */
+  pool_output_frames = std::max<std::uint64_t>(pool_output_frames, s->pool_output_frames);
+  if (const auto &pool = s->pool) {
+    pool_users = std::max(pool_users, pool->users);
+    pool_sessions = std::max(pool_sessions, pool->size);
+    pool_max_sessions = std::max(pool_max_sessions, pool->max);
+    pool_creation_failures =
+        std::max<std::uint64_t>(pool_creation_failures, pool->creation_failures);
+  }
 }
 
 void KeyframeDecoderTotals::merge(const KeyframeDecoderTotals &other) {

@@ -2,6 +2,8 @@
 
 #include "core/weak-cache.hpp"
 
+#include <gpurtsp/cuda-element.hpp>
+
 GST_DEBUG_CATEGORY_STATIC(gpurtsp_cuda_debug);
 #define GST_CAT_DEFAULT gpurtsp_cuda_debug
 
@@ -166,7 +168,7 @@ CUfunction CudaModule::function(const char *name, GpuError &error) {
 void CudaElementCore::install_device_id_property(GObjectClass *klass, guint prop_id) {
   g_object_class_install_property(
       klass, prop_id,
-      g_param_spec_int("cuda-device-id", "CUDA device ID",
+      g_param_spec_int(kCudaDeviceIdProperty, "CUDA device ID",
                        "CUDA device to run on; -1 takes the CUDA context the pipeline or "
                        "application shares, else device 0. A shared context of another device "
                        "is not taken",

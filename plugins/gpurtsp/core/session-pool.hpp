@@ -30,6 +30,21 @@
 
 namespace gpurtsp {
 
+/* One type for every pool, so one function (core/pool-stats.h) publishes
+ * them all under the same field names. */
+struct SessionPoolStats {
+  unsigned sessions = 0; /* existing, idle or lent */
+  unsigned lent = 0;
+  unsigned max_sessions = 0; /* current cap */
+  unsigned waiting = 0;
+  uint64_t created = 0;
+  uint64_t destroyed = 0;
+  uint64_t timeouts = 0;
+  uint64_t waits = 0; /* acquisitions that found nothing free and waited */
+  uint64_t creation_failures = 0;
+  std::string last_failure;
+};
+
 template <typename Key, typename Session>
 class SessionPool {
   struct Entry {
@@ -46,18 +61,7 @@ public:
 
   enum class Status { Ok, Timeout, Failed };
 
-  struct Stats {
-    unsigned sessions = 0; /* existing, idle or lent */
-    unsigned lent = 0;
-    unsigned max_sessions = 0; /* current cap */
-    unsigned waiting = 0;
-    uint64_t created = 0;
-    uint64_t destroyed = 0;
-    uint64_t timeouts = 0;
-    uint64_t waits = 0; /* acquisitions that found nothing free and waited */
-    uint64_t creation_failures = 0;
-    std::string last_failure;
-  };
+  using Stats = SessionPoolStats;
 
   /* One borrowed session; returns it to the pool when destroyed. Must not
    * outlive the pool. */
@@ -178,6 +182,12 @@ public:
       return;
     max_sessions_ = max_sessions;
     wake_front();
+  }
+
+  /* The cap now; cheaper than stats() for a log line. */
+  unsigned max_sessions() const {
+    std::lock_guard<std::mutex> lk(lock_);
+    return max_sessions_;
   }
 
   Stats stats() const {

@@ -29,7 +29,10 @@
  */
 #include "jpegenc/gstgpujpegenc.h"
 
+#include <gpurtsp/gpujpegenc.hpp>
+
 #include "core/gpurtsp-cuda.h"
+#include "core/pool-stats.h"
 #include "jpegenc/jpegenc-colour.h"
 #include "jpegenc/jpegenc-frame.h"
 #include "jpegenc/jpegenc-pool.h"
@@ -47,6 +50,8 @@ GST_DEBUG_CATEGORY_STATIC(gst_gpu_jpeg_enc_debug);
 using gpurtsp::GpuError;
 using gpurtsp::JpegEncoderPool;
 namespace nvjpeg = gpurtsp::nvjpeg;
+namespace property = gpurtsp::gpujpegenc::property;
+namespace stats_field = gpurtsp::gpujpegenc::stats_field;
 
 enum {
   PROP_0,
@@ -163,19 +168,13 @@ G_DEFINE_TYPE(GstGpuJpegEnc, gst_gpu_jpeg_enc, GST_TYPE_VIDEO_ENCODER)
 
 static GstStructure *gst_gpu_jpeg_enc_stats(GstGpuJpegEnc *self) {
   auto priv = self->priv;
-  GstStructure *s = gst_structure_new("application/x-gpujpegenc-stats", "encodes", G_TYPE_UINT64,
-                                      priv->encodes.load(), "dropped-busy", G_TYPE_UINT64,
-                                      priv->dropped_busy.load(), nullptr);
+  GstStructure *s = gst_structure_new(stats_field::kName, stats_field::kEncodes, G_TYPE_UINT64,
+                                      priv->encodes.load(), stats_field::kDroppedBusy,
+                                      G_TYPE_UINT64, priv->dropped_busy.load(), nullptr);
   std::lock_guard<std::mutex> guard(priv->pool_lock);
-  if (priv->pool) {
-    const auto pool = priv->pool->slots().stats();
-    gst_structure_set(s, "pool-slots", G_TYPE_UINT, pool.sessions, "pool-max", G_TYPE_UINT,
-                      pool.max_sessions, "pool-lent", G_TYPE_UINT, pool.lent, "pool-waiting",
-                      G_TYPE_UINT, pool.waiting, "pool-waits", G_TYPE_UINT64, pool.waits,
-                      "pool-timeouts", G_TYPE_UINT64, pool.timeouts, "pool-creation-failures",
-                      G_TYPE_UINT64, pool.creation_failures, "pool-users", G_TYPE_UINT,
-                      static_cast<guint>(priv->pool.use_count()), nullptr);
-  }
+  if (priv->pool)
+    gpurtsp::set_pool_stats(s, priv->pool->slots().stats(),
+                            static_cast<unsigned>(priv->pool.use_count()));
   return s;
 }
 
@@ -278,7 +277,7 @@ static gboolean gst_gpu_jpeg_enc_start(GstVideoEncoder *encoder) {
   }
   GST_INFO_OBJECT(self, "nvJPEG %d.%d.%d from %s; CUDA context %p's pool of at most %u encoders",
                   api->version[0], api->version[1], api->version[2], api->library.c_str(),
-                  priv->state->context, priv->pool->slots().stats().max_sessions);
+                  priv->state->context, priv->pool->slots().max_sessions());
   return TRUE;
 }
 
@@ -480,7 +479,7 @@ static GstFlowReturn gst_gpu_jpeg_enc_handle_frame(GstVideoEncoder *encoder,
     priv->dropped_busy++;
     GST_WARNING_OBJECT(self, "no encoder free within %lld ms (max-encoders %u), frame dropped",
                        static_cast<long long>(st.encoder_timeout.count()),
-                       priv->pool->slots().stats().max_sessions);
+                       priv->pool->slots().max_sessions());
     return gst_video_encoder_finish_frame(encoder, frame);
   case JpegEncoderPool::Slots::Status::Failed:
     GST_ELEMENT_ERROR(self, LIBRARY, INIT, ("Could not set up an nvJPEG encoder"),
@@ -547,14 +546,14 @@ static void gst_gpu_jpeg_enc_class_init(GstGpuJpegEncClass *klass) {
   gpurtsp::CudaElementCore::install_device_id_property(object_class, PROP_CUDA_DEVICE_ID);
   g_object_class_install_property(
       object_class, PROP_QUALITY,
-      g_param_spec_uint("quality", "Quality",
+      g_param_spec_uint(property::kQuality, "Quality",
                         "JPEG quality (1-100); a change applies from the next frame", 1, 100,
                         kDefaultQuality,
                         static_cast<GParamFlags>(G_PARAM_READWRITE | GST_PARAM_MUTABLE_PLAYING |
                                                  G_PARAM_STATIC_STRINGS)));
   g_object_class_install_property(
       object_class, PROP_MAX_ENCODERS,
-      g_param_spec_uint("max-encoders", "Max encoders",
+      g_param_spec_uint(property::kMaxEncoders, "Max encoders",
                         "Encoders (nvJPEG state, stream, buffers) the CUDA context's shared pool "
                         "may hold; every gpujpegenc of the context borrows one per frame, and the "
                         "largest value among them wins",
@@ -563,7 +562,7 @@ static void gst_gpu_jpeg_enc_class_init(GstGpuJpegEncClass *klass) {
                                                  G_PARAM_STATIC_STRINGS)));
   g_object_class_install_property(
       object_class, PROP_ENCODER_TIMEOUT,
-      g_param_spec_uint("encoder-timeout", "Encoder timeout",
+      g_param_spec_uint(property::kEncoderTimeout, "Encoder timeout",
                         "Milliseconds a frame waits for a free encoder of the shared pool before "
                         "it is dropped",
                         0, 60000, kDefaultEncoderTimeoutMs,
@@ -571,9 +570,9 @@ static void gst_gpu_jpeg_enc_class_init(GstGpuJpegEncClass *klass) {
                                                  G_PARAM_STATIC_STRINGS)));
   g_object_class_install_property(
       object_class, PROP_STATS,
-      g_param_spec_boxed("stats", "Statistics",
+      g_param_spec_boxed(property::kStats, "Statistics",
                          "Frames this instance encoded and dropped for want of a free encoder; "
-                         "slots, waits and users of the context's shared pool",
+                         "encoders, waits and users of the context's shared pool",
                          GST_TYPE_STRUCTURE,
                          static_cast<GParamFlags>(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
 

@@ -5,8 +5,9 @@
  * entry points gpujpegenc uses, written from NVIDIA's nvJPEG documentation
  * (docs.nvidia.com/cuda/nvjpeg, "nvJPEG Type Declarations" and "nvJPEG
  * Encoder Type Declarations"). They are nvJPEG's C ABI: enum values, struct
- * layouts and signatures must match it exactly; tests/test-nvjpeg-loader.cpp
- * pins them to the documented values. Nothing here needs CUDA or GStreamer;
+ * layouts and signatures must match it exactly;
+ * tests/elements/jpegenc/test-nvjpeg-loader.cpp pins them to the documented
+ * values. Nothing here needs CUDA or GStreamer;
  * the library is opened by library-loader.h. */
 #pragma once
 

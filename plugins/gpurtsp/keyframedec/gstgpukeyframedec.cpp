@@ -24,7 +24,10 @@
  */
 #include "keyframedec/gstgpukeyframedec.h"
 
+#include <gpurtsp/gpukeyframedec.hpp>
+
 #include "core/gpurtsp-cuda.h"
+#include "core/pool-stats.h"
 #include "keyframedec/nvdec-session-pool.h"
 
 #include <atomic>
@@ -38,6 +41,8 @@ GST_DEBUG_CATEGORY_STATIC(gst_gpu_keyframe_dec_debug);
 
 using gpurtsp::NvdecFormat;
 using gpurtsp::NvdecSessionPool;
+namespace property = gpurtsp::gpukeyframedec::property;
+namespace stats_field = gpurtsp::gpukeyframedec::stats_field;
 namespace nvcuvid = gpurtsp::nvcuvid;
 
 enum {
@@ -158,20 +163,16 @@ static void gst_gpu_keyframe_dec_finalize(GObject *object) {
 static GstStructure *gst_gpu_keyframe_dec_stats(GstGpuKeyframeDec *self) {
   auto priv = self->priv;
   GstStructure *s = gst_structure_new(
-      "application/x-gpukeyframedec-stats", "decoded", G_TYPE_UINT64, priv->decoded.load(),
-      "dropped-delta", G_TYPE_UINT64, priv->dropped_delta.load(), "dropped-non-intra",
-      G_TYPE_UINT64, priv->dropped_non_intra.load(), "dropped-busy", G_TYPE_UINT64,
-      priv->dropped_busy.load(), nullptr);
+      stats_field::kName, stats_field::kDecoded, G_TYPE_UINT64, priv->decoded.load(),
+      stats_field::kDroppedDelta, G_TYPE_UINT64, priv->dropped_delta.load(),
+      stats_field::kDroppedNonIntra, G_TYPE_UINT64, priv->dropped_non_intra.load(),
+      stats_field::kDroppedBusy, G_TYPE_UINT64, priv->dropped_busy.load(), nullptr);
   std::lock_guard<std::mutex> lk(priv->pool_lock);
   if (priv->pool) {
-    auto pool = priv->pool->sessions().stats();
-    gst_structure_set(s, "pool-sessions", G_TYPE_UINT, pool.sessions, "pool-max-sessions",
-                      G_TYPE_UINT, pool.max_sessions, "pool-sessions-created", G_TYPE_UINT64,
-                      pool.created, "pool-sessions-destroyed", G_TYPE_UINT64, pool.destroyed,
-                      "pool-creation-failures", G_TYPE_UINT64, pool.creation_failures,
-                      "pool-waiting", G_TYPE_UINT, pool.waiting, "pool-users", G_TYPE_UINT,
-                      static_cast<guint>(priv->pool.use_count()), "pool-output-frames",
-                      G_TYPE_UINT64, priv->pool->output_frames_allocated(), nullptr);
+    gpurtsp::set_pool_stats(s, priv->pool->sessions().stats(),
+                            static_cast<unsigned>(priv->pool.use_count()));
+    gst_structure_set(s, stats_field::kPoolOutputFrames, G_TYPE_UINT64,
+                      static_cast<guint64>(priv->pool->output_frames_allocated()), nullptr);
   }
   return s;
 }
@@ -413,7 +414,7 @@ static int gst_gpu_keyframe_dec_on_decode(void *user_data, CUVIDPICPARAMS *param
     st.flow = GST_FLOW_ERROR;
     return 0;
   }
-  GstFlowReturn ret = gst_buffer_pool_acquire_buffer(frames, &frame->output_buffer, nullptr);
+  GstFlowReturn ret = priv->pool->acquire_output_frame(frames, &frame->output_buffer);
   if (ret != GST_FLOW_OK) {
     GST_DEBUG_OBJECT(self, "no output buffer: %s", gst_flow_get_name(ret));
     st.flow = ret;
@@ -610,19 +611,19 @@ static void gst_gpu_keyframe_dec_class_init(GstGpuKeyframeDecClass *klass) {
   gpurtsp::CudaElementCore::install_device_id_property(object_class, PROP_CUDA_DEVICE_ID);
   g_object_class_install_property(
       object_class, PROP_MAX_SESSIONS,
-      g_param_spec_uint("max-sessions", "Max sessions",
+      g_param_spec_uint(property::kMaxSessions, "Max sessions",
                         "NVDEC sessions the CUDA context's shared pool may hold (every "
                         "gpukeyframedec of the context shares it; the largest value wins)",
                         1, 1024, kDefaultMaxSessions, rw));
   g_object_class_install_property(
       object_class, PROP_SESSION_TIMEOUT,
-      g_param_spec_uint("session-timeout", "Session timeout",
+      g_param_spec_uint(property::kSessionTimeout, "Session timeout",
                         "Milliseconds a keyframe waits for a free NVDEC session before it is "
                         "dropped",
                         0, 60000, kDefaultSessionTimeoutMs, rw));
   g_object_class_install_property(
       object_class, PROP_STATS,
-      g_param_spec_boxed("stats", "Statistics",
+      g_param_spec_boxed(property::kStats, "Statistics",
                          "Keyframes decoded and dropped by this instance; sessions and output "
                          "frames of the shared pool",
                          GST_TYPE_STRUCTURE,

@@ -22,34 +22,6 @@ const char *codec_name(cudaVideoCodec codec) {
 
 } // namespace
 
-/* A GstCudaBufferPool that counts the frames it allocates (the shared output
- * pools' figure in gpukeyframedec's stats). */
-struct GpurtspFramePool {
-  GstCudaBufferPool parent;
-  std::atomic<uint64_t> allocated;
-};
-struct GpurtspFramePoolClass {
-  GstCudaBufferPoolClass parent_class;
-};
-G_DEFINE_TYPE(GpurtspFramePool, gpurtsp_frame_pool, GST_TYPE_CUDA_BUFFER_POOL)
-
-static GstFlowReturn gpurtsp_frame_pool_alloc_buffer(GstBufferPool *pool, GstBuffer **buffer,
-                                                     GstBufferPoolAcquireParams *params) {
-  GstFlowReturn ret =
-      GST_BUFFER_POOL_CLASS(gpurtsp_frame_pool_parent_class)->alloc_buffer(pool, buffer, params);
-  if (ret == GST_FLOW_OK)
-    reinterpret_cast<GpurtspFramePool *>(pool)->allocated++;
-  return ret;
-}
-
-static void gpurtsp_frame_pool_class_init(GpurtspFramePoolClass *klass) {
-  GST_BUFFER_POOL_CLASS(klass)->alloc_buffer = gpurtsp_frame_pool_alloc_buffer;
-}
-
-static void gpurtsp_frame_pool_init(GpurtspFramePool *self) {
-  new (&self->allocated) std::atomic<uint64_t>(0);
-}
-
 std::unique_ptr<NvdecSession> NvdecSession::create(GstCudaContext *ctx, const nvcuvid::Api *api,
                                                    const NvdecFormat &format, GpuError &error) {
   std::unique_ptr<NvdecSession> session(new NvdecSession(ctx, api, format));
@@ -186,9 +158,7 @@ GstBufferPool *NvdecSessionPool::output_frames(unsigned width, unsigned height, 
   GstCaps *caps = gst_video_info_to_caps(&info);
   gst_caps_set_features(caps, 0,
                         gst_caps_features_new(GST_CAPS_FEATURE_MEMORY_CUDA_MEMORY, nullptr));
-  auto pool = static_cast<GstBufferPool *>(g_object_new(gpurtsp_frame_pool_get_type(), nullptr));
-  gst_object_ref_sink(pool);
-  GST_CUDA_BUFFER_POOL(pool)->context = static_cast<GstCudaContext *>(gst_object_ref(ctx_));
+  GstBufferPool *pool = gst_cuda_buffer_pool_new(ctx_);
   GstStructure *config = gst_buffer_pool_get_config(pool);
   /* Nothing preallocated and no cap: it grows to the most frames ever in
    * flight at once and keeps them for the next keyframes. */
@@ -206,12 +176,20 @@ GstBufferPool *NvdecSessionPool::output_frames(unsigned width, unsigned height, 
   return pool;
 }
 
-uint64_t NvdecSessionPool::output_frames_allocated() const {
-  std::lock_guard<std::mutex> guard(frames_lock_);
-  uint64_t allocated = 0;
-  for (const auto &[size, pool] : frame_pools_)
-    allocated += reinterpret_cast<GpurtspFramePool *>(pool)->allocated.load();
-  return allocated;
+GstFlowReturn NvdecSessionPool::acquire_output_frame(GstBufferPool *frames, GstBuffer **frame) {
+  GstFlowReturn ret = gst_buffer_pool_acquire_buffer(frames, frame, nullptr);
+  if (ret != GST_FLOW_OK)
+    return ret;
+  /* A pooled buffer keeps its qdata while it cycles through the pool and
+   * loses it only when freed, so a buffer without the mark is one the pool
+   * allocated since: counting them needs no GstCudaBufferPool subclass. */
+  static const GQuark seen = g_quark_from_static_string("gpurtsp-nvdec-output-frame");
+  GstMiniObject *object = GST_MINI_OBJECT_CAST(*frame);
+  if (!gst_mini_object_get_qdata(object, seen)) {
+    gst_mini_object_set_qdata(object, seen, GINT_TO_POINTER(1), nullptr);
+    output_frames_allocated_++;
+  }
+  return GST_FLOW_OK;
 }
 
 std::shared_ptr<NvdecSessionPool>

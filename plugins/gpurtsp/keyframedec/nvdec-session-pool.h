@@ -10,6 +10,7 @@
 #include "keyframedec/nvcuvid-loader.h"
 #include "core/session-pool.hpp"
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -93,8 +94,11 @@ public:
    * cameras. Borrowed; valid while this object lives. nullptr and @why when
    * the pool cannot be set up. */
   GstBufferPool *output_frames(unsigned width, unsigned height, std::string &why);
+  /* Acquires a frame from @frames (an output_frames() pool), counting the
+   * frames those pools allocate. */
+  GstFlowReturn acquire_output_frame(GstBufferPool *frames, GstBuffer **frame);
   /* Frames those pools allocated so far, all sizes. */
-  uint64_t output_frames_allocated() const;
+  uint64_t output_frames_allocated() const { return output_frames_allocated_; }
 
 private:
   NvdecSessionPool(GstCudaContext *ctx, const nvcuvid::Api *api, unsigned max_sessions);
@@ -105,10 +109,11 @@ private:
   std::mutex caps_lock_;
   std::map<cudaVideoCodec, CUVIDDECODECAPS> caps_; /* guarded by caps_lock_ */
 
-  mutable std::mutex frames_lock_;
+  std::mutex frames_lock_;
   /* Owned refs, active; guarded by frames_lock_. Deactivated in the
    * destructor: frames still downstream then free themselves on return. */
   std::map<std::pair<unsigned, unsigned>, GstBufferPool *> frame_pools_;
+  std::atomic<uint64_t> output_frames_allocated_{0};
 };
 
 } // namespace gpurtsp

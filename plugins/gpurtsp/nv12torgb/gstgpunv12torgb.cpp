@@ -30,6 +30,8 @@
  */
 #include "nv12torgb/gstgpunv12torgb.h"
 
+#include <gpurtsp/gpunv12torgb.hpp>
+
 #include <gst/video/video.h>
 
 #include <memory>
@@ -403,8 +405,8 @@ static void gst_gpu_nv12_to_rgb_class_init(GstGpuNv12ToRgbClass *klass) {
   gpurtsp::CudaElementCore::install_device_id_property(object_class, PROP_CUDA_DEVICE_ID);
   g_object_class_install_property(
       object_class, PROP_MATRIX,
-      g_param_spec_enum("matrix", "Matrix", "YUV to RGB matrix", GST_TYPE_GPU_NV12_TO_RGB_MATRIX,
-                        kDefaultMatrix,
+      g_param_spec_enum(gpurtsp::gpunv12torgb::property::kMatrix, "Matrix", "YUV to RGB matrix",
+                        GST_TYPE_GPU_NV12_TO_RGB_MATRIX, kDefaultMatrix,
                         static_cast<GParamFlags>(G_PARAM_READWRITE | GST_PARAM_MUTABLE_PLAYING |
                                                  G_PARAM_STATIC_STRINGS)));
 

@@ -22,6 +22,8 @@
  * gaps from the network stay gaps. */
 #include "rtp/gstrtpkeyframefilter.h"
 
+#include <gpurtsp/rtpkeyframefilter.hpp>
+
 #include <gst/rtp/rtp.h>
 
 #include <atomic>
@@ -34,6 +36,7 @@ GST_DEBUG_CATEGORY_STATIC(gst_rtp_keyframe_filter_debug);
 
 using gpurtsp::rtp::KeyframeClassifier;
 using gpurtsp::rtp::VideoCodec;
+namespace property = gpurtsp::rtpkeyframefilter::property;
 
 namespace {
 
@@ -117,7 +120,7 @@ static void gst_rtp_keyframe_filter_class_init(GstRtpKeyframeFilterClass *klass)
   auto stat = static_cast<GParamFlags>(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
   g_object_class_install_property(
       object_class, PROP_RENUMBER,
-      g_param_spec_boolean("renumber", "Renumber",
+      g_param_spec_boolean(property::kRenumber, "Renumber",
                            "Give the kept packets consecutive sequence numbers, so a "
                            "jitterbuffer downstream sees the dropped ones neither as lost nor "
                            "waits for them (packets must arrive in order: TCP, or UDP without "
@@ -125,12 +128,12 @@ static void gst_rtp_keyframe_filter_class_init(GstRtpKeyframeFilterClass *klass)
                            kDefaultRenumber, flags));
   g_object_class_install_property(
       object_class, PROP_PACKETS_PASSED,
-      g_param_spec_uint64("packets-passed", "Packets passed",
+      g_param_spec_uint64(property::kPacketsPassed, "Packets passed",
                           "Packets pushed downstream: parameter sets, keyframes, other codecs", 0,
                           G_MAXUINT64, 0, stat));
   g_object_class_install_property(
       object_class, PROP_PACKETS_DROPPED,
-      g_param_spec_uint64("packets-dropped", "Packets dropped",
+      g_param_spec_uint64(property::kPacketsDropped, "Packets dropped",
                           "Packets of delta frames, SEI and delimiters dropped", 0, G_MAXUINT64, 0,
                           stat));
 

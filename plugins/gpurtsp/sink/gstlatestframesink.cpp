@@ -4,10 +4,10 @@
  *
  * Keeps the newest #GstLatestFrameSink:buffer-size frames of one stream, of
  * any caps, for any number of readers, which take them through the
- * #GstLatestFrameSink::get-latest-sample, #GstLatestFrameSink::get-samples
- * and #GstLatestFrameSink::clear action signals from any thread. It never
- * maps, copies or looks at a frame. Reference documentation:
- * docs/latestframesink.md.
+ * #GstLatestFrameSink::get-latest-sample,
+ * #GstLatestFrameSink::get-sample-array and #GstLatestFrameSink::clear action
+ * signals from any thread. It never maps, copies or looks at a frame.
+ * Reference documentation: docs/latestframesink.md.
  *
  * ## Example launch line
  * |[
@@ -21,8 +21,10 @@
  * thread never waits on a reader and a reader never blocks the stream. */
 #include "sink/gstlatestframesink.h"
 
+#include <gpurtsp/latestframesink.hpp>
 #include <gst/video/video.h>
 
+#include <algorithm>
 #include <atomic>
 #include <deque>
 #include <memory>
@@ -37,8 +39,9 @@ namespace {
 constexpr guint kDefaultBufferSize = 30;
 constexpr bool kDefaultEmitSignals = false;
 
-/* Name of the GstStructure attached to every stored sample (gst_sample_get_info). */
-constexpr const char *FRAME_INFO_NAME = "latestframesink-frame";
+namespace property = gpurtsp::latestframesink::property;
+namespace signal_name = gpurtsp::latestframesink::signal_name;
+namespace frame_field = gpurtsp::latestframesink::frame_field;
 
 enum {
   PROP_0,
@@ -53,6 +56,7 @@ enum {
   SIGNAL_NEW_FRAME,
   SIGNAL_GET_LATEST_SAMPLE,
   SIGNAL_GET_SAMPLES,
+  SIGNAL_GET_SAMPLE_ARRAY,
   SIGNAL_CLEAR,
   N_SIGNALS,
 };
@@ -123,6 +127,7 @@ static GstFlowReturn gst_latest_frame_sink_preroll(GstBaseSink *sink, GstBuffer 
 static GstFlowReturn gst_latest_frame_sink_render(GstBaseSink *sink, GstBuffer *buffer);
 static GstSample *gst_latest_frame_sink_get_latest_sample(GstLatestFrameSink *self);
 static GValueArray *gst_latest_frame_sink_get_samples(GstLatestFrameSink *self, guint n);
+static GPtrArray *gst_latest_frame_sink_get_sample_array(GstLatestFrameSink *self, guint n);
 static void gst_latest_frame_sink_clear(GstLatestFrameSink *self);
 
 static void gst_latest_frame_sink_class_init(GstLatestFrameSinkClass *klass) {
@@ -140,29 +145,29 @@ static void gst_latest_frame_sink_class_init(GstLatestFrameSinkClass *klass) {
 
   g_object_class_install_property(
       object_class, PROP_BUFFER_SIZE,
-      g_param_spec_uint("buffer-size", "Buffer size",
+      g_param_spec_uint(property::kBufferSize, "Buffer size",
                         "How many of the newest frames are kept (shrinking drops the oldest)", 1,
                         G_MAXUINT, kDefaultBufferSize, rw));
   g_object_class_install_property(
       object_class, PROP_EMIT_SIGNALS,
-      g_param_spec_boolean("emit-signals", "Emit signals",
+      g_param_spec_boolean(property::kEmitSignals, "Emit signals",
                            "Emit new-frame from the streaming thread for every stored frame",
                            kDefaultEmitSignals, rw));
   g_object_class_install_property(
       object_class, PROP_FRAMES_RECEIVED,
-      g_param_spec_uint64("frames-received", "Frames received",
+      g_param_spec_uint64(property::kFramesReceived, "Frames received",
                           "Buffers that reached the sink, stored or dropped (a prerolled buffer "
                           "counts once)",
                           0, G_MAXUINT64, 0, ro));
   g_object_class_install_property(
       object_class, PROP_FRAMES_DROPPED,
-      g_param_spec_uint64("frames-dropped", "Frames dropped",
+      g_param_spec_uint64(property::kFramesDropped, "Frames dropped",
                           "Buffers that reached the sink but could not be stored (no caps); "
                           "frames pushed out of the ring by newer ones are not drops",
                           0, G_MAXUINT64, 0, ro));
   g_object_class_install_property(
       object_class, PROP_LAST_FRAME_TIME,
-      g_param_spec_uint64("last-frame-time", "Last frame time",
+      g_param_spec_uint64(property::kLastFrameTime, "Last frame time",
                           "Arrival of the newest stored frame, monotonic clock in ns "
                           "(g_get_monotonic_time() * 1000), 0 if none arrived yet",
                           0, G_MAXUINT64, 0, ro));
@@ -174,8 +179,9 @@ static void gst_latest_frame_sink_class_init(GstLatestFrameSinkClass *klass) {
    * A frame was stored. Emitted from the streaming thread, only while
    * emit-signals is TRUE; handlers must return quickly.
    */
-  signals[SIGNAL_NEW_FRAME] = g_signal_new("new-frame", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST,
-                                           0, nullptr, nullptr, nullptr, G_TYPE_NONE, 0);
+  signals[SIGNAL_NEW_FRAME] =
+      g_signal_new(signal_name::kNewFrame, G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, nullptr,
+                   nullptr, nullptr, G_TYPE_NONE, 0);
 
   /**
    * GstLatestFrameSink::get-latest-sample:
@@ -184,7 +190,7 @@ static void gst_latest_frame_sink_class_init(GstLatestFrameSinkClass *klass) {
    * Returns: (transfer full) (nullable): the newest frame, or NULL if none is stored.
    */
   signals[SIGNAL_GET_LATEST_SAMPLE] =
-      g_signal_new_class_handler("get-latest-sample", G_TYPE_FROM_CLASS(klass),
+      g_signal_new_class_handler(signal_name::kGetLatestSample, G_TYPE_FROM_CLASS(klass),
                                  static_cast<GSignalFlags>(G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION),
                                  G_CALLBACK(gst_latest_frame_sink_get_latest_sample), nullptr,
                                  nullptr, nullptr, GST_TYPE_SAMPLE, 0);
@@ -196,14 +202,33 @@ static void gst_latest_frame_sink_class_init(GstLatestFrameSinkClass *klass) {
    *
    * Returns: (transfer full): a GValueArray of up to @n GstSample, newest first,
    * empty (never NULL) when nothing is stored. Free with g_value_array_free().
+   *
+   * Deprecated: GValueArray is deprecated in GLib; use
+   * #GstLatestFrameSink::get-sample-array. Kept for existing callers and for
+   * Python, where PyGObject turns the GValueArray into a list.
    */
   G_GNUC_BEGIN_IGNORE_DEPRECATIONS
   signals[SIGNAL_GET_SAMPLES] =
-      g_signal_new_class_handler("get-samples", G_TYPE_FROM_CLASS(klass),
+      g_signal_new_class_handler(signal_name::kGetSamples, G_TYPE_FROM_CLASS(klass),
                                  static_cast<GSignalFlags>(G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION),
                                  G_CALLBACK(gst_latest_frame_sink_get_samples), nullptr, nullptr,
                                  nullptr, g_value_array_get_type(), 1, G_TYPE_UINT);
   G_GNUC_END_IGNORE_DEPRECATIONS
+
+  /**
+   * GstLatestFrameSink::get-sample-array:
+   * @sink: the sink
+   * @n: how many frames at most
+   *
+   * Returns: (transfer full) (element-type GstSample): a GPtrArray of up to
+   * @n GstSample, newest first, empty (never NULL) when nothing is stored.
+   * g_ptr_array_unref() drops the sample references too.
+   */
+  signals[SIGNAL_GET_SAMPLE_ARRAY] =
+      g_signal_new_class_handler(signal_name::kGetSampleArray, G_TYPE_FROM_CLASS(klass),
+                                 static_cast<GSignalFlags>(G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION),
+                                 G_CALLBACK(gst_latest_frame_sink_get_sample_array), nullptr,
+                                 nullptr, nullptr, G_TYPE_PTR_ARRAY, 1, G_TYPE_UINT);
 
   /**
    * GstLatestFrameSink::clear:
@@ -212,12 +237,13 @@ static void gst_latest_frame_sink_class_init(GstLatestFrameSinkClass *klass) {
    * Drops every stored frame. Statistics are kept.
    */
   signals[SIGNAL_CLEAR] = g_signal_new_class_handler(
-      "clear", G_TYPE_FROM_CLASS(klass),
+      signal_name::kClear, G_TYPE_FROM_CLASS(klass),
       static_cast<GSignalFlags>(G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION),
       G_CALLBACK(gst_latest_frame_sink_clear), nullptr, nullptr, nullptr, G_TYPE_NONE, 0);
 
   gst_element_class_add_static_pad_template(element_class, &sink_template);
-  gst_element_class_set_static_metadata(element_class, "Latest frame sink", "Sink/Video",
+  /* "Sink", not "Sink/Video": it takes any caps (JPEG, raw, CUDA memory). */
+  gst_element_class_set_static_metadata(element_class, "Latest frame sink", "Sink",
                                         "Keeps the newest frames of a stream for any number of "
                                         "readers",
                                         "gpurtsp developers");
@@ -357,8 +383,9 @@ static GstFlowReturn store_frame(GstLatestFrameSink *self, GstBuffer *buffer, bo
     GST_OBJECT_LOCK(self);
     gst_segment_copy_into(&GST_BASE_SINK(self)->segment, &segment);
     GST_OBJECT_UNLOCK(self);
-    GstStructure *info = gst_structure_new(FRAME_INFO_NAME, "sequence", G_TYPE_UINT64, sequence,
-                                           "arrival-time", G_TYPE_UINT64, arrival, nullptr);
+    GstStructure *info =
+        gst_structure_new(frame_field::kName, frame_field::kSequence, G_TYPE_UINT64, sequence,
+                          frame_field::kArrivalTime, G_TYPE_UINT64, arrival, nullptr);
     sample.reset(gst_sample_new(buffer, caps, &segment, info));
     gst_caps_unref(caps);
   }
@@ -428,17 +455,29 @@ static GstSample *gst_latest_frame_sink_get_latest_sample(GstLatestFrameSink *se
   return gst_sample_ref(priv->ring.front().get());
 }
 
-static GValueArray *gst_latest_frame_sink_get_samples(GstLatestFrameSink *self, guint n) {
+/* References to up to @n of the newest samples, newest first. */
+static std::vector<GstSample *> newest_samples(GstLatestFrameSink *self, guint n) {
   auto priv = self->priv;
   std::vector<GstSample *> newest;
   newest.reserve(std::min<guint>(n, priv->capacity)); /* allocate before locking */
-  {
-    std::lock_guard<std::mutex> lk(priv->lock);
-    const size_t count = std::min<size_t>(n, priv->ring.size());
-    for (size_t i = 0; i < count; i++)
-      newest.push_back(gst_sample_ref(priv->ring[i].get()));
-  }
+  std::lock_guard<std::mutex> lk(priv->lock);
+  const size_t count = std::min<size_t>(n, priv->ring.size());
+  for (size_t i = 0; i < count; i++)
+    newest.push_back(gst_sample_ref(priv->ring[i].get()));
+  return newest;
+}
 
+static GPtrArray *gst_latest_frame_sink_get_sample_array(GstLatestFrameSink *self, guint n) {
+  std::vector<GstSample *> newest = newest_samples(self, n);
+  GPtrArray *array = g_ptr_array_new_full(static_cast<guint>(newest.size()),
+                                          reinterpret_cast<GDestroyNotify>(gst_sample_unref));
+  for (GstSample *sample : newest)
+    g_ptr_array_add(array, sample);
+  return array;
+}
+
+static GValueArray *gst_latest_frame_sink_get_samples(GstLatestFrameSink *self, guint n) {
+  std::vector<GstSample *> newest = newest_samples(self, n);
   G_GNUC_BEGIN_IGNORE_DEPRECATIONS
   GValueArray *array = g_value_array_new(newest.size());
   for (GstSample *sample : newest) {

@@ -19,6 +19,37 @@
 
 namespace gpurtsp {
 
+/* The element's names, for applications that use it without this class
+ * (gst_element_factory_make, g_object_set, g_signal_emit_by_name). */
+namespace latestframesink {
+inline constexpr char kFactory[] = "latestframesink";
+
+namespace property {
+inline constexpr char kBufferSize[] = "buffer-size";         /* guint */
+inline constexpr char kEmitSignals[] = "emit-signals";       /* gboolean */
+inline constexpr char kFramesReceived[] = "frames-received"; /* guint64, read-only */
+inline constexpr char kFramesDropped[] = "frames-dropped";   /* guint64, read-only */
+inline constexpr char kLastFrameTime[] = "last-frame-time";  /* guint64 ns, read-only */
+} // namespace property
+
+namespace signal_name {
+inline constexpr char kNewFrame[] = "new-frame";
+inline constexpr char kGetLatestSample[] = "get-latest-sample";
+inline constexpr char kGetSampleArray[] = "get-sample-array";
+/* Deprecated: returns a GValueArray; kept for existing callers and for
+ * Python, which reads it as a list. */
+inline constexpr char kGetSamples[] = "get-samples";
+inline constexpr char kClear[] = "clear";
+} // namespace signal_name
+
+/* The info structure of every stored sample (gst_sample_get_info). */
+namespace frame_field {
+inline constexpr char kName[] = "latestframesink-frame";
+inline constexpr char kSequence[] = "sequence";        /* guint64 */
+inline constexpr char kArrivalTime[] = "arrival-time"; /* guint64 */
+} // namespace frame_field
+} // namespace latestframesink
+
 struct SampleUnref {
   void operator()(GstSample *sample) const noexcept { gst_sample_unref(sample); }
 };
@@ -38,9 +69,10 @@ struct FrameInfo {
 inline std::optional<FrameInfo> frame_info(GstSample *sample) {
   const GstStructure *info = sample ? gst_sample_get_info(sample) : nullptr;
   FrameInfo frame;
-  if (!info || !gst_structure_has_name(info, "latestframesink-frame") ||
-      !gst_structure_get_uint64(info, "sequence", &frame.sequence) ||
-      !gst_structure_get_uint64(info, "arrival-time", &frame.arrival_time))
+  namespace field = latestframesink::frame_field;
+  if (!info || !gst_structure_has_name(info, field::kName) ||
+      !gst_structure_get_uint64(info, field::kSequence, &frame.sequence) ||
+      !gst_structure_get_uint64(info, field::kArrivalTime, &frame.arrival_time))
     return std::nullopt;
   return frame;
 }
@@ -67,33 +99,33 @@ public:
   /* The newest frame, or an empty Sample when none is stored. */
   Sample latest() const {
     GstSample *sample = nullptr;
-    g_signal_emit_by_name(element_.get(), "get-latest-sample", &sample);
+    g_signal_emit_by_name(element_.get(), latestframesink::signal_name::kGetLatestSample, &sample);
     return Sample(sample);
   }
 
   /* Up to @n of the newest frames, newest first. */
   std::vector<Sample> samples(guint n) const {
-    G_GNUC_BEGIN_IGNORE_DEPRECATIONS
-    GValueArray *array = nullptr;
-    g_signal_emit_by_name(element_.get(), "get-samples", n, &array);
+    GPtrArray *array = nullptr;
+    g_signal_emit_by_name(element_.get(), latestframesink::signal_name::kGetSampleArray, n, &array);
     std::vector<Sample> frames;
     if (!array)
       return frames;
-    frames.reserve(array->n_values);
-    for (guint i = 0; i < array->n_values; i++)
-      frames.emplace_back(static_cast<GstSample *>(g_value_dup_boxed(&array->values[i])));
-    g_value_array_free(array);
-    G_GNUC_END_IGNORE_DEPRECATIONS
+    frames.reserve(array->len);
+    for (guint i = 0; i < array->len; i++)
+      frames.emplace_back(gst_sample_ref(static_cast<GstSample *>(g_ptr_array_index(array, i))));
+    g_ptr_array_unref(array);
     return frames;
   }
 
   /* Drops every stored frame; the statistics are kept. */
-  void clear() const { g_signal_emit_by_name(element_.get(), "clear"); }
+  void clear() const {
+    g_signal_emit_by_name(element_.get(), latestframesink::signal_name::kClear);
+  }
 
-  guint64 frames_received() const { return get_uint64("frames-received"); }
-  guint64 frames_dropped() const { return get_uint64("frames-dropped"); }
+  guint64 frames_received() const { return get_uint64(latestframesink::property::kFramesReceived); }
+  guint64 frames_dropped() const { return get_uint64(latestframesink::property::kFramesDropped); }
   /* Monotonic ns (g_get_monotonic_time() * 1000) of the newest arrival, 0 if none. */
-  guint64 last_frame_time() const { return get_uint64("last-frame-time"); }
+  guint64 last_frame_time() const { return get_uint64(latestframesink::property::kLastFrameTime); }
 
   /* The wrapped element (transfer none). */
   GstElement *element() const { return element_.get(); }

@@ -1,0 +1,39 @@
+/* rtpkeyframefilter's names and a typed reader for its counters, for
+ * applications. Header-only, needs gstreamer-1.0 only. Reference:
+ * docs/rtpkeyframefilter.md. */
+#pragma once
+
+#include <gst/gst.h>
+
+#include <optional>
+
+namespace gpurtsp::rtpkeyframefilter {
+
+inline constexpr char kFactory[] = "rtpkeyframefilter";
+
+namespace property {
+inline constexpr char kRenumber[] = "renumber";              /* gboolean */
+inline constexpr char kPacketsPassed[] = "packets-passed";   /* guint64, read-only */
+inline constexpr char kPacketsDropped[] = "packets-dropped"; /* guint64, read-only */
+} // namespace property
+
+struct Counters {
+  guint64 packets_passed = 0;
+  guint64 packets_dropped = 0;
+
+  /* Reads @filter's counters; nullopt unless it has them. */
+  static std::optional<Counters> read(GstElement *filter) {
+    if (!filter)
+      return std::nullopt;
+    GObjectClass *klass = G_OBJECT_GET_CLASS(filter);
+    if (!g_object_class_find_property(klass, property::kPacketsPassed) ||
+        !g_object_class_find_property(klass, property::kPacketsDropped))
+      return std::nullopt;
+    Counters c;
+    g_object_get(filter, property::kPacketsPassed, &c.packets_passed, property::kPacketsDropped,
+                 &c.packets_dropped, nullptr);
+    return c;
+  }
+};
+
+} // namespace gpurtsp::rtpkeyframefilter

@@ -1,0 +1,603 @@
+/* gpurtsp-launch's cameras, driven in-process through CameraManager against
+ * synthetic RTSP servers: streaming, reconnects, credentials, stalls,
+ * hostile servers and resolution changes.
+ *
+ * Usage: test-launch-cameras [--decoder software|nvidia] [--loadgen PATH]
+ *   --decoder nvidia runs the same tests on NVDEC/nvJPEG and checks that every
+ *   pipeline shares ONE CUDA context; it exits 77 without a CUDA device,
+ *   nvh264dec or gpujpegenc. --loadgen (gpurtsp-loadgen) enables the stall
+ *   test, which freezes a server process with SIGSTOP. */
+#include <gio/gio.h>
+#include <glib/gstdio.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <gst/app/gstappsink.h>
+#include <gst/app/gstappsrc.h>
+
+#include <atomic>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "camera-manager.h"
+#include "camera-pipeline.h"
+#ifdef GPURTSP_LAUNCH_HAVE_CUDA
+#include <gst/cuda/gstcudacontext.h>
+#endif
+#include "gpu-test-util.h"
+#include "gpu-resources.h"
+#include "jpeg-check.hpp"
+#include "core/library-loader.h"
+#include "rtsp-fixture.hpp"
+
+/* Last: check.h defines fail(), which breaks <ios> included after it. */
+#include "gpu-test-runner.h"
+
+using namespace gpurtsp::launch;
+using gpurtsp::test::camera_options;
+using gpurtsp::test::RtspFixture;
+
+static DecoderChoice decoder_choice = DecoderChoice::Software;
+static const char *loadgen_path = nullptr;
+
+/* Runs the default main context (the cameras' bus watches and ticks) until
+ * @done or @timeout_s; returns @done(). */
+static bool wait_for(const std::function<bool()> &done, double timeout_s) {
+  const gint64 deadline = g_get_monotonic_time() + gint64(timeout_s * G_USEC_PER_SEC);
+  /* Wakes the loop so @done is checked often, not only at the 1 s ticks. */
+  const guint wake = g_timeout_add(
+      50, [](gpointer) -> gboolean { return G_SOURCE_CONTINUE; }, nullptr);
+  while (!done() && g_get_monotonic_time() < deadline)
+    g_main_context_iteration(nullptr, TRUE);
+  g_source_remove(wake);
+  return done();
+}
+
+static void run_for(double seconds) {
+  wait_for([] { return false; }, seconds);
+}
+
+static CameraConfig camera(const std::string &id, const std::string &url) {
+  std::string error;
+  auto parsed = parse_camera_url(url, error);
+  fail_unless(parsed.has_value(), "%s: %s", url.c_str(), error.c_str());
+  CameraConfig config;
+  config.id = id;
+  config.url = std::move(*parsed);
+  config.settings.decoder = decoder_choice;
+  config.settings.fps = 0; /* every frame: rates compare against the source */
+  return config;
+}
+
+/* The launcher's cameras; destroys the manager (every pipeline down) before
+ * the GPU resources, like main(). */
+struct Launch {
+  explicit Launch(const std::vector<CameraConfig> &cameras)
+      : manager(std::make_unique<CameraManager>(cameras, gpus)) {
+    manager->start();
+  }
+  ~Launch() {
+    manager.reset();
+    /* Pipelines hold the shared context until the worker dropped them. */
+    fail_unless_equals_int(gpus.element_contexts(), 0);
+  }
+
+  CameraStatus status(const std::string &id) const { return *manager->find(id); }
+  bool in_state(const std::string &id, CameraState state) const {
+    return status(id).state == state;
+  }
+  bool wait_state(const std::string &id, CameraState state, double timeout_s) {
+    return wait_for([&] { return in_state(id, state); }, timeout_s);
+  }
+
+  GpuResources gpus;
+  std::unique_ptr<CameraManager> manager;
+};
+
+static std::string describe(const CameraStatus &status) {
+  return status.id + " " + camera_state_name(status.state) +
+         " frames=" + std::to_string(status.frames) + " " + std::to_string(status.width) + "x" +
+         std::to_string(status.height) + " reconnects=" + std::to_string(status.reconnects) +
+         " error=\"" + status.last_error + "\"";
+}
+
+#define assert_state(launch, id, state, timeout_s)                                                 \
+  fail_unless((launch).wait_state(id, state, timeout_s), "not %s within %g s: %s",                 \
+              camera_state_name(state), double(timeout_s), describe((launch).status(id)).c_str())
+
+static std::pair<int, int> latest_jpeg_size(const Launch &launch, const std::string &id) {
+  int64_t arrival_us = -1;
+  gpurtsp::Sample sample = launch.manager->latest_jpeg(id, arrival_us);
+  if (!sample)
+    return {0, 0};
+  const GstStructure *s = gst_caps_get_structure(gst_sample_get_caps(sample.get()), 0);
+  fail_unless(gst_structure_has_name(s, "image/jpeg"), "%s", gst_structure_get_name(s));
+  return gpurtsp::test::decoded_jpeg_size(gst_sample_get_buffer(sample.get()));
+}
+
+/* Free device memory of @gpu's shared context through the driver (gst-cuda
+ * 1.22 wraps no cuMemGetInfo); -1 when unknown. */
+static int64_t free_vram(GpuResources &gpus) {
+#ifdef GPURTSP_LAUNCH_HAVE_CUDA
+  GstObject *context = gpus.cuda_context(0);
+  if (!context)
+    return -1;
+  using MemGetInfo = int (*)(size_t *, size_t *);
+  /* The context above means the driver is loaded already: this only looks
+   * the entry point up. */
+  static auto mem_get_info = [] {
+    MemGetInfo loaded = nullptr;
+    std::string why;
+    gpurtsp::load_library(
+        "libcuda.so.1", {gpurtsp::LibrarySymbol::mandatory_symbol("cuMemGetInfo_v2", loaded)}, why);
+    return loaded;
+  }();
+  if (!mem_get_info || !gst_cuda_context_push(GST_CUDA_CONTEXT(context)))
+    return -1;
+  size_t free_bytes = 0, total = 0;
+  const int result = mem_get_info(&free_bytes, &total);
+  gst_cuda_context_pop(nullptr);
+  return result == 0 ? int64_t(free_bytes) : -1;
+#else
+  (void)gpus;
+  return -1;
+#endif
+}
+
+GST_START_TEST(test_eight_cameras_stream) {
+  auto options = camera_options(8);
+  RtspFixture fixture(options);
+  std::vector<CameraConfig> cameras;
+  for (unsigned i = 0; i < 8; i++)
+    cameras.push_back(camera("cam" + std::to_string(i), fixture.url(i)));
+  const bool nvidia = decoder_choice == DecoderChoice::Nvidia;
+
+  Launch launch(cameras);
+  const int64_t vram_before = nvidia ? free_vram(launch.gpus) : -1;
+  for (const CameraConfig &config : cameras)
+    assert_state(launch, config.id, CameraState::Streaming, 30);
+  for (const CameraConfig &config : cameras) {
+    const CameraStatus status = launch.status(config.id);
+    fail_unless_equals_int(status.width, options.width);
+    fail_unless_equals_int(status.height, options.height);
+    fail_unless_equals_string(status.codec.c_str(), "h264");
+    fail_unless_equals_string(status.decoder.c_str(), nvidia ? "nvidia" : "software");
+    fail_unless_equals_int(status.gpu, nvidia ? 0 : -1);
+    fail_unless(status.last_error.empty(), "%s", describe(status).c_str());
+    const auto [width, height] = latest_jpeg_size(launch, config.id);
+    fail_unless(width == options.width && height == options.height, "%s: JPEG is %dx%d",
+                config.id.c_str(), width, height);
+  }
+  if (nvidia) {
+    /* ONE GstCudaContext for every CUDA element of every pipeline. */
+    const auto contexts = launch.manager->cuda_contexts_in_use();
+    fail_unless_equals_int(contexts.size(), 1);
+    fail_unless(*contexts.begin() == launch.gpus.cuda_context(0));
+    fail_unless_equals_int(launch.gpus.element_contexts(), 0);
+    const int64_t vram_after = free_vram(launch.gpus);
+    if (vram_before >= 0 && vram_after >= 0)
+      g_print("VRAM: %.1f MiB for %zu cameras, %.1f MiB per camera (320x240 H.264)\n",
+              double(vram_before - vram_after) / (1 << 20), cameras.size(),
+              double(vram_before - vram_after) / (1 << 20) / double(cameras.size()));
+    else
+      g_print("VRAM: cuMemGetInfo unavailable\n");
+  }
+}
+GST_END_TEST;
+
+/* A camera dropping a pipeline whose play() is still queued on a busy
+ * worker pool: the pipeline must not start (teardown under load). */
+GST_START_TEST(test_abandoned_pipeline_never_plays) {
+  GpuResources gpus;
+  const CameraConfig config = camera("idle", "rtsp://127.0.0.1:9/none");
+  std::string error;
+  auto pipeline = CameraPipeline::create(config, Decoder::Software, nullptr, gpus, {}, error);
+  fail_unless(pipeline != nullptr, "%s", error.c_str());
+  pipeline->abandon();
+  pipeline->play();
+  GstState state = GST_STATE_VOID_PENDING;
+  gst_element_get_state(pipeline->pipeline(), &state, nullptr, 0);
+  fail_unless_equals_int(state, GST_STATE_NULL);
+  pipeline->shutdown();
+}
+GST_END_TEST;
+
+GST_START_TEST(test_reconnects_after_server_restart) {
+  RtspFixture fixture;
+  Launch launch({camera("door", fixture.url())});
+  for (int cycle = 0; cycle < 3; cycle++) {
+    assert_state(launch, "door", CameraState::Streaming, 20);
+    const uint64_t reconnects = launch.status("door").reconnects;
+    /* Stable long enough that backoff starts again from its first delay. */
+    run_for(double(Camera::kStableStreamingUs) / G_USEC_PER_SEC + 1);
+    fixture.server().stop();
+    assert_state(launch, "door", CameraState::Reconnecting, 15);
+    fail_if(launch.status("door").last_error.empty());
+    run_for(2);
+    fixture.server().start();
+    const int64_t back_us = g_get_monotonic_time();
+    assert_state(launch, "door", CameraState::Streaming, 10);
+    g_print("cycle %d: streaming %.1f s after the server returned\n", cycle,
+            double(g_get_monotonic_time() - back_us) / G_USEC_PER_SEC);
+    fail_unless(launch.status("door").reconnects > reconnects);
+    /* The newest frame stays served across the outage. */
+    fail_unless(latest_jpeg_size(launch, "door").first == 320);
+  }
+}
+GST_END_TEST;
+
+GST_START_TEST(test_wrong_credentials_unauthorized) {
+  auto options = camera_options();
+  options.user = "viewer";
+  options.password = "right-password";
+  RtspFixture fixture(options);
+  const std::string wrong = "Wr0ng-Passw0rd-7731";
+  std::string url = fixture.url();
+  url.insert(url.find("://") + 3, "viewer:" + wrong + "@");
+  const std::string right = fixture.url_with_credentials();
+
+  Launch launch({camera("wrong", url), camera("right", right)});
+  assert_state(launch, "wrong", CameraState::Unauthorized, 20);
+  assert_state(launch, "right", CameraState::Streaming, 20);
+  const CameraStatus status = launch.status("wrong");
+  fail_if(status.last_error.empty());
+  fail_unless(describe(status).find(wrong) == std::string::npos, "%s", describe(status).c_str());
+  /* Retried slowly: still unauthorized a while later, not failed. */
+  run_for(3);
+  fail_unless(launch.in_state("wrong", CameraState::Unauthorized));
+}
+GST_END_TEST;
+
+GST_START_TEST(test_dead_camera_leaves_others_at_full_rate) {
+  auto options = camera_options(4);
+  RtspFixture fixture(options);
+  std::vector<CameraConfig> cameras;
+  for (unsigned i = 0; i < 4; i++)
+    cameras.push_back(camera("cam" + std::to_string(i), fixture.url(i)));
+  Launch launch(cameras);
+  for (const CameraConfig &config : cameras)
+    assert_state(launch, config.id, CameraState::Streaming, 30);
+
+  fixture.server().stop_mount(0);
+  assert_state(launch, "cam0", CameraState::Reconnecting, 15);
+  std::map<std::string, uint64_t> before;
+  for (unsigned i = 1; i < 4; i++)
+    before[cameras[i].id] = launch.status(cameras[i].id).frames;
+  const double seconds = 5;
+  run_for(seconds);
+  for (unsigned i = 1; i < 4; i++) {
+    const CameraStatus status = launch.status(cameras[i].id);
+    const double rate = double(status.frames - before[status.id]) / seconds;
+    g_print("%s: %.1f frames/s while cam0 is down\n", status.id.c_str(), rate);
+    fail_unless(rate >= 0.8 * options.fps, "%s: %.1f frames/s (source %d)", status.id.c_str(), rate,
+                options.fps);
+    fail_unless(status.state == CameraState::Streaming, "%s", describe(status).c_str());
+  }
+  fixture.server().start_mount(0);
+  assert_state(launch, "cam0", CameraState::Streaming, 20);
+}
+GST_END_TEST;
+
+GST_START_TEST(test_unreachable_cameras_retry) {
+  /* A port nobody listens on: bind one, then close it. */
+  g_autoptr(GSocket) socket =
+      g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, nullptr);
+  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GSocketAddress) any = g_inet_socket_address_new(loopback, 0);
+  fail_unless(g_socket_bind(socket, any, TRUE, nullptr));
+  g_autoptr(GSocketAddress) bound = g_socket_get_local_address(socket, nullptr);
+  const guint16 port = g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(bound));
+  g_socket_close(socket, nullptr);
+
+  Launch launch({camera("refused", "rtsp://127.0.0.1:" + std::to_string(port) + "/x"),
+                 camera("nxdomain", "rtsp://no-such-camera.invalid/x")});
+  for (const char *id : {"refused", "nxdomain"}) {
+    fail_unless(wait_for([&] { return launch.status(id).reconnects >= 2; }, 20), "not retried: %s",
+                describe(launch.status(id)).c_str());
+    const CameraStatus status = launch.status(id);
+    fail_unless(status.state == CameraState::Reconnecting, "%s", describe(status).c_str());
+    fail_if(status.last_error.empty());
+    g_print("%s: %s\n", id, status.last_error.c_str());
+  }
+}
+GST_END_TEST;
+
+/* A TCP server speaking just enough (broken) RTSP. */
+class HostileServer {
+public:
+  enum class Mode { Garbage, CloseOnDescribe, NoVideo };
+
+  explicit HostileServer(Mode mode) : mode_(mode) {
+    service_ = g_threaded_socket_service_new(4);
+    port_ = g_socket_listener_add_any_inet_port(G_SOCKET_LISTENER(service_), nullptr, nullptr);
+    fail_unless(port_ != 0);
+    g_signal_connect(service_, "run", G_CALLBACK(on_run), this);
+    g_socket_service_start(service_);
+  }
+  ~HostileServer() {
+    g_socket_service_stop(service_);
+    g_socket_listener_close(G_SOCKET_LISTENER(service_));
+    g_object_unref(service_);
+  }
+  std::string url() const { return "rtsp://127.0.0.1:" + std::to_string(port_) + "/cam"; }
+  unsigned connections() const { return connections_; }
+
+private:
+  static gboolean on_run(GThreadedSocketService *, GSocketConnection *connection, GObject *,
+                         gpointer data) {
+    static_cast<HostileServer *>(data)->serve(connection);
+    return TRUE;
+  }
+
+  void serve(GSocketConnection *connection) {
+    connections_++;
+    GInputStream *in = g_io_stream_get_input_stream(G_IO_STREAM(connection));
+    GOutputStream *out = g_io_stream_get_output_stream(G_IO_STREAM(connection));
+    g_autoptr(GDataInputStream) lines = g_data_input_stream_new(in);
+    for (;;) {
+      std::string method, cseq = "0";
+      for (bool first = true;; first = false) {
+        g_autofree char *line = g_data_input_stream_read_line(lines, nullptr, nullptr, nullptr);
+        if (!line)
+          return;
+        g_strchomp(line);
+        if (!*line)
+          break;
+        if (first)
+          method = std::string(line).substr(0, std::string(line).find(' '));
+        else if (g_ascii_strncasecmp(line, "CSeq:", 5) == 0)
+          cseq = g_strstrip(line + 5);
+      }
+      std::string reply;
+      if (mode_ == Mode::Garbage) {
+        reply = "HTTP/1.1 418 I'm a teapot\r\n\x01\x02garbage\xff\xfe\r\n\r\n";
+      } else if (method == "OPTIONS") {
+        reply = "RTSP/1.0 200 OK\r\nCSeq: " + cseq +
+                "\r\nPublic: OPTIONS, DESCRIBE, SETUP, PLAY, TEARDOWN\r\n\r\n";
+      } else if (method == "DESCRIBE" && mode_ == Mode::NoVideo) {
+        const std::string sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=audio only\r\n"
+                                "c=IN IP4 0.0.0.0\r\nt=0 0\r\nm=audio 0 RTP/AVP 0\r\n"
+                                "a=rtpmap:0 PCMU/8000\r\na=control:track0\r\n";
+        reply = "RTSP/1.0 200 OK\r\nCSeq: " + cseq +
+                "\r\nContent-Type: application/sdp\r\nContent-Base: " + url() +
+                "/\r\nContent-Length: " + std::to_string(sdp.size()) + "\r\n\r\n" + sdp;
+      } else if (method == "DESCRIBE") {
+        return; /* CloseOnDescribe: hang up mid-request */
+      } else {
+        reply = "RTSP/1.0 454 Session Not Found\r\nCSeq: " + cseq + "\r\n\r\n";
+      }
+      if (!g_output_stream_write_all(out, reply.data(), reply.size(), nullptr, nullptr, nullptr))
+        return;
+      if (mode_ == Mode::Garbage)
+        return;
+    }
+  }
+
+  const Mode mode_;
+  GSocketService *service_ = nullptr;
+  guint16 port_ = 0;
+  std::atomic<unsigned> connections_{0};
+};
+
+GST_START_TEST(test_hostile_servers) {
+  HostileServer garbage(HostileServer::Mode::Garbage);
+  HostileServer hangup(HostileServer::Mode::CloseOnDescribe);
+  HostileServer no_video(HostileServer::Mode::NoVideo);
+  RtspFixture fixture;
+  Launch launch({camera("garbage", garbage.url()), camera("hangup", hangup.url()),
+                 camera("novideo", no_video.url()), camera("good", fixture.url())});
+  for (const char *id : {"garbage", "hangup", "novideo"}) {
+    fail_unless(wait_for([&] { return launch.status(id).reconnects >= 2; }, 20), "not retried: %s",
+                describe(launch.status(id)).c_str());
+    const CameraStatus status = launch.status(id);
+    fail_unless(status.state == CameraState::Reconnecting, "%s", describe(status).c_str());
+    fail_if(status.last_error.empty());
+    g_print("%s: %s\n", id, status.last_error.c_str());
+  }
+  fail_unless(garbage.connections() >= 2 && hangup.connections() >= 2 &&
+              no_video.connections() >= 2);
+  /* A healthy camera beside them is unaffected. */
+  assert_state(launch, "good", CameraState::Streaming, 20);
+}
+GST_END_TEST;
+
+/* A free TCP port on loopback (closed again: the caller binds it). */
+static guint16 free_port() {
+  g_autoptr(GSocketListener) listener = g_socket_listener_new();
+  const guint16 port = g_socket_listener_add_any_inet_port(listener, nullptr, nullptr);
+  g_socket_listener_close(listener);
+  return port;
+}
+
+GST_START_TEST(test_stall_watchdog) {
+  if (!loadgen_path) {
+    g_print("stall test skipped: no --loadgen\n");
+    return;
+  }
+  /* Same clip as the fixture: the cache already has it. */
+  const auto options = camera_options();
+  const guint16 port = free_port();
+  const std::string port_text = std::to_string(port);
+  const char *argv[] = {loadgen_path,
+                        "--cameras",
+                        "1",
+                        "--port",
+                        port_text.c_str(),
+                        "--width",
+                        "320",
+                        "--height",
+                        "240",
+                        "--fps",
+                        "15",
+                        "--gop",
+                        "15",
+                        "--bitrate",
+                        "400",
+                        "--clip-seconds",
+                        "2",
+                        "--stats-interval",
+                        "3600",
+                        "--cache-dir",
+                        options.cache_dir.c_str(),
+                        nullptr};
+  GPid pid = 0;
+  g_autoptr(GError) error = nullptr;
+  fail_unless(g_spawn_async(nullptr, const_cast<char **>(argv), nullptr, G_SPAWN_DO_NOT_REAP_CHILD,
+                            nullptr, nullptr, &pid, &error),
+              "%s", error ? error->message : "");
+  CameraConfig config = camera("frozen", "rtsp://127.0.0.1:" + port_text + "/cam0");
+  config.settings.stall_timeout_s = 2;
+  {
+    Launch launch({config});
+    assert_state(launch, "frozen", CameraState::Streaming, 30);
+    /* The server keeps its connection open and sends nothing. */
+    kill(pid, SIGSTOP);
+    assert_state(launch, "frozen", CameraState::Reconnecting, 10);
+    const std::string error_text = launch.status("frozen").last_error;
+    kill(pid, SIGCONT);
+    fail_unless(error_text.find("no frame for 2 s") != std::string::npos, "%s", error_text.c_str());
+    assert_state(launch, "frozen", CameraState::Streaming, 20);
+  }
+  kill(pid, SIGTERM);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  g_spawn_close_pid(pid);
+}
+GST_END_TEST;
+
+GST_START_TEST(test_resolution_change) {
+  /* Two clips of different sizes back to back: every loop the stream
+   * switches size at a keyframe with new SPS/PPS, without reconnecting. */
+  auto large = camera_options();
+  large.clip_seconds = 3;
+  auto small = large;
+  small.width = 160;
+  small.height = 120;
+  std::string both;
+  for (const auto &options : {large, small}) {
+    g_autofree char *contents = nullptr;
+    gsize size = 0;
+    fail_unless(g_file_get_contents(gpurtsp::camsim::ensure_clip(options).c_str(), &contents, &size,
+                                    nullptr));
+    both.append(contents, size);
+  }
+  const std::string clip = large.cache_dir + "/launch-resolution-change.h264";
+  fail_unless(g_file_set_contents(clip.c_str(), both.data(), gssize(both.size()), nullptr));
+  auto options = large;
+  options.clip_file = clip;
+  RtspFixture fixture(options);
+
+  Launch launch({camera("zoom", fixture.url())});
+  assert_state(launch, "zoom", CameraState::Streaming, 20);
+  std::set<std::pair<int, int>> seen;
+  wait_for(
+      [&] {
+        seen.insert(latest_jpeg_size(launch, "zoom"));
+        return seen.count({320, 240}) && seen.count({160, 120});
+      },
+      15);
+  fail_unless(seen.count({320, 240}) && seen.count({160, 120}), "saw %zu sizes", seen.size());
+  fail_unless(launch.in_state("zoom", CameraState::Streaming));
+  fail_unless_equals_int(launch.status("zoom").reconnects, 0);
+}
+GST_END_TEST;
+
+/* decode: keyframes drops delta frames' packets inside rtspsrc, before the
+ * jitterbuffer (rtpkeyframefilter): the cameras still stream whole, correct
+ * keyframes, and only keyframes reach the decoder. */
+GST_START_TEST(test_keyframes_filtered_before_jitterbuffer) {
+  auto options = camera_options(2);
+  RtspFixture fixture(options);
+  std::vector<CameraConfig> cameras;
+  for (unsigned i = 0; i < 2; i++) {
+    cameras.push_back(camera("key" + std::to_string(i), fixture.url(i)));
+    cameras.back().settings.decode = DecodeMode::Keyframes;
+  }
+  CameraConfig every_frame = camera("all", fixture.url(0));
+  cameras.push_back(every_frame);
+
+  Launch launch(cameras);
+  for (const CameraConfig &config : cameras)
+    assert_state(launch, config.id, CameraState::Streaming, 30);
+  const uint64_t decoded_before = launch.status("key0").decoded_frames;
+  const gint64 start = g_get_monotonic_time();
+  run_for(3);
+  const double seconds = double(g_get_monotonic_time() - start) / G_USEC_PER_SEC;
+
+  const RtpFilterTotals totals = launch.manager->totals().rtp_filters;
+  fail_unless_equals_int(totals.instances, 2); /* not the decode: all camera */
+  fail_unless(totals.packets_passed > 0 && totals.packets_dropped > totals.packets_passed,
+              "passed %" G_GUINT64_FORMAT " dropped %" G_GUINT64_FORMAT, totals.packets_passed,
+              totals.packets_dropped);
+  /* One keyframe a second reaches the decoder (the source sends 15 frames). */
+  const uint64_t decoded = launch.status("key0").decoded_frames - decoded_before;
+  fail_unless(decoded >= 1 && double(decoded) <= seconds + 2, "%" G_GUINT64_FORMAT " in %.1f s",
+              decoded, seconds);
+  for (const char *id : {"key0", "key1"}) {
+    const auto [width, height] = latest_jpeg_size(launch, id);
+    fail_unless(width == options.width && height == options.height, "%s: JPEG is %dx%d", id, width,
+                height);
+    fail_unless(launch.status(id).last_error.empty(), "%s", describe(launch.status(id)).c_str());
+  }
+}
+GST_END_TEST;
+
+static Suite *launch_cameras_suite() {
+  Suite *s = suite_create("launch-cameras");
+  TCase *tc = tcase_create("cameras");
+  tcase_set_timeout(tc, 180);
+  suite_add_tcase(s, tc);
+  tcase_add_test(tc, test_eight_cameras_stream);
+  tcase_add_test(tc, test_abandoned_pipeline_never_plays);
+  tcase_add_test(tc, test_reconnects_after_server_restart);
+  tcase_add_test(tc, test_wrong_credentials_unauthorized);
+  tcase_add_test(tc, test_dead_camera_leaves_others_at_full_rate);
+  tcase_add_test(tc, test_unreachable_cameras_retry);
+  tcase_add_test(tc, test_hostile_servers);
+  tcase_add_test(tc, test_stall_watchdog);
+  tcase_add_test(tc, test_resolution_change);
+  tcase_add_test(tc, test_keyframes_filtered_before_jitterbuffer);
+  return s;
+}
+
+/* --decoder nvidia: the same tests on NVDEC/nvJPEG, where NVIDIA decoding
+ * works here (asked in the runner's child: CUDA initialised in this process
+ * would not work in GstCheck's forked tests). */
+static int requirements(gputest::Requirements &req, int &argc, char **&argv) {
+  /* Static: the strings outlive this function, as loadgen_path. */
+  static char *decoder = nullptr;
+  static char *loadgen = nullptr;
+  GOptionEntry entries[] = {
+      {"decoder", 0, 0, G_OPTION_ARG_STRING, &decoder, "software (default) or nvidia", "KIND"},
+      {"loadgen", 0, 0, G_OPTION_ARG_FILENAME, &loadgen, "gpurtsp-loadgen, for the stall test",
+       "PATH"},
+      {}};
+  g_autoptr(GOptionContext) context = g_option_context_new(nullptr);
+  g_option_context_add_main_entries(context, entries, nullptr);
+  g_autoptr(GError) error = nullptr;
+  if (!g_option_context_parse(context, &argc, &argv, &error)) {
+    g_printerr("%s\n", error->message);
+    return 2;
+  }
+  loadgen_path = loadgen;
+  if (g_strcmp0(decoder, "nvidia") == 0) {
+    decoder_choice = DecoderChoice::Nvidia;
+    req.probe_what = "NVIDIA decoder";
+    req.probe = [](std::string &reason) {
+      GpuResources gpus;
+      CameraSettings settings;
+      settings.decoder = DecoderChoice::Nvidia;
+      return gpus.resolve(settings, reason) == Decoder::Nvidia;
+    };
+  } else if (decoder && g_strcmp0(decoder, "software") != 0) {
+    g_printerr("--decoder: software or nvidia\n");
+    return 2;
+  }
+  return 0;
+}
+
+GPUTEST_MAIN("launch-cameras", launch_cameras_suite, requirements)

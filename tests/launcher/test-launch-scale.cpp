@@ -1,0 +1,357 @@
+/* gpurtsp-launch's parts for 1,000 cameras (docs/scale.md): the keyframe
+ * decoder choice, the start window, the --stats-interval line and the NVDEC
+ * decoder slots per GPU (--max-decoders-per-gpu). */
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gpurtsp/gpukeyframedec.hpp>
+
+#include "camera-manager.h"
+#include "camera-pipeline.h"
+#include "camera.h"
+#include "gpu-resources.h"
+#include "pipeline-description.h"
+#include "stats-line.h"
+
+/* Last: check.h defines fail(), which breaks <ios> included after it. */
+#include <gst/check/gstcheck.h>
+
+using namespace gpurtsp::launch;
+
+static CameraConfig keyframe_camera(int gpu) {
+  CameraConfig camera;
+  camera.id = "lobby";
+  camera.url.location = "rtsp://127.0.0.1:8554/cam0";
+  camera.settings.decode = DecodeMode::Keyframes;
+  camera.settings.gpu = gpu;
+  return camera;
+}
+
+static CameraStatus camera_status(CameraState state, int64_t age_ms) {
+  CameraStatus status;
+  status.state = state;
+  status.last_frame_age_ms = age_ms;
+  status.frames = 2;
+  status.decoded_frames = 3;
+  status.reconnects = 1;
+  status.fps = 0.5;
+  return status;
+}
+
+GST_START_TEST(test_keyframe_decoder_elements) {
+  const CameraConfig camera = keyframe_camera(1);
+  auto elements = decode_elements(camera, Decoder::Nvidia, kKeyframeDecoderFactory);
+  fail_unless_equals_int(elements.size(), 2);
+  /* The cheap filter stays in front of the pooled decoder. */
+  fail_unless_equals_string(elements[0].factory.c_str(), "identity");
+  fail_unless_equals_string(elements[0].properties[0].value.c_str(), "delta-unit");
+  fail_unless_equals_string(elements[1].factory.c_str(), "gpukeyframedec");
+  fail_unless_equals_string(elements[1].properties[0].name.c_str(), "cuda-device-id");
+  fail_unless_equals_string(elements[1].properties[0].value.c_str(), "1");
+
+  const std::string line =
+      launch_line(camera, Codec::H264, Decoder::Nvidia, kKeyframeDecoderFactory);
+  fail_unless(line.find("h264parse ! identity drop-buffer-flags=delta-unit ! gpukeyframedec "
+                        "cuda-device-id=1 ! ") != std::string::npos,
+              "%s", line.c_str());
+
+  /* Full decoding keeps the per-camera decoder and no filter; its output is
+   * pinned to CUDA memory (never GL). */
+  CameraConfig full = camera;
+  full.settings.decode = DecodeMode::All;
+  elements = decode_elements(full, Decoder::Nvidia, "nvh264dec");
+  fail_unless_equals_int(elements.size(), 2);
+  fail_unless_equals_string(elements[0].factory.c_str(), "nvh264dec");
+  fail_unless_equals_string(elements[1].factory.c_str(), "capsfilter");
+  fail_unless_equals_string(elements[1].properties[0].value.c_str(),
+                            "video/x-raw(memory:CUDAMemory)");
+}
+GST_END_TEST;
+
+GST_START_TEST(test_keyframe_decoder_choice) {
+  GpuResources gpus;
+  const std::string all = gpus.decoder_factory(Decoder::Nvidia, Codec::H264, 0, DecodeMode::All);
+  const std::string keyframes =
+      gpus.decoder_factory(Decoder::Nvidia, Codec::H264, 0, DecodeMode::Keyframes);
+  g_autoptr(GstElementFactory) pooled = gst_element_factory_find(kKeyframeDecoderFactory);
+  /* gpukeyframedec where the plugin registered it, else the fallback. */
+  const std::string expected = pooled ? std::string(kKeyframeDecoderFactory) : all;
+  fail_unless_equals_string(keyframes.c_str(), expected.c_str());
+  fail_if(all == kKeyframeDecoderFactory);
+  /* Software decoding is unaffected by the mode. */
+  const std::string software =
+      gpus.decoder_factory(Decoder::Software, Codec::H264, 0, DecodeMode::Keyframes);
+  fail_unless_equals_string(software.c_str(), "avdec_h264");
+}
+GST_END_TEST;
+
+GST_START_TEST(test_start_window) {
+  fail_unless_equals_int(CameraManager::default_start_window_ms(0), 0);
+  fail_unless_equals_int(CameraManager::default_start_window_ms(1), 10);
+  fail_unless_equals_int(CameraManager::default_start_window_ms(16), 160);
+  fail_unless_equals_int(CameraManager::default_start_window_ms(1000), 10000);
+  fail_unless_equals_int(CameraManager::default_start_window_ms(5000), 10000);
+}
+GST_END_TEST;
+
+/* A start-up storm queues NVDEC session creations: an attempt's first frame
+ * may take 30 s, later frames only stall_timeout_s. */
+GST_START_TEST(test_stall_limit) {
+  fail_unless_equals_int(Camera::stall_limit_s(10, true), 10);
+  fail_unless_equals_int(Camera::stall_limit_s(2, true), 2);
+  fail_unless_equals_int(Camera::stall_limit_s(10, false), 30);
+  fail_unless_equals_int(Camera::stall_limit_s(2, false), 30);
+  fail_unless_equals_int(Camera::stall_limit_s(60, false), 60);
+}
+GST_END_TEST;
+
+GST_START_TEST(test_stats_line) {
+  std::vector<CameraStatus> cameras;
+  for (int age = 1; age <= 100; age++)
+    cameras.push_back(camera_status(CameraState::Streaming, age));
+  /* Not streaming: counted in its state, its stale age left out. */
+  cameras.push_back(camera_status(CameraState::Reconnecting, 60000));
+  cameras.push_back(camera_status(CameraState::Failed, -1));
+  const std::string line = stats_line(cameras, 12.5);
+  fail_unless_equals_string(line.c_str(),
+                            "{\"t\":12.500,\"cameras\":102,\"connecting\":0,\"streaming\":100,"
+                            "\"reconnecting\":1,\"unauthorized\":0,\"failed\":1,\"reconnects\":102,"
+                            "\"frames\":204,\"decoded_frames\":306,\"fps\":51.00,"
+                            "\"age_ms\":{\"p50\":50,\"p99\":99,\"max\":100}}");
+}
+GST_END_TEST;
+
+GST_START_TEST(test_stats_line_without_frames) {
+  const std::string line = stats_line({camera_status(CameraState::Connecting, -1)}, 0.0);
+  fail_unless(line.ends_with(",\"age_ms\":null}"), "%s", line.c_str());
+  const std::string empty = stats_line({}, 1.0);
+  fail_unless_equals_string(empty.c_str(),
+                            "{\"t\":1.000,\"cameras\":0,\"connecting\":0,\"streaming\":0,"
+                            "\"reconnecting\":0,\"unauthorized\":0,\"failed\":0,\"reconnects\":0,"
+                            "\"frames\":0,\"decoded_frames\":0,\"fps\":0.00,\"age_ms\":null}");
+}
+GST_END_TEST;
+
+GST_START_TEST(test_stats_line_keyframe_decoders) {
+  KeyframeDecoderTotals totals;
+  for (guint users : {2u, 1u}) {
+    /* As gpukeyframedec reports it; the second instance started later. */
+    namespace f = gpurtsp::gpukeyframedec::stats_field;
+    namespace p = gpurtsp::pool_field;
+    GstStructure *stats = gst_structure_new(
+        f::kName, f::kDecoded, G_TYPE_UINT64, guint64(10), f::kDroppedDelta, G_TYPE_UINT64,
+        guint64(290), f::kDroppedNonIntra, G_TYPE_UINT64, guint64(1), f::kDroppedBusy,
+        G_TYPE_UINT64, guint64(users), p::kSize, G_TYPE_UINT, users, p::kInUse, G_TYPE_UINT, 0u,
+        p::kMax, G_TYPE_UINT, 8u, p::kCreated, G_TYPE_UINT64, guint64(users), p::kDestroyed,
+        G_TYPE_UINT64, guint64(0), p::kCreationFailures, G_TYPE_UINT64, guint64(0), p::kWaiting,
+        G_TYPE_UINT, 0u, p::kUsers, G_TYPE_UINT, users, f::kPoolOutputFrames, G_TYPE_UINT64,
+        guint64(3 * users), nullptr);
+    totals.add(stats);
+    gst_structure_free(stats);
+  }
+  const std::string line = stats_line({camera_status(CameraState::Streaming, 10)}, 1.0,
+                                      Totals{.keyframe_decoders = totals});
+  fail_unless(line.ends_with("\"age_ms\":{\"p50\":10,\"p99\":10,\"max\":10},"
+                             "\"keyframe_decoder\":{\"instances\":2,\"decoded\":20,"
+                             "\"dropped_busy\":3,\"dropped_non_intra\":2,\"pool_users\":2,"
+                             "\"pool_sessions\":2,\"pool_max_sessions\":8,"
+                             "\"pool_creation_failures\":0,\"pool_output_frames\":6}}"),
+              "%s", line.c_str());
+}
+GST_END_TEST;
+
+/* Per GPU: placed cameras, decoder slots and that GPU's keyframe pool. */
+GST_START_TEST(test_stats_line_gpus) {
+  Totals totals;
+  totals.gpus = {{.gpu = 0,
+                  .cameras = 3,
+                  .keyframe_cameras = 2,
+                  .decoders_in_use = 1,
+                  .keyframe_decoders = {.instances = 2, .pool_users = 2, .pool_sessions = 1}},
+                 {.gpu = 1, .cameras = 1, .keyframe_cameras = 0, .decoders_in_use = 1}};
+  const std::string line = stats_line({}, 1.0, totals);
+  fail_unless(line.ends_with(
+                  ",\"gpus\":[{\"gpu\":0,\"cameras\":3,\"keyframe_cameras\":2,"
+                  "\"decoders_in_use\":1,\"keyframe_decoder\":{\"instances\":2,\"decoded\":0,"
+                  "\"dropped_busy\":0,\"dropped_non_intra\":0,\"pool_users\":2,\"pool_sessions\":1,"
+                  "\"pool_max_sessions\":0,\"pool_creation_failures\":0,\"pool_output_frames\":0}},"
+                  "{\"gpu\":1,\"cameras\":1,\"keyframe_cameras\":0,\"decoders_in_use\":1}]}"),
+              "%s", line.c_str());
+  fail_if(stats_line({}, 1.0).find("gpus") != std::string::npos);
+}
+GST_END_TEST;
+
+GST_START_TEST(test_stats_line_rtp_filters) {
+  RtpFilterTotals filters{.instances = 2, .packets_passed = 30, .packets_dropped = 430};
+  const std::string line =
+      stats_line({camera_status(CameraState::Streaming, 10)}, 1.0, Totals{.rtp_filters = filters});
+  fail_unless(line.ends_with("\"rtp_filter\":{\"instances\":2,\"packets_passed\":30,"
+                             "\"packets_dropped\":430}}"),
+              "%s", line.c_str());
+  /* No filter running: no field. */
+  fail_if(stats_line({}, 1.0).find("rtp_filter") != std::string::npos);
+}
+GST_END_TEST;
+
+/* NVDEC decoder slots: a limit per GPU, counted per GPU, tokens that move
+ * and are given back from any thread. */
+GST_START_TEST(test_decoder_slots) {
+  GpuResources gpus;
+  fail_unless_equals_int(gpus.max_decoders_per_gpu(), 256);
+  gpus.set_max_decoders_per_gpu(2);
+  std::string why;
+  auto slot0 = gpus.take_decoder_slot(0, why);
+  auto slot1 = gpus.take_decoder_slot(0, why);
+  fail_unless(slot0 && slot1);
+  fail_unless(why.empty(), "%s", why.c_str());
+  fail_unless_equals_int(slot0.gpu(), 0);
+  fail_unless_equals_int(gpus.decoder_slots_in_use(0), 2);
+  fail_if(gpus.take_decoder_slot(0, why));
+  fail_unless_equals_string(why.c_str(),
+                            "no NVDEC decoder left on GPU 0 (2 in use, --max-decoders-per-gpu 2)");
+  /* A refusal holds nothing. */
+  fail_unless_equals_int(gpus.decoder_slots_in_use(0), 2);
+
+  /* Another GPU counts on its own: GPU 0 full does not stop it, its own
+   * limit does, and its message names it. */
+  auto other0 = gpus.take_decoder_slot(1, why);
+  auto other1 = gpus.take_decoder_slot(1, why);
+  fail_unless(other0 && other1);
+  fail_unless_equals_int(gpus.decoder_slots_in_use(1), 2);
+  fail_if(gpus.take_decoder_slot(1, why));
+  fail_unless(why.find("GPU 1 (2 in use") != std::string::npos, "%s", why.c_str());
+  fail_unless_equals_int(gpus.decoder_slots_in_use(0), 2);
+
+  /* Given back on another thread, as a pipeline worker destroying a
+   * pipeline does: the next camera gets it. */
+  std::thread([slot = std::move(slot0)]() mutable { slot = {}; }).join();
+  fail_if(slot0); /* moved from: empty, gives nothing back */
+  fail_unless_equals_int(gpus.decoder_slots_in_use(0), 1);
+  auto again = gpus.take_decoder_slot(0, why);
+  fail_unless(static_cast<bool>(again));
+  fail_unless_equals_int(gpus.decoder_slots_in_use(0), 2);
+
+  /* Moving keeps one slot; assigning over a held slot gives that one back;
+   * release() is idempotent. */
+  GpuResources::DecoderSlot moved(std::move(again));
+  fail_if(again);
+  fail_unless(static_cast<bool>(moved));
+  fail_unless_equals_int(gpus.decoder_slots_in_use(0), 2);
+  moved = std::move(other0);
+  fail_unless_equals_int(gpus.decoder_slots_in_use(0), 1);
+  fail_unless_equals_int(gpus.decoder_slots_in_use(1), 2);
+  fail_unless_equals_int(moved.gpu(), 1);
+  moved.release();
+  moved.release();
+  fail_unless_equals_int(gpus.decoder_slots_in_use(1), 1);
+
+  /* 0: no limit. */
+  gpus.set_max_decoders_per_gpu(0);
+  std::vector<GpuResources::DecoderSlot> many;
+  for (int i = 0; i < 1000; i++)
+    many.push_back(gpus.take_decoder_slot(2, why));
+  fail_unless(many.back());
+  fail_unless_equals_int(gpus.decoder_slots_in_use(2), 1000);
+  many.clear();
+  fail_unless_equals_int(gpus.decoder_slots_in_use(2), 0);
+  /* A GPU never asked for has none in use. */
+  fail_unless_equals_int(gpus.decoder_slots_in_use(7), 0);
+}
+GST_END_TEST;
+
+/* Many threads taking and giving back slots never hold more than the limit
+ * and leave none counted. */
+GST_START_TEST(test_decoder_slots_threads) {
+  constexpr unsigned kLimit = 4;
+  GpuResources gpus;
+  gpus.set_max_decoders_per_gpu(kLimit);
+  std::atomic<unsigned> held{0}, most{0}, taken{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; t++)
+    threads.emplace_back([&] {
+      std::string why;
+      for (int i = 0; i < 2000; i++) {
+        auto slot = gpus.take_decoder_slot(0, why);
+        if (!slot)
+          continue;
+        const unsigned now = held.fetch_add(1) + 1;
+        for (unsigned seen = most.load(); now > seen && !most.compare_exchange_weak(seen, now);)
+          ;
+        taken.fetch_add(1);
+        held.fetch_sub(1);
+      }
+    });
+  for (auto &thread : threads)
+    thread.join();
+  fail_unless(most.load() <= kLimit, "%u held at once", most.load());
+  fail_unless(taken.load() > 0);
+  fail_unless_equals_int(gpus.decoder_slots_in_use(0), 0);
+}
+GST_END_TEST;
+
+/* Which cameras need a slot: those owning an NVDEC decoder. */
+GST_START_TEST(test_decoder_slot_owners) {
+  GpuResources gpus;
+  CameraSettings settings;
+  settings.decode = DecodeMode::All;
+  fail_unless(gpus.owns_decoder(Decoder::Nvidia, settings));
+  fail_if(gpus.owns_decoder(Decoder::Software, settings));
+  settings.decode = DecodeMode::Keyframes;
+  fail_if(gpus.owns_decoder(Decoder::Software, settings));
+  /* Keyframes share gpukeyframedec's sessions where it is registered. */
+  g_autoptr(GstElementFactory) factory = gst_element_factory_find(kKeyframeDecoderFactory);
+  fail_unless_equals_int(gpus.owns_decoder(Decoder::Nvidia, settings), factory == nullptr);
+}
+GST_END_TEST;
+
+/* A pipeline holds its slot until it is destroyed on a worker thread, not
+ * when it is shut down or handed over. */
+GST_START_TEST(test_pipeline_holds_decoder_slot) {
+  GpuResources gpus;
+  gpus.set_max_decoders_per_gpu(1);
+  std::string why, error;
+  std::atomic<int> in_use_after_shutdown{-1};
+  {
+    PipelineWorker worker;
+    auto pipeline = CameraPipeline::create(keyframe_camera(0), Decoder::Software, nullptr, gpus,
+                                           gpus.take_decoder_slot(0, why), error);
+    fail_unless(pipeline != nullptr, "%s", error.c_str());
+    fail_unless_equals_int(gpus.decoder_slots_in_use(0), 1);
+    fail_if(gpus.take_decoder_slot(0, why));
+    worker.run([&gpus, &in_use_after_shutdown, pipeline = std::move(pipeline)]() mutable {
+      pipeline->shutdown();
+      in_use_after_shutdown = int(gpus.decoder_slots_in_use(0));
+      pipeline.reset();
+    });
+    /* ~PipelineWorker waits for the job. */
+  }
+  fail_unless_equals_int(in_use_after_shutdown.load(), 1);
+  fail_unless_equals_int(gpus.decoder_slots_in_use(0), 0);
+  fail_unless(static_cast<bool>(gpus.take_decoder_slot(0, why)), "%s", why.c_str());
+}
+GST_END_TEST;
+
+static Suite *launch_scale_suite() {
+  Suite *s = suite_create("launch-scale");
+  TCase *tc = tcase_create("general");
+  suite_add_tcase(s, tc);
+  tcase_add_test(tc, test_keyframe_decoder_elements);
+  tcase_add_test(tc, test_stats_line_rtp_filters);
+  tcase_add_test(tc, test_stats_line_gpus);
+  tcase_add_test(tc, test_decoder_slots);
+  tcase_add_test(tc, test_decoder_slots_threads);
+  tcase_add_test(tc, test_decoder_slot_owners);
+  tcase_add_test(tc, test_pipeline_holds_decoder_slot);
+  tcase_add_test(tc, test_keyframe_decoder_choice);
+  tcase_add_test(tc, test_start_window);
+  tcase_add_test(tc, test_stall_limit);
+  tcase_add_test(tc, test_stats_line);
+  tcase_add_test(tc, test_stats_line_without_frames);
+  tcase_add_test(tc, test_stats_line_keyframe_decoders);
+  return s;
+}
+
+GST_CHECK_MAIN(launch_scale);

@@ -1,0 +1,502 @@
+/* SessionPool policy (the NVDEC session sharing of gpukeyframedec, the
+ * encoder slots of gpujpegenc) with fake sessions: cap, reuse, LRU eviction,
+ * FIFO hand-off, timeouts, failures; and WeakCache, which shares one pool per
+ * CUDA context and lets it go with its last user. */
+#include "core/pool-stats.h"
+#include "core/session-pool.hpp"
+#include "core/weak-cache.hpp"
+
+#include <gpurtsp/gpujpegenc.hpp>
+#include <gpurtsp/gpukeyframedec.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+#include <vector>
+
+/* Last: gstcheck's fail() macros clash with the C++ library's headers. */
+#include <gst/check/gstcheck.h>
+
+using namespace std::chrono_literals;
+
+namespace {
+
+struct FakeKey {
+  int format = 0;
+  int surfaces = 1;
+  bool serves(const FakeKey &wanted) const {
+    return format == wanted.format && surfaces >= wanted.surfaces;
+  }
+};
+
+std::atomic<int> alive{0};
+
+struct FakeSession {
+  explicit FakeSession(const FakeKey &k) : key_(k) { alive++; }
+  ~FakeSession() { alive--; }
+  const FakeKey &key() const { return key_; }
+  FakeKey key_;
+};
+
+using Pool = gpurtsp::SessionPool<FakeKey, FakeSession>;
+
+/* Makes sessions; fails once @fail_from sessions are alive. */
+struct Factory {
+  int fail_from = 1 << 30;
+  std::atomic<int> made{0};
+  std::atomic<int> max_alive{0};
+  std::chrono::microseconds delay{0};
+
+  Pool::Factory get() {
+    return [this](const FakeKey &wanted, std::string &why) -> std::unique_ptr<FakeSession> {
+      if (alive >= fail_from) {
+        why = "driver says no";
+        return nullptr;
+      }
+      std::this_thread::sleep_for(delay);
+      made++;
+      auto s = std::make_unique<FakeSession>(wanted);
+      int now = alive, seen = max_alive;
+      while (now > seen && !max_alive.compare_exchange_weak(seen, now)) {
+      }
+      return s;
+    };
+  }
+};
+
+Pool::Status acquire(Pool &pool, FakeKey key, Pool::Lease &lease,
+                     std::chrono::milliseconds timeout = 1000ms) {
+  std::string why;
+  return pool.acquire(key, timeout, lease, why);
+}
+
+} // namespace
+
+GST_START_TEST(test_reuse_and_cap) {
+  Factory f;
+  {
+    Pool pool(2, f.get());
+    Pool::Lease a, b, c;
+    fail_unless(acquire(pool, {1, 1}, a) == Pool::Status::Ok);
+    a.reset();
+    fail_unless(acquire(pool, {1, 1}, a) == Pool::Status::Ok);
+    fail_unless_equals_int(f.made, 1); /* the idle session was reused */
+    fail_unless(acquire(pool, {1, 1}, b) == Pool::Status::Ok);
+    fail_unless_equals_int(f.made, 2); /* the first one is lent */
+
+    auto t0 = std::chrono::steady_clock::now();
+    fail_unless(acquire(pool, {1, 1}, c, 50ms) == Pool::Status::Timeout);
+    fail_unless(std::chrono::steady_clock::now() - t0 >= 50ms);
+    fail_if(c);
+    auto stats = pool.stats();
+    fail_unless_equals_int(stats.sessions, 2);
+    fail_unless_equals_int(stats.lent, 2);
+    fail_unless_equals_int(stats.timeouts, 1);
+    fail_unless_equals_int(stats.waiting, 0);
+  }
+  fail_unless_equals_int(alive, 0);
+}
+GST_END_TEST;
+
+GST_START_TEST(test_serves_surfaces) {
+  Factory f;
+  Pool pool(4, f.get());
+  Pool::Lease lease;
+  fail_unless(acquire(pool, {1, 6}, lease) == Pool::Status::Ok);
+  lease.reset();
+  fail_unless(acquire(pool, {1, 5}, lease) == Pool::Status::Ok);
+  fail_unless_equals_int(lease.key().surfaces, 6); /* more surfaces serve fewer */
+  lease.reset();
+  fail_unless(acquire(pool, {1, 7}, lease) == Pool::Status::Ok);
+  fail_unless_equals_int(lease.key().surfaces, 7);
+  fail_unless_equals_int(f.made, 2);
+}
+GST_END_TEST;
+
+GST_START_TEST(test_lru_eviction) {
+  Factory f;
+  Pool pool(2, f.get());
+  Pool::Lease lease;
+  for (int format : {1, 2}) {
+    fail_unless(acquire(pool, {format, 1}, lease) == Pool::Status::Ok);
+    lease.reset();
+  }
+  /* Format 1 was returned first: it is the one replaced. */
+  fail_unless(acquire(pool, {3, 1}, lease) == Pool::Status::Ok);
+  lease.reset();
+  fail_unless_equals_int(pool.stats().destroyed, 1);
+  fail_unless(acquire(pool, {2, 1}, lease) == Pool::Status::Ok);
+  lease.reset();
+  fail_unless_equals_int(f.made, 3); /* format 2 survived */
+  fail_unless(acquire(pool, {1, 1}, lease) == Pool::Status::Ok);
+  fail_unless_equals_int(f.made, 4); /* format 1 did not */
+  fail_unless_equals_int(pool.stats().sessions, 2);
+}
+GST_END_TEST;
+
+GST_START_TEST(test_handoff_to_waiter) {
+  Factory f;
+  Pool pool(1, f.get());
+  Pool::Lease held;
+  fail_unless(acquire(pool, {1, 1}, held) == Pool::Status::Ok);
+  FakeSession *first = &*held;
+  std::atomic<FakeSession *> got{nullptr};
+  std::thread waiter([&] {
+    Pool::Lease lease;
+    if (acquire(pool, {1, 1}, lease, 5000ms) == Pool::Status::Ok)
+      got = &*lease;
+  });
+  while (pool.stats().waiting == 0)
+    std::this_thread::sleep_for(1ms);
+  held.reset();
+  waiter.join();
+  fail_unless(got == first);
+  fail_unless_equals_int(f.made, 1);
+}
+GST_END_TEST;
+
+GST_START_TEST(test_waiter_replaces_other_format) {
+  Factory f;
+  Pool pool(1, f.get());
+  Pool::Lease held;
+  fail_unless(acquire(pool, {1, 1}, held) == Pool::Status::Ok);
+  std::atomic<int> format{0};
+  std::thread waiter([&] {
+    Pool::Lease lease;
+    if (acquire(pool, {2, 1}, lease, 5000ms) == Pool::Status::Ok)
+      format = lease.key().format;
+  });
+  while (pool.stats().waiting == 0)
+    std::this_thread::sleep_for(1ms);
+  held.reset();
+  waiter.join();
+  fail_unless_equals_int(format, 2);
+  fail_unless_equals_int(pool.stats().destroyed, 1);
+  fail_unless_equals_int(f.max_alive, 1); /* never above the cap */
+}
+GST_END_TEST;
+
+/* A returned session goes to the first waiter it serves, even behind one
+ * that wants another format: reuse beats replacing it. */
+GST_START_TEST(test_release_prefers_matching_waiter) {
+  Factory f;
+  Pool pool(1, f.get());
+  Pool::Lease held;
+  fail_unless(acquire(pool, {1, 1}, held) == Pool::Status::Ok);
+  FakeSession *first = &*held;
+  std::atomic<FakeSession *> got_a{nullptr};
+  std::atomic<int> destroyed_when_a_got_it{-1};
+  std::thread wants_b([&] {
+    Pool::Lease lease;
+    acquire(pool, {2, 1}, lease, 5000ms);
+  });
+  while (pool.stats().waiting < 1)
+    std::this_thread::sleep_for(1ms);
+  std::thread wants_a([&] {
+    Pool::Lease lease;
+    if (acquire(pool, {1, 1}, lease, 5000ms) == Pool::Status::Ok) {
+      got_a = &*lease;
+      destroyed_when_a_got_it = static_cast<int>(pool.stats().destroyed);
+    }
+  });
+  while (pool.stats().waiting < 2)
+    std::this_thread::sleep_for(1ms);
+  held.reset();
+  wants_a.join();
+  wants_b.join();
+  fail_unless(got_a == first);
+  fail_unless_equals_int(destroyed_when_a_got_it, 0);
+}
+GST_END_TEST;
+
+GST_START_TEST(test_creation_failure) {
+  Factory f;
+  f.fail_from = 0;
+  Pool pool(4, f.get());
+  Pool::Lease lease;
+  std::string why;
+  fail_unless(pool.acquire({1, 1}, 1000ms, lease, why) == Pool::Status::Failed);
+  fail_unless_equals_string(why.c_str(), "driver says no");
+
+  /* Two exist when the driver refuses a third: the cap drops to two and
+   * the borrower waits for one of them. */
+  f.fail_from = 2;
+  Pool::Lease a, b;
+  fail_unless(acquire(pool, {1, 1}, a) == Pool::Status::Ok);
+  fail_unless(acquire(pool, {1, 1}, b) == Pool::Status::Ok);
+  std::atomic<bool> ok{false};
+  std::thread waiter([&] {
+    Pool::Lease c;
+    ok = acquire(pool, {1, 1}, c, 5000ms) == Pool::Status::Ok;
+  });
+  while (pool.stats().waiting == 0)
+    std::this_thread::sleep_for(1ms);
+  a.reset();
+  waiter.join();
+  fail_unless(ok);
+  auto stats = pool.stats();
+  fail_unless_equals_int(stats.max_sessions, 2);
+  fail_unless_equals_int(stats.creation_failures, 2);
+  fail_unless_equals_string(stats.last_failure.c_str(), "driver says no");
+}
+GST_END_TEST;
+
+/* The plugin's writer and the installed readers agree on every field, for
+ * both elements' stats, and a structure without pool fields (element
+ * stopped) reads as no pool. */
+GST_START_TEST(test_stats_fields_round_trip) {
+  Factory f;
+  f.fail_from = 1;
+  Pool pool(3, f.get());
+  Pool::Lease a, b;
+  fail_unless(acquire(pool, {1, 1}, a) == Pool::Status::Ok);
+  fail_unless(acquire(pool, {1, 1}, b, 1ms) == Pool::Status::Timeout);
+
+  namespace jpeg = gpurtsp::gpujpegenc;
+  GstStructure *s = gst_structure_new(jpeg::stats_field::kName, jpeg::stats_field::kEncodes,
+                                      G_TYPE_UINT64, guint64(7), nullptr);
+  fail_if(jpeg::Stats::from_structure(s)->pool.has_value());
+  gpurtsp::set_pool_stats(s, pool.stats(), 5);
+  const auto stats = jpeg::Stats::from_structure(s);
+  fail_unless(stats && stats->pool);
+  fail_unless_equals_uint64(stats->encodes, 7);
+  const gpurtsp::PoolStats &p = *stats->pool;
+  fail_unless_equals_int(p.size, 1);
+  fail_unless_equals_int(p.in_use, 1);
+  fail_unless_equals_int(p.max, 1); /* the refused second session lowered the cap */
+  fail_unless_equals_int(p.waiting, 0);
+  fail_unless_equals_int(p.users, 5);
+  fail_unless_equals_uint64(p.created, 1);
+  fail_unless_equals_uint64(p.destroyed, 0);
+  fail_unless_equals_uint64(p.waits, 1);
+  fail_unless_equals_uint64(p.timeouts, 1);
+  fail_unless_equals_uint64(p.creation_failures, 1);
+  fail_unless_equals_string(p.last_failure.c_str(), "driver says no");
+  /* Another element's structure is not read as this one's. */
+  fail_if(gpurtsp::gpukeyframedec::Stats::from_structure(s).has_value());
+  gst_structure_free(s);
+}
+GST_END_TEST;
+
+GST_START_TEST(test_discard) {
+  Factory f;
+  Pool pool(1, f.get());
+  Pool::Lease lease;
+  fail_unless(acquire(pool, {1, 1}, lease) == Pool::Status::Ok);
+  lease.discard();
+  fail_if(lease);
+  fail_unless_equals_int(alive, 0);
+  fail_unless_equals_int(pool.stats().sessions, 0);
+  fail_unless(acquire(pool, {1, 1}, lease) == Pool::Status::Ok);
+  fail_unless_equals_int(f.made, 2);
+}
+GST_END_TEST;
+
+GST_START_TEST(test_raise_cap_wakes_waiter) {
+  Factory f;
+  Pool pool(1, f.get());
+  Pool::Lease held;
+  fail_unless(acquire(pool, {1, 1}, held) == Pool::Status::Ok);
+  std::atomic<bool> ok{false};
+  std::thread waiter([&] {
+    Pool::Lease lease;
+    ok = acquire(pool, {2, 1}, lease, 5000ms) == Pool::Status::Ok;
+  });
+  while (pool.stats().waiting == 0)
+    std::this_thread::sleep_for(1ms);
+  pool.raise_max_sessions(2);
+  waiter.join();
+  fail_unless(ok);
+  fail_unless_equals_int(pool.stats().destroyed, 0); /* nothing evicted */
+}
+GST_END_TEST;
+
+GST_START_TEST(test_many_borrowers) {
+  Factory f;
+  f.delay = 200us;
+  constexpr unsigned kCap = 3;
+  Pool pool(kCap, f.get());
+  std::atomic<int> lent{0}, max_lent{0}, failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 16; t++) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 200; i++) {
+        Pool::Lease lease;
+        if (acquire(pool, {(t + i) % 2, 1}, lease, 10000ms) != Pool::Status::Ok) {
+          failures++;
+          continue;
+        }
+        int now = ++lent, seen = max_lent;
+        while (now > seen && !max_lent.compare_exchange_weak(seen, now)) {
+        }
+        std::this_thread::sleep_for(std::chrono::microseconds(50 * (i % 3)));
+        lent--;
+      }
+    });
+  }
+  for (auto &t : threads)
+    t.join();
+  fail_unless_equals_int(failures, 0);
+  fail_unless(max_lent <= static_cast<int>(kCap));
+  fail_unless(f.max_alive <= static_cast<int>(kCap));
+  auto stats = pool.stats();
+  fail_unless(stats.sessions <= kCap);
+  fail_unless_equals_int(stats.lent, 0);
+  fail_unless_equals_int(stats.waiting, 0);
+}
+GST_END_TEST;
+
+namespace {
+
+/* gpujpegenc's slots: a key that serves everything, as jpegenc-pool.h. */
+struct AnyKey {
+  bool serves(const AnyKey &) const { return true; }
+};
+struct FakeSlot {
+  FakeSlot() { alive++; }
+  ~FakeSlot() { alive--; }
+  const AnyKey &key() const { return key_; }
+  AnyKey key_;
+  int in_use = 0; /* borrowers inside at once: must never exceed 1 */
+};
+using SlotPool = gpurtsp::SessionPool<AnyKey, FakeSlot>;
+
+SlotPool::Factory slot_factory(std::atomic<int> &made) {
+  return [&made](const AnyKey &, std::string &) {
+    made++;
+    return std::make_unique<FakeSlot>();
+  };
+}
+
+} // namespace
+
+/* Many borrowers, few slots: each slot is used by one at a time, no more
+ * than the cap exist, they are reused rather than remade, and borrowers
+ * that found none free are counted as waits. */
+GST_START_TEST(test_slots_shared_by_many) {
+  std::atomic<int> made{0};
+  constexpr unsigned kSlots = 4;
+  {
+    SlotPool pool(kSlots, slot_factory(made));
+    std::atomic<int> lent{0}, max_lent{0}, failures{0}, overlaps{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 64; t++) {
+      threads.emplace_back([&] {
+        for (int i = 0; i < 50; i++) {
+          SlotPool::Lease slot;
+          std::string why;
+          if (pool.acquire(AnyKey{}, 10000ms, slot, why) != SlotPool::Status::Ok) {
+            failures++;
+            continue;
+          }
+          if (++slot->in_use != 1)
+            overlaps++;
+          int now = ++lent, seen = max_lent;
+          while (now > seen && !max_lent.compare_exchange_weak(seen, now)) {
+          }
+          std::this_thread::sleep_for(100us);
+          lent--;
+          slot->in_use--;
+        }
+      });
+    }
+    for (auto &t : threads)
+      t.join();
+    fail_unless_equals_int(failures, 0);
+    fail_unless_equals_int(overlaps, 0);
+    fail_unless(max_lent <= static_cast<int>(kSlots));
+    fail_unless(made <= static_cast<int>(kSlots), "%d slots made", made.load());
+    auto stats = pool.stats();
+    fail_unless(stats.sessions <= kSlots);
+    fail_unless_equals_int(stats.destroyed, 0); /* never replaced: any slot serves */
+    fail_unless(stats.waits > 0);
+    fail_unless_equals_int(stats.timeouts, 0);
+    fail_unless_equals_int(alive, static_cast<int>(stats.sessions));
+  }
+  fail_unless_equals_int(alive, 0); /* the pool took its slots with it */
+}
+GST_END_TEST;
+
+/* waits counts borrowers that queued, once each, timed out or not. */
+GST_START_TEST(test_waits_counted) {
+  std::atomic<int> made{0};
+  SlotPool pool(1, slot_factory(made));
+  SlotPool::Lease held, other;
+  std::string why;
+  fail_unless(pool.acquire(AnyKey{}, 1000ms, held, why) == SlotPool::Status::Ok);
+  fail_unless_equals_int(pool.stats().waits, 0);
+  fail_unless(pool.acquire(AnyKey{}, 20ms, other, why) == SlotPool::Status::Timeout);
+  fail_unless_equals_int(pool.stats().waits, 1);
+  std::thread waiter([&] {
+    SlotPool::Lease lease;
+    std::string w;
+    pool.acquire(AnyKey{}, 5000ms, lease, w);
+  });
+  while (pool.stats().waiting == 0)
+    std::this_thread::sleep_for(1ms);
+  held.reset();
+  waiter.join();
+  auto stats = pool.stats();
+  fail_unless_equals_int(stats.waits, 2);
+  fail_unless_equals_int(stats.timeouts, 1);
+  fail_unless_equals_int(made, 1);
+}
+GST_END_TEST;
+
+/* One object per key while anyone holds it; destroyed with its last user,
+ * and a later user gets a new one. */
+GST_START_TEST(test_weak_cache) {
+  std::atomic<int> made{0};
+  gpurtsp::WeakCache<int, SlotPool> cache;
+  auto make = [&] { return std::make_shared<SlotPool>(2, slot_factory(made)); };
+  auto first = cache.get(1, make);
+  auto again = cache.get(1, make);
+  auto other = cache.get(2, make);
+  fail_unless(first == again);
+  fail_unless(first != other);
+  fail_unless_equals_int(cache.live(), 2);
+
+  SlotPool::Lease slot;
+  std::string why;
+  fail_unless(first->acquire(AnyKey{}, 1000ms, slot, why) == SlotPool::Status::Ok);
+  slot.reset();
+  fail_unless_equals_int(alive, 1);
+  first.reset();
+  fail_unless_equals_int(alive, 1); /* again still uses it */
+  again.reset();
+  fail_unless_equals_int(alive, 0); /* the last user took the pool and its slot */
+  fail_unless_equals_int(cache.live(), 1);
+
+  auto fresh = cache.get(1, make);
+  fail_unless_equals_int(fresh->stats().sessions, 0);
+  fail_unless_equals_int(fresh->stats().created, 0);
+
+  /* A failed make() is not cached: the next caller tries again. */
+  auto failed = cache.get(3, [] { return std::shared_ptr<SlotPool>(); });
+  fail_if(failed);
+  fail_unless(cache.get(3, make) != nullptr);
+}
+GST_END_TEST;
+
+static Suite *session_pool_suite() {
+  Suite *s = suite_create("session-pool");
+  TCase *tc = tcase_create("general");
+  suite_add_tcase(s, tc);
+  tcase_add_test(tc, test_reuse_and_cap);
+  tcase_add_test(tc, test_serves_surfaces);
+  tcase_add_test(tc, test_lru_eviction);
+  tcase_add_test(tc, test_handoff_to_waiter);
+  tcase_add_test(tc, test_waiter_replaces_other_format);
+  tcase_add_test(tc, test_release_prefers_matching_waiter);
+  tcase_add_test(tc, test_creation_failure);
+  tcase_add_test(tc, test_stats_fields_round_trip);
+  tcase_add_test(tc, test_discard);
+  tcase_add_test(tc, test_raise_cap_wakes_waiter);
+  tcase_add_test(tc, test_many_borrowers);
+  tcase_add_test(tc, test_slots_shared_by_many);
+  tcase_add_test(tc, test_waits_counted);
+  tcase_add_test(tc, test_weak_cache);
+  return s;
+}
+
+GST_CHECK_MAIN(session_pool);
