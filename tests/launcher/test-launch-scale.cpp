@@ -149,7 +149,7 @@ GST_START_TEST(test_stats_line_keyframe_decoders) {
         G_TYPE_UINT64, guint64(0), p::kCreationFailures, G_TYPE_UINT64, guint64(0), p::kWaiting,
         G_TYPE_UINT, 0u, p::kUsers, G_TYPE_UINT, users, f::kPoolOutputFrames, G_TYPE_UINT64,
         guint64(3 * users), nullptr);
-    totals.add(stats);
+    totals.add(*gpurtsp::gpukeyframedec::Stats::from_structure(stats));
     gst_structure_free(stats);
   }
   const std::string line = stats_line({camera_status(CameraState::Streaming, 10)}, 1.0, totals);

@@ -70,23 +70,19 @@ Sample CameraManager::latest_jpeg(std::string_view id, std::int64_t &arrival_us)
 KeyframeDecoderTotals CameraManager::keyframe_decoder_totals() const {
   KeyframeDecoderTotals totals;
   for (const auto &camera : cameras_)
-    if (GstStructure *stats = camera->keyframe_decoder_stats()) {
-      totals.add(stats);
-      gst_structure_free(stats);
-    }
+    if (const auto stats = camera->keyframe_decoder_stats())
+      totals.add(*stats);
   return totals;
 }
 
 RtpFilterTotals CameraManager::rtp_filter_totals() const {
   RtpFilterTotals totals;
-  for (const auto &camera : cameras_) {
-    uint64_t passed = 0, dropped = 0;
-    if (camera->rtp_filter_counts(passed, dropped)) {
+  for (const auto &camera : cameras_)
+    if (const auto counters = camera->rtp_filter_counters()) {
       totals.instances++;
-      totals.packets_passed += passed;
-      totals.packets_dropped += dropped;
+      totals.packets_passed += counters->packets_passed;
+      totals.packets_dropped += counters->packets_dropped;
     }
-  }
   return totals;
 }
 

@@ -10,10 +10,6 @@ namespace gpurtsp::launch {
 
 namespace {
 
-/* latestframesink's interface the launcher relies on. */
-constexpr const char *kSinkProperties[] = {"frames-received", "last-frame-time"};
-constexpr const char *kSinkLatestSignal = "get-latest-sample";
-
 /* A new element made and configured from @spec; nullptr and @error when the
  * element or one of its properties does not exist or a value is invalid. */
 GstElement *make_element(const ElementSpec &spec, std::string &error) {
@@ -143,14 +139,23 @@ bool CameraPipeline::build(std::string &error) {
   if (output.empty())
     return false;
   output_ = GST_ELEMENT(gst_object_ref(output.front()));
-  sink_ = GST_ELEMENT(gst_object_ref(output.back()));
-  for (const char *property : kSinkProperties)
-    if (!g_object_class_find_property(G_OBJECT_GET_CLASS(sink_), property)) {
+  GstElement *sink = output.back();
+  /* What LatestFrameSink relies on, checked once here: an older gpurtsp
+   * then fails the camera with a reason instead of GObject warnings. */
+  namespace sink_property = latestframesink::property;
+  for (const char *property : {sink_property::kFramesReceived, sink_property::kLastFrameTime})
+    if (!g_object_class_find_property(G_OBJECT_GET_CLASS(sink), property)) {
       error = std::string("latestframesink has no property ") + property + " (gpurtsp too old?)";
       return false;
     }
-  if (!g_signal_lookup(kSinkLatestSignal, G_OBJECT_TYPE(sink_))) {
-    error = std::string("latestframesink has no ") + kSinkLatestSignal + " signal";
+  const char *latest_signal = latestframesink::signal_name::kGetLatestSample;
+  if (!g_signal_lookup(latest_signal, G_OBJECT_TYPE(sink))) {
+    error = std::string("latestframesink has no ") + latest_signal + " signal";
+    return false;
+  }
+  sink_ = LatestFrameSink::wrap(sink);
+  if (!sink_) {
+    error = std::string(G_OBJECT_TYPE_NAME(sink)) + " is not a latestframesink";
     return false;
   }
 
@@ -238,7 +243,7 @@ CameraPipeline::~CameraPipeline() {
   }
   gst_clear_object(&keyframe_decoder_);
   gst_clear_object(&rtp_filter_);
-  gst_clear_object(&sink_);
+  sink_.reset();
   gst_clear_object(&output_);
   gst_clear_object(&source_);
   gst_clear_object(&pipeline_);
@@ -377,14 +382,11 @@ GstBusSyncReply CameraPipeline::on_bus_sync(GstBus *, GstMessage *message, gpoin
 }
 
 uint64_t CameraPipeline::frames() const {
-  guint64 frames = 0;
-  g_object_get(sink_, "frames-received", &frames, nullptr);
-  return frames;
+  return sink_->frames_received();
 }
 
 int64_t CameraPipeline::last_frame_us() const {
-  guint64 time_ns = 0;
-  g_object_get(sink_, "last-frame-time", &time_ns, nullptr);
+  const guint64 time_ns = sink_->last_frame_time();
   return time_ns == 0 ? -1 : int64_t(time_ns / 1000);
 }
 
@@ -392,16 +394,15 @@ Sample CameraPipeline::latest(int64_t &arrival_us) const {
   /* Read first: if a frame lands in between, the age shown errs on the old
    * side by one frame, never on the young one. */
   arrival_us = last_frame_us();
-  GstSample *sample = nullptr;
-  g_signal_emit_by_name(sink_, kSinkLatestSignal, &sample);
+  Sample sample = sink_->latest();
   if (sample && arrival_us < 0)
     arrival_us = last_frame_us();
-  return Sample(sample);
+  return sample;
 }
 
 void CameraPipeline::frame_size(int &width, int &height) const {
   width = height = 0;
-  g_autoptr(GstPad) pad = gst_element_get_static_pad(sink_, "sink");
+  g_autoptr(GstPad) pad = gst_element_get_static_pad(sink_->element(), "sink");
   g_autoptr(GstCaps) caps = gst_pad_get_current_caps(pad);
   if (!caps)
     return;
@@ -410,24 +411,14 @@ void CameraPipeline::frame_size(int &width, int &height) const {
   gst_structure_get_int(s, "height", &height);
 }
 
-GstStructure *CameraPipeline::keyframe_decoder_stats() const {
+std::optional<gpukeyframedec::Stats> CameraPipeline::keyframe_decoder_stats() const {
   std::lock_guard lock(stream_lock_);
-  GstStructure *stats = nullptr;
-  if (keyframe_decoder_)
-    g_object_get(keyframe_decoder_, "stats", &stats, nullptr);
-  return stats;
+  return gpukeyframedec::Stats::read(keyframe_decoder_);
 }
 
-bool CameraPipeline::rtp_filter_counts(uint64_t &passed, uint64_t &dropped) const {
+std::optional<rtpkeyframefilter::Counters> CameraPipeline::rtp_filter_counters() const {
   std::lock_guard lock(stream_lock_);
-  if (!rtp_filter_)
-    return false;
-  guint64 passed_now = 0, dropped_now = 0;
-  g_object_get(rtp_filter_, "packets-passed", &passed_now, "packets-dropped", &dropped_now,
-               nullptr);
-  passed = passed_now;
-  dropped = dropped_now;
-  return true;
+  return rtpkeyframefilter::Counters::read(rtp_filter_);
 }
 
 std::optional<Codec> CameraPipeline::codec() const {

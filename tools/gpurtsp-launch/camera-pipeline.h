@@ -17,9 +17,12 @@
 #include <optional>
 #include <string>
 
+#include <gpurtsp/gpukeyframedec.hpp>
+#include <gpurtsp/latestframesink.hpp>
+#include <gpurtsp/rtpkeyframefilter.hpp>
+
 #include "config.h"
 #include "gpu-resources.h"
-#include <gpurtsp/latestframesink.hpp> /* Sample */
 #include "pipeline-description.h"
 
 namespace gpurtsp::launch {
@@ -62,13 +65,12 @@ public:
   /* Size of the JPEGs; 0x0 before caps are known. */
   void frame_size(int &width, int &height) const;
 
-  /* gpukeyframedec's "stats" structure (decoded, dropped-*, pool-*; caller
-   * frees), nullptr when the camera decodes otherwise or is not linked yet.
-   * Thread-safe. */
-  GstStructure *keyframe_decoder_stats() const;
-  /* rtpkeyframefilter's packet counts (decode: keyframes); false when the
-   * camera has none (yet). */
-  bool rtp_filter_counts(uint64_t &passed, uint64_t &dropped) const;
+  /* gpukeyframedec's statistics, nullopt when the camera decodes otherwise
+   * or is not linked yet. Thread-safe. */
+  std::optional<gpukeyframedec::Stats> keyframe_decoder_stats() const;
+  /* rtpkeyframefilter's packet counts (decode: keyframes); nullopt when the
+   * camera has none (yet). Thread-safe. */
+  std::optional<rtpkeyframefilter::Counters> rtp_filter_counters() const;
 
   /* The codec of the stream once rtspsrc's pad appeared. */
   std::optional<Codec> codec() const;
@@ -110,7 +112,7 @@ private:
   GstElement *pipeline_ = nullptr; /* owned */
   GstElement *source_ = nullptr;   /* owned ref: rtspsrc */
   GstElement *output_ = nullptr;   /* owned ref: first element after the decoder */
-  GstElement *sink_ = nullptr;     /* owned ref: latestframesink */
+  std::optional<LatestFrameSink> sink_;
 
   std::mutex state_lock_;  /* serialises play() and shutdown() */
   bool shut_down_ = false; /* guarded by state_lock_ */

@@ -63,13 +63,13 @@ public:
   CameraStatus status() const;
   Sample latest_jpeg(int64_t &arrival_us) const;
 
-  /* See CameraPipeline::keyframe_decoder_stats(); nullptr between attempts. */
-  GstStructure *keyframe_decoder_stats() const {
-    return pipeline_ ? pipeline_->keyframe_decoder_stats() : nullptr;
+  /* See CameraPipeline::keyframe_decoder_stats(); nullopt between attempts. */
+  std::optional<gpukeyframedec::Stats> keyframe_decoder_stats() const {
+    return pipeline_ ? pipeline_->keyframe_decoder_stats() : std::nullopt;
   }
-  /* See CameraPipeline::rtp_filter_counts(); false between attempts. */
-  bool rtp_filter_counts(uint64_t &passed, uint64_t &dropped) const {
-    return pipeline_ && pipeline_->rtp_filter_counts(passed, dropped);
+  /* See CameraPipeline::rtp_filter_counters(); nullopt between attempts. */
+  std::optional<rtpkeyframefilter::Counters> rtp_filter_counters() const {
+    return pipeline_ ? pipeline_->rtp_filter_counters() : std::nullopt;
   }
 
   /* The pipeline running now, nullptr between attempts (tests). */
