@@ -4,9 +4,10 @@
 
 namespace gpurtsp::launch {
 
-CameraManager::CameraManager(const std::vector<CameraConfig> &cameras, GpuResources &gpus) {
+CameraManager::CameraManager(const std::vector<CameraConfig> &cameras, ElementCatalog &elements,
+                             GpuResources &gpus) {
   for (const CameraConfig &config : cameras) {
-    cameras_.push_back(std::make_unique<Camera>(config, gpus, worker_));
+    cameras_.push_back(std::make_unique<Camera>(config, elements, gpus, worker_));
     by_id_.emplace(config.id, cameras_.back().get());
   }
 }
@@ -84,14 +85,6 @@ RtpFilterTotals CameraManager::rtp_filter_totals() const {
       totals.packets_dropped += counters->packets_dropped;
     }
   return totals;
-}
-
-std::set<GstObject *> CameraManager::cuda_contexts_in_use() const {
-  std::set<GstObject *> contexts;
-  for (const auto &camera : cameras_)
-    if (GstElement *pipeline = camera->pipeline())
-      contexts.merge(GpuResources::contexts_in(pipeline));
-  return contexts;
 }
 
 } // namespace gpurtsp::launch

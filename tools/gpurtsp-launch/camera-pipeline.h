@@ -22,6 +22,7 @@
 #include <gpurtsp/rtpkeyframefilter.hpp>
 
 #include "config.h"
+#include "element-catalog.h"
 #include "gpu-resources.h"
 #include "pipeline-description.h"
 
@@ -29,13 +30,15 @@ namespace gpurtsp::launch {
 
 class CameraPipeline {
 public:
-  /* Builds the pipeline of @camera decoding with @decoder; @cuda_context is
-   * the GPU's shared context for nvidia, nullptr for software. @decoder_slot
+  /* Builds the pipeline of @camera decoding with @decoder, with the elements
+   * @elements chooses; @cuda_context is the GPU's shared context for nvidia,
+   * nullptr for software. @decoder_slot
    * (empty where the camera owns no NVDEC decoder) is held as long as the
    * pipeline exists. On failure (a missing element) returns nullptr and
    * says why in @error; the slot is given back. */
   static std::shared_ptr<CameraPipeline> create(const CameraConfig &camera, Decoder decoder,
-                                                GstContext *cuda_context, GpuResources &gpus,
+                                                GstContext *cuda_context, ElementCatalog &elements,
+                                                GpuResources &gpus,
                                                 GpuResources::DecoderSlot decoder_slot,
                                                 std::string &error);
   ~CameraPipeline();
@@ -82,11 +85,12 @@ public:
   std::string offered_without_video() const;
 
 private:
-  /* output_elements() with the JPEG encoder GpuResources chose for us. */
+  /* output_elements() with the JPEG encoder ElementCatalog chose for us. */
   std::vector<ElementSpec> output_specs() const;
 
   CameraPipeline(const CameraConfig &camera, Decoder decoder, GstContext *cuda_context,
-                 GpuResources &gpus, GpuResources::DecoderSlot decoder_slot);
+                 ElementCatalog &elements, GpuResources &gpus,
+                 GpuResources::DecoderSlot decoder_slot);
 
   bool build(std::string &error);
   /* decode: keyframes: drop delta frames' packets where they enter rtpbin. */
@@ -105,6 +109,7 @@ private:
   GpuResources::DecoderSlot decoder_slot_;
   const CameraConfig camera_;
   const Decoder decoder_;
+  ElementCatalog &elements_;
   GpuResources &gpus_;
   GstContext *const cuda_context_; /* owned ref; nullptr for software */
 

@@ -22,6 +22,7 @@
 #include "camera-pipeline.h"
 #include "camera-registry.h"
 #include "config.h"
+#include "element-catalog.h"
 #include "frame-rate-meter.h"
 #include "gpu-resources.h"
 #include "pipeline-worker.h"
@@ -44,7 +45,7 @@ public:
                : (stall_timeout_s > kFirstFrameTimeoutS ? stall_timeout_s : kFirstFrameTimeoutS);
   }
 
-  Camera(CameraConfig config, GpuResources &gpus, PipelineWorker &worker);
+  Camera(CameraConfig config, ElementCatalog &elements, GpuResources &gpus, PipelineWorker &worker);
   ~Camera();
   Camera(const Camera &) = delete;
   Camera &operator=(const Camera &) = delete;
@@ -93,6 +94,7 @@ private:
   static gboolean on_bus_message(GstBus *bus, GstMessage *message, gpointer self);
 
   const CameraConfig config_;
+  ElementCatalog &elements_;
   GpuResources &gpus_;
   PipelineWorker &worker_;
   std::optional<Decoder> decoder_; /* nullopt: nvidia requested but unusable */
