@@ -4,9 +4,10 @@
 
 namespace gpurtsp::launch {
 
-CameraManager::CameraManager(const std::vector<CameraConfig> &cameras, GpuResources &gpus) {
+CameraManager::CameraManager(const std::vector<CameraConfig> &cameras, ElementCatalog &elements,
+                             GpuResources &gpus) {
   for (const CameraConfig &config : cameras) {
-    cameras_.push_back(std::make_unique<Camera>(config, gpus, worker_));
+    cameras_.push_back(std::make_unique<Camera>(config, elements, gpus, worker_));
     by_id_.emplace(config.id, cameras_.back().get());
   }
 }
@@ -70,32 +71,20 @@ Sample CameraManager::latest_jpeg(std::string_view id, std::int64_t &arrival_us)
 KeyframeDecoderTotals CameraManager::keyframe_decoder_totals() const {
   KeyframeDecoderTotals totals;
   for (const auto &camera : cameras_)
-    if (GstStructure *stats = camera->keyframe_decoder_stats()) {
-      totals.add(stats);
-      gst_structure_free(stats);
-    }
+    if (const auto stats = camera->keyframe_decoder_stats())
+      totals.add(*stats);
   return totals;
 }
 
 RtpFilterTotals CameraManager::rtp_filter_totals() const {
   RtpFilterTotals totals;
-  for (const auto &camera : cameras_) {
-    uint64_t passed = 0, dropped = 0;
-    if (camera->rtp_filter_counts(passed, dropped)) {
-      totals.instances++;
-      totals.packets_passed += passed;
-      totals.packets_dropped += dropped;
-    }
-  }
-  return totals;
-}
-
-std::set<GstObject *> CameraManager::cuda_contexts_in_use() const {
-  std::set<GstObject *> contexts;
   for (const auto &camera : cameras_)
-    if (GstElement *pipeline = camera->pipeline())
-      contexts.merge(GpuResources::contexts_in(pipeline));
-  return contexts;
+    if (const auto counters = camera->rtp_filter_counters()) {
+      totals.instances++;
+      totals.packets_passed += counters->packets_passed;
+      totals.packets_dropped += counters->packets_dropped;
+    }
+  return totals;
 }
 
 } // namespace gpurtsp::launch

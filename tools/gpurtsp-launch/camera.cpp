@@ -24,11 +24,12 @@ std::string describe_error(const GError *error, const char *debug) {
 
 } // namespace
 
-Camera::Camera(CameraConfig config, GpuResources &gpus, PipelineWorker &worker)
-    : config_(std::move(config)), gpus_(gpus), worker_(worker) {
+Camera::Camera(CameraConfig config, ElementCatalog &elements, GpuResources &gpus,
+               PipelineWorker &worker)
+    : config_(std::move(config)), elements_(elements), gpus_(gpus), worker_(worker) {
   const CameraSettings &settings = config_.settings;
   std::string why;
-  decoder_ = gpus_.resolve(settings, why);
+  decoder_ = elements_.resolve(settings, gpus_, why);
   if (!decoder_)
     decoder_error_ = "decoder nvidia: " + why;
 }
@@ -70,7 +71,7 @@ void Camera::connect() {
       *decoder_ == Decoder::Nvidia ? gpus_.pipeline_context(config_.settings.gpu) : nullptr;
   std::string error;
   GpuResources::DecoderSlot slot;
-  if (gpus_.owns_decoder(*decoder_, config_.settings)) {
+  if (elements_.owns_decoder(*decoder_, config_.settings)) {
     slot = gpus_.take_decoder_slot(config_.settings.gpu, error);
     if (!slot) {
       /* No pipeline, so no stall: waits until another camera's pipeline is
@@ -78,7 +79,7 @@ void Camera::connect() {
       wait(CameraState::Reconnecting,
            error + (config_.settings.decode == DecodeMode::All
                         ? ": decode: keyframes needs none per camera"
-                        : std::string(": ") + kKeyframeDecoderFactory +
+                        : std::string(": ") + catalog::gpukeyframedec::kFactory +
                               " (one decoder for all cameras) is not available"),
            backoff_.next_delay_ms());
       return;
@@ -86,8 +87,8 @@ void Camera::connect() {
   }
   /* The pipeline holds the slot until it is destroyed, on a worker thread
    * after drop_pipeline(); given back at once if create() fails. */
-  pipeline_ =
-      CameraPipeline::create(config_, *decoder_, cuda_context, gpus_, std::move(slot), error);
+  pipeline_ = CameraPipeline::create(config_, *decoder_, cuda_context, elements_, gpus_,
+                                     std::move(slot), error);
   if (!pipeline_) {
     fail(error);
     return;

@@ -1,7 +1,8 @@
 /* The GPUs cameras decode on: ONE GstCudaContext per GPU, created here and
- * given to every pipeline on that GPU, and the NVDEC decoder element of each
- * GPU. Without gstreamer-cuda-1.0 at build time every camera decodes on the
- * CPU. Main thread only, except where noted. */
+ * given to every pipeline on that GPU, and each GPU's budget of NVDEC
+ * decoders. Which elements run on them is ElementCatalog's business. Without
+ * gstreamer-cuda-1.0 at build time every camera decodes on the CPU. Main
+ * thread only, except where noted. */
 #pragma once
 
 #include <gst/gst.h>
@@ -9,15 +10,8 @@
 #include <atomic>
 #include <map>
 #include <mutex>
-#include <optional>
-#include <set>
 #include <string>
-#include <tuple>
 #include <utility>
-
-#include "config.h"
-#include "element-choice.h"
-#include "pipeline-description.h"
 
 namespace gpurtsp::launch {
 
@@ -33,38 +27,13 @@ public:
   GpuResources(const GpuResources &) = delete;
   GpuResources &operator=(const GpuResources &) = delete;
 
-  /* The decoder kind of a camera with @settings (decoder, gpu, width,
-   * jpeg_encoder). nvidia needs the CUDA context of settings.gpu, its NVDEC
-   * H.264 decoder, a JPEG encoder (jpeg_encoder()) and, with width set,
-   * gpunv12torgb. When they are missing, auto falls back to software and
-   * nvidia gives nullopt; @why says what is missing either way. */
-  std::optional<Decoder> resolve(const CameraSettings &settings, std::string &why);
-
-  /* The decoder element of @codec for @decoder on @gpu; empty when there is
-   * none (e.g. no NVDEC H.265 on this GPU). With decode: keyframes, nvidia
-   * gets gpukeyframedec (NVDEC sessions shared by every camera of the GPU)
-   * where the plugin registered it, else the per-camera NVDEC decoder after
-   * one warning. Thread-safe: pipelines ask from rtspsrc's pad-added. */
-  std::string decoder_factory(Decoder decoder, Codec codec, int gpu,
-                              DecodeMode mode = DecodeMode::All) {
-    return decoder_choice(decoder, codec, gpu, mode).factory;
-  }
-  /* The same with the one-line reason (choose_nvdec_decoder()). */
-  ElementChoice decoder_choice(Decoder decoder, Codec codec, int gpu,
-                               DecodeMode mode = DecodeMode::All);
-
-  /* The JPEG encoder of nvidia cameras with @settings (jpeg_encoder, gpu,
-   * width) and why (choose_jpeg_encoder()); factory empty when none is
-   * usable. jpeg_encoder: nvjpegenc with width falls back to gpujpegenc,
-   * logged once. Thread-safe: pipelines are built on worker threads. */
-  ElementChoice jpeg_encoder(const CameraSettings &settings);
-
-  /* nvcodec's release (gst-plugins-bad's), which decides its element
-   * names; gst_version() where nvcodec is not installed. */
-  static GstRelease nvcodec_release();
+  /* Whether @gpu has its shared CUDA context, made on first use; else
+   * @why not. */
+  bool has_context(int gpu, std::string &why);
 
   /* The GstContext with @gpu's shared CUDA context, for pipelines of cameras
-   * resolve() gave nvidia (transfer none); nullptr otherwise. */
+   * ElementCatalog::resolve() gave nvidia (transfer none); nullptr
+   * otherwise. */
   GstContext *pipeline_context(int gpu) const;
 
   /* Thread-safe: an element made its own CUDA context instead of using ours
@@ -120,22 +89,12 @@ public:
   /* Slots per GPU; 0: no limit. Main thread, before cameras start. */
   void set_max_decoders_per_gpu(unsigned max) { max_decoders_per_gpu_ = max; }
   unsigned max_decoders_per_gpu() const { return max_decoders_per_gpu_; }
-  /* Whether a camera with @settings decoding with @decoder owns an NVDEC
-   * decoder: nvidia with decode: all, or keyframes without gpukeyframedec
-   * (whose sessions are shared by every camera of the GPU). */
-  bool owns_decoder(Decoder decoder, const CameraSettings &settings);
-  /* One of @gpu's slots, or an empty one and @why, e.g. "no NVDEC decoder
+  /* One of @gpu's slots for a camera that owns a decoder
+   * (ElementCatalog::owns_decoder()), or an empty one and @why, e.g. "no NVDEC decoder
    * left on GPU 0 (256 in use, --max-decoders-per-gpu 256)". Thread-safe. */
   DecoderSlot take_decoder_slot(int gpu, std::string &why);
   /* Thread-safe. */
   unsigned decoder_slots_in_use(int gpu) const;
-
-  /* Tests: @gpu's shared context (a GstCudaContext), nullptr if none. */
-  GstObject *cuda_context(int gpu) const;
-
-  /* Tests: every CUDA context the elements of @pipeline answer a context
-   * query with; one shared context gives a set of one. Thread-safe. */
-  static std::set<GstObject *> contexts_in(GstElement *pipeline);
 
 private:
   struct Gpu {
@@ -144,17 +103,9 @@ private:
     std::string why;                   /* why there is no context */
   };
 
-  /* Whether nvidia decoding works for @settings; else why not. */
-  bool usable(const CameraSettings &settings, std::string &why);
   Gpu &gpu_state(int gpu);
 
   std::map<int, Gpu> gpus_;
-  std::mutex decoders_lock_;
-  /* (codec, gpu) -> decoder; guarded by decoders_lock_ */
-  std::map<std::pair<Codec, int>, ElementChoice> decoders_;
-  /* (jpeg_encoder, gpu, scaling) -> encoder; guarded by decoders_lock_ */
-  std::map<std::tuple<JpegEncoderChoice, int, bool>, ElementChoice> jpeg_encoders_;
-  std::optional<bool> have_keyframe_decoder_; /* looked up once; guarded by decoders_lock_ */
   std::atomic<unsigned> element_contexts_{0};
 
   std::atomic<unsigned> max_decoders_per_gpu_{kDefaultMaxDecodersPerGpu};

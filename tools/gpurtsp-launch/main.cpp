@@ -16,6 +16,7 @@
 #include "camera-manager.h"
 #include "config.h"
 #include "demo-cameras.h"
+#include "element-catalog.h"
 #include "gpu-resources.h"
 #include "http-server.h"
 #include "log.h"
@@ -132,11 +133,12 @@ std::string summary(const Config &config) {
 
 /* One "# id: note" line per camera, saying which decoder and JPEG encoder it
  * got and why, then its gst-launch-1.0 line. */
-void print_pipelines(const std::vector<CameraConfig> &cameras, GpuResources &gpus) {
+void print_pipelines(const std::vector<CameraConfig> &cameras, ElementCatalog &elements,
+                     GpuResources &gpus) {
   for (const CameraConfig &camera : cameras) {
     const CameraSettings &settings = camera.settings;
     std::string why;
-    const auto decoder = gpus.resolve(settings, why);
+    const auto decoder = elements.resolve(settings, gpus, why);
     if (!decoder) {
       std::printf("# %s: fails: decoder nvidia: %s\n", camera.id.c_str(), why.c_str());
       continue;
@@ -146,11 +148,11 @@ void print_pipelines(const std::vector<CameraConfig> &cameras, GpuResources &gpu
       note += " (auto: " + why + ")";
     const Codec codec = settings.codec == CodecChoice::H265 ? Codec::H265 : Codec::H264;
     const ElementChoice chosen =
-        gpus.decoder_choice(*decoder, codec, settings.gpu, settings.decode);
+        elements.decoder_choice(*decoder, codec, settings.gpu, settings.decode);
     note += "; decoder " + chosen.reason;
     std::string jpeg_encoder;
     if (*decoder == Decoder::Nvidia) {
-      const ElementChoice encoder = gpus.jpeg_encoder(settings);
+      const ElementChoice encoder = elements.jpeg_encoder(settings);
       jpeg_encoder = encoder.factory;
       note += "; jpeg encoder " + encoder.reason;
     } else {
@@ -161,13 +163,15 @@ void print_pipelines(const std::vector<CameraConfig> &cameras, GpuResources &gpu
     }
     if (settings.codec == CodecChoice::Auto) {
       const std::string h265 =
-          gpus.decoder_factory(*decoder, Codec::H265, settings.gpu, settings.decode);
-      note += "; codec auto, shown for H.264, H.265 uses rtph265depay ! h265parse ! " +
+          elements.decoder_factory(*decoder, Codec::H265, settings.gpu, settings.decode);
+      note += std::string("; codec auto, shown for H.264, H.265 uses ") + catalog::kRtpH265Depay +
+              " ! " + catalog::kH265Parse + " ! " +
               (h265.empty() ? std::string("(no decoder)") : h265);
     }
     if (settings.decode == DecodeMode::Keyframes)
-      note += std::string("; ") + kRtpKeyframeFilterFactory +
-              " inside rtspsrc, before its jitterbuffer (rtpbin's request-rtp-decoder)";
+      note += std::string("; ") + catalog::rtpkeyframefilter::kFactory +
+              " inside rtspsrc, before its jitterbuffer (rtpbin's " +
+              catalog::rtpbin::signal_name::kRequestRtpDecoder + ")";
     std::string factory = chosen.factory;
     if (factory.empty())
       factory = "(no " + std::string(codec_name(codec)) + " decoder)";
@@ -185,8 +189,9 @@ gboolean on_stop_signal(gpointer loop) {
 }
 
 /* Runs the cameras until SIGINT or SIGTERM; returns with every pipeline down. */
-int run_cameras(const Config &config, GpuResources &gpus, const Options &options) {
-  CameraManager manager(config.cameras, gpus);
+int run_cameras(const Config &config, ElementCatalog &elements, GpuResources &gpus,
+                const Options &options) {
+  CameraManager manager(config.cameras, elements, gpus);
   /* The API, metrics and camera wall, on this thread's main loop. */
   http::HttpServerOptions http_options;
   http_options.listen = config.http.listen;
@@ -220,9 +225,10 @@ int run_cameras(const Config &config, GpuResources &gpus, const Options &options
   return kExitOk;
 }
 
-int run(const Config &config, GpuResources &gpus, const Options &options) {
+int run(const Config &config, ElementCatalog &elements, GpuResources &gpus,
+        const Options &options) {
   raise_limits(config.cameras.size());
-  const int status = run_cameras(config, gpus, options);
+  const int status = run_cameras(config, elements, gpus, options);
   /* The manager waited for its worker threads: the CUDA contexts may go. */
   LAUNCH_DEBUG("every pipeline is down");
   return status;
@@ -304,6 +310,7 @@ int main(int argc, char **argv) {
   gst_init(nullptr, nullptr);
   /* Destroyed last: pipelines must be down before the CUDA contexts go. */
   GpuResources gpus;
+  ElementCatalog elements;
   gpus.set_max_decoders_per_gpu(options.max_decoders_per_gpu);
   std::unique_ptr<DemoCameras> demo;
   if (options.demo > 0) {
@@ -317,8 +324,8 @@ int main(int argc, char **argv) {
     config.cameras = demo->cameras();
   }
   if (options.print_pipelines) {
-    print_pipelines(config.cameras, gpus);
+    print_pipelines(config.cameras, elements, gpus);
     return kExitOk;
   }
-  return run(config, gpus, options);
+  return run(config, elements, gpus, options);
 }

@@ -2,7 +2,7 @@
  * adds them up, the --stats-interval line (stats-line.h) prints them. */
 #pragma once
 
-#include <gst/gst.h>
+#include <gpurtsp/gpukeyframedec.hpp>
 
 #include <cstdint>
 
@@ -19,8 +19,8 @@ struct KeyframeDecoderTotals {
   std::uint64_t pool_creation_failures = 0;
   std::uint64_t pool_output_frames = 0; /* frames the shared output pools allocated */
 
-  /* Adds one gpukeyframedec's "stats" structure. */
-  void add(const GstStructure *stats);
+  /* Adds one gpukeyframedec's statistics. */
+  void add(const gpukeyframedec::Stats &stats);
 };
 
 struct RtpFilterTotals {
