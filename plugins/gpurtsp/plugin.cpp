@@ -7,6 +7,7 @@
 #include <gpurtsp/gpukeyframedec.hpp>
 #include <gpurtsp/gpunv12torgb.hpp>
 #include <gpurtsp/latestframesink.hpp>
+#include <gpurtsp/plugin-status.hpp>
 #include <gpurtsp/rtpkeyframefilter.hpp>
 
 #include "sink/gstlatestframesink.h"
@@ -34,10 +35,11 @@ static void report_missing(GstPlugin *plugin, const char *elements, const std::s
   gst_plugin_add_status_warning(plugin, text.c_str());
 #endif
   const GstStructure *old = gst_plugin_get_cache_data(plugin);
-  GstStructure *status = old ? gst_structure_copy(old) : gst_structure_new_empty("gpurtsp-status");
-  const char *prev = gst_structure_get_string(status, "missing");
+  namespace field = gpurtsp::plugin_status;
+  GstStructure *status = old ? gst_structure_copy(old) : gst_structure_new_empty(field::kName);
+  const char *prev = gst_structure_get_string(status, field::kMissing);
   std::string all = prev ? std::string(prev) + "; " + text : text;
-  gst_structure_set(status, "missing", G_TYPE_STRING, all.c_str(), nullptr);
+  gst_structure_set(status, field::kMissing, G_TYPE_STRING, all.c_str(), nullptr);
   gst_plugin_set_cache_data(plugin, status);
 }
 

@@ -12,6 +12,7 @@
  * answer to garbage; a crash, a sanitizer report, a critical warning or no
  * answer within kInputTimeout is not. Every frame the sink keeps must be a
  * JPEG. */
+#include <gpurtsp/latestframesink.hpp>
 #include <gst/app/gstappsrc.h>
 #include <gst/gst.h>
 
@@ -20,6 +21,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+
+namespace sink_signal = gpurtsp::latestframesink::signal_name;
 
 namespace {
 
@@ -69,7 +72,7 @@ void wait_for_end() {
 /* The frames the sink kept are JPEGs (SOI marker) or nothing at all. */
 void check_frames() {
   GstSample *sample = nullptr;
-  g_signal_emit_by_name(harness.sink, "get-latest-sample", &sample);
+  g_signal_emit_by_name(harness.sink, sink_signal::kGetLatestSample, &sample);
   if (!sample)
     return;
   GstBuffer *buffer = gst_sample_get_buffer(sample);

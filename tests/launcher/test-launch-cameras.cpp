@@ -28,6 +28,8 @@
 #ifdef GPURTSP_LAUNCH_HAVE_CUDA
 #include <gst/cuda/gstcudacontext.h>
 #endif
+#include "cuda-contexts.h"
+#include "element-catalog.h"
 #include "gpu-test-util.h"
 #include "gpu-resources.h"
 #include "jpeg-check.hpp"
@@ -77,7 +79,7 @@ static CameraConfig camera(const std::string &id, const std::string &url) {
  * the GPU resources, like main(). */
 struct Launch {
   explicit Launch(const std::vector<CameraConfig> &cameras)
-      : manager(std::make_unique<CameraManager>(cameras, gpus)) {
+      : manager(std::make_unique<CameraManager>(cameras, elements, gpus)) {
     manager->start();
   }
   ~Launch() {
@@ -94,6 +96,7 @@ struct Launch {
     return wait_for([&] { return in_state(id, state); }, timeout_s);
   }
 
+  ElementCatalog elements;
   GpuResources gpus;
   std::unique_ptr<CameraManager> manager;
 };
@@ -123,7 +126,7 @@ static std::pair<int, int> latest_jpeg_size(const Launch &launch, const std::str
  * 1.22 wraps no cuMemGetInfo); -1 when unknown. */
 static int64_t free_vram(GpuResources &gpus) {
 #ifdef GPURTSP_LAUNCH_HAVE_CUDA
-  GstObject *context = gpus.cuda_context(0);
+  GstObject *context = gpurtsp::test::shared_cuda_context(gpus, 0);
   if (!context)
     return -1;
   using MemGetInfo = int (*)(size_t *, size_t *);
@@ -174,9 +177,12 @@ GST_START_TEST(test_eight_cameras_stream) {
   }
   if (nvidia) {
     /* ONE GstCudaContext for every CUDA element of every pipeline. */
-    const auto contexts = launch.manager->cuda_contexts_in_use();
+    std::vector<std::string> ids;
+    for (const CameraConfig &config : cameras)
+      ids.push_back(config.id);
+    const auto contexts = gpurtsp::test::contexts_in_use(*launch.manager, ids);
     fail_unless_equals_int(contexts.size(), 1);
-    fail_unless(*contexts.begin() == launch.gpus.cuda_context(0));
+    fail_unless(*contexts.begin() == gpurtsp::test::shared_cuda_context(launch.gpus, 0));
     fail_unless_equals_int(launch.gpus.element_contexts(), 0);
     const int64_t vram_after = free_vram(launch.gpus);
     if (vram_before >= 0 && vram_after >= 0)
@@ -192,10 +198,12 @@ GST_END_TEST;
 /* A camera dropping a pipeline whose play() is still queued on a busy
  * worker pool: the pipeline must not start (teardown under load). */
 GST_START_TEST(test_abandoned_pipeline_never_plays) {
+  ElementCatalog elements;
   GpuResources gpus;
   const CameraConfig config = camera("idle", "rtsp://127.0.0.1:9/none");
   std::string error;
-  auto pipeline = CameraPipeline::create(config, Decoder::Software, nullptr, gpus, {}, error);
+  auto pipeline =
+      CameraPipeline::create(config, Decoder::Software, nullptr, elements, gpus, {}, error);
   fail_unless(pipeline != nullptr, "%s", error.c_str());
   pipeline->abandon();
   pipeline->play();
@@ -588,10 +596,11 @@ static int requirements(gputest::Requirements &req, int &argc, char **&argv) {
     decoder_choice = DecoderChoice::Nvidia;
     req.probe_what = "NVIDIA decoder";
     req.probe = [](std::string &reason) {
+      ElementCatalog elements;
       GpuResources gpus;
       CameraSettings settings;
       settings.decoder = DecoderChoice::Nvidia;
-      return gpus.resolve(settings, reason) == Decoder::Nvidia;
+      return elements.resolve(settings, gpus, reason) == Decoder::Nvidia;
     };
   } else if (decoder && g_strcmp0(decoder, "software") != 0) {
     g_printerr("--decoder: software or nvidia\n");

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "element-catalog.h"
 #include "element-choice.h"
 #include "gpu-resources.h"
 #include "pipeline-description.h"
@@ -249,11 +250,12 @@ GST_START_TEST(test_nvjpegenc_pipeline) {
       output_elements(camera(1, DecodeMode::All), Decoder::Nvidia, "nvjpegdevice1enc");
   fail_unless_equals_int(elements.size(), 3);
   assert_equals_text(elements[0].factory, "gpunv12torgb");
-  assert_equals_text(elements[0].properties[0].name, "cuda-device-id");
+  assert_equals_text(elements[0].properties[0].name,
+                     catalog::gpunv12torgb::property::kCudaDeviceId);
   assert_equals_text(elements[0].properties[0].value, "1");
   assert_equals_text(elements[1].factory, "nvjpegdevice1enc");
   fail_unless_equals_int(elements[1].properties.size(), 1);
-  assert_equals_text(elements[1].properties[0].name, "quality");
+  assert_equals_text(elements[1].properties[0].name, catalog::nvcodec::property::kQuality);
   assert_equals_text(elements[1].properties[0].value, "70");
   assert_equals_text(elements[2].factory, "latestframesink");
   assert_contains(launch_line(camera(1, DecodeMode::All), Codec::H264, Decoder::Nvidia,
@@ -263,12 +265,12 @@ GST_START_TEST(test_nvjpegenc_pipeline) {
                   "quality=70 ! latestframesink ");
   /* decode: keyframes: gpukeyframedec's NV12 (CUDA memory) the same way. */
   assert_contains(launch_line(camera(0, DecodeMode::Keyframes), Codec::H264, Decoder::Nvidia,
-                              kKeyframeDecoderFactory, "nvjpegenc"),
+                              catalog::gpukeyframedec::kFactory, "nvjpegenc"),
                   "! gpukeyframedec cuda-device-id=0 ! videorate drop-only=true max-rate=5 ! "
                   "gpunv12torgb cuda-device-id=0 ! nvjpegenc quality=70 ! latestframesink ");
   /* gpujpegenc is unchanged, and takes the device id. */
   assert_contains(launch_line(camera(1, DecodeMode::Keyframes), Codec::H264, Decoder::Nvidia,
-                              kKeyframeDecoderFactory, "gpujpegenc"),
+                              catalog::gpukeyframedec::kFactory, "gpujpegenc"),
                   "! gpujpegenc cuda-device-id=1 quality=70 ! latestframesink ");
   /* Software decoding always ends in jpegenc. */
   assert_equals_text(
@@ -280,13 +282,14 @@ GST_END_TEST;
 GST_START_TEST(test_nvdec_budget_matches_gpukeyframedec) {
   /* The per-GPU decoder budget counts gpukeyframedec's default sessions;
    * where the element is registered (a GPU host), its default must agree. */
-  GstElement *element = gst_element_factory_make(kKeyframeDecoderFactory, nullptr);
+  GstElement *element = gst_element_factory_make(catalog::gpukeyframedec::kFactory, nullptr);
   if (!element) {
     g_print("gpukeyframedec not registered: its max-sessions default not checked\n");
     return;
   }
   gst_object_ref_sink(element);
-  GParamSpec *pspec = g_object_class_find_property(G_OBJECT_GET_CLASS(element), "max-sessions");
+  GParamSpec *pspec = g_object_class_find_property(G_OBJECT_GET_CLASS(element),
+                                                   catalog::gpukeyframedec::property::kMaxSessions);
   fail_unless(pspec && G_IS_PARAM_SPEC_UINT(pspec));
   fail_unless_equals_int(G_PARAM_SPEC_UINT(pspec)->default_value,
                          GpuResources::kKeyframeDecoderSessions);

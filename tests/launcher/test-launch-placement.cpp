@@ -124,18 +124,18 @@ GST_START_TEST(test_two_fake_gpus) {
   fail_unless_equals_int(automatic.gpu, kAutoGpu);
   std::vector<int> placed;
   for (int i = 0; i < 6; i++)
-    placed.push_back(gpus.place(automatic));
+    placed.push_back(gpus.place(automatic, false));
   fail_unless_equals_int(cameras_on(gpus, 0), 3);
   fail_unless_equals_int(cameras_on(gpus, 1), 3);
   /* Both budgets used: the camera still gets a GPU, where it will wait for
    * a decoder like any camera over the budget. */
-  fail_unless_equals_int(gpus.place(automatic), 0);
+  fail_unless_equals_int(gpus.place(automatic, false), 0);
   CameraSettings fixed = automatic;
   fixed.gpu = 1;
-  fail_unless_equals_int(gpus.place(fixed), 1);
+  fail_unless_equals_int(gpus.place(fixed, false), 1);
   fail_unless_equals_int(cameras_on(gpus, 1), 4);
-  gpus.unplace(1, fixed);
-  gpus.unplace(placed[1], automatic);
+  gpus.unplace(1, false);
+  gpus.unplace(placed[1], false);
   fail_unless_equals_int(cameras_on(gpus, placed[1]), placed[1] == 0 ? 3 : 2);
 }
 GST_END_TEST;

@@ -219,10 +219,11 @@ GST_START_TEST(test_password_never_shown) {
   check_no_password(launcher.out() + launcher.err(), password, "the log");
 
   /* What the HTTP API reports: every camera's status. */
+  ElementCatalog elements;
   GpuResources gpus;
   {
     const Config config = load_config(config_path);
-    CameraManager manager(config.cameras, gpus);
+    CameraManager manager(config.cameras, elements, gpus);
     manager.start();
     const gint64 deadline = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
     auto state = [&](const char *id) { return manager.find(id)->state; };

@@ -12,6 +12,7 @@
 #include "camera-manager.h"
 #include "camera-pipeline.h"
 #include "camera.h"
+#include "element-catalog.h"
 #include "gpu-resources.h"
 #include "pipeline-description.h"
 #include "stats-line.h"
@@ -43,17 +44,18 @@ static CameraStatus camera_status(CameraState state, int64_t age_ms) {
 
 GST_START_TEST(test_keyframe_decoder_elements) {
   const CameraConfig camera = keyframe_camera(1);
-  auto elements = decode_elements(camera, Decoder::Nvidia, kKeyframeDecoderFactory);
+  auto elements = decode_elements(camera, Decoder::Nvidia, catalog::gpukeyframedec::kFactory);
   fail_unless_equals_int(elements.size(), 2);
   /* The cheap filter stays in front of the pooled decoder. */
   fail_unless_equals_string(elements[0].factory.c_str(), "identity");
   fail_unless_equals_string(elements[0].properties[0].value.c_str(), "delta-unit");
   fail_unless_equals_string(elements[1].factory.c_str(), "gpukeyframedec");
-  fail_unless_equals_string(elements[1].properties[0].name.c_str(), "cuda-device-id");
+  fail_unless_equals_string(elements[1].properties[0].name.c_str(),
+                            catalog::gpukeyframedec::property::kCudaDeviceId);
   fail_unless_equals_string(elements[1].properties[0].value.c_str(), "1");
 
   const std::string line =
-      launch_line(camera, Codec::H264, Decoder::Nvidia, kKeyframeDecoderFactory);
+      launch_line(camera, Codec::H264, Decoder::Nvidia, catalog::gpukeyframedec::kFactory);
   fail_unless(line.find("h264parse ! identity drop-buffer-flags=delta-unit ! gpukeyframedec "
                         "cuda-device-id=1 ! ") != std::string::npos,
               "%s", line.c_str());
@@ -72,18 +74,19 @@ GST_START_TEST(test_keyframe_decoder_elements) {
 GST_END_TEST;
 
 GST_START_TEST(test_keyframe_decoder_choice) {
-  GpuResources gpus;
-  const std::string all = gpus.decoder_factory(Decoder::Nvidia, Codec::H264, 0, DecodeMode::All);
+  ElementCatalog elements;
+  const std::string all =
+      elements.decoder_factory(Decoder::Nvidia, Codec::H264, 0, DecodeMode::All);
   const std::string keyframes =
-      gpus.decoder_factory(Decoder::Nvidia, Codec::H264, 0, DecodeMode::Keyframes);
-  g_autoptr(GstElementFactory) pooled = gst_element_factory_find(kKeyframeDecoderFactory);
+      elements.decoder_factory(Decoder::Nvidia, Codec::H264, 0, DecodeMode::Keyframes);
+  g_autoptr(GstElementFactory) pooled = gst_element_factory_find(catalog::gpukeyframedec::kFactory);
   /* gpukeyframedec where the plugin registered it, else the fallback. */
-  const std::string expected = pooled ? std::string(kKeyframeDecoderFactory) : all;
+  const std::string expected = pooled ? std::string(catalog::gpukeyframedec::kFactory) : all;
   fail_unless_equals_string(keyframes.c_str(), expected.c_str());
-  fail_if(all == kKeyframeDecoderFactory);
+  fail_if(all == catalog::gpukeyframedec::kFactory);
   /* Software decoding is unaffected by the mode. */
   const std::string software =
-      gpus.decoder_factory(Decoder::Software, Codec::H264, 0, DecodeMode::Keyframes);
+      elements.decoder_factory(Decoder::Software, Codec::H264, 0, DecodeMode::Keyframes);
   fail_unless_equals_string(software.c_str(), "avdec_h264");
 }
 GST_END_TEST;
@@ -149,7 +152,7 @@ GST_START_TEST(test_stats_line_keyframe_decoders) {
         G_TYPE_UINT64, guint64(0), p::kCreationFailures, G_TYPE_UINT64, guint64(0), p::kWaiting,
         G_TYPE_UINT, 0u, p::kUsers, G_TYPE_UINT, users, f::kPoolOutputFrames, G_TYPE_UINT64,
         guint64(3 * users), nullptr);
-    totals.add(stats);
+    totals.add(*gpurtsp::gpukeyframedec::Stats::from_structure(stats));
     gst_structure_free(stats);
   }
   const std::string line = stats_line({camera_status(CameraState::Streaming, 10)}, 1.0,
@@ -294,30 +297,32 @@ GST_END_TEST;
 
 /* Which cameras need a slot: those owning an NVDEC decoder. */
 GST_START_TEST(test_decoder_slot_owners) {
-  GpuResources gpus;
+  ElementCatalog elements;
   CameraSettings settings;
   settings.decode = DecodeMode::All;
-  fail_unless(gpus.owns_decoder(Decoder::Nvidia, settings));
-  fail_if(gpus.owns_decoder(Decoder::Software, settings));
+  fail_unless(elements.owns_decoder(Decoder::Nvidia, settings));
+  fail_if(elements.owns_decoder(Decoder::Software, settings));
   settings.decode = DecodeMode::Keyframes;
-  fail_if(gpus.owns_decoder(Decoder::Software, settings));
+  fail_if(elements.owns_decoder(Decoder::Software, settings));
   /* Keyframes share gpukeyframedec's sessions where it is registered. */
-  g_autoptr(GstElementFactory) factory = gst_element_factory_find(kKeyframeDecoderFactory);
-  fail_unless_equals_int(gpus.owns_decoder(Decoder::Nvidia, settings), factory == nullptr);
+  g_autoptr(GstElementFactory) factory =
+      gst_element_factory_find(catalog::gpukeyframedec::kFactory);
+  fail_unless_equals_int(elements.owns_decoder(Decoder::Nvidia, settings), factory == nullptr);
 }
 GST_END_TEST;
 
 /* A pipeline holds its slot until it is destroyed on a worker thread, not
  * when it is shut down or handed over. */
 GST_START_TEST(test_pipeline_holds_decoder_slot) {
+  ElementCatalog elements;
   GpuResources gpus;
   gpus.set_max_decoders_per_gpu(1);
   std::string why, error;
   std::atomic<int> in_use_after_shutdown{-1};
   {
     PipelineWorker worker;
-    auto pipeline = CameraPipeline::create(keyframe_camera(0), Decoder::Software, nullptr, gpus,
-                                           gpus.take_decoder_slot(0, why), error);
+    auto pipeline = CameraPipeline::create(keyframe_camera(0), Decoder::Software, nullptr, elements,
+                                           gpus, gpus.take_decoder_slot(0, why), error);
     fail_unless(pipeline != nullptr, "%s", error.c_str());
     fail_unless_equals_int(gpus.decoder_slots_in_use(0), 1);
     fail_if(gpus.take_decoder_slot(0, why));

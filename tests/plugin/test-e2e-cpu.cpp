@@ -2,6 +2,7 @@
  *   rtspsrc ! rtph264depay ! h264parse ! avdec_h264 ! videoconvert ! jpegenc
  *   ! latestframesink
  * and the newest sample pulled from the sink is a JPEG of the camera's size. */
+#include <gpurtsp/latestframesink.hpp>
 #include <gst/app/gstappsink.h>
 #include <gst/app/gstappsrc.h>
 
@@ -13,6 +14,9 @@
 /* Last: check.h defines fail(), which breaks <ios> included after it. */
 #include <gst/check/gstcheck.h>
 
+namespace sink_property = gpurtsp::latestframesink::property;
+namespace sink_signal = gpurtsp::latestframesink::signal_name;
+
 using gpurtsp::test::camera_options;
 using gpurtsp::test::RtspClient;
 using gpurtsp::test::RtspFixture;
@@ -22,7 +26,7 @@ static GstSample *latest_sample(GstElement *sink, GstClockTime timeout) {
   const gint64 deadline = g_get_monotonic_time() + gint64(timeout / GST_USECOND);
   while (g_get_monotonic_time() < deadline) {
     GstSample *sample = nullptr;
-    g_signal_emit_by_name(sink, "get-latest-sample", &sample);
+    g_signal_emit_by_name(sink, sink_signal::kGetLatestSample, &sample);
     if (sample)
       return sample;
     g_usleep(20 * G_TIME_SPAN_MILLISECOND);
@@ -32,7 +36,7 @@ static GstSample *latest_sample(GstElement *sink, GstClockTime timeout) {
 
 static guint64 frames_received(GstElement *sink) {
   GValue value = G_VALUE_INIT, as_uint64 = G_VALUE_INIT;
-  g_object_get_property(G_OBJECT(sink), "frames-received", &value);
+  g_object_get_property(G_OBJECT(sink), sink_property::kFramesReceived, &value);
   g_value_init(&as_uint64, G_TYPE_UINT64);
   fail_unless(g_value_transform(&value, &as_uint64));
   guint64 frames = g_value_get_uint64(&as_uint64);
@@ -48,10 +52,11 @@ GST_START_TEST(test_rtsp_to_jpeg_on_cpu) {
                                    "jpegenc ! latestframesink name=sink");
   GstElement *sink = client.sink();
   fail_unless(sink != nullptr);
-  fail_unless(g_signal_lookup("get-latest-sample", G_OBJECT_TYPE(sink)) != 0,
+  fail_unless(g_signal_lookup(sink_signal::kGetLatestSample, G_OBJECT_TYPE(sink)) != 0,
               "latestframesink has no get-latest-sample action signal");
-  fail_unless(g_object_class_find_property(G_OBJECT_GET_CLASS(sink), "frames-received"),
-              "latestframesink has no frames-received property");
+  fail_unless(
+      g_object_class_find_property(G_OBJECT_GET_CLASS(sink), sink_property::kFramesReceived),
+      "latestframesink has no frames-received property");
 
   g_autoptr(GstSample) sample = latest_sample(sink, 10 * GST_SECOND);
   fail_unless(sample != nullptr, "no frame reached latestframesink");

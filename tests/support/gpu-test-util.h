@@ -20,6 +20,7 @@
 #include <gst/app/gstappsink.h>
 #include <gst/app/gstappsrc.h>
 #include <gst/gst.h>
+#include <gpurtsp/plugin-status.hpp>
 
 #include <poll.h>
 #include <sys/wait.h>
@@ -146,14 +147,7 @@ inline void choose_fork_mode() {
 /* Why the gpurtsp plugin left an element out, as it recorded in the
  * registry's cache ("" if it did not): read without loading the plugin. */
 inline std::string recorded_missing() {
-  GstPlugin *plugin = gst_registry_find_plugin(gst_registry_get(), "gpurtsp");
-  if (!plugin)
-    return "";
-  const GstStructure *cache = gst_plugin_get_cache_data(plugin);
-  const char *missing = cache ? gst_structure_get_string(cache, "missing") : nullptr;
-  std::string text = missing ? missing : "";
-  gst_object_unref(plugin);
-  return text;
+  return gpurtsp::plugin_status::missing();
 }
 
 /* Whether @missing (recorded_missing()) names @element. The plugin records

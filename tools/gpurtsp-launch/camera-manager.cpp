@@ -4,10 +4,11 @@
 
 namespace gpurtsp::launch {
 
-CameraManager::CameraManager(const std::vector<CameraConfig> &cameras, GpuResources &gpus)
+CameraManager::CameraManager(const std::vector<CameraConfig> &cameras, ElementCatalog &elements,
+                             GpuResources &gpus)
     : gpus_(gpus) {
   for (const CameraConfig &config : cameras) {
-    cameras_.push_back(std::make_unique<Camera>(config, gpus, worker_));
+    cameras_.push_back(std::make_unique<Camera>(config, elements, gpus, worker_));
     by_id_.emplace(config.id, cameras_.back().get());
   }
 }
@@ -78,15 +79,12 @@ Totals CameraManager::totals() const {
   /* Each GPU has its own keyframe pool: add up per GPU first. */
   std::map<int, KeyframeDecoderTotals> keyframes;
   for (const auto &camera : cameras_) {
-    if (GstStructure *stats = camera->keyframe_decoder_stats()) {
-      keyframes[camera->gpu()].add(stats);
-      gst_structure_free(stats);
-    }
-    uint64_t passed = 0, dropped = 0;
-    if (camera->rtp_filter_counts(passed, dropped)) {
+    if (const auto stats = camera->keyframe_decoder_stats())
+      keyframes[camera->gpu()].add(*stats);
+    if (const auto counters = camera->rtp_filter_counters()) {
       totals.rtp_filters.instances++;
-      totals.rtp_filters.packets_passed += passed;
-      totals.rtp_filters.packets_dropped += dropped;
+      totals.rtp_filters.packets_passed += counters->packets_passed;
+      totals.rtp_filters.packets_dropped += counters->packets_dropped;
     }
   }
   for (const auto &[gpu, per_gpu] : keyframes)
@@ -95,14 +93,6 @@ Totals CameraManager::totals() const {
     totals.gpus.push_back({figures.gpu, figures.cameras, figures.keyframe_cameras,
                            figures.decoders_in_use, keyframes[figures.gpu]});
   return totals;
-}
-
-std::set<GstObject *> CameraManager::cuda_contexts_in_use() const {
-  std::set<GstObject *> contexts;
-  for (const auto &camera : cameras_)
-    if (GstElement *pipeline = camera->pipeline())
-      contexts.merge(GpuResources::contexts_in(pipeline));
-  return contexts;
 }
 
 } // namespace gpurtsp::launch

@@ -5,13 +5,13 @@
 
 #include <map>
 #include <memory>
-#include <set>
 #include <string>
 #include <vector>
 
 #include "camera-registry.h"
 #include "camera.h"
 #include "config.h"
+#include "element-catalog.h"
 #include "gpu-resources.h"
 #include "pipeline-worker.h"
 #include "totals.h"
@@ -26,7 +26,8 @@ public:
    * cameras do not DESCRIBE at once: by default 10 ms a camera, at most 10 s. */
   static unsigned default_start_window_ms(size_t cameras);
 
-  CameraManager(const std::vector<CameraConfig> &cameras, GpuResources &gpus);
+  CameraManager(const std::vector<CameraConfig> &cameras, ElementCatalog &elements,
+                GpuResources &gpus);
   /* Stops every camera and waits until every pipeline is down. */
   ~CameraManager() override;
   CameraManager(const CameraManager &) = delete;
@@ -45,12 +46,10 @@ public:
 
   Totals totals() const override;
 
-  /* Tests: the CUDA contexts the elements of all running pipelines use. */
-  std::set<GstObject *> cuda_contexts_in_use() const;
-
-private:
+  /* The camera @id, nullptr if none; tests reach its pipeline through it. */
   const Camera *camera(std::string_view id) const;
 
+private:
   /* Declared first, destroyed last: waits for the pipelines cameras hand it. */
   PipelineWorker worker_;
   GpuResources &gpus_;

@@ -10,9 +10,7 @@ namespace gpurtsp::launch {
 
 namespace {
 
-/* latestframesink's interface the launcher relies on. */
-constexpr const char *kSinkProperties[] = {"frames-received", "last-frame-time"};
-constexpr const char *kSinkLatestSignal = "get-latest-sample";
+namespace rtspsrc = catalog::rtspsrc;
 
 /* A new element made and configured from @spec; nullptr and @error when the
  * element or one of its properties does not exist or a value is invalid. */
@@ -100,17 +98,19 @@ void delete_weak(gpointer weak, GClosure *) {
 } // namespace
 
 CameraPipeline::CameraPipeline(const CameraConfig &camera, Decoder decoder,
-                               GstContext *cuda_context, GpuResources &gpus,
-                               GpuResources::DecoderSlot decoder_slot)
-    : decoder_slot_(std::move(decoder_slot)), camera_(camera), decoder_(decoder), gpus_(gpus),
+                               GstContext *cuda_context, ElementCatalog &elements,
+                               GpuResources &gpus, GpuResources::DecoderSlot decoder_slot)
+    : decoder_slot_(std::move(decoder_slot)), camera_(camera), decoder_(decoder),
+      elements_(elements), gpus_(gpus),
       cuda_context_(cuda_context ? gst_context_ref(cuda_context) : nullptr) {}
 
 std::shared_ptr<CameraPipeline> CameraPipeline::create(const CameraConfig &camera, Decoder decoder,
-                                                       GstContext *cuda_context, GpuResources &gpus,
+                                                       GstContext *cuda_context,
+                                                       ElementCatalog &elements, GpuResources &gpus,
                                                        GpuResources::DecoderSlot decoder_slot,
                                                        std::string &error) {
   std::shared_ptr<CameraPipeline> pipeline(
-      new CameraPipeline(camera, decoder, cuda_context, gpus, std::move(decoder_slot)));
+      new CameraPipeline(camera, decoder, cuda_context, elements, gpus, std::move(decoder_slot)));
   pipeline->self_ = pipeline;
   if (!pipeline->build(error))
     return nullptr;
@@ -119,8 +119,9 @@ std::shared_ptr<CameraPipeline> CameraPipeline::create(const CameraConfig &camer
 
 std::vector<ElementSpec> CameraPipeline::output_specs() const {
   return output_elements(camera_, decoder_,
-                         decoder_ == Decoder::Nvidia ? gpus_.jpeg_encoder(camera_.settings).factory
-                                                     : std::string());
+                         decoder_ == Decoder::Nvidia
+                             ? elements_.jpeg_encoder(camera_.settings).factory
+                             : std::string());
 }
 
 bool CameraPipeline::build(std::string &error) {
@@ -143,18 +144,27 @@ bool CameraPipeline::build(std::string &error) {
   if (output.empty())
     return false;
   output_ = GST_ELEMENT(gst_object_ref(output.front()));
-  sink_ = GST_ELEMENT(gst_object_ref(output.back()));
-  for (const char *property : kSinkProperties)
-    if (!g_object_class_find_property(G_OBJECT_GET_CLASS(sink_), property)) {
+  GstElement *sink = output.back();
+  /* What LatestFrameSink relies on, checked once here: an older gpurtsp
+   * then fails the camera with a reason instead of GObject warnings. */
+  namespace sink_property = catalog::latestframesink::property;
+  for (const char *property : {sink_property::kFramesReceived, sink_property::kLastFrameTime})
+    if (!g_object_class_find_property(G_OBJECT_GET_CLASS(sink), property)) {
       error = std::string("latestframesink has no property ") + property + " (gpurtsp too old?)";
       return false;
     }
-  if (!g_signal_lookup(kSinkLatestSignal, G_OBJECT_TYPE(sink_))) {
-    error = std::string("latestframesink has no ") + kSinkLatestSignal + " signal";
+  const char *latest_signal = catalog::latestframesink::signal_name::kGetLatestSample;
+  if (!g_signal_lookup(latest_signal, G_OBJECT_TYPE(sink))) {
+    error = std::string("latestframesink has no ") + latest_signal + " signal";
+    return false;
+  }
+  sink_ = LatestFrameSink::wrap(sink);
+  if (!sink_) {
+    error = std::string(G_OBJECT_TYPE_NAME(sink)) + " is not a latestframesink";
     return false;
   }
 
-  g_autoptr(GstPad) output_pad = gst_element_get_static_pad(output_, "sink");
+  g_autoptr(GstPad) output_pad = gst_element_get_static_pad(output_, catalog::kSinkPad);
   /* Added first, so it counts what the rate limit drops too. */
   gst_pad_add_probe(
       output_pad, GST_PAD_PROBE_TYPE_BUFFER,
@@ -170,14 +180,14 @@ bool CameraPipeline::build(std::string &error) {
   }
 
   g_signal_connect_data(
-      source_, "select-stream",
+      source_, rtspsrc::signal_name::kSelectStream,
       G_CALLBACK(+[](GstElement *, guint, GstCaps *caps, gpointer weak) -> gboolean {
         gboolean selected = FALSE;
         with_pipeline(weak, [&](CameraPipeline &self) { selected = self.select_stream(caps); });
         return selected;
       }),
       new std::weak_ptr<CameraPipeline>(self_), delete_weak, GConnectFlags(0));
-  g_signal_connect_data(source_, "pad-added",
+  g_signal_connect_data(source_, catalog::kPadAddedSignal,
                         G_CALLBACK(+[](GstElement *, GstPad *pad, gpointer weak) {
                           with_pipeline(weak, [&](CameraPipeline &self) { self.link_stream(pad); });
                         }),
@@ -188,13 +198,14 @@ bool CameraPipeline::build(std::string &error) {
 }
 
 void CameraPipeline::filter_keyframes_in_rtpbin() {
-  g_autoptr(GstElementFactory) factory = gst_element_factory_find(kRtpKeyframeFilterFactory);
+  const char *filter_factory = catalog::rtpkeyframefilter::kFactory;
+  g_autoptr(GstElementFactory) factory = gst_element_factory_find(filter_factory);
   if (!factory) {
     static std::once_flag warned;
-    std::call_once(warned, [] {
+    std::call_once(warned, [&] {
       LAUNCH_WARNING("%s is not available (gpurtsp plugin too old?): decode: keyframes "
                      "receives every packet through the jitterbuffer",
-                     kRtpKeyframeFilterFactory);
+                     filter_factory);
     });
     return;
   }
@@ -202,11 +213,12 @@ void CameraPipeline::filter_keyframes_in_rtpbin() {
    * transport fallback; each one gets the filter as its RTP "decoder", the
    * hook rtpbin has in front of the RTP session. */
   g_signal_connect_data(
-      source_, "new-manager", G_CALLBACK(+[](GstElement *, GstElement *manager, gpointer weak) {
+      source_, rtspsrc::signal_name::kNewManager,
+      G_CALLBACK(+[](GstElement *, GstElement *manager, gpointer weak) {
         /* After rtspsrc's own handler, which answers for SRTP streams only:
          * the first element returned wins. */
         g_signal_connect_data(
-            manager, "request-rtp-decoder",
+            manager, catalog::rtpbin::signal_name::kRequestRtpDecoder,
             G_CALLBACK(+[](GstElement *, guint, gpointer weak) -> GstElement * {
               GstElement *filter = nullptr;
               with_pipeline(weak, [&](CameraPipeline &self) { filter = self.make_rtp_filter(); });
@@ -221,7 +233,7 @@ void CameraPipeline::filter_keyframes_in_rtpbin() {
 GstElement *CameraPipeline::make_rtp_filter() {
   /* Floating: rtpbin sinks it and owns it. Only H.264/H.265 caps make it
    * filter; any other session passes through it untouched. */
-  GstElement *filter = gst_element_factory_make(kRtpKeyframeFilterFactory, nullptr);
+  GstElement *filter = gst_element_factory_make(catalog::rtpkeyframefilter::kFactory, nullptr);
   if (!filter)
     return nullptr;
   std::lock_guard lock(stream_lock_);
@@ -238,7 +250,7 @@ CameraPipeline::~CameraPipeline() {
   }
   gst_clear_object(&keyframe_decoder_);
   gst_clear_object(&rtp_filter_);
-  gst_clear_object(&sink_);
+  sink_.reset();
   gst_clear_object(&output_);
   gst_clear_object(&source_);
   gst_clear_object(&pipeline_);
@@ -268,8 +280,8 @@ void CameraPipeline::shutdown() {
 
 bool CameraPipeline::select_stream(GstCaps *caps) {
   const GstStructure *s = gst_caps_get_structure(caps, 0);
-  const char *media = gst_structure_get_string(s, "media");
-  const char *encoding = gst_structure_get_string(s, "encoding-name");
+  const char *media = gst_structure_get_string(s, rtspsrc::caps_field::kMedia);
+  const char *encoding = gst_structure_get_string(s, rtspsrc::caps_field::kEncodingName);
   if (g_strcmp0(media, "video") != 0) {
     std::lock_guard lock(stream_lock_);
     other_media_ += std::string(other_media_.empty() ? "" : ", ") + (media ? media : "unknown") +
@@ -297,8 +309,8 @@ void CameraPipeline::link_stream(GstPad *pad) {
   g_autoptr(GstCaps) caps = gst_pad_get_current_caps(pad);
   if (!caps)
     caps = gst_pad_query_caps(pad, nullptr);
-  const auto codec =
-      codec_of_encoding(gst_structure_get_string(gst_caps_get_structure(caps, 0), "encoding-name"));
+  const auto codec = codec_of_encoding(gst_structure_get_string(
+      gst_caps_get_structure(caps, 0), rtspsrc::caps_field::kEncodingName));
   if (!codec) {
     post_error(GST_STREAM_ERROR, GST_STREAM_ERROR_CODEC_NOT_FOUND,
                "rtspsrc offered a stream that is neither H.264 nor H.265");
@@ -306,7 +318,7 @@ void CameraPipeline::link_stream(GstPad *pad) {
   }
 
   const std::string factory =
-      gpus_.decoder_factory(decoder_, *codec, camera_.settings.gpu, camera_.settings.decode);
+      elements_.decoder_factory(decoder_, *codec, camera_.settings.gpu, camera_.settings.decode);
   if (factory.empty()) {
     post_error(GST_CORE_ERROR, GST_CORE_ERROR_MISSING_PLUGIN,
                std::string("no NVDEC ") + (*codec == Codec::H265 ? "H.265" : "H.264") +
@@ -331,13 +343,13 @@ void CameraPipeline::link_stream(GstPad *pad) {
   /* Downstream first, so nothing pushes into an element not yet running. */
   for (auto element = chain.rbegin(); element != chain.rend(); ++element)
     gst_element_sync_state_with_parent(*element);
-  g_autoptr(GstPad) sink_pad = gst_element_get_static_pad(chain.front(), "sink");
+  g_autoptr(GstPad) sink_pad = gst_element_get_static_pad(chain.front(), catalog::kSinkPad);
   if (GST_PAD_LINK_FAILED(gst_pad_link(pad, sink_pad))) {
     post_error(GST_CORE_ERROR, GST_CORE_ERROR_NEGOTIATION,
                "cannot link rtspsrc to " + specs.front().factory);
     return;
   }
-  if (factory == kKeyframeDecoderFactory) {
+  if (factory == catalog::gpukeyframedec::kFactory) {
     std::lock_guard lock(stream_lock_);
     keyframe_decoder_ = GST_ELEMENT(gst_object_ref(chain.back()));
   }
@@ -377,14 +389,11 @@ GstBusSyncReply CameraPipeline::on_bus_sync(GstBus *, GstMessage *message, gpoin
 }
 
 uint64_t CameraPipeline::frames() const {
-  guint64 frames = 0;
-  g_object_get(sink_, "frames-received", &frames, nullptr);
-  return frames;
+  return sink_->frames_received();
 }
 
 int64_t CameraPipeline::last_frame_us() const {
-  guint64 time_ns = 0;
-  g_object_get(sink_, "last-frame-time", &time_ns, nullptr);
+  const guint64 time_ns = sink_->last_frame_time();
   return time_ns == 0 ? -1 : int64_t(time_ns / 1000);
 }
 
@@ -392,42 +401,31 @@ Sample CameraPipeline::latest(int64_t &arrival_us) const {
   /* Read first: if a frame lands in between, the age shown errs on the old
    * side by one frame, never on the young one. */
   arrival_us = last_frame_us();
-  GstSample *sample = nullptr;
-  g_signal_emit_by_name(sink_, kSinkLatestSignal, &sample);
+  Sample sample = sink_->latest();
   if (sample && arrival_us < 0)
     arrival_us = last_frame_us();
-  return Sample(sample);
+  return sample;
 }
 
 void CameraPipeline::frame_size(int &width, int &height) const {
   width = height = 0;
-  g_autoptr(GstPad) pad = gst_element_get_static_pad(sink_, "sink");
+  g_autoptr(GstPad) pad = gst_element_get_static_pad(sink_->element(), catalog::kSinkPad);
   g_autoptr(GstCaps) caps = gst_pad_get_current_caps(pad);
   if (!caps)
     return;
   const GstStructure *s = gst_caps_get_structure(caps, 0);
-  gst_structure_get_int(s, "width", &width);
-  gst_structure_get_int(s, "height", &height);
+  gst_structure_get_int(s, catalog::video_caps_field::kWidth, &width);
+  gst_structure_get_int(s, catalog::video_caps_field::kHeight, &height);
 }
 
-GstStructure *CameraPipeline::keyframe_decoder_stats() const {
+std::optional<gpukeyframedec::Stats> CameraPipeline::keyframe_decoder_stats() const {
   std::lock_guard lock(stream_lock_);
-  GstStructure *stats = nullptr;
-  if (keyframe_decoder_)
-    g_object_get(keyframe_decoder_, "stats", &stats, nullptr);
-  return stats;
+  return gpukeyframedec::Stats::read(keyframe_decoder_);
 }
 
-bool CameraPipeline::rtp_filter_counts(uint64_t &passed, uint64_t &dropped) const {
+std::optional<rtpkeyframefilter::Counters> CameraPipeline::rtp_filter_counters() const {
   std::lock_guard lock(stream_lock_);
-  if (!rtp_filter_)
-    return false;
-  guint64 passed_now = 0, dropped_now = 0;
-  g_object_get(rtp_filter_, "packets-passed", &passed_now, "packets-dropped", &dropped_now,
-               nullptr);
-  passed = passed_now;
-  dropped = dropped_now;
-  return true;
+  return rtpkeyframefilter::Counters::read(rtp_filter_);
 }
 
 std::optional<Codec> CameraPipeline::codec() const {

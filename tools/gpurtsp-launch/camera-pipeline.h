@@ -17,22 +17,28 @@
 #include <optional>
 #include <string>
 
+#include <gpurtsp/gpukeyframedec.hpp>
+#include <gpurtsp/latestframesink.hpp>
+#include <gpurtsp/rtpkeyframefilter.hpp>
+
 #include "config.h"
+#include "element-catalog.h"
 #include "gpu-resources.h"
-#include <gpurtsp/latestframesink.hpp> /* Sample */
 #include "pipeline-description.h"
 
 namespace gpurtsp::launch {
 
 class CameraPipeline {
 public:
-  /* Builds the pipeline of @camera decoding with @decoder; @cuda_context is
-   * the GPU's shared context for nvidia, nullptr for software. @decoder_slot
+  /* Builds the pipeline of @camera decoding with @decoder, with the elements
+   * @elements chooses; @cuda_context is the GPU's shared context for nvidia,
+   * nullptr for software. @decoder_slot
    * (empty where the camera owns no NVDEC decoder) is held as long as the
    * pipeline exists. On failure (a missing element) returns nullptr and
    * says why in @error; the slot is given back. */
   static std::shared_ptr<CameraPipeline> create(const CameraConfig &camera, Decoder decoder,
-                                                GstContext *cuda_context, GpuResources &gpus,
+                                                GstContext *cuda_context, ElementCatalog &elements,
+                                                GpuResources &gpus,
                                                 GpuResources::DecoderSlot decoder_slot,
                                                 std::string &error);
   ~CameraPipeline();
@@ -62,13 +68,12 @@ public:
   /* Size of the JPEGs; 0x0 before caps are known. */
   void frame_size(int &width, int &height) const;
 
-  /* gpukeyframedec's "stats" structure (decoded, dropped-*, pool-*; caller
-   * frees), nullptr when the camera decodes otherwise or is not linked yet.
-   * Thread-safe. */
-  GstStructure *keyframe_decoder_stats() const;
-  /* rtpkeyframefilter's packet counts (decode: keyframes); false when the
-   * camera has none (yet). */
-  bool rtp_filter_counts(uint64_t &passed, uint64_t &dropped) const;
+  /* gpukeyframedec's statistics, nullopt when the camera decodes otherwise
+   * or is not linked yet. Thread-safe. */
+  std::optional<gpukeyframedec::Stats> keyframe_decoder_stats() const;
+  /* rtpkeyframefilter's packet counts (decode: keyframes); nullopt when the
+   * camera has none (yet). Thread-safe. */
+  std::optional<rtpkeyframefilter::Counters> rtp_filter_counters() const;
 
   /* The codec of the stream once rtspsrc's pad appeared. */
   std::optional<Codec> codec() const;
@@ -80,11 +85,12 @@ public:
   std::string offered_without_video() const;
 
 private:
-  /* output_elements() with the JPEG encoder GpuResources chose for us. */
+  /* output_elements() with the JPEG encoder ElementCatalog chose for us. */
   std::vector<ElementSpec> output_specs() const;
 
   CameraPipeline(const CameraConfig &camera, Decoder decoder, GstContext *cuda_context,
-                 GpuResources &gpus, GpuResources::DecoderSlot decoder_slot);
+                 ElementCatalog &elements, GpuResources &gpus,
+                 GpuResources::DecoderSlot decoder_slot);
 
   bool build(std::string &error);
   /* decode: keyframes: drop delta frames' packets where they enter rtpbin. */
@@ -103,6 +109,7 @@ private:
   GpuResources::DecoderSlot decoder_slot_;
   const CameraConfig camera_;
   const Decoder decoder_;
+  ElementCatalog &elements_;
   GpuResources &gpus_;
   GstContext *const cuda_context_; /* owned ref; nullptr for software */
 
@@ -110,7 +117,7 @@ private:
   GstElement *pipeline_ = nullptr; /* owned */
   GstElement *source_ = nullptr;   /* owned ref: rtspsrc */
   GstElement *output_ = nullptr;   /* owned ref: first element after the decoder */
-  GstElement *sink_ = nullptr;     /* owned ref: latestframesink */
+  std::optional<LatestFrameSink> sink_;
 
   std::mutex state_lock_;  /* serialises play() and shutdown() */
   bool shut_down_ = false; /* guarded by state_lock_ */

@@ -24,23 +24,25 @@ std::string describe_error(const GError *error, const char *debug) {
 
 /* gpu: auto is decided before anything asks for the GPU's context or
  * elements; a camera that decodes on the CPU holds no GPU. */
-CameraConfig with_gpu_placed(CameraConfig config, GpuResources &gpus) {
+CameraConfig with_gpu_placed(CameraConfig config, ElementCatalog &elements, GpuResources &gpus) {
   if (config.settings.decoder != DecoderChoice::Software)
-    config.settings.gpu = gpus.place(config.settings);
+    config.settings.gpu =
+        gpus.place(config.settings, elements.on_keyframe_sessions(config.settings));
   return config;
 }
 
 } // namespace
 
-Camera::Camera(CameraConfig config, GpuResources &gpus, PipelineWorker &worker)
-    : config_(with_gpu_placed(std::move(config), gpus)), gpus_(gpus), worker_(worker),
-      placed_(config_.settings.decoder != DecoderChoice::Software) {
+Camera::Camera(CameraConfig config, ElementCatalog &elements, GpuResources &gpus,
+               PipelineWorker &worker)
+    : config_(with_gpu_placed(std::move(config), elements, gpus)), elements_(elements), gpus_(gpus),
+      worker_(worker), placed_(config_.settings.decoder != DecoderChoice::Software) {
   std::string why;
-  decoder_ = gpus_.resolve(config_.settings, why);
+  decoder_ = elements_.resolve(config_.settings, gpus_, why);
   if (!decoder_)
     decoder_error_ = "decoder nvidia: " + why;
   if (placed_ && decoder_ != Decoder::Nvidia) {
-    gpus_.unplace(config_.settings.gpu, config_.settings);
+    gpus_.unplace(config_.settings.gpu, elements_.on_keyframe_sessions(config_.settings));
     placed_ = false;
   }
 }
@@ -48,7 +50,7 @@ Camera::Camera(CameraConfig config, GpuResources &gpus, PipelineWorker &worker)
 Camera::~Camera() {
   stop();
   if (placed_)
-    gpus_.unplace(config_.settings.gpu, config_.settings);
+    gpus_.unplace(config_.settings.gpu, elements_.on_keyframe_sessions(config_.settings));
 }
 
 void Camera::start(unsigned delay_ms) {
@@ -85,7 +87,7 @@ void Camera::connect() {
   context_generation_ = gpus_.context_generation(config_.settings.gpu);
   std::string error;
   GpuResources::DecoderSlot slot;
-  if (gpus_.owns_decoder(*decoder_, config_.settings)) {
+  if (elements_.owns_decoder(*decoder_, config_.settings)) {
     slot = gpus_.take_decoder_slot(config_.settings.gpu, error);
     if (!slot) {
       /* No pipeline, so no stall: waits until another camera's pipeline is
@@ -93,7 +95,7 @@ void Camera::connect() {
       wait(CameraState::Reconnecting,
            error + (config_.settings.decode == DecodeMode::All
                         ? ": decode: keyframes needs none per camera"
-                        : std::string(": ") + kKeyframeDecoderFactory +
+                        : std::string(": ") + catalog::gpukeyframedec::kFactory +
                               " (one decoder for all cameras) is not available"),
            backoff_.next_delay_ms());
       return;
@@ -101,8 +103,8 @@ void Camera::connect() {
   }
   /* The pipeline holds the slot until it is destroyed, on a worker thread
    * after drop_pipeline(); given back at once if create() fails. */
-  pipeline_ =
-      CameraPipeline::create(config_, *decoder_, cuda_context, gpus_, std::move(slot), error);
+  pipeline_ = CameraPipeline::create(config_, *decoder_, cuda_context, elements_, gpus_,
+                                     std::move(slot), error);
   if (!pipeline_) {
     fail(error);
     return;

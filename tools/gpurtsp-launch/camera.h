@@ -22,6 +22,7 @@
 #include "camera-pipeline.h"
 #include "camera-registry.h"
 #include "config.h"
+#include "element-catalog.h"
 #include "frame-rate-meter.h"
 #include "gpu-resources.h"
 #include "pipeline-worker.h"
@@ -44,7 +45,7 @@ public:
                : (stall_timeout_s > kFirstFrameTimeoutS ? stall_timeout_s : kFirstFrameTimeoutS);
   }
 
-  Camera(CameraConfig config, GpuResources &gpus, PipelineWorker &worker);
+  Camera(CameraConfig config, ElementCatalog &elements, GpuResources &gpus, PipelineWorker &worker);
   ~Camera();
   Camera(const Camera &) = delete;
   Camera &operator=(const Camera &) = delete;
@@ -65,13 +66,13 @@ public:
 
   /* The GPU it decodes on; -1 for software decoding. */
   int gpu() const { return decoder_ == Decoder::Nvidia ? config_.settings.gpu : -1; }
-  /* See CameraPipeline::keyframe_decoder_stats(); nullptr between attempts. */
-  GstStructure *keyframe_decoder_stats() const {
-    return pipeline_ ? pipeline_->keyframe_decoder_stats() : nullptr;
+  /* See CameraPipeline::keyframe_decoder_stats(); nullopt between attempts. */
+  std::optional<gpukeyframedec::Stats> keyframe_decoder_stats() const {
+    return pipeline_ ? pipeline_->keyframe_decoder_stats() : std::nullopt;
   }
-  /* See CameraPipeline::rtp_filter_counts(); false between attempts. */
-  bool rtp_filter_counts(uint64_t &passed, uint64_t &dropped) const {
-    return pipeline_ && pipeline_->rtp_filter_counts(passed, dropped);
+  /* See CameraPipeline::rtp_filter_counters(); nullopt between attempts. */
+  std::optional<rtpkeyframefilter::Counters> rtp_filter_counters() const {
+    return pipeline_ ? pipeline_->rtp_filter_counters() : std::nullopt;
   }
 
   /* The pipeline running now, nullptr between attempts (tests). */
@@ -95,6 +96,7 @@ private:
   static gboolean on_bus_message(GstBus *bus, GstMessage *message, gpointer self);
 
   const CameraConfig config_;
+  ElementCatalog &elements_;
   GpuResources &gpus_;
   PipelineWorker &worker_;
   std::optional<Decoder> decoder_; /* nullopt: nvidia requested but unusable */

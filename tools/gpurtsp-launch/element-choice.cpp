@@ -3,6 +3,8 @@
 #include <charconv>
 #include <vector>
 
+#include "element-catalog.h"
+
 namespace gpurtsp::launch {
 
 namespace {
@@ -36,7 +38,8 @@ bool is_nvdec_name(const std::string &name, const std::string &prefix, bool &nam
 }
 
 const char *jpeg_encoder_name(JpegEncoder encoder) {
-  return encoder == JpegEncoder::Nvjpegenc ? "nvjpegenc" : "gpujpegenc";
+  return encoder == JpegEncoder::Nvjpegenc ? catalog::nvcodec::kJpegEncoder
+                                           : catalog::gpujpegenc::kFactory;
 }
 
 const JpegEncoderPreference &auto_preference(GstRelease version) {
@@ -67,7 +70,8 @@ std::optional<GstRelease> parse_release(const std::string &version) {
 
 ElementChoice choose_nvdec_decoder(std::span<const RegisteredElement> decoders, Codec codec,
                                    int gpu, GstRelease nvcodec_version) {
-  const std::string prefix = codec == Codec::H265 ? "nvh265" : "nvh264";
+  const std::string prefix = codec == Codec::H265 ? catalog::nvcodec::kH265DecoderPrefix
+                                                  : catalog::nvcodec::kH264DecoderPrefix;
   const char *codec_text = codec == Codec::H265 ? "H.265" : "H.264";
   struct Candidate {
     const RegisteredElement *element;
@@ -103,7 +107,8 @@ ElementChoice choose_nvdec_decoder(std::span<const RegisteredElement> decoders, 
 }
 
 bool is_nvjpegenc(const std::string &factory) {
-  return factory == "nvjpegenc" || has_device_digits(factory, "nvjpeg", "enc");
+  /* nvjpegenc, nvjpegdevice1enc, ... */
+  return factory == catalog::nvcodec::kJpegEncoder || has_device_digits(factory, "nvjpeg", "enc");
 }
 
 namespace {
@@ -120,7 +125,7 @@ ElementChoice choose_jpeg_encoder(std::span<const RegisteredElement> encoders,
   bool have_gpujpegenc = false;
   std::string nvjpegenc;
   for (const RegisteredElement &element : encoders) {
-    if (element.name == "gpujpegenc")
+    if (element.name == catalog::gpujpegenc::kFactory)
       have_gpujpegenc = true;
     else if (is_nvjpegenc(element.name) && element.device == gpu)
       nvjpegenc = element.name;
@@ -138,7 +143,7 @@ ElementChoice choose_jpeg_encoder(std::span<const RegisteredElement> encoders,
   case JpegEncoderChoice::Gpujpegenc:
     if (!have_gpujpegenc)
       return {"", "jpeg_encoder: gpujpegenc, but " + no_gpujpegenc};
-    return {"gpujpegenc", "gpujpegenc: jpeg_encoder: gpujpegenc"};
+    return {catalog::gpujpegenc::kFactory, "gpujpegenc: jpeg_encoder: gpujpegenc"};
   case JpegEncoderChoice::Nvjpegenc:
     if (scaling) {
       if (fallback)
@@ -146,7 +151,8 @@ ElementChoice choose_jpeg_encoder(std::span<const RegisteredElement> encoders,
       if (!have_gpujpegenc)
         return {"", "jpeg_encoder: nvjpegenc falls back to gpujpegenc (" + no_rgb + "), but " +
                         no_gpujpegenc};
-      return {"gpujpegenc", "gpujpegenc instead of jpeg_encoder: nvjpegenc: " + no_rgb};
+      return {catalog::gpujpegenc::kFactory,
+              "gpujpegenc instead of jpeg_encoder: nvjpegenc: " + no_rgb};
     }
     if (nvjpegenc.empty())
       return {"", "jpeg_encoder: nvjpegenc, but " + no_nvjpegenc};
@@ -160,7 +166,7 @@ ElementChoice choose_jpeg_encoder(std::span<const RegisteredElement> encoders,
   for (JpegEncoder encoder : preference.order) {
     std::string factory;
     if (encoder == JpegEncoder::Gpujpegenc && have_gpujpegenc)
-      factory = "gpujpegenc";
+      factory = catalog::gpujpegenc::kFactory;
     else if (encoder == JpegEncoder::Nvjpegenc && !scaling)
       factory = nvjpegenc;
     if (factory.empty())

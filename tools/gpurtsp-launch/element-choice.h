@@ -1,6 +1,6 @@
 /* Which NVDEC decoder and which JPEG encoder an nvidia camera gets, as pure
  * functions of what the registry holds, so every GStreamer version's layout
- * can be tested without a GPU. GpuResources collects the registry's answers
+ * can be tested without a GPU. ElementCatalog collects the registry's answers
  * into RegisteredElement lists and calls these.
  *
  * nvcodec's decoder names changed under us:

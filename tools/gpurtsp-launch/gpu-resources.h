@@ -1,7 +1,9 @@
 /* The GPUs cameras decode on: ONE GstCudaContext per GPU, created here and
- * given to every pipeline on that GPU, and the NVDEC decoder element of each
- * GPU. Without gstreamer-cuda-1.0 at build time every camera decodes on the
- * CPU. Main thread only, except where noted. */
+ * given to every pipeline on that GPU, and each GPU's budget of NVDEC
+ * decoders, and which GPU a gpu: auto camera goes to. Which elements run on
+ * them is ElementCatalog's business. Without
+ * gstreamer-cuda-1.0 at build time every camera decodes on the CPU. Main
+ * thread only, except where noted. */
 #pragma once
 
 #include <gst/gst.h>
@@ -10,15 +12,11 @@
 #include <map>
 #include <mutex>
 #include <optional>
-#include <set>
 #include <string>
-#include <tuple>
 #include <utility>
 #include <vector>
 
 #include "config.h"
-#include "element-choice.h"
-#include "pipeline-description.h"
 
 namespace gpurtsp::launch {
 
@@ -34,38 +32,13 @@ public:
   GpuResources(const GpuResources &) = delete;
   GpuResources &operator=(const GpuResources &) = delete;
 
-  /* The decoder kind of a camera with @settings (decoder, gpu, width,
-   * jpeg_encoder). nvidia needs the CUDA context of settings.gpu, its NVDEC
-   * H.264 decoder, a JPEG encoder (jpeg_encoder()) and, with width set,
-   * gpunv12torgb. When they are missing, auto falls back to software and
-   * nvidia gives nullopt; @why says what is missing either way. */
-  std::optional<Decoder> resolve(const CameraSettings &settings, std::string &why);
-
-  /* The decoder element of @codec for @decoder on @gpu; empty when there is
-   * none (e.g. no NVDEC H.265 on this GPU). With decode: keyframes, nvidia
-   * gets gpukeyframedec (NVDEC sessions shared by every camera of the GPU)
-   * where the plugin registered it, else the per-camera NVDEC decoder after
-   * one warning. Thread-safe: pipelines ask from rtspsrc's pad-added. */
-  std::string decoder_factory(Decoder decoder, Codec codec, int gpu,
-                              DecodeMode mode = DecodeMode::All) {
-    return decoder_choice(decoder, codec, gpu, mode).factory;
-  }
-  /* The same with the one-line reason (choose_nvdec_decoder()). */
-  ElementChoice decoder_choice(Decoder decoder, Codec codec, int gpu,
-                               DecodeMode mode = DecodeMode::All);
-
-  /* The JPEG encoder of nvidia cameras with @settings (jpeg_encoder, gpu,
-   * width) and why (choose_jpeg_encoder()); factory empty when none is
-   * usable. jpeg_encoder: nvjpegenc with width falls back to gpujpegenc,
-   * logged once. Thread-safe: pipelines are built on worker threads. */
-  ElementChoice jpeg_encoder(const CameraSettings &settings);
-
-  /* nvcodec's release (gst-plugins-bad's), which decides its element
-   * names; gst_version() where nvcodec is not installed. */
-  static GstRelease nvcodec_release();
+  /* Whether @gpu has its shared CUDA context, made on first use; else
+   * @why not. */
+  bool has_context(int gpu, std::string &why);
 
   /* The GstContext with @gpu's shared CUDA context, for pipelines of cameras
-   * resolve() gave nvidia (transfer none); nullptr otherwise. */
+   * ElementCatalog::resolve() gave nvidia (transfer none); nullptr
+   * otherwise. */
   GstContext *pipeline_context(int gpu) const;
 
   /* Thread-safe: an element made its own CUDA context instead of using ours
@@ -121,11 +94,8 @@ public:
   /* Slots per GPU; 0: no limit. Main thread, before cameras start. */
   void set_max_decoders_per_gpu(unsigned max) { max_decoders_per_gpu_ = max; }
   unsigned max_decoders_per_gpu() const { return max_decoders_per_gpu_; }
-  /* Whether a camera with @settings decoding with @decoder owns an NVDEC
-   * decoder: nvidia with decode: all, or keyframes without gpukeyframedec
-   * (whose sessions are shared by every camera of the GPU). */
-  bool owns_decoder(Decoder decoder, const CameraSettings &settings);
-  /* One of @gpu's slots, or an empty one and @why, e.g. "no NVDEC decoder
+  /* One of @gpu's slots for a camera that owns a decoder
+   * (ElementCatalog::owns_decoder()), or an empty one and @why, e.g. "no NVDEC decoder
    * left on GPU 0 (256 in use, --max-decoders-per-gpu 256)". Thread-safe. */
   DecoderSlot take_decoder_slot(int gpu, std::string &why);
   /* Thread-safe. */
@@ -142,12 +112,13 @@ public:
 
   /* gpu: auto. The GPU a camera with @settings goes to (placement.h): by
    * free NVDEC decoder budget when it owns a decoder, by keyframe load
-   * otherwise, among the visible GPUs whose context works. @settings.gpu
-   * already set: that GPU. No GPU visible: 0, whose context resolve() then
-   * reports missing. Counted until unplace(). */
-  int place(const CameraSettings &settings);
-  /* A camera placed on @gpu with @settings is gone. */
-  void unplace(int gpu, const CameraSettings &settings);
+   * otherwise (@keyframe_sessions: ElementCatalog::on_keyframe_sessions()),
+   * among the visible GPUs whose context works. @settings.gpu already set:
+   * that GPU. No GPU visible: 0, whose context resolve() then reports
+   * missing. Counted until unplace(). */
+  int place(const CameraSettings &settings, bool keyframe_sessions);
+  /* A camera placed on @gpu (as place() counted it) is gone. */
+  void unplace(int gpu, bool keyframe_sessions);
   /* CUDA devices the driver reports (0 without CUDA). */
   int visible_gpus();
   /* Tests: pretend @count GPUs are visible and usable, no context made. */
@@ -162,13 +133,6 @@ public:
   };
   std::vector<GpuFigures> figures() const;
 
-  /* Tests: @gpu's shared context (a GstCudaContext), nullptr if none. */
-  GstObject *cuda_context(int gpu) const;
-
-  /* Tests: every CUDA context the elements of @pipeline answer a context
-   * query with; one shared context gives a set of one. Thread-safe. */
-  static std::set<GstObject *> contexts_in(GstElement *pipeline);
-
 private:
   struct Gpu {
     GstObject *cuda_context = nullptr; /* GstCudaContext, owned */
@@ -177,11 +141,6 @@ private:
     unsigned generation = 0;           /* contexts replaced after a sticky error */
   };
 
-  /* Whether nvidia decoding works for @settings; else why not. */
-  bool usable(const CameraSettings &settings, std::string &why);
-  /* Whether an nvidia camera with @settings decodes on the GPU's shared
-   * keyframe sessions rather than a decoder of its own. */
-  bool on_keyframe_sessions(const CameraSettings &settings);
   Gpu &gpu_state(int gpu);
 
   std::map<int, Gpu> gpus_;
@@ -191,12 +150,6 @@ private:
   };
   std::optional<int> visible_gpus_; /* main thread */
   std::optional<int> fake_gpus_;    /* main thread */
-  std::mutex decoders_lock_;
-  /* (codec, gpu) -> decoder; guarded by decoders_lock_ */
-  std::map<std::pair<Codec, int>, ElementChoice> decoders_;
-  /* (jpeg_encoder, gpu, scaling) -> encoder; guarded by decoders_lock_ */
-  std::map<std::tuple<JpegEncoderChoice, int, bool>, ElementChoice> jpeg_encoders_;
-  std::optional<bool> have_keyframe_decoder_; /* looked up once; guarded by decoders_lock_ */
   std::atomic<unsigned> element_contexts_{0};
 
   std::atomic<unsigned> max_decoders_per_gpu_{kDefaultMaxDecodersPerGpu};

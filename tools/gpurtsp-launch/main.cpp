@@ -16,6 +16,7 @@
 #include "camera-manager.h"
 #include "config.h"
 #include "demo-cameras.h"
+#include "element-catalog.h"
 #include "gpu-resources.h"
 #include "http-server.h"
 #include "log.h"
@@ -147,16 +148,18 @@ std::string summary(const Config &config, const Shard &shard, size_t config_came
 
 /* One "# id: note" line per camera, saying which decoder and JPEG encoder it
  * got and why, then its gst-launch-1.0 line. */
-void print_pipelines(const std::vector<CameraConfig> &cameras, GpuResources &gpus) {
+void print_pipelines(const std::vector<CameraConfig> &cameras, ElementCatalog &elements,
+                     GpuResources &gpus) {
   for (CameraConfig camera : cameras) {
     CameraSettings &settings = camera.settings;
     const bool automatic = settings.gpu == kAutoGpu;
+    const bool keyframe_sessions = elements.on_keyframe_sessions(settings);
     if (settings.decoder != DecoderChoice::Software)
-      settings.gpu = gpus.place(settings);
+      settings.gpu = gpus.place(settings, keyframe_sessions);
     std::string why;
-    const auto decoder = gpus.resolve(settings, why);
+    const auto decoder = elements.resolve(settings, gpus, why);
     if (settings.decoder != DecoderChoice::Software && decoder != Decoder::Nvidia)
-      gpus.unplace(settings.gpu, settings);
+      gpus.unplace(settings.gpu, keyframe_sessions);
     if (!decoder) {
       std::printf("# %s: fails: decoder nvidia: %s\n", camera.id.c_str(), why.c_str());
       continue;
@@ -168,11 +171,11 @@ void print_pipelines(const std::vector<CameraConfig> &cameras, GpuResources &gpu
       note += " (auto: " + why + ")";
     const Codec codec = settings.codec == CodecChoice::H265 ? Codec::H265 : Codec::H264;
     const ElementChoice chosen =
-        gpus.decoder_choice(*decoder, codec, settings.gpu, settings.decode);
+        elements.decoder_choice(*decoder, codec, settings.gpu, settings.decode);
     note += "; decoder " + chosen.reason;
     std::string jpeg_encoder;
     if (*decoder == Decoder::Nvidia) {
-      const ElementChoice encoder = gpus.jpeg_encoder(settings);
+      const ElementChoice encoder = elements.jpeg_encoder(settings);
       jpeg_encoder = encoder.factory;
       note += "; jpeg encoder " + encoder.reason;
     } else {
@@ -183,13 +186,15 @@ void print_pipelines(const std::vector<CameraConfig> &cameras, GpuResources &gpu
     }
     if (settings.codec == CodecChoice::Auto) {
       const std::string h265 =
-          gpus.decoder_factory(*decoder, Codec::H265, settings.gpu, settings.decode);
-      note += "; codec auto, shown for H.264, H.265 uses rtph265depay ! h265parse ! " +
+          elements.decoder_factory(*decoder, Codec::H265, settings.gpu, settings.decode);
+      note += std::string("; codec auto, shown for H.264, H.265 uses ") + catalog::kRtpH265Depay +
+              " ! " + catalog::kH265Parse + " ! " +
               (h265.empty() ? std::string("(no decoder)") : h265);
     }
     if (settings.decode == DecodeMode::Keyframes)
-      note += std::string("; ") + kRtpKeyframeFilterFactory +
-              " inside rtspsrc, before its jitterbuffer (rtpbin's request-rtp-decoder)";
+      note += std::string("; ") + catalog::rtpkeyframefilter::kFactory +
+              " inside rtspsrc, before its jitterbuffer (rtpbin's " +
+              catalog::rtpbin::signal_name::kRequestRtpDecoder + ")";
     std::string factory = chosen.factory;
     if (factory.empty())
       factory = "(no " + std::string(codec_name(codec)) + " decoder)";
@@ -207,9 +212,9 @@ gboolean on_stop_signal(gpointer loop) {
 }
 
 /* Runs the cameras until SIGINT or SIGTERM; returns with every pipeline down. */
-int run_cameras(const Config &config, GpuResources &gpus, const Options &options,
-                const ShardInfo &shard) {
-  CameraManager manager(config.cameras, gpus);
+int run_cameras(const Config &config, ElementCatalog &elements, GpuResources &gpus,
+                const Options &options, const ShardInfo &shard) {
+  CameraManager manager(config.cameras, elements, gpus);
   /* The API, metrics and camera wall, on this thread's main loop. */
   http::HttpServerOptions http_options;
   http_options.listen = config.http.listen;
@@ -244,9 +249,10 @@ int run_cameras(const Config &config, GpuResources &gpus, const Options &options
   return kExitOk;
 }
 
-int run(const Config &config, GpuResources &gpus, const Options &options, const ShardInfo &shard) {
+int run(const Config &config, ElementCatalog &elements, GpuResources &gpus, const Options &options,
+        const ShardInfo &shard) {
   raise_limits(config.cameras.size());
-  const int status = run_cameras(config, gpus, options, shard);
+  const int status = run_cameras(config, elements, gpus, options, shard);
   /* The manager waited for its worker threads: the CUDA contexts may go. */
   LAUNCH_DEBUG("every pipeline is down");
   return status;
@@ -357,6 +363,7 @@ int main(int argc, char **argv) {
   gst_init(nullptr, nullptr);
   /* Destroyed last: pipelines must be down before the CUDA contexts go. */
   GpuResources gpus;
+  ElementCatalog elements;
   gpus.set_max_decoders_per_gpu(options.max_decoders_per_gpu);
   std::unique_ptr<DemoCameras> demo;
   if (options.demo > 0) {
@@ -370,9 +377,9 @@ int main(int argc, char **argv) {
     config.cameras = demo->cameras();
   }
   if (options.print_pipelines) {
-    print_pipelines(config.cameras, gpus);
+    print_pipelines(config.cameras, elements, gpus);
     return kExitOk;
   }
-  return run(config, gpus, options,
+  return run(config, elements, gpus, options,
              ShardInfo{shard, options.demo > 0 ? config.cameras.size() : config_cameras});
 }

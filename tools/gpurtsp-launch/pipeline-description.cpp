@@ -4,6 +4,8 @@
 
 #include <string_view>
 
+#include "element-catalog.h"
+
 namespace gpurtsp::launch {
 
 namespace {
@@ -24,8 +26,8 @@ std::string shell_quote(const std::string &text) {
 
 std::string describe(const ElementSpec &element) {
   /* A capsfilter is written as its caps, the way people write them. */
-  if (element.factory == "capsfilter" && element.properties.size() == 1 &&
-      element.properties[0].name == "caps")
+  if (element.factory == catalog::capsfilter::kFactory && element.properties.size() == 1 &&
+      element.properties[0].name == catalog::capsfilter::property::kCaps)
     return shell_quote(element.properties[0].value);
   std::string text = element.factory;
   for (const PropertySpec &property : element.properties)
@@ -35,9 +37,10 @@ std::string describe(const ElementSpec &element) {
 
 ElementSpec scaled_caps(const char *features, int width) {
   /* Height follows from the source's aspect ratio with square pixels. */
-  return {"capsfilter",
-          {{"caps", std::string("video/x-raw") + features + ",width=" + std::to_string(width) +
-                        ",pixel-aspect-ratio=1/1"}}};
+  return {catalog::capsfilter::kFactory,
+          {{catalog::capsfilter::property::kCaps, std::string("video/x-raw") + features +
+                                                      ",width=" + std::to_string(width) +
+                                                      ",pixel-aspect-ratio=1/1"}}};
 }
 
 } // namespace
@@ -52,26 +55,27 @@ const char *decoder_name(Decoder decoder) {
 
 ElementSpec source_element(const CameraConfig &camera) {
   const CameraSettings &settings = camera.settings;
-  ElementSpec source{"rtspsrc", {{"location", camera.url.location}}};
+  namespace property = catalog::rtspsrc::property;
+  ElementSpec source{catalog::rtspsrc::kFactory, {{property::kLocation, camera.url.location}}};
   if (!camera.url.user.empty())
-    source.properties.push_back({"user-id", camera.url.user});
+    source.properties.push_back({property::kUserId, camera.url.user});
   if (!camera.url.password.empty())
-    source.properties.push_back({"user-pw", camera.url.password, true});
-  source.properties.push_back({"latency", std::to_string(settings.latency_ms)});
+    source.properties.push_back({property::kUserPw, camera.url.password, true});
+  source.properties.push_back({property::kLatency, std::to_string(settings.latency_ms)});
   /* auto keeps rtspsrc's default: UDP first, TCP when UDP gets nothing. */
   if (settings.transport != Transport::Auto)
-    source.properties.push_back({"protocols", transport_name(settings.transport)});
+    source.properties.push_back({property::kProtocols, transport_name(settings.transport)});
   return source;
 }
 
 std::vector<ElementSpec> depayload_elements(Codec codec) {
   if (codec == Codec::H265)
-    return {{"rtph265depay", {}}, {"h265parse", {}}};
-  return {{"rtph264depay", {}}, {"h264parse", {}}};
+    return {{catalog::kRtpH265Depay, {}}, {catalog::kH265Parse, {}}};
+  return {{catalog::kRtpH264Depay, {}}, {catalog::kH264Parse, {}}};
 }
 
 std::string software_decoder_factory(Codec codec) {
-  return codec == Codec::H265 ? "avdec_h265" : "avdec_h264";
+  return codec == Codec::H265 ? catalog::avdec::kH265 : catalog::avdec::kH264;
 }
 
 std::vector<ElementSpec> decode_elements(const CameraConfig &camera, Decoder decoder,
@@ -80,20 +84,26 @@ std::vector<ElementSpec> decode_elements(const CameraConfig &camera, Decoder dec
   /* gpukeyframedec drops delta units too, but only after GstVideoDecoder has
    * made a frame of each: 29 of 30 access units never get that far. */
   if (camera.settings.decode == DecodeMode::Keyframes)
-    elements.push_back({"identity", {{"drop-buffer-flags", "delta-unit"}}});
-  if (decoder_factory == kKeyframeDecoderFactory) {
-    elements.push_back(
-        {decoder_factory, {{"cuda-device-id", std::to_string(camera.settings.gpu)}}});
+    elements.push_back({catalog::identity::kFactory,
+                        {{catalog::identity::property::kDropBufferFlags, "delta-unit"}}});
+  if (decoder_factory == catalog::gpukeyframedec::kFactory) {
+    elements.push_back({decoder_factory,
+                        {{catalog::gpukeyframedec::property::kCudaDeviceId,
+                          std::to_string(camera.settings.gpu)}}});
   } else if (decoder == Decoder::Software) {
     /* One thread per camera: a thousand cameras must not mean a thousand
      * thread pools; and no JPEG of a half-decoded frame after packet loss. */
-    elements.push_back({decoder_factory, {{"max-threads", "1"}, {"output-corrupt", "false"}}});
+    elements.push_back({decoder_factory,
+                        {{catalog::avdec::property::kMaxThreads, "1"},
+                         {catalog::avdec::property::kOutputCorrupt, "false"}}});
   } else {
     elements.push_back({decoder_factory, {}});
     /* nvh264dec offers GL memory when downstream (videorate) accepts any
      * caps, and then opens a GL display: pointless here, and the NVIDIA EGL
      * driver's threads crashed H100 processes at teardown. */
-    elements.push_back({"capsfilter", {{"caps", "video/x-raw(memory:CUDAMemory)"}}});
+    elements.push_back(
+        {catalog::capsfilter::kFactory,
+         {{catalog::capsfilter::property::kCaps, "video/x-raw(memory:CUDAMemory)"}}});
   }
   return elements;
 }
@@ -103,32 +113,40 @@ std::vector<ElementSpec> output_elements(const CameraConfig &camera, Decoder dec
   const CameraSettings &settings = camera.settings;
   const std::string quality = std::to_string(settings.jpeg_quality);
   std::vector<ElementSpec> elements;
-  if (decoder == Decoder::Nvidia && jpeg_encoder != "gpujpegenc") {
+  if (decoder == Decoder::Nvidia && jpeg_encoder != catalog::gpujpegenc::kFactory) {
     /* nvjpegenc takes no NV12 where GStreamer's NVRTC kernels are missing
      * (Debian's builds on CUDA 13): gpunv12torgb then makes I420, and passes
      * NV12 through (no copy) where nvjpegenc takes it. nvjpegenc's
      * cuda-device-id is read-only: the factory is the GPU's. */
-    elements.push_back({"gpunv12torgb", {{"cuda-device-id", std::to_string(settings.gpu)}}});
-    elements.push_back({jpeg_encoder, {{"quality", quality}}});
+    elements.push_back(
+        {catalog::gpunv12torgb::kFactory,
+         {{catalog::gpunv12torgb::property::kCudaDeviceId, std::to_string(settings.gpu)}}});
+    elements.push_back({jpeg_encoder, {{catalog::nvcodec::property::kQuality, quality}}});
   } else if (decoder == Decoder::Nvidia) {
     const std::string gpu = std::to_string(settings.gpu);
     /* gpujpegenc takes the decoder's NV12 as is; only scaling needs the
      * converter (its resize is fused with the colour conversion). */
     if (settings.width > 0) {
-      elements.push_back({"gpunv12torgb", {{"cuda-device-id", gpu}}});
+      elements.push_back({catalog::gpunv12torgb::kFactory,
+                          {{catalog::gpunv12torgb::property::kCudaDeviceId, gpu}}});
       elements.push_back(scaled_caps("(memory:CUDAMemory)", settings.width));
     }
-    elements.push_back({"gpujpegenc", {{"cuda-device-id", gpu}, {"quality", quality}}});
+    elements.push_back({catalog::gpujpegenc::kFactory,
+                        {{catalog::gpujpegenc::property::kCudaDeviceId, gpu},
+                         {catalog::gpujpegenc::property::kQuality, quality}}});
   } else {
-    elements.push_back({"videoconvert", {}});
+    elements.push_back({catalog::kVideoConvert, {}});
     if (settings.width > 0) {
-      elements.push_back({"videoscale", {}});
+      elements.push_back({catalog::kVideoScale, {}});
       elements.push_back(scaled_caps("", settings.width));
     }
-    elements.push_back({"jpegenc", {{"quality", quality}}});
+    elements.push_back(
+        {catalog::jpegenc::kFactory, {{catalog::jpegenc::property::kQuality, quality}}});
   }
-  elements.push_back({"latestframesink",
-                      {{"buffer-size", std::to_string(settings.buffer_size)}, {"sync", "false"}}});
+  elements.push_back(
+      {catalog::latestframesink::kFactory,
+       {{catalog::latestframesink::property::kBufferSize, std::to_string(settings.buffer_size)},
+        {catalog::basesink::property::kSync, "false"}}});
   return elements;
 }
 
@@ -141,7 +159,9 @@ std::string launch_line(const CameraConfig &camera, Codec codec, Decoder decoder
     elements.push_back(std::move(element));
   if (camera.settings.fps > 0)
     elements.push_back(
-        {"videorate", {{"drop-only", "true"}, {"max-rate", std::to_string(camera.settings.fps)}}});
+        {catalog::videorate::kFactory,
+         {{catalog::videorate::property::kDropOnly, "true"},
+          {catalog::videorate::property::kMaxRate, std::to_string(camera.settings.fps)}}});
   for (auto &element : output_elements(camera, decoder, jpeg_encoder))
     elements.push_back(std::move(element));
 

@@ -8,8 +8,11 @@
  * The source and the output part exist from the start; depay, parse and the
  * decoder depend on the codec, so they are made when rtspsrc's pad appears.
  * The rate limit is a pad probe dropping frames by arrival time (running
- * time), not by timestamp, so cameras whose clocks jump are still limited. */
+ * time), not by timestamp, so cameras whose clocks jump are still limited.
+ * The elements' names come from element-catalog.h. */
 #pragma once
+
+#include <gpurtsp/gpujpegenc.hpp>
 
 #include <string>
 #include <vector>
@@ -42,27 +45,23 @@ ElementSpec source_element(const CameraConfig &camera);
 /* RTP depayloader and parser of @codec. */
 std::vector<ElementSpec> depayload_elements(Codec codec);
 
-/* gpurtsp's keyframe-only decoder: NVDEC sessions pooled per CUDA context
- * instead of one per camera (docs/nvdec-sessions.md). */
-constexpr const char *kKeyframeDecoderFactory = "gpukeyframedec";
-/* decode: keyframes puts it inside rtspsrc's rtpbin, in front of the
- * jitterbuffer (CameraPipeline), so it is not in the launch line. */
-constexpr const char *kRtpKeyframeFilterFactory = "rtpkeyframefilter";
-
 /* From parsed access units to raw frames: the keyframe filter (decode:
  * keyframes) and @decoder_factory, a decoder of @decoder's kind, which may be
- * kKeyframeDecoderFactory. */
+ * gpukeyframedec: NVDEC sessions pooled per CUDA context instead of one per
+ * camera (docs/nvdec-sessions.md). rtpkeyframefilter is not among them:
+ * decode: keyframes puts it inside rtspsrc's rtpbin, in front of the
+ * jitterbuffer (CameraPipeline), so it is not in the launch line either. */
 std::vector<ElementSpec> decode_elements(const CameraConfig &camera, Decoder decoder,
                                          const std::string &decoder_factory);
 
 /* From raw frames to the sink: scaling when width is set, the JPEG encoder of
  * @decoder's kind (nvidia keeps frames on the GPU), latestframesink. The
  * first element is where the rate limit drops frames. @jpeg_encoder: nvidia's
- * encoder factory (GpuResources::jpeg_encoder()): gpujpegenc, or nvjpegenc /
+ * encoder factory (ElementCatalog::jpeg_encoder()): gpujpegenc, or nvjpegenc /
  * nvjpegdeviceNenc, which take the decoder's NV12 as is and no RGB, so never
  * with width; software decoding always uses jpegenc. */
 std::vector<ElementSpec> output_elements(const CameraConfig &camera, Decoder decoder,
-                                         const std::string &jpeg_encoder = "gpujpegenc");
+                                         const std::string &jpeg_encoder = gpujpegenc::kFactory);
 
 /* The software decoder of @codec: "avdec_h264", "avdec_h265". */
 std::string software_decoder_factory(Codec codec);
@@ -71,6 +70,6 @@ std::string software_decoder_factory(Codec codec);
  * shown as "***". The rate limit appears as the equivalent videorate. */
 std::string launch_line(const CameraConfig &camera, Codec codec, Decoder decoder,
                         const std::string &decoder_factory,
-                        const std::string &jpeg_encoder = "gpujpegenc");
+                        const std::string &jpeg_encoder = gpujpegenc::kFactory);
 
 } // namespace gpurtsp::launch

@@ -1,23 +1,18 @@
 #include "totals.h"
 
-#include <gpurtsp/gpukeyframedec.hpp>
-
 #include <algorithm>
 
 namespace gpurtsp::launch {
 
-void KeyframeDecoderTotals::add(const GstStructure *stats) {
+void KeyframeDecoderTotals::add(const gpukeyframedec::Stats &s) {
   instances++;
-  const auto s = gpurtsp::gpukeyframedec::Stats::from_structure(stats);
-  if (!s)
-    return;
-  decoded += s->decoded;
-  dropped_busy += s->dropped_busy;
-  dropped_non_intra += s->dropped_non_intra;
+  decoded += s.decoded;
+  dropped_busy += s.dropped_busy;
+  dropped_non_intra += s.dropped_non_intra;
   /* The pool is shared by every camera of a GPU: its figures are the same
    * in each camera's structure, so the largest is the pool's. */
-  pool_output_frames = std::max<std::uint64_t>(pool_output_frames, s->pool_output_frames);
-  if (const auto &pool = s->pool) {
+  pool_output_frames = std::max<std::uint64_t>(pool_output_frames, s.pool_output_frames);
+  if (const auto &pool = s.pool) {
     pool_users = std::max(pool_users, pool->users);
     pool_sessions = std::max(pool_sessions, pool->size);
     pool_max_sessions = std::max(pool_max_sessions, pool->max);

@@ -4,7 +4,7 @@
  * aggregation, so the two cannot report different figures. */
 #pragma once
 
-#include <gst/gst.h>
+#include <gpurtsp/gpukeyframedec.hpp>
 
 #include <cstdint>
 #include <vector>
@@ -22,8 +22,8 @@ struct KeyframeDecoderTotals {
   std::uint64_t pool_creation_failures = 0;
   std::uint64_t pool_output_frames = 0; /* frames the shared output pools allocated */
 
-  /* Adds one gpukeyframedec's "stats" structure (of one GPU's pool). */
-  void add(const GstStructure *stats);
+  /* Adds one gpukeyframedec's statistics (of one GPU's pool). */
+  void add(const gpukeyframedec::Stats &stats);
   /* Adds another GPU's totals: pools are per GPU, so their figures add up. */
   void merge(const KeyframeDecoderTotals &other);
 };

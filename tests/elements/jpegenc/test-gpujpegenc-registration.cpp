@@ -1,6 +1,7 @@
 /* gpujpegenc is registered where CUDA and nvJPEG are, and otherwise absent
  * with its reason recorded while the rest of the plugin keeps working. Runs
  * anywhere; on a GPU host it also hides nvJPEG to check that reason. */
+#include <gpurtsp/plugin-status.hpp>
 #include <glib/gstdio.h>
 #include <sstream>
 #include <string>
@@ -26,13 +27,10 @@ static bool lists_element(const std::string &listing, const std::string &element
 
 /* What plugin.cpp recorded as missing in the registry, "" if nothing. */
 static std::string recorded_missing() {
-  GstPlugin *plugin = gst_registry_find_plugin(gst_registry_get(), "gpurtsp");
+  GstPlugin *plugin = gst_registry_find_plugin(gst_registry_get(), gpurtsp::plugin_status::kPlugin);
   fail_unless(plugin != nullptr, "the gpurtsp plugin is not in the registry");
-  const GstStructure *cache = gst_plugin_get_cache_data(plugin);
-  const char *missing = cache ? gst_structure_get_string(cache, "missing") : nullptr;
-  std::string text = missing ? missing : "";
   gst_object_unref(plugin);
-  return text;
+  return gpurtsp::plugin_status::missing();
 }
 
 GST_START_TEST(test_registered_or_explained) {

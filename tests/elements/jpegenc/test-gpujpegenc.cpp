@@ -9,6 +9,8 @@
  *
  * Needs videotestsrc, jpegdec, cudaupload, cudadownload; the H.264 tests
  * also x264enc, h264parse and nvh264dec, and skip without them. */
+#include <gpurtsp/gpujpegenc.hpp>
+#include <gpurtsp/latestframesink.hpp>
 #include <glib/gstdio.h>
 #include <gst/app/app.h>
 #include <gst/video/video.h>
@@ -25,6 +27,8 @@
 #include "jpegenc/nvjpeg-loader.h"
 /* Last: its fail() macros clash with the C++ library's headers. */
 #include "gpu-test-runner.h"
+
+namespace sink_signal = gpurtsp::latestframesink::signal_name;
 
 namespace {
 
@@ -101,7 +105,7 @@ public:
   void set_quality(guint quality) {
     GstElement *encoder = gst_bin_get_by_name(GST_BIN(pipeline_), "enc");
     fail_unless(encoder != nullptr);
-    g_object_set(encoder, "quality", quality, nullptr);
+    g_object_set(encoder, gpurtsp::gpujpegenc::property::kQuality, quality, nullptr);
     gst_object_unref(encoder);
   }
 
@@ -429,7 +433,7 @@ GST_START_TEST(test_quality_changes_size) {
   {
     GstElement *element = gst_element_factory_make("gpujpegenc", nullptr);
     guint quality = 0;
-    g_object_get(element, "quality", &quality, nullptr);
+    g_object_get(element, gpurtsp::gpujpegenc::property::kQuality, &quality, nullptr);
     fail_unless_equals_int(quality, 85);
     gst_object_unref(element);
   }
@@ -529,14 +533,14 @@ GST_START_TEST(test_nvh264dec_rgb_latestframesink) {
                                                    "latestframesink name=sink sync=false";
   GstElement *pipeline = launch(description);
   GstElement *sink = gst_bin_get_by_name(GST_BIN(pipeline), "sink");
-  if (!g_signal_lookup("get-latest-sample", G_OBJECT_TYPE(sink))) {
+  if (!g_signal_lookup(sink_signal::kGetLatestSample, G_OBJECT_TYPE(sink))) {
     g_print("skipped: this latestframesink has no get-latest-sample signal yet\n");
   } else {
     fail_unless(gst_element_set_state(pipeline, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE);
     const std::string error = gputest::wait_for_eos(pipeline, description, kWait);
     fail_unless(error.empty(), "%s", error.c_str());
     GstSample *latest = nullptr;
-    g_signal_emit_by_name(sink, "get-latest-sample", &latest);
+    g_signal_emit_by_name(sink, sink_signal::kGetLatestSample, &latest);
     fail_unless(latest != nullptr, "latestframesink holds no frame");
     Sample jpeg(latest);
     check_jpeg(jpeg.get(), 1280, 720);

@@ -254,7 +254,8 @@ GST_START_TEST(test_64_instances_share_pool) {
      * shared output frame per instance. */
     GstElement *sink = gst_element_factory_make("fakesink", nullptr);
     g_object_set(src, "format", GST_FORMAT_TIME, "caps", clip.caps, nullptr);
-    g_object_set(dec, "max-sessions", kMaxSessions, "session-timeout", 10000u, nullptr);
+    g_object_set(dec, gpurtsp::gpukeyframedec::property::kMaxSessions, kMaxSessions,
+                 gpurtsp::gpukeyframedec::property::kSessionTimeout, 10000u, nullptr);
     g_object_set(sink, "sync", FALSE, "async", FALSE, "enable-last-sample", FALSE,
                  "signal-handoffs", TRUE, nullptr);
     g_signal_connect(sink, "handoff",

@@ -9,6 +9,7 @@
  * difference above 1 fails. */
 /* Standard and project headers first: gstcheck.h defines a `fail` macro
  * that breaks libstdc++'s iostreams. */
+#include <gpurtsp/gpunv12torgb.hpp>
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -423,7 +424,7 @@ GST_START_TEST(test_matrix_change_while_playing) {
   for (auto [value, caps] :
        {std::pair{"auto", in_caps},
         std::pair{"bt601", yuv_caps("NV12", 320, 240, ",colorimetry=bt601")}}) {
-    gst_util_set_object_arg(G_OBJECT(conv), "matrix", value);
+    gst_util_set_object_arg(G_OBJECT(conv), gpurtsp::gpunv12torgb::property::kMatrix, value);
     fail_unless_equals_int(gst_harness_push(h, gst_buffer_ref(input)), GST_FLOW_OK);
     GstBuffer *out = gst_harness_pull(h);
     GstCaps *out_caps = gst_pad_get_current_caps(h->sinkpad);

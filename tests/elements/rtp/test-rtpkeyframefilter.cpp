@@ -1,6 +1,7 @@
 /* rtpkeyframefilter with GstHarness: which packets pass, their sequence
  * numbers, caps that switch filtering on and off, flushes; then end to end,
  * x264 -> RTP -> filter -> jitterbuffer -> depayloader -> decoder. */
+#include <gpurtsp/rtpkeyframefilter.hpp>
 #include <gst/check/gstcheck.h>
 #include <gst/check/gstharness.h>
 #include <gst/rtp/rtp.h>
@@ -8,6 +9,8 @@
 #include <algorithm>
 #include <cstdint>
 #include <vector>
+
+namespace filter_property = gpurtsp::rtpkeyframefilter::property;
 
 using Bytes = std::vector<uint8_t>;
 
@@ -101,8 +104,8 @@ GST_START_TEST(test_keeps_keyframes_renumbered) {
     fail_unless(packets[i].payload == expected[i], "packet %zu changed", i);
     fail_unless_equals_int(packets[i].marker, expected[i] == kIdrEnd);
   }
-  fail_unless_equals_int(counter(h, "packets-passed"), 10);
-  fail_unless_equals_int(counter(h, "packets-dropped"), 3);
+  fail_unless_equals_int(counter(h, filter_property::kPacketsPassed), 10);
+  fail_unless_equals_int(counter(h, filter_property::kPacketsDropped), 3);
   gst_harness_teardown(h);
 }
 GST_END_TEST;
@@ -140,7 +143,7 @@ GST_END_TEST;
 
 GST_START_TEST(test_renumber_off) {
   GstHarness *h = new_filter(kH264Caps);
-  g_object_set(h->element, "renumber", FALSE, nullptr);
+  g_object_set(h->element, filter_property::kRenumber, FALSE, nullptr);
   push_gop(h, 500);
   const auto packets = pull_all(h);
   fail_unless_equals_int(packets.size(), 10);
@@ -159,7 +162,7 @@ GST_START_TEST(test_other_codecs_pass) {
     fail_unless_equals_int(packets.size(), 13);
     for (size_t i = 0; i < packets.size(); i++)
       fail_unless_equals_int(packets[i].seq, i);
-    fail_unless_equals_int(counter(h, "packets-dropped"), 0);
+    fail_unless_equals_int(counter(h, filter_property::kPacketsDropped), 0);
     gst_harness_teardown(h);
   }
 }
@@ -243,7 +246,8 @@ static int decode_through(const char *filter, guint64 *passed, guint64 *dropped)
   gst_message_unref(message);
   if (passed && dropped) {
     GstElement *element = gst_bin_get_by_name(GST_BIN(pipeline), "filter");
-    g_object_get(element, "packets-passed", passed, "packets-dropped", dropped, nullptr);
+    g_object_get(element, filter_property::kPacketsPassed, passed, filter_property::kPacketsDropped,
+                 dropped, nullptr);
     gst_object_unref(element);
   }
   gst_element_set_state(pipeline, GST_STATE_NULL);

@@ -7,13 +7,15 @@
 #include "gpu-test-runner.h"
 #include <gst/check/gstharness.h>
 
+namespace sink_property = gpurtsp::latestframesink::property;
+
 static_assert(!std::is_copy_constructible_v<gpurtsp::LatestFrameSink>,
               "one wrapper owns one element reference");
 static_assert(std::is_move_constructible_v<gpurtsp::LatestFrameSink>);
 
 static GstHarness *new_harness(guint buffer_size) {
   GstHarness *h = gst_harness_new("latestframesink");
-  g_object_set(h->element, "sync", FALSE, "buffer-size", buffer_size, nullptr);
+  g_object_set(h->element, "sync", FALSE, sink_property::kBufferSize, buffer_size, nullptr);
   gst_harness_set_src_caps_str(h, "image/jpeg, width=64, height=48");
   return h;
 }

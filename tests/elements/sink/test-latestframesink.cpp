@@ -1,6 +1,7 @@
 /* Unit tests for latestframesink, driven through its C interface (action
  * signals and properties) the way a C application would use it. */
 /* Standard headers first: check.h defines a `fail` macro that breaks them. */
+#include <gpurtsp/latestframesink.hpp>
 #include <atomic>
 #include <cstring>
 #include <mutex>
@@ -12,6 +13,10 @@
 #include "gpu-test-runner.h"
 #include <gst/check/gstharness.h>
 #include <gst/video/video.h>
+
+namespace sink_property = gpurtsp::latestframesink::property;
+namespace sink_signal = gpurtsp::latestframesink::signal_name;
+namespace frame_field = gpurtsp::latestframesink::frame_field;
 
 namespace {
 
@@ -49,7 +54,7 @@ bool frame_intact(GstBuffer *buffer) {
 GstHarness *new_harness(guint buffer_size) {
   GstHarness *h = gst_harness_new("latestframesink");
   /* No clock waits: the harness pushes as fast as the test wants. */
-  g_object_set(h->element, "sync", FALSE, "buffer-size", buffer_size, nullptr);
+  g_object_set(h->element, "sync", FALSE, sink_property::kBufferSize, buffer_size, nullptr);
   gst_harness_set_src_caps_str(h, CAPS_QVGA);
   return h;
 }
@@ -66,7 +71,7 @@ guint64 get_uint64(GstElement *sink, const char *property) {
 
 GstSample *latest_sample(GstElement *sink) {
   GstSample *sample = nullptr;
-  g_signal_emit_by_name(sink, "get-latest-sample", &sample);
+  g_signal_emit_by_name(sink, sink_signal::kGetLatestSample, &sample);
   return sample;
 }
 
@@ -75,7 +80,7 @@ std::vector<GstSample *> get_samples(GstElement *sink, guint n) {
   std::vector<GstSample *> samples;
   G_GNUC_BEGIN_IGNORE_DEPRECATIONS
   GValueArray *array = nullptr;
-  g_signal_emit_by_name(sink, "get-samples", n, &array);
+  g_signal_emit_by_name(sink, sink_signal::kGetSamples, n, &array);
   fail_unless(array != nullptr);
   for (guint i = 0; i < array->n_values; i++)
     samples.push_back(GST_SAMPLE(g_value_dup_boxed(g_value_array_get_nth(array, i))));
@@ -110,22 +115,24 @@ GST_START_TEST(test_defaults) {
 
   guint buffer_size = 0;
   gboolean emit_signals = TRUE, last_sample = TRUE, sync = FALSE;
-  g_object_get(sink, "buffer-size", &buffer_size, "emit-signals", &emit_signals,
-               "enable-last-sample", &last_sample, "sync", &sync, nullptr);
+  g_object_get(sink, sink_property::kBufferSize, &buffer_size, sink_property::kEmitSignals,
+               &emit_signals, "enable-last-sample", &last_sample, "sync", &sync, nullptr);
   fail_unless_equals_int(buffer_size, 30);
   fail_if(emit_signals);
   fail_if(last_sample); /* the ring replaces basesink's last-sample */
   fail_unless(sync);    /* basesink default kept */
-  fail_unless_equals_uint64(get_uint64(sink, "frames-received"), 0);
-  fail_unless_equals_uint64(get_uint64(sink, "frames-dropped"), 0);
-  fail_unless_equals_uint64(get_uint64(sink, "last-frame-time"), 0);
+  fail_unless_equals_uint64(get_uint64(sink, sink_property::kFramesReceived), 0);
+  fail_unless_equals_uint64(get_uint64(sink, sink_property::kFramesDropped), 0);
+  fail_unless_equals_uint64(get_uint64(sink, sink_property::kLastFrameTime), 0);
 
   fail_unless(latest_sample(sink) == nullptr);
   fail_unless(stored_offsets(sink, 10).empty());
 
-  GParamSpec *pspec = g_object_class_find_property(G_OBJECT_GET_CLASS(sink), "buffer-size");
+  GParamSpec *pspec =
+      g_object_class_find_property(G_OBJECT_GET_CLASS(sink), sink_property::kBufferSize);
   fail_unless_equals_int(G_PARAM_SPEC_UINT(pspec)->minimum, 1);
-  for (const char *read_only : {"frames-received", "frames-dropped", "last-frame-time"}) {
+  for (const char *read_only : {sink_property::kFramesReceived, sink_property::kFramesDropped,
+                                sink_property::kLastFrameTime}) {
     pspec = g_object_class_find_property(G_OBJECT_GET_CLASS(sink), read_only);
     fail_unless(pspec != nullptr);
     fail_if(pspec->flags & G_PARAM_WRITABLE, "%s is writable", read_only);
@@ -138,7 +145,8 @@ GST_END_TEST;
 GST_START_TEST(test_buffer_size_minimum) {
   GstElement *sink = gst_element_factory_make("latestframesink", nullptr);
 
-  GParamSpec *pspec = g_object_class_find_property(G_OBJECT_GET_CLASS(sink), "buffer-size");
+  GParamSpec *pspec =
+      g_object_class_find_property(G_OBJECT_GET_CLASS(sink), sink_property::kBufferSize);
   fail_unless_equals_int(G_PARAM_SPEC_UINT(pspec)->minimum, 1);
   fail_unless_equals_int(G_PARAM_SPEC_UINT(pspec)->default_value, 30);
 
@@ -148,15 +156,15 @@ GST_START_TEST(test_buffer_size_minimum) {
    * never see; so the level is not asserted, and neither may abort. */
   const GLogLevelFlags fatal = g_log_set_always_fatal(GLogLevelFlags(G_LOG_FATAL_MASK));
   _gst_check_expecting_log = TRUE;
-  g_object_set(sink, "buffer-size", 0u, nullptr);
+  g_object_set(sink, sink_property::kBufferSize, 0u, nullptr);
   _gst_check_expecting_log = FALSE;
   g_log_set_always_fatal(fatal);
   guint buffer_size = 0;
-  g_object_get(sink, "buffer-size", &buffer_size, nullptr);
+  g_object_get(sink, sink_property::kBufferSize, &buffer_size, nullptr);
   fail_unless_equals_int(buffer_size, 30);
 
-  g_object_set(sink, "buffer-size", 1u, nullptr);
-  g_object_get(sink, "buffer-size", &buffer_size, nullptr);
+  g_object_set(sink, sink_property::kBufferSize, 1u, nullptr);
+  g_object_get(sink, sink_property::kBufferSize, &buffer_size, nullptr);
   fail_unless_equals_int(buffer_size, 1);
 
   gst_object_unref(sink);
@@ -194,7 +202,7 @@ GST_END_TEST;
 GST_START_TEST(test_sample_array) {
   GstHarness *h = new_harness(3);
   GPtrArray *array = nullptr;
-  g_signal_emit_by_name(h->element, "get-sample-array", 10u, &array);
+  g_signal_emit_by_name(h->element, sink_signal::kGetSampleArray, 10u, &array);
   fail_unless(array != nullptr);
   fail_unless_equals_int(array->len, 0);
   g_ptr_array_unref(array);
@@ -203,7 +211,7 @@ GST_START_TEST(test_sample_array) {
     push_frame(h, seq);
   std::vector<GstSample *> old = get_samples(h->element, 10);
   array = nullptr;
-  g_signal_emit_by_name(h->element, "get-sample-array", 10u, &array);
+  g_signal_emit_by_name(h->element, sink_signal::kGetSampleArray, 10u, &array);
   fail_unless_equals_int(array->len, 3);
   for (guint i = 0; i < array->len; i++)
     fail_unless(g_ptr_array_index(array, i) == old[i], "sample %u differs", i);
@@ -235,13 +243,13 @@ GST_START_TEST(test_buffer_size_runtime_change) {
   got_reconfigure(h); /* drain what negotiation sent */
 
   /* Shrinking drops the oldest at once and needs no new upstream pool. */
-  g_object_set(h->element, "buffer-size", 4u, nullptr);
+  g_object_set(h->element, sink_property::kBufferSize, 4u, nullptr);
   fail_unless(stored_offsets(h->element, 100) == Offsets({10, 9, 8, 7}));
   fail_if(got_reconfigure(h));
 
   /* Growing keeps what is stored, asks upstream to re-query allocation
    * (the pool minimum changed) and fills up with new frames. */
-  g_object_set(h->element, "buffer-size", 6u, nullptr);
+  g_object_set(h->element, sink_property::kBufferSize, 6u, nullptr);
   fail_unless(got_reconfigure(h));
   fail_unless(stored_offsets(h->element, 100) == Offsets({10, 9, 8, 7}));
   for (guint64 seq = 11; seq <= 13; seq++)
@@ -320,7 +328,7 @@ GST_START_TEST(test_eos_and_state_changes_keep_frames) {
     fail_unless_equals_int(gst_element_set_state(h->element, state), GST_STATE_CHANGE_SUCCESS);
     fail_unless(stored_offsets(h->element, 10) == Offsets({2, 1}));
   }
-  fail_unless_equals_uint64(get_uint64(h->element, "frames-received"), 2);
+  fail_unless_equals_uint64(get_uint64(h->element, sink_property::kFramesReceived), 2);
 
   /* A new run adds to them. */
   fail_unless(gst_element_set_state(h->element, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE);
@@ -328,7 +336,7 @@ GST_START_TEST(test_eos_and_state_changes_keep_frames) {
   gst_harness_set_src_caps_str(h, CAPS_QVGA);
   push_frame(h, 3);
   fail_unless(stored_offsets(h->element, 10) == Offsets({3, 2, 1}));
-  fail_unless_equals_uint64(get_uint64(h->element, "frames-received"), 3);
+  fail_unless_equals_uint64(get_uint64(h->element, sink_property::kFramesReceived), 3);
 
   gst_harness_teardown(h);
 }
@@ -338,14 +346,14 @@ GST_START_TEST(test_clear) {
   GstHarness *h = new_harness(10);
   for (guint64 seq = 1; seq <= 4; seq++)
     push_frame(h, seq);
-  const guint64 last_time = get_uint64(h->element, "last-frame-time");
+  const guint64 last_time = get_uint64(h->element, sink_property::kLastFrameTime);
 
-  g_signal_emit_by_name(h->element, "clear");
+  g_signal_emit_by_name(h->element, sink_signal::kClear);
   fail_unless(latest_sample(h->element) == nullptr);
   fail_unless(stored_offsets(h->element, 10).empty());
   /* Statistics describe arrivals, not the ring's content. */
-  fail_unless_equals_uint64(get_uint64(h->element, "frames-received"), 4);
-  fail_unless_equals_uint64(get_uint64(h->element, "last-frame-time"), last_time);
+  fail_unless_equals_uint64(get_uint64(h->element, sink_property::kFramesReceived), 4);
+  fail_unless_equals_uint64(get_uint64(h->element, sink_property::kLastFrameTime), last_time);
 
   push_frame(h, 5);
   fail_unless(stored_offsets(h->element, 10) == Offsets({5}));
@@ -363,9 +371,9 @@ GST_START_TEST(test_statistics) {
   const guint64 after = g_get_monotonic_time() * 1000;
 
   /* Frames pushed out of the ring are not drops. */
-  fail_unless_equals_uint64(get_uint64(h->element, "frames-received"), 5);
-  fail_unless_equals_uint64(get_uint64(h->element, "frames-dropped"), 0);
-  const guint64 last_time = get_uint64(h->element, "last-frame-time");
+  fail_unless_equals_uint64(get_uint64(h->element, sink_property::kFramesReceived), 5);
+  fail_unless_equals_uint64(get_uint64(h->element, sink_property::kFramesDropped), 0);
+  const guint64 last_time = get_uint64(h->element, sink_property::kLastFrameTime);
   fail_unless(last_time >= before && last_time <= after);
 
   /* Each sample says which arrival it was and when. */
@@ -374,10 +382,10 @@ GST_START_TEST(test_statistics) {
   for (size_t i = 0; i < samples.size(); i++) {
     const GstStructure *info = gst_sample_get_info(samples[i]);
     fail_unless(info != nullptr);
-    fail_unless(gst_structure_has_name(info, "latestframesink-frame"));
+    fail_unless(gst_structure_has_name(info, frame_field::kName));
     guint64 sequence = 0, arrival = 0;
-    fail_unless(gst_structure_get_uint64(info, "sequence", &sequence));
-    fail_unless(gst_structure_get_uint64(info, "arrival-time", &arrival));
+    fail_unless(gst_structure_get_uint64(info, frame_field::kSequence, &sequence));
+    fail_unless(gst_structure_get_uint64(info, frame_field::kArrivalTime, &arrival));
     fail_unless_equals_uint64(sequence, 5 - i);
     fail_unless(arrival >= before && arrival <= last_time);
     if (i == 0)
@@ -401,9 +409,9 @@ GST_START_TEST(test_buffer_without_caps_is_dropped) {
   push_frame(h, 1);
   push_frame(h, 2);
 
-  fail_unless_equals_uint64(get_uint64(h->element, "frames-received"), 2);
-  fail_unless_equals_uint64(get_uint64(h->element, "frames-dropped"), 2);
-  fail_unless_equals_uint64(get_uint64(h->element, "last-frame-time"), 0);
+  fail_unless_equals_uint64(get_uint64(h->element, sink_property::kFramesReceived), 2);
+  fail_unless_equals_uint64(get_uint64(h->element, sink_property::kFramesDropped), 2);
+  fail_unless_equals_uint64(get_uint64(h->element, sink_property::kLastFrameTime), 0);
   fail_unless(latest_sample(h->element) == nullptr);
 
   /* One warning for the run of bad buffers, not one per buffer; the stream
@@ -419,8 +427,8 @@ GST_START_TEST(test_buffer_without_caps_is_dropped) {
   gst_harness_set_src_caps_str(h, CAPS_QVGA);
   push_frame(h, 3);
   fail_unless(stored_offsets(h->element, 10) == Offsets({3}));
-  fail_unless_equals_uint64(get_uint64(h->element, "frames-received"), 3);
-  fail_unless_equals_uint64(get_uint64(h->element, "frames-dropped"), 2);
+  fail_unless_equals_uint64(get_uint64(h->element, sink_property::kFramesReceived), 3);
+  fail_unless_equals_uint64(get_uint64(h->element, sink_property::kFramesDropped), 2);
 
   gst_element_set_bus(h->element, nullptr);
   gst_object_unref(bus);
@@ -448,18 +456,18 @@ GST_START_TEST(test_new_frame_signal) {
   GstHarness *h = new_harness(10);
   SignalCounter counter;
   counter.sink = h->element;
-  g_signal_connect(h->element, "new-frame", G_CALLBACK(on_new_frame), &counter);
+  g_signal_connect(h->element, sink_signal::kNewFrame, G_CALLBACK(on_new_frame), &counter);
 
   push_frame(h, 1);
   fail_unless_equals_int(counter.calls, 0);
 
-  g_object_set(h->element, "emit-signals", TRUE, nullptr);
+  g_object_set(h->element, sink_property::kEmitSignals, TRUE, nullptr);
   push_frame(h, 2);
   push_frame(h, 3);
   fail_unless_equals_int(counter.calls, 2);
   fail_unless(counter.frame_visible);
 
-  g_object_set(h->element, "emit-signals", FALSE, nullptr);
+  g_object_set(h->element, sink_property::kEmitSignals, FALSE, nullptr);
   push_frame(h, 4);
   fail_unless_equals_int(counter.calls, 2);
 
@@ -477,7 +485,7 @@ GST_START_TEST(test_buffer_lists) {
   fail_unless_equals_int(gst_pad_push_list(h->srcpad, list), GST_FLOW_OK);
 
   fail_unless(stored_offsets(h->element, 10) == Offsets({4, 3, 2, 1}));
-  fail_unless_equals_uint64(get_uint64(h->element, "frames-received"), 4);
+  fail_unless_equals_uint64(get_uint64(h->element, sink_property::kFramesReceived), 4);
 
   gst_harness_teardown(h);
 }
@@ -506,7 +514,7 @@ GST_START_TEST(test_refcounts) {
   std::vector<GstSample *> samples = get_samples(h->element, 2);
   fail_unless(samples[0] == held);
   ASSERT_MINI_OBJECT_REFCOUNT(held, "ring and both readers", 3);
-  g_signal_emit_by_name(h->element, "clear");
+  g_signal_emit_by_name(h->element, sink_signal::kClear);
   ASSERT_BUFFER_REFCOUNT(pushed[2], "cleared", 1);
   ASSERT_BUFFER_REFCOUNT(pushed[3], "held by get-samples", 2);
   ASSERT_BUFFER_REFCOUNT(pushed[4], "held by both readers", 2);
@@ -533,7 +541,7 @@ GST_END_TEST;
  * min buffer-size + 1, max 0 (unbounded), VideoMeta accepted. */
 static void check_allocation(GstHarness *h, const char *caps_str, guint buffer_size,
                              guint expected_size) {
-  g_object_set(h->element, "buffer-size", buffer_size, nullptr);
+  g_object_set(h->element, sink_property::kBufferSize, buffer_size, nullptr);
   GstCaps *caps = gst_caps_from_string(caps_str);
   GstQuery *query = gst_query_new_allocation(caps, TRUE);
   gst_caps_unref(caps);
@@ -593,7 +601,7 @@ GST_START_TEST(test_preroll_counted_once) {
   fail_unless_equals_int(flow, GST_FLOW_OK);
   gst_message_unref(wait_message(bus, GST_MESSAGE_ASYNC_DONE));
   fail_unless(stored_offsets(sink, 10) == Offsets({0}));
-  fail_unless_equals_uint64(get_uint64(sink, "frames-received"), 1);
+  fail_unless_equals_uint64(get_uint64(sink, sink_property::kFramesReceived), 1);
 
   /* Playing renders that same buffer: it must not be stored or counted twice. */
   fail_unless(gst_element_set_state(pipeline, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE);
@@ -603,7 +611,7 @@ GST_START_TEST(test_preroll_counted_once) {
   g_signal_emit_by_name(src, "end-of-stream", &flow);
   gst_message_unref(wait_message(bus, GST_MESSAGE_EOS));
   fail_unless(stored_offsets(sink, 10) == Offsets({1, 0}));
-  fail_unless_equals_uint64(get_uint64(sink, "frames-received"), 2);
+  fail_unless_equals_uint64(get_uint64(sink, sink_property::kFramesReceived), 2);
 
   gst_element_set_state(pipeline, GST_STATE_NULL);
   gst_object_unref(bus);
@@ -654,7 +662,7 @@ GST_START_TEST(test_concurrent_readers) {
     guint64 newest = 0;
     while (!state.done) {
       if (GstSample *sample = latest_sample(state.sink)) {
-        state.check_sample(sample, "get-latest-sample");
+        state.check_sample(sample, sink_signal::kGetLatestSample);
         const guint64 seq = GST_BUFFER_OFFSET(gst_sample_get_buffer(sample));
         if (seq < newest)
           state.report("get-latest-sample went back from " + std::to_string(newest) + " to " +
@@ -674,7 +682,7 @@ GST_START_TEST(test_concurrent_readers) {
       if (samples.size() > n)
         state.report("get-samples returned more than asked");
       for (size_t i = 0; i < samples.size(); i++) {
-        state.check_sample(samples[i], "get-samples");
+        state.check_sample(samples[i], sink_signal::kGetSamples);
         if (i > 0 && GST_BUFFER_OFFSET(gst_sample_get_buffer(samples[i])) >=
                          GST_BUFFER_OFFSET(gst_sample_get_buffer(samples[i - 1])))
           state.report("get-samples out of order");
@@ -688,9 +696,10 @@ GST_START_TEST(test_concurrent_readers) {
     std::mt19937 random(2);
     while (!state.done) {
       if (random() % 4 == 0)
-        g_object_set(state.sink, "buffer-size", static_cast<guint>(1 + random() % 32), nullptr);
+        g_object_set(state.sink, sink_property::kBufferSize, static_cast<guint>(1 + random() % 32),
+                     nullptr);
       else
-        g_signal_emit_by_name(state.sink, "clear");
+        g_signal_emit_by_name(state.sink, sink_signal::kClear);
       state.reads++;
     }
   });
@@ -700,8 +709,9 @@ GST_START_TEST(test_concurrent_readers) {
     while (!state.done) {
       guint64 now_received = 0, now_dropped = 0, now_time = 0;
       guint buffer_size = 0;
-      g_object_get(state.sink, "frames-received", &now_received, "frames-dropped", &now_dropped,
-                   "last-frame-time", &now_time, "buffer-size", &buffer_size, nullptr);
+      g_object_get(state.sink, sink_property::kFramesReceived, &now_received,
+                   sink_property::kFramesDropped, &now_dropped, sink_property::kLastFrameTime,
+                   &now_time, sink_property::kBufferSize, &buffer_size, nullptr);
       if (now_received < received || now_time < last_time || now_dropped != 0 || buffer_size < 1 ||
           buffer_size > 32)
         state.report("inconsistent statistics");
@@ -720,11 +730,11 @@ GST_START_TEST(test_concurrent_readers) {
   fail_unless(state.failures == 0, "%d failures, first: %s", state.failures.load(),
               state.first_failure.c_str());
   fail_unless(state.reads > 0);
-  fail_unless_equals_uint64(get_uint64(h->element, "frames-received"), FRAMES);
-  fail_unless_equals_uint64(get_uint64(h->element, "frames-dropped"), 0);
+  fail_unless_equals_uint64(get_uint64(h->element, sink_property::kFramesReceived), FRAMES);
+  fail_unless_equals_uint64(get_uint64(h->element, sink_property::kFramesDropped), 0);
 
   /* The ring is consistent after the storm. */
-  g_object_set(h->element, "buffer-size", 3u, nullptr);
+  g_object_set(h->element, sink_property::kBufferSize, 3u, nullptr);
   for (guint64 seq = FRAMES + 1; seq <= FRAMES + 3; seq++)
     push_frame(h, seq);
   fail_unless(stored_offsets(h->element, 10) == Offsets({FRAMES + 3, FRAMES + 2, FRAMES + 1}));

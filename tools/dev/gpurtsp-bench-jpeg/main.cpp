@@ -366,9 +366,13 @@ int main(int argc, char **argv) {
               options.blocking_sync ? "BLOCKING_SYNC" : "SCHED_AUTO (gst-cuda's default)", cores);
 
   const DeviceMemoryInfo memory;
-  std::string gpu_encoder = options.encoder + " quality=" + std::to_string(options.quality);
+  /* gpujpegenc's names; nvjpegenc calls its quality the same. */
+  namespace property = gpurtsp::gpujpegenc::property;
+  std::string gpu_encoder =
+      options.encoder + " " + property::kQuality + "=" + std::to_string(options.quality);
   if (options.max_encoders && pooled)
-    gpu_encoder += " max-encoders=" + std::to_string(options.max_encoders);
+    gpu_encoder +=
+        std::string(" ") + property::kMaxEncoders + "=" + std::to_string(options.max_encoders);
   const std::string cpu_encoder = "jpegenc quality=" + std::to_string(options.quality);
   struct Size {
     const char *name;
