@@ -3,7 +3,7 @@
 overlay (replicas differ from the shard count) is refused with its reason.
 
   test-deploy-manifests.py CHECK_MANIFESTS MANIFESTS_DIR BROKEN_DIR [LAUNCHER]
-Exit 77 without kubectl."""
+Exit 77 without kubectl or PyYAML."""
 import shutil
 import subprocess
 import sys
@@ -12,6 +12,11 @@ check, manifests, broken = sys.argv[1:4]
 launcher = sys.argv[4:5]
 if not shutil.which("kubectl"):
     print("no kubectl: skipped")
+    sys.exit(77)
+try:
+    import yaml  # noqa: F401 (check-manifests needs it)
+except ImportError:
+    print(f"no PyYAML for {sys.executable}: skipped")
     sys.exit(77)
 
 good = subprocess.run([sys.executable, check] + (["--launcher", launcher[0]] if launcher else []) +
