@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* gpurtsp plugin: registers the elements; nothing else lives here. */
 #include <gst/gst.h>
 

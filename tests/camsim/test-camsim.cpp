@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* camsim and the RTSP test fixture: what synthetic cameras serve, restarts,
  * authentication, transports, mounts and clip handling. */
 #include <glib/gstdio.h>

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """The Kubernetes manifests render and pass the offline check; a broken
 overlay (replicas differ from the shard count) is refused with its reason.
 

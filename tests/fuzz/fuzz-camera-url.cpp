@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* libFuzzer target: camera URL parsing, credential scrubbing and ${VAR}
  * substitution (tools/gpurtsp-launch/camera-url.h, variables.h).
  *

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* libFuzzer target: the cameras.yaml parser, gpurtsp::launch::parse_config().
  *
  * Every input must either parse or throw ConfigError; any other exception,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* libFuzzer target: malformed RTP/H.264 through the decode chain of a
  * camera, from depayloader to latestframesink, in process:
  *   appsrc ! rtph264depay ! h264parse ! avdec_h264 ! videoconvert ! jpegenc ! latestframesink

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """gpurtsp-launch --demo N end to end over HTTP, on the software decoder.
 
   test-http-e2e.py LAUNCHER          API, frame.jpg decoded by jpegdec, metrics, MJPEG

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* The launcher's HTTP server against a fake CameraRegistry: every route,
  * authentication, limits, metrics syntax and MJPEG flow control. The server
  * runs on its own thread and main context; the test thread is the client,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* Which CUDA contexts a launcher's pipelines use, for the tests that check
  * every CUDA element of every pipeline on a GPU shares GpuResources' ONE
  * context. Test-only: the launcher itself never needs to ask. */

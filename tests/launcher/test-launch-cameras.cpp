@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* gpurtsp-launch's cameras, driven in-process through CameraManager against
  * synthetic RTSP servers: streaming, reconnects, credentials, stalls,
  * hostile servers and resolution changes.

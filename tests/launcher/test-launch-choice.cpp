@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* gpurtsp-launch's element choices (element-choice.h) against registries as
  * each GStreamer release lays them out, no GPU needed: the NVDEC decoder
  * (1.22's nvh264sldec over its legacy nvh264dec; 1.24's stateless nvh264dec

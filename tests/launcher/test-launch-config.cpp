@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* gpurtsp-launch's config: every bad input is a one-line error naming the
  * file, line and key; variables, defaults and overrides; and the same
  * through the CLI (exit code 2, --check, --print-pipelines).

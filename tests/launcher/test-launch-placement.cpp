@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* gpu: auto placement (placement.h): decoder budgets, keyframe load, ties,
  * failed GPUs, and an even spread when cameras arrive one by one. */
 #include <string>

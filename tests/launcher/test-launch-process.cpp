@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* gpurtsp-launch as a process: SIGTERM/SIGINT tear every pipeline down and
  * exit 0; a distinctive password never appears in anything the launcher
  * prints, logs or reports.

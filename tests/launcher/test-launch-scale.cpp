@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* gpurtsp-launch's parts for 1,000 cameras (docs/scale.md): the keyframe
  * decoder choice, the start window, the --stats-interval line and the NVDEC
  * decoder slots per GPU (--max-decoders-per-gpu). */

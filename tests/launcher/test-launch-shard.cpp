@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* Shards (shard.h): INDEX/COUNT parsing, the published score, an even
  * split, and the rendezvous property that one more shard moves only the
  * cameras it wins. */

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Shards as separate gpurtsp-launch processes over one 200-camera config:
 4 shards serve every camera exactly once, as the published hash says;
 5 shards move at most a quarter of the cameras; a shard killed with SIGKILL

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* When the plugin keeps its CUDA elements out: built against a gst-cuda
  * older than 1.24 but loaded into GStreamer 1.24 or later. Needs no GPU. */
 #include <string>

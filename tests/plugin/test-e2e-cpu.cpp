@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* End to end on the CPU, no GPU needed: a synthetic camera through
  *   rtspsrc ! rtph264depay ! h264parse ! avdec_h264 ! videoconvert ! jpegenc
  *   ! latestframesink

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* GpuError: the message every GPU helper's failure reads as, and the nvJPEG
  * check() that builds one. Needs no GPU (the CUresult check() needs the
  * driver for its error names, so it is exercised by the GPU tests). */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* library-loader.h: the one loader of NVIDIA's run-time libraries, checked
  * on libm, which every machine has: a missing library, a missing mandatory
  * symbol, a missing optional one. Needs no GPU. */

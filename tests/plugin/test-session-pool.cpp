@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* SessionPool policy (the NVDEC session sharing of gpukeyframedec, the
  * encoder slots of gpujpegenc) with fake sessions: cap, reuse, LRU eviction,
  * FIFO hand-off, timeouts, failures; and WeakCache, which shares one pool per

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Runs tools/scripts/gpurtsp-bench with the software decoder at small camera counts
 and checks its JSON: every field there, every camera streaming, frames
 flowing, the decode-only baseline counting decoded frames and gpurtsp full's

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* The one main() of the GstCheck tests that need more than GST_CHECK_MAIN:
  * a GPU, an element of this plugin, elements of other plugins, arguments of
  * their own or the leak tracer. Every such test goes through the same steps

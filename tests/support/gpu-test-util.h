@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* Shared by the GStreamer tests that need a GPU (test-gpunv12torgb,
  * test-gpujpegenc, test-gpukeyframedec, ...); gpu-test-runner.h puts the
  * steps below in one order for their main().

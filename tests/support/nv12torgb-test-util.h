@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* Helpers of the gpunv12torgb tests: system-memory frames with guard bytes,
  * and the textbook Y'CbCr equations, written independently of colorspace.h
  * so that they can judge it. */

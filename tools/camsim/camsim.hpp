@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* camsim: synthetic RTSP IP cameras for tests, the launcher's --demo mode and
  * load generation.
  *

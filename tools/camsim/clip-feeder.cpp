@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* camsim: the clip feeder, one real-time thread for every clip mount. */
 #include "clip-feeder.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* camsim (internal): one thread that plays a clip in real time into every
  * registered appsrc. */
 #pragma once

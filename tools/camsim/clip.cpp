@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* camsim: making, caching and loading the looped clip. */
 #include "clip.hpp"
 

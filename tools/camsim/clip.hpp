@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* camsim (internal): a pre-encoded clip held in memory as access units. */
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* camsim: checking options and naming mounts. */
 #include <set>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* camsim: the RTSP server, its mounts and their media. */
 #include "camsim.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* camsim: RTSP thread pool sharing a few threads between all media. */
 #include "thread-pool.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* camsim (internal): an RTSP thread pool that shares media threads. */
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* camsim: small helpers. */
 #include "util.hpp"
 

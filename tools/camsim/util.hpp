@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* camsim (internal): owning smart pointers for the GLib/GStreamer objects kept
  * in members (where g_autoptr cannot go), and small helpers. */
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* Reconnect delays: 1 s doubling to 30 s, each with +-20 % jitter so cameras
  * that failed together (a switch rebooting) do not retry in lockstep. */
 #pragma once

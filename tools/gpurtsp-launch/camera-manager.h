@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* Every camera of the config: starts them staggered, drives them from one
  * once-a-second timer (no thread or timer per camera while it streams), and
  * answers the HTTP layer through CameraRegistry. Main thread only. */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* One camera's GStreamer pipeline, built from pipeline-description.h:
  * rtspsrc and the output part from the start, depay/parse/decoder when
  * rtspsrc's pad appears and its caps name the codec.

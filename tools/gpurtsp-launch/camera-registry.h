@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* The seam between the launcher's cameras and whoever reports on them (HTTP
  * API, metrics, camera wall). The camera manager implements it; tests of the
  * HTTP layer use a fake. */

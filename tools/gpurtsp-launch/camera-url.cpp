@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "camera-url.h"
 
 #include <glib.h>

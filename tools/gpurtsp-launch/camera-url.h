@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* Camera URLs: strict parsing, and keeping the credentials out of everything
  * the launcher prints, logs or hands to GStreamer as a location. */
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* One camera: its state, its current pipeline, reconnects with backoff, and
  * what it reports. Main thread only.
  *

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* cameras.yaml: what the launcher runs. Reference: docs/launcher.md.
  *
  * Every mistake in the file is a ConfigError whose message is one line

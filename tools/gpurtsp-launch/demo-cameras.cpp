@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "demo-cameras.h"
 
 #include "camsim.hpp"

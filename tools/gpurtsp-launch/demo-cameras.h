@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* --demo N: synthetic cameras (camsim) served in-process, and the camera
  * configs that point at them. */
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "element-catalog.h"
 
 #include <gpurtsp/plugin-status.hpp>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* Everything the launcher knows about GStreamer elements by name, in one
  * place: the factories it builds pipelines from and the properties, signals
  * and fields it uses of each (namespace catalog), and what the registry

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "element-choice.h"
 
 #include <charconv>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* Which NVDEC decoder and which JPEG encoder an nvidia camera gets, as pure
  * functions of what the registry holds, so every GStreamer version's layout
  * can be tested without a GPU. ElementCatalog collects the registry's answers

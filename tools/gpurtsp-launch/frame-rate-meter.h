@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* Frames per second over the last few seconds, from a frame counter sampled
  * once a second: no per-frame work. */
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "gpu-resources.h"
 
 #include "log.h"

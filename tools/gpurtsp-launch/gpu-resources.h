@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* The GPUs cameras decode on: ONE GstCudaContext per GPU, created here and
  * given to every pipeline on that GPU, and each GPU's budget of NVDEC
  * decoders, and which GPU a gpu: auto camera goes to. Which elements run on

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* The launcher's own log lines on stderr: "2026-01-02T03:04:05.678Z info lobby: streaming".
  * GStreamer's log stays separate (GST_DEBUG). Used from the main thread and
  * the pipeline worker threads. */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* gpurtsp-launch: runs the cameras of a cameras.yaml, or N synthetic ones.
  * Reference: docs/launcher.md. Exit codes: 0 ok (also after SIGINT/SIGTERM),
  * 1 runtime failure, 2 bad config or usage. */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* What each camera's pipeline is made of, as data: the launcher builds its
  * pipelines from it and --print-pipelines prints it as gst-launch-1.0 lines,
  * so the two can never disagree.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* Threads that start and tear down pipelines, so the main loop never waits on
  * a state change: rtspsrc may wait on a dead camera for its TEARDOWN, and
  * NVDEC and nvJPEG sessions take time to open and close. Never a streaming

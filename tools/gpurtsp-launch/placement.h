@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* Which GPU a camera decodes on, when its config says `gpu: auto`.
  *
  * A pure function of each GPU's load, so the rules are unit-tested without

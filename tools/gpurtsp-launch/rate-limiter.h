@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* Keeps @fps frames per second, judged by arrival time: frames are dropped
  * before the encoder, so frames not kept cost no encoding. Arrival time
  * rather than timestamps, so a camera whose RTP clock jumps is limited all

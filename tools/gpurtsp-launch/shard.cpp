@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "shard.h"
 
 #include <charconv>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* Shards: which of COUNT gpurtsp-launch processes serves a camera.
  *
  * Rendezvous (highest-random-weight) hashing of the camera id: every shard

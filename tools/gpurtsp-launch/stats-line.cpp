@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "stats-line.h"
 
 #include <glib.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* --stats-interval: one JSON object per line on stdout summing up every
  * camera, for benchmarks and scripts that run without the HTTP API
  * (tools/scripts/gpurtsp-bench reads it). Fields, all for the whole process:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "totals.h"
 
 #include <algorithm>

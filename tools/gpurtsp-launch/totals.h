@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* Process-wide sums of the per-camera element statistics, per GPU and in
  * all: the camera manager adds them up once (CameraRegistry::totals()), and
  * both the --stats-interval line (stats-line.h) and /metrics print that one

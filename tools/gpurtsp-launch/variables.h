@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* ${VAR} substitution in config values, from the environment and from a
  * .env file beside the config. The environment wins over .env, as with
  * docker compose: an operator can override a deployed file at launch. */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* gpurtsp: whether the CUDA elements, built against one GStreamer's gst-cuda,
  * may run inside the GStreamer loaded at run time. Plain C++, so tests check
  * it without CUDA or a GPU. */

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Embeds nvcc's fatbin in the plugin: writes a C source defining
 `const unsigned char NAME[]` and the header that declares it, so host code
 is tied to its kernels by an include rather than a hand-written extern."""

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "core/gpu-error.h"
 
 #include <gst/cuda/gstcudautils.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* gpurtsp: the one failure value of the GPU-library layer.
  *
  * Every GPU helper (CUDA streams and memory, modules, nvJPEG encoders, NVDEC

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "core/gpurtsp-cuda.h"
 
 #include "core/weak-cache.hpp"

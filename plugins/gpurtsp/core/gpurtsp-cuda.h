@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* gpurtsp: CUDA helpers shared by every CUDA element of the plugin.
  *
  * Everything goes through gst-cuda's driver-API loader (Cu* wrappers), so the

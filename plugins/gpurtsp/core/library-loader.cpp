@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "core/library-loader.h"
 
 #include <gmodule.h>

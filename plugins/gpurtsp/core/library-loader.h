@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* gpurtsp: the one way GPU libraries are loaded at run time.
  *
  * NVIDIA's libraries (the CUDA driver, NVDECODE, nvJPEG, NVML) come with the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "core/pool-stats.h"
 
 #include <gpurtsp/pool-stats.hpp>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* gpurtsp: the one writer of a SessionPool's figures into an element's stats
  * structure, under the names include/gpurtsp/pool-stats.hpp gives readers.
  * gpujpegenc and gpukeyframedec both call it, so their pools read alike. */

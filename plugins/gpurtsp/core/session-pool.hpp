@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* gpurtsp: a capped pool of expensive sessions lent out one borrower at a time.
  *
  * Shared by many cameras: NVDEC decoders (gpukeyframedec, keyed by format) and

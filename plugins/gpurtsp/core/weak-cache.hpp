@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* gpurtsp: objects shared by every element of a CUDA context (an nvJPEG
  * handle, a kernel module, a pool of encoders or decoders) for as long as any
  * element uses them.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "jpegenc/jpegenc-colour.h"
 
 #include <array>

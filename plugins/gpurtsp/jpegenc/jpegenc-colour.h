@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* gpujpegenc: the YCbCr that a JPEG holds.
  *
  * JFIF defines a JPEG's YCbCr as full-range BT.601, and every decoder reads

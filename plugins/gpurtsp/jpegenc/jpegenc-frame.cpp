@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "jpegenc/jpegenc-frame.h"
 
 #include <algorithm>

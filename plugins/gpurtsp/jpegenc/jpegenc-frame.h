@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* gpujpegenc: getting a frame into the layout nvJPEG takes.
  *
  * DeviceFrame says where a frame's planes are in device memory, whether they

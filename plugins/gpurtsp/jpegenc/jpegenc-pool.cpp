@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "jpegenc/jpegenc-pool.h"
 
 #include "core/weak-cache.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* gpujpegenc: encoder slots shared by every gpujpegenc of a CUDA context.
  *
  * A camera encodes a few JPEGs a second, a fraction of a millisecond each, so

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "jpegenc/nvjpeg-encoder.h"
 
 #include "core/weak-cache.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* gpujpegenc: nvJPEG encoding on one CUDA stream.
  *
  * nvJPEG's library handle is thread-safe and holds no per-image state, so one

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "jpegenc/nvjpeg-loader.h"
 
 #include "core/library-loader.h"

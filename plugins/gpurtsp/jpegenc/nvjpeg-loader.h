@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* gpurtsp: nvJPEG, loaded at run time.
  *
  * Debian packages no nvJPEG header and the plugin must load where nvJPEG is

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "keyframedec/nvcuvid-loader.h"
 
 #include "core/library-loader.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* gpurtsp: run-time loader for the NVDECODE API (libnvcuvid.so.1).
  *
  * The types are NVIDIA's own, from the Video Codec SDK headers vendored in

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "keyframedec/nvdec-session-pool.h"
 
 #include "core/weak-cache.hpp"

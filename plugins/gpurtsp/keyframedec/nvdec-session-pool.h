@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* gpurtsp: NVDEC decoder sessions shared by every gpukeyframedec of a CUDA
  * context.
  *

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* gpurtsp: the per-pixel maths of gpunv12torgb (8-bit YUV 4:2:0 -> R'G'B',
  * chroma upsampling, resize), written once for the CUDA kernels and for the
  * CPU reference that the tests and benchmarks compare them with.

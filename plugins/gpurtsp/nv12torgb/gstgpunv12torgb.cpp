@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /**
  * SECTION:element-gpunv12torgb
  * @title: gpunv12torgb

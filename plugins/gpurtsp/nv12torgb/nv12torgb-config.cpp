@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "nv12torgb/nv12torgb-config.h"
 
 #include <algorithm>

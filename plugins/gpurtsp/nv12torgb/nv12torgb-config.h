@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* gpurtsp: what gpunv12torgb decides from caps, without CUDA: colorimetry
  * rules, kernel parameters, caps transformation and fixation. Free functions,
  * so the tests check them on machines without a GPU (where the element does

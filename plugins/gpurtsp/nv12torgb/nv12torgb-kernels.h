@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* gpurtsp: launches gpunv12torgb's CUDA kernels (kernels/nv12torgb.cu). Used
  * by the element and by the benchmark, so both run the same launches. */
 #pragma once

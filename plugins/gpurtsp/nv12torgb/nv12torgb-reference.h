@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* gpurtsp: CPU reference of gpunv12torgb, for tests and benchmarks. It runs
  * the per-pixel maths of colorspace.h that the CUDA kernels run, so its
  * output is what the GPU must produce, bit for bit. Slow: not for pipelines. */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "rtp/rtp-keyframe-classifier.h"
 
 #include <optional>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* Which RTP packets of an H.264 (RFC 6184) or H.265 (RFC 7798) stream a
  * keyframe-only consumer needs: the parameter sets and every packet of an
  * access unit whose first slice is intra. Everything else (predicted

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* gpujpegenc's shared encoder pool on a GPU. 64 cameras' pipelines
  * `appsrc ! cudaupload ! gpujpegenc ! appsink` in one CUDA context encode at
  * once, at two sizes and two qualities, through a pool of 4 encoders: every

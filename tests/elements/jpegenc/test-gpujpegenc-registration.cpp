@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* gpujpegenc is registered where CUDA and nvJPEG are, and otherwise absent
  * with its reason recorded while the rest of the plugin keeps working. Runs
  * anywhere; on a GPU host it also hides nvJPEG to check that reason. */

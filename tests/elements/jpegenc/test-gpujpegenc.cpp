@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* gpujpegenc on a GPU. What it encodes must decode (jpegdec) back to the
  * YCbCr a perfect encoder would have written, at PSNR >= 38 dB, for every
  * input format, common and odd sizes, CUDA and system memory, across caps

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* gpujpegenc's map from video YCbCr to JFIF's full-range BT.601, checked on
  * the CPU against values worked out from the BT.601/BT.709 definitions. */
 #include <cmath>

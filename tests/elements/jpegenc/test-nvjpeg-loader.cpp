@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* nvJPEG loader: the project's own declarations against NVIDIA's documented
  * values, and clean failures when the library is missing or incomplete.
  * Needs no GPU and no nvJPEG; where a real nvJPEG loads, it is checked too. */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* gpukeyframedec is registered exactly when a CUDA device and the NVDECODE
  * library are there; otherwise the plugin says why. */
 #include <gpurtsp/plugin-status.hpp>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* gpukeyframedec on a GPU: keyframes of software-encoded clips decode to the
  * source pictures (PSNR), delta frames are dropped, 64 instances share one
  * small session pool, unsupported streams fail with a clear error.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* The NVDECODE loader fails cleanly, naming what is missing. (The structure
  * layouts are NVIDIA's own: plugins/gpurtsp/nvidia/.) */
 #include "keyframedec/nvcuvid-loader.h"

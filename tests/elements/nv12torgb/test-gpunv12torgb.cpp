@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* gpunv12torgb on a GPU, against the CPU reference: every output format,
  * matrix and range at several sizes, resizing, colorimetry rules, chroma
  * siting, real NVDEC output, the kernels on unaligned memory, pools and bad

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* gpunv12torgb's decisions from caps: colorimetry defaults, coefficients,
  * kernel parameters, caps transformation and fixation. Needs no GPU. */
 #include <cmath>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* The CPU reference of gpunv12torgb (the maths its kernels share) against
  * known values: colour bars, levels, chroma siting, odd sizes, resizing.
  * Expected values come from the textbook equations in nv12torgb-test-util.h,

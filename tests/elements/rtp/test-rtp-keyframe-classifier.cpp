@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* rtpkeyframefilter's packet rules (KeyframeClassifier): which RTP payloads
  * of H.264 (RFC 6184) and H.265 (RFC 7798) a keyframe-only consumer needs. */
 #include <gst/check/gstcheck.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* rtpkeyframefilter with GstHarness: which packets pass, their sequence
  * numbers, caps that switch filtering on and off, flushes; then end to end,
  * x264 -> RTP -> filter -> jitterbuffer -> depayloader -> decoder. */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* Tests for the installed C++ helper header latestframesink.hpp: it compiles
  * on its own (included first) and its class wraps the element correctly. */
 #include <gpurtsp/latestframesink.hpp>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* Unit tests for latestframesink, driven through its C interface (action
  * signals and properties) the way a C application would use it. */
 /* Standard headers first: check.h defines a `fail` macro that breaks them. */

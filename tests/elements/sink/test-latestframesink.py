@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """latestframesink from Python (PyGObject): action signals, new-frame, properties.
 
 Exits 77 (skipped) when PyGObject or its GStreamer bindings are missing.

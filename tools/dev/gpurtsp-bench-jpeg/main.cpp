@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* gpurtsp-bench-jpeg: how fast gpujpegenc (or, with --encoder nvjpegenc,
  * GStreamer 1.24+'s own nvJPEG element) turns frames already in CUDA memory
  * into JPEGs, next to libjpeg-turbo's jpegenc on every host core.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* gpurtsp-bench-rgb: how fast gpunv12torgb is, in numbers.
  *
  *  1. Device-to-device copy bandwidth (the ceiling for a memory-bound kernel).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* gpurtsp-loadgen: serves up to thousands of synthetic RTSP cameras from one
  * pre-encoded clip (camsim clip mode) and prints what it sends. */
 #include <gst/gst.h>

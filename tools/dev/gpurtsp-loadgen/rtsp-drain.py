@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Cheap RTSP clients for measuring gpurtsp-loadgen: each one plays a mount
 over TCP (interleaved) or UDP and throws the bytes away, so the server's cost
 can be measured without decoders or jitterbuffers eating the same CPU.

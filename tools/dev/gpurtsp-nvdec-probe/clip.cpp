@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "clip.h"
 
 #include <gst/app/gstappsink.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* gpurtsp-nvdec-probe: H.264 / H.265 keyframes for the decode tests, read from
  * an Annex-B file with GStreamer's parsers, or encoded on the spot. */
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "cuda-driver.h"
 
 #include "core/library-loader.h"

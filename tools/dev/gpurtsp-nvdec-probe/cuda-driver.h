@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* gpurtsp-nvdec-probe: the few CUDA driver calls the probe makes, loaded from
  * libcuda.so.1 at run time (gst-cuda 1.22's loader lacks cuMemGetInfo). The
  * symbols are the versioned ones every driver since CUDA 4 exports. */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* gpurtsp-nvdec-probe: what one NVDEC session costs, how many a process, a
  * CUDA context and the GPU allow, and how fast one session decodes keyframes
  * (docs/nvdec-sessions.md explains the questions and how to read the answers).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "camera-json.h"
 
 #include <json-glib/json-glib.h>

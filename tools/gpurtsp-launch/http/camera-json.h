@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* The JSON of /api/cameras and /api/cameras/{id}. */
 #pragma once
 

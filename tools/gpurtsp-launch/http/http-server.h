@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* The launcher's HTTP server (docs/http-api.md): the camera API, MJPEG
  * streams, /metrics, /healthz and the camera wall, served from a
  * CameraRegistry on the thread-default main context of whoever calls

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "http-util.h"
 
 #include <json-glib/json-glib.h>

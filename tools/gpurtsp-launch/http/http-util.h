@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* Small pure functions of the HTTP layer, kept apart so tests reach them
  * without a server. */
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "mjpeg-streamer.h"
 
 #include <cstring>

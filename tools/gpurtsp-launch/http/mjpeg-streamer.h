@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* /api/cameras/{id}/stream.mjpg: multipart/x-mixed-replace of a camera's
  * newest JPEGs.
  *

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* Names shared by gpurtsp's CUDA elements (gpujpegenc, gpukeyframedec,
  * gpunv12torgb), for applications that set or read them. Header-only, needs
  * gstreamer-1.0 only. Reference: docs/gpujpegenc.md, docs/nvdec-sessions.md,

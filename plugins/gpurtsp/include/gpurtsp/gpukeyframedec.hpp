@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* gpukeyframedec's names and a typed reader for its `stats`, for
  * applications. Header-only, needs gstreamer-1.0 only. Reference:
  * docs/nvdec-sessions.md.

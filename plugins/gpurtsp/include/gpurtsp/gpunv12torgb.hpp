@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* gpunv12torgb's names, for applications. Header-only, needs gstreamer-1.0
  * only. Reference: docs/gpunv12torgb.md. */
 #pragma once

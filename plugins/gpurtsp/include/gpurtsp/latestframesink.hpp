@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* Typed C++ access to latestframesink for embedding applications.
  *
  * Header-only: it talks to the element through its action signals and

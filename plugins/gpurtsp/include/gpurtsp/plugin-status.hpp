@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* What the gpurtsp plugin recorded about itself in the registry cache: which
  * elements it left out and why (no CUDA device, nvJPEG missing, ...).
  * Readable without loading the plugin, so an application can explain a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* The shared-pool fields of a gpurtsp element's `stats` structure and a typed
  * reader for them. gpujpegenc (nvJPEG encoders) and gpukeyframedec (NVDEC
  * sessions) each borrow from a pool shared by every instance on the same

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* rtpkeyframefilter's names and a typed reader for its counters, for
  * applications. Header-only, needs gstreamer-1.0 only. Reference:
  * docs/rtpkeyframefilter.md. */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* gpujpegenc: lays a 4:2:0 frame out as the three planes nvjpegEncodeYUV
  * takes, in JFIF's full-range BT.601. One thread per chroma sample: it reads
  * Cb and Cr (interleaved for NV12, planar for I420: @c_step is the distance

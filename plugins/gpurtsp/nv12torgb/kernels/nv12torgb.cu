@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* gpunv12torgb kernels: 8-bit YUV 4:2:0 (NV12, I420) -> RGB, BGR, RGBA, BGRA,
  * RGBP. The maths is colorspace.h's; this file only maps threads to pixels
  * and moves bytes.

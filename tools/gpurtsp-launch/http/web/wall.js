@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // Camera wall: a tile per camera from /api/cameras, thumbnails refreshed from
 // frame.jpg. Frames are fetched (not <img src>) so the bearer token can go in
 // a header; the token comes from "#token=..." or the form and stays in
