@@ -2,7 +2,7 @@
 /* Which GPU a camera decodes on, when its config says `gpu: auto`.
  *
  * A pure function of each GPU's load, so the rules are unit-tested without
- * GPUs (tests/launch/test-launch-placement.cpp). The camera manager asks at
+ * GPUs (tests/launcher/test-launch-placement.cpp). The camera manager asks at
  * each camera start, with the loads of that moment:
  * - a camera that owns an NVDEC decoder (full decode) goes to the GPU with
  *   the most free decoder slots: NVDEC sessions are the scarce resource
