@@ -252,7 +252,7 @@ class ConfigDir {
 public:
   ConfigDir() : dir_(g_dir_make_tmp("launch-config-XXXXXX", nullptr)) {}
   ~ConfigDir() {
-    for (const char *name : {"cameras.yaml", ".env"})
+    for (const char *name : {"cameras.yaml", ".env", "CAM_ID", "CAM_PATH", "CAM_PW"})
       g_remove(path(name).c_str());
     g_rmdir(dir_);
     g_free(dir_);
@@ -306,6 +306,60 @@ GST_START_TEST(test_dotenv_and_environment) {
     fail("a missing file was accepted");
   } catch (const ConfigError &e) {
     fail_unless(std::string(e.what()).find("missing.yaml: cannot read") != std::string::npos);
+  }
+}
+GST_END_TEST;
+
+/* systemd credentials ($CREDENTIALS_DIRECTORY/NAME, LoadCredential=) come
+ * after the environment and .env; one trailing newline is dropped. */
+GST_START_TEST(test_credentials_directory) {
+  ConfigDir dir;
+  ConfigDir credentials;
+  const std::string config_path = dir.write(
+      "cameras.yaml", "cameras:\n  - id: ${CAM_ID}\n    url: rtsp://u:${CAM_PW}@h/${CAM_PATH}\n");
+  credentials.write("CAM_ID", "from-credential\n");
+  credentials.write("CAM_PATH", "path\r\n");
+  credentials.write("CAM_PW", "pw with\nnewline\n\n");
+  for (const char *name : {"CAM_ID", "CAM_PATH", "CAM_PW"})
+    g_unsetenv(name);
+  g_setenv("CREDENTIALS_DIRECTORY", credentials.path("").c_str(), TRUE);
+  Config config = load_config(config_path);
+  assert_equals_text(config.cameras[0].id, "from-credential");
+  assert_equals_text(config.cameras[0].url.location, "rtsp://h/path");
+  /* Only one newline goes: the rest is the credential's. */
+  assert_equals_text(config.cameras[0].url.password, "pw with\nnewline\n");
+
+  /* .env wins over a credential, the environment over both. */
+  dir.write(".env", "CAM_ID=from-dotenv\n");
+  config = load_config(config_path);
+  assert_equals_text(config.cameras[0].id, "from-dotenv");
+  g_setenv("CAM_ID", "from-env", TRUE);
+  config = load_config(config_path);
+  assert_equals_text(config.cameras[0].id, "from-env");
+  g_unsetenv("CAM_ID");
+
+  /* Missing everywhere: the message names the credentials directory too. */
+  g_remove(credentials.path("CAM_PATH").c_str());
+  try {
+    load_config(config_path);
+    fail("an unset variable was accepted");
+  } catch (const ConfigError &e) {
+    fail_unless(std::string(e.what()).find("CAM_PATH is not set") != std::string::npos &&
+                    std::string(e.what()).find("nor a credential in " + credentials.path("")) !=
+                        std::string::npos,
+                "%s", e.what());
+  }
+
+  /* Without $CREDENTIALS_DIRECTORY no file is read. */
+  g_unsetenv("CREDENTIALS_DIRECTORY");
+  credentials.write("CAM_PATH", "path\n");
+  try {
+    load_config(config_path);
+    fail("a credential was read without $CREDENTIALS_DIRECTORY");
+  } catch (const ConfigError &e) {
+    fail_unless(std::string(e.what()).find("is not set") != std::string::npos &&
+                    std::string(e.what()).find("credential") == std::string::npos,
+                "%s", e.what());
   }
 }
 GST_END_TEST;
@@ -510,6 +564,7 @@ static Suite *launch_config_suite() {
   tcase_add_test(tc, test_malformed_yaml);
   tcase_add_test(tc, test_variables);
   tcase_add_test(tc, test_dotenv_and_environment);
+  tcase_add_test(tc, test_credentials_directory);
   TCase *cli = tcase_create("cli");
   tcase_set_timeout(cli, 60);
   suite_add_tcase(s, cli);

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /* gpurtsp-launch as a process: SIGTERM/SIGINT tear every pipeline down and
- * exit 0; a distinctive password never appears in anything the launcher
+ * exit 0 (SIGHUP only logs); a distinctive password never appears in anything the launcher
  * prints, logs or reports.
  *
  * Usage: test-launch-process PATH-OF-gpurtsp-launch [DEMO-CAMERAS]
@@ -93,6 +93,8 @@ public:
     return false;
   }
 
+  GSubprocess *process() const { return process_; }
+
   /* GSubprocess reaps on GLib's worker thread; the identifier goes then. */
   bool exited() const { return g_subprocess_get_identifier(process_) == nullptr; }
 
@@ -134,6 +136,18 @@ static void check_teardown(int signal, unsigned cameras) {
       [&](const std::string &log) { return count(log, ": streaming ") >= cameras; }, 120);
   fail_unless(streaming, "only %zu of %u cameras streaming:\n%s",
               count(launcher.err(), ": streaming "), cameras, tail(launcher.err()).c_str());
+  if (signal == SIGINT) {
+    /* SIGHUP (what `kill -HUP` for a reload sends) is logged, not fatal. */
+    g_subprocess_send_signal(launcher.process(), SIGHUP);
+    fail_unless(launcher.wait_log(
+                    [](const std::string &log) {
+                      return log.find("SIGHUP: reloading the config is not supported") !=
+                             std::string::npos;
+                    },
+                    10),
+                "%s", tail(launcher.err()).c_str());
+    fail_if(launcher.exited(), "SIGHUP ended the launcher: %s", tail(launcher.err()).c_str());
+  }
   const gint64 start = g_get_monotonic_time();
   const int status = launcher.stop(signal, 60);
   const std::string log = launcher.err();

@@ -212,6 +212,14 @@ gboolean on_stop_signal(gpointer loop) {
   return G_SOURCE_CONTINUE;
 }
 
+/* SIGHUP would end the process (its default action), and `kill -HUP` is
+ * what operators try for a reload, which does not exist yet: say so and keep
+ * the cameras running. */
+gboolean on_hangup(gpointer) {
+  LAUNCH_WARNING("SIGHUP: reloading the config is not supported; restart to apply changes");
+  return G_SOURCE_CONTINUE;
+}
+
 /* Runs the cameras until SIGINT or SIGTERM; returns with every pipeline down. */
 int run_cameras(const Config &config, ElementCatalog &elements, GpuResources &gpus,
                 const Options &options, const ShardInfo &shard) {
@@ -232,6 +240,7 @@ int run_cameras(const Config &config, ElementCatalog &elements, GpuResources &gp
   g_autoptr(GMainLoop) loop = g_main_loop_new(nullptr, FALSE);
   const guint sigint = g_unix_signal_add(SIGINT, on_stop_signal, loop);
   const guint sigterm = g_unix_signal_add(SIGTERM, on_stop_signal, loop);
+  const guint sighup = g_unix_signal_add(SIGHUP, on_hangup, nullptr);
   const unsigned window_ms = options.start_window_s
                                  ? unsigned(*options.start_window_s * 1000.0)
                                  : CameraManager::default_start_window_ms(config.cameras.size());
@@ -245,6 +254,7 @@ int run_cameras(const Config &config, ElementCatalog &elements, GpuResources &gp
   /* A second signal while pipelines go down now ends the process. */
   g_source_remove(sigint);
   g_source_remove(sigterm);
+  g_source_remove(sighup);
 
   manager.stop();
   return kExitOk;

@@ -61,6 +61,29 @@ std::optional<std::string> dotenv_value(std::string_view raw) {
   return value;
 }
 
+/* $CREDENTIALS_DIRECTORY/@name (systemd's LoadCredential=/SetCredential=);
+ * nullopt when unset or absent. @name is a valid name, so it cannot leave
+ * the directory. One trailing newline goes: `echo pw >file` writes one. */
+std::optional<std::string> credential(const std::string &name) {
+  const char *dir = g_getenv("CREDENTIALS_DIRECTORY");
+  if (!dir || !*dir)
+    return std::nullopt;
+  g_autofree char *path = g_build_filename(dir, name.c_str(), nullptr);
+  if (!g_file_test(path, G_FILE_TEST_EXISTS))
+    return std::nullopt;
+  g_autofree char *contents = nullptr;
+  gsize length = 0;
+  g_autoptr(GError) error = nullptr;
+  if (!g_file_get_contents(path, &contents, &length, &error))
+    throw VariableError("credential " + name + ": " + error->message);
+  std::string value(contents, length);
+  if (value.ends_with('\n'))
+    value.pop_back();
+  if (value.ends_with('\r'))
+    value.pop_back();
+  return value;
+}
+
 } // namespace
 
 Variables Variables::with_dotenv(const std::string &dotenv_path) {
@@ -99,7 +122,7 @@ std::optional<std::string> Variables::lookup(const std::string &name) const {
     return std::string(value);
   if (auto found = dotenv_.find(name); found != dotenv_.end())
     return found->second;
-  return std::nullopt;
+  return credential(name);
 }
 
 std::string Variables::expand(std::string_view text, bool percent_encode) const {
@@ -134,6 +157,8 @@ std::string Variables::expand(std::string_view text, bool percent_encode) const 
       if (!dotenv_path_.empty())
         where = dotenv_found_ ? " (nor in " + dotenv_path_ + ")"
                               : " (and there is no " + dotenv_path_ + ")";
+      if (const char *dir = g_getenv("CREDENTIALS_DIRECTORY"); dir && *dir)
+        where += std::string(" (nor a credential in ") + dir + ")";
       throw VariableError("environment variable " + name + " is not set" + where);
     }
     if (percent_encode) {

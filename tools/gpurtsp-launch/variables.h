@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: MIT
-/* ${VAR} substitution in config values, from the environment and from a
- * .env file beside the config. The environment wins over .env, as with
- * docker compose: an operator can override a deployed file at launch. */
+/* ${VAR} substitution in config values, from the environment, a .env file
+ * beside the config, and systemd credentials. Lookup order: the environment,
+ * then .env (the environment wins, as with docker compose: an operator can
+ * override a deployed file at launch), then the file
+ * $CREDENTIALS_DIRECTORY/NAME (systemd's LoadCredential=, as go2rtc reads
+ * it), whose one trailing newline is dropped. */
 #pragma once
 
 #include <map>
@@ -31,6 +34,7 @@ public:
   /* Variables set here win over the environment and .env (tests). */
   void set(std::string name, std::string value) { overrides_[std::move(name)] = std::move(value); }
 
+  /* Throws VariableError when a credential file exists but cannot be read. */
   std::optional<std::string> lookup(const std::string &name) const;
 
   /* @text with every ${NAME} replaced; "$${" stands for a literal "${".
