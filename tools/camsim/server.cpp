@@ -245,20 +245,6 @@ bool client_plays(GstRTSPClient *client, const std::set<GstRTSPMedia *> &medias)
   return plays;
 }
 
-/* Ends @client's TCP connection now. gst_rtsp_client_close() from another
- * thread than the server's only drops references to the socket, which the
- * server thread may still hold in a read; the peer then never sees the
- * close. shutdown(2) sends it at once, whoever holds the socket. */
-void hang_up(GstRTSPClient *client) {
-  GstRTSPConnection *connection = gst_rtsp_client_get_connection(client);
-  if (!connection)
-    return;
-  for (GSocket *socket : {gst_rtsp_connection_get_read_socket(connection),
-                          gst_rtsp_connection_get_write_socket(connection)})
-    if (socket)
-      g_socket_shutdown(socket, TRUE, TRUE, nullptr);
-}
-
 /* Media, sessions and client connections that a disconnect takes down. */
 struct Doomed {
   bool everything;
@@ -419,10 +405,8 @@ void Runtime::disconnect(std::optional<size_t> mount) {
       server_.get(),
       [](GstRTSPServer *, GstRTSPClient *client, gpointer data) {
         auto doomed = static_cast<const Doomed *>(data);
-        if (!doomed->everything && !client_plays(client, doomed->medias))
-          return GST_RTSP_FILTER_KEEP;
-        hang_up(client);
-        return GST_RTSP_FILTER_REMOVE;
+        return doomed->everything || client_plays(client, doomed->medias) ? GST_RTSP_FILTER_REMOVE
+                                                                          : GST_RTSP_FILTER_KEEP;
       },
       &doomed);
   g_list_free_full(kept, g_object_unref);
