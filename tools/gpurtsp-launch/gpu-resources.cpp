@@ -134,10 +134,12 @@ int GpuResources::visible_gpus() {
 int GpuResources::place(const CameraSettings &settings, bool keyframes) {
   int gpu = settings.gpu;
   if (gpu == kAutoGpu) {
+    /* Counted once, outside the lock: the first call loads the driver. */
+    const int visible = visible_gpus();
     std::vector<GpuLoad> loads;
     {
       std::lock_guard lock(slots_lock_);
-      for (int index = 0; index < visible_gpus(); index++) {
+      for (int index = 0; index < visible; index++) {
         const Placed &placed = placed_[index];
         loads.push_back({.gpu = index,
                          .usable = true,
