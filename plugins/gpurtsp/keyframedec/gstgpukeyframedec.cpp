@@ -501,18 +501,9 @@ static gboolean gst_gpu_keyframe_dec_set_format(GstVideoDecoder *decoder,
 
   if (st.parser.get() && codec == st.codec)
     return TRUE;
-  CUVIDPARSERPARAMS params{};
-  params.CodecType = codec;
-  /* The sequence callback tells the parser how many it may use. */
-  params.ulMaxNumDecodeSurfaces = 1;
-  /* Decode whatever the parser finds: skipped delta frames must not make it
-   * give up on the keyframes. */
-  params.ulErrorThreshold = 100;
-  params.ulMaxDisplayDelay = 0;
-  params.pUserData = self;
-  params.pfnSequenceCallback = gst_gpu_keyframe_dec_on_sequence;
-  params.pfnDecodePicture = gst_gpu_keyframe_dec_on_decode;
-  params.pfnDisplayPicture = gst_gpu_keyframe_dec_on_display;
+  CUVIDPARSERPARAMS params = gpurtsp::nvdec_keyframe_parser_params(
+      codec, self, gst_gpu_keyframe_dec_on_sequence, gst_gpu_keyframe_dec_on_decode,
+      gst_gpu_keyframe_dec_on_display);
   st.codec = codec;
   st.have_output = false;
   gpurtsp::GpuError error;

@@ -23,12 +23,8 @@ const char *codec_name(cudaVideoCodec codec) {
 
 } // namespace
 
-std::unique_ptr<NvdecSession> NvdecSession::create(GstCudaContext *ctx, const nvcuvid::Api *api,
-                                                   const NvdecFormat &format, GpuError &error) {
-  std::unique_ptr<NvdecSession> session(new NvdecSession(ctx, api, format));
-  if (!session->stream_.create(ctx, error))
-    return nullptr;
-
+CUVIDDECODECREATEINFO nvdec_create_info(const NvdecFormat &format, bool intra_only,
+                                        unsigned output_surfaces) {
   CUVIDDECODECREATEINFO info{};
   info.ulWidth = format.coded_width;
   info.ulHeight = format.coded_height;
@@ -37,8 +33,7 @@ std::unique_ptr<NvdecSession> NvdecSession::create(GstCudaContext *ctx, const nv
   info.ChromaFormat = cudaVideoChromaFormat_420;
   info.ulCreationFlags = cudaVideoCreate_Default;
   info.bitDepthMinus8 = 0;
-  /* Only keyframes reach a shared session: no motion-vector buffers needed. */
-  info.ulIntraDecodeOnly = 1;
+  info.ulIntraDecodeOnly = intra_only ? 1 : 0;
   info.display_area = {0, 0, static_cast<short>(format.coded_width),
                        static_cast<short>(format.coded_height)};
   info.OutputFormat = cudaVideoSurfaceFormat_NV12;
@@ -47,7 +42,33 @@ std::unique_ptr<NvdecSession> NvdecSession::create(GstCudaContext *ctx, const nv
    * crop, so cameras with one coded size share sessions whatever they crop. */
   info.ulTargetWidth = format.coded_width;
   info.ulTargetHeight = format.coded_height;
-  info.ulNumOutputSurfaces = 1;
+  info.ulNumOutputSurfaces = output_surfaces;
+  return info;
+}
+
+CUVIDPARSERPARAMS nvdec_keyframe_parser_params(cudaVideoCodec codec, void *user_data,
+                                               PFNVIDSEQUENCECALLBACK on_sequence,
+                                               PFNVIDDECODECALLBACK on_decode,
+                                               PFNVIDDISPLAYCALLBACK on_display) {
+  CUVIDPARSERPARAMS params{};
+  params.CodecType = codec;
+  params.ulMaxNumDecodeSurfaces = 1;
+  params.ulErrorThreshold = 100;
+  params.ulMaxDisplayDelay = 0;
+  params.pUserData = user_data;
+  params.pfnSequenceCallback = on_sequence;
+  params.pfnDecodePicture = on_decode;
+  params.pfnDisplayPicture = on_display;
+  return params;
+}
+
+std::unique_ptr<NvdecSession> NvdecSession::create(GstCudaContext *ctx, const nvcuvid::Api *api,
+                                                   const NvdecFormat &format, GpuError &error) {
+  std::unique_ptr<NvdecSession> session(new NvdecSession(ctx, api, format));
+  if (!session->stream_.create(ctx, error))
+    return nullptr;
+
+  CUVIDDECODECREATEINFO info = nvdec_create_info(format, true);
 
   {
     CudaContextScope scope(ctx);

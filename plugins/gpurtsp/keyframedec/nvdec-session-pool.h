@@ -33,6 +33,20 @@ struct NvdecFormat {
   }
 };
 
+/* The create info of an 8-bit 4:2:0 decoder for @format with NV12 output of
+ * the whole coded picture. @intra_only: keyframes only, so no motion-vector
+ * buffers (what the shared sessions use; the NVDEC probe compares both). */
+CUVIDDECODECREATEINFO nvdec_create_info(const NvdecFormat &format, bool intra_only,
+                                        unsigned output_surfaces = 1);
+
+/* Parser parameters for decoding keyframes as soon as they are parsed: the
+ * sequence callback raises the surface count, and skipped delta frames must
+ * not make the parser give up (a high error threshold). */
+CUVIDPARSERPARAMS nvdec_keyframe_parser_params(cudaVideoCodec codec, void *user_data,
+                                               PFNVIDSEQUENCECALLBACK on_sequence,
+                                               PFNVIDDECODECALLBACK on_decode,
+                                               PFNVIDDISPLAYCALLBACK on_display);
+
 /* The displayed part of a coded picture (even left/top, as 4:2:0 crops are). */
 struct CropRect {
   unsigned left = 0, top = 0, width = 0, height = 0;

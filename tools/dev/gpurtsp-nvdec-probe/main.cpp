@@ -10,6 +10,7 @@
 #include "clip.h"
 #include "cuda-driver.h"
 #include "keyframedec/nvcuvid-loader.h"
+#include "keyframedec/nvdec-session-pool.h"
 
 #include <gst/gst.h>
 
@@ -225,19 +226,11 @@ public:
       nvdec->cuvidDestroyVideoParser(parser_);
   }
   CUresult create(cudaVideoCodec codec) {
-    CUVIDPARSERPARAMS params{};
-    params.CodecType = codec;
-    params.ulMaxNumDecodeSurfaces = 1;
-    params.ulErrorThreshold = 100;
-    params.ulMaxDisplayDelay = 0;
-    params.pUserData = this;
-    params.pfnSequenceCallback = [](void *self, CUVIDEOFORMAT *f) {
-      return static_cast<Parser *>(self)->on_sequence(f);
-    };
-    params.pfnDecodePicture = [](void *self, CUVIDPICPARAMS *p) {
-      return static_cast<Parser *>(self)->on_decode(p);
-    };
-    params.pfnDisplayPicture = [](void *, CUVIDPARSERDISPINFO *) { return 1; };
+    CUVIDPARSERPARAMS params = gpurtsp::nvdec_keyframe_parser_params(
+        codec, this,
+        [](void *self, CUVIDEOFORMAT *f) { return static_cast<Parser *>(self)->on_sequence(f); },
+        [](void *self, CUVIDPICPARAMS *p) { return static_cast<Parser *>(self)->on_decode(p); },
+        [](void *, CUVIDPARSERDISPINFO *) { return 1; });
     return nvdec->cuvidCreateVideoParser(&parser_, &params);
   }
   CUresult parse(const std::vector<uint8_t> &access_unit) {
@@ -260,21 +253,16 @@ struct SessionSpec {
   bool intra_only = true;
 };
 
+/* The plugin's own create info (the shared sessions' settings), with the
+ * probe's surface counts and intra-only choice. */
 CUresult create_decoder(const SessionSpec &spec, CUvideodecoder *decoder) {
-  CUVIDDECODECREATEINFO info{};
-  info.ulWidth = spec.width;
-  info.ulHeight = spec.height;
-  info.ulNumDecodeSurfaces = spec.decode_surfaces;
-  info.CodecType = spec.codec;
-  info.ChromaFormat = cudaVideoChromaFormat_420;
-  info.ulCreationFlags = cudaVideoCreate_Default;
-  info.ulIntraDecodeOnly = spec.intra_only ? 1 : 0;
-  info.display_area = {0, 0, static_cast<short>(spec.width), static_cast<short>(spec.height)};
-  info.OutputFormat = cudaVideoSurfaceFormat_NV12;
-  info.DeinterlaceMode = cudaVideoDeinterlaceMode_Weave;
-  info.ulTargetWidth = spec.width;
-  info.ulTargetHeight = spec.height;
-  info.ulNumOutputSurfaces = spec.output_surfaces;
+  gpurtsp::NvdecFormat format;
+  format.codec = spec.codec;
+  format.coded_width = spec.width;
+  format.coded_height = spec.height;
+  format.num_decode_surfaces = spec.decode_surfaces;
+  CUVIDDECODECREATEINFO info =
+      gpurtsp::nvdec_create_info(format, spec.intra_only, spec.output_surfaces);
   return nvdec->cuvidCreateDecoder(decoder, &info);
 }
 
