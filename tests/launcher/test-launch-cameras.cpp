@@ -555,6 +555,194 @@ GST_START_TEST(test_keyframes_filtered_before_jitterbuffer) {
 }
 GST_END_TEST;
 
+/* Cameras placed on a GPU and NVDEC slots held add up to what the manager
+ * runs, once the worker dropped the pipelines of removed cameras. */
+static bool gpu_resources_match(const Launch &launch) {
+  unsigned placed = 0, on_gpu = 0;
+  for (const GpuResources::GpuFigures &figures : launch.gpus.figures())
+    placed += figures.cameras;
+  for (const CameraStatus &status : launch.manager->list())
+    on_gpu += status.gpu >= 0;
+  const unsigned slots = launch.gpus.decoder_slots_in_use(0);
+  return placed == on_gpu && slots <= on_gpu;
+}
+
+static std::vector<std::string> ids_of(const std::vector<CameraStatus> &statuses) {
+  std::vector<std::string> ids;
+  for (const CameraStatus &status : statuses)
+    ids.push_back(status.id);
+  return ids;
+}
+
+static std::string joined(const std::vector<std::string> &ids) {
+  std::string text;
+  for (const std::string &id : ids)
+    text += (text.empty() ? "" : ",") + id;
+  return text;
+}
+
+/* The ids @ids, joined with commas, are @expected. */
+#define assert_ids(ids, expected)                                                                  \
+  do {                                                                                             \
+    const std::string joined_ids = joined(ids);                                                    \
+    fail_unless(joined_ids == (expected), "ids %s, expected %s", joined_ids.c_str(), (expected));  \
+  } while (0)
+
+GST_START_TEST(test_add_replace_remove) {
+  RtspFixture fixture(camera_options(4));
+  Launch launch({camera("cam0", fixture.url(0)), camera("cam1", fixture.url(1))});
+  assert_state(launch, "cam0", CameraState::Streaming, 30);
+  assert_state(launch, "cam1", CameraState::Streaming, 30);
+  GstElement *const cam0_pipeline = launch.manager->camera("cam0")->pipeline();
+
+  /* Refused, nothing changes. */
+  std::string error;
+  fail_if(launch.manager->add(camera("cam0", fixture.url(2)), error));
+  fail_unless_equals_string(error.c_str(), "duplicate id \"cam0\" (a camera with this id exists)");
+  fail_if(launch.manager->add(camera("bad id", fixture.url(2)), error));
+  fail_unless(error.find("invalid id \"bad id\"") == 0, "%s", error.c_str());
+  fail_if(launch.manager->remove("nope", error));
+  fail_unless_equals_string(error.c_str(), "unknown camera \"nope\"");
+  fail_if(launch.manager->replace(camera("nope", fixture.url(2)), error));
+  fail_unless_equals_string(error.c_str(), "unknown camera \"nope\"");
+  assert_ids(ids_of(launch.manager->list()), "cam0,cam1");
+  fail_unless(launch.manager->configs()[0].url.location == fixture.url(0));
+
+  /* Added: streams, after the others in list(). */
+  fail_unless(launch.manager->add(camera("cam2", fixture.url(2)), error), "%s", error.c_str());
+  assert_ids(ids_of(launch.manager->list()), "cam0,cam1,cam2");
+  assert_state(launch, "cam2", CameraState::Streaming, 30);
+
+  /* The same config again: untouched. */
+  fail_unless(launch.manager->replace(camera("cam1", fixture.url(1)), error));
+  GstElement *const cam1_pipeline = launch.manager->camera("cam1")->pipeline();
+  fail_unless(cam1_pipeline != nullptr);
+
+  /* Replaced: a new camera on the other URL, counters from 0. */
+  const uint64_t cam0_frames = launch.status("cam0").frames;
+  CameraConfig moved = camera("cam1", fixture.url(3));
+  fail_unless(launch.manager->replace(moved, error), "%s", error.c_str());
+  fail_unless_equals_int(launch.status("cam1").frames, 0);
+  fail_unless(launch.manager->camera("cam1")->pipeline() != cam1_pipeline);
+  fail_unless(launch.manager->configs()[1] == moved);
+  assert_state(launch, "cam1", CameraState::Streaming, 30);
+
+  /* Removed: gone from every answer. */
+  fail_unless(launch.manager->remove("cam2", error), "%s", error.c_str());
+  fail_if(launch.manager->find("cam2").has_value());
+  fail_unless(launch.manager->camera("cam2") == nullptr);
+  int64_t arrival_us = -1;
+  fail_unless(launch.manager->latest_jpeg("cam2", arrival_us) == nullptr);
+  assert_ids(ids_of(launch.manager->list()), "cam0,cam1");
+  fail_unless(wait_for([&] { return gpu_resources_match(launch); }, 10));
+
+  /* cam0 went on through all of it. */
+  const CameraStatus cam0 = launch.status("cam0");
+  fail_unless(launch.manager->camera("cam0")->pipeline() == cam0_pipeline);
+  fail_unless(cam0.frames > cam0_frames, "%s", describe(cam0).c_str());
+  fail_unless_equals_int(cam0.reconnects, 0);
+  fail_unless(cam0.state == CameraState::Streaming, "%s", describe(cam0).c_str());
+}
+GST_END_TEST;
+
+GST_START_TEST(test_apply_diff) {
+  RtspFixture fixture(camera_options(5));
+  std::vector<CameraConfig> cameras;
+  for (unsigned i = 0; i < 4; i++)
+    cameras.push_back(camera("cam" + std::to_string(i), fixture.url(i)));
+  Launch launch(cameras);
+  for (const CameraConfig &config : cameras)
+    assert_state(launch, config.id, CameraState::Streaming, 30);
+  std::map<std::string, GstElement *> pipelines;
+  for (const CameraConfig &config : cameras)
+    pipelines[config.id] = launch.manager->camera(config.id)->pipeline();
+
+  /* cam3 first, cam0 as it was, cam1 changed, cam2 gone, cam4 new. */
+  std::vector<CameraConfig> next = {cameras[3], cameras[0], cameras[1],
+                                    camera("cam4", fixture.url(4))};
+  next[2].settings.latency_ms = 100;
+
+  /* A set with a duplicate or invalid id is refused whole. */
+  std::string error;
+  std::vector<CameraConfig> duplicate = next;
+  duplicate.push_back(cameras[0]);
+  fail_if(launch.manager->apply(duplicate, error).has_value());
+  fail_unless_equals_string(error.c_str(), "duplicate id \"cam0\"");
+  std::vector<CameraConfig> invalid = next;
+  invalid[3].id = "cam/4";
+  fail_if(launch.manager->apply(invalid, error).has_value());
+  fail_unless(error.find("invalid id \"cam/4\"") == 0, "%s", error.c_str());
+  assert_ids(ids_of(launch.manager->list()), "cam0,cam1,cam2,cam3");
+  for (const CameraConfig &config : cameras)
+    fail_unless(launch.manager->camera(config.id)->pipeline() == pipelines[config.id]);
+
+  const uint64_t cam0_frames = launch.status("cam0").frames;
+  const auto changes = launch.manager->apply(next, error);
+  fail_unless(changes.has_value(), "%s", error.c_str());
+  assert_ids(changes->added, "cam4");
+  assert_ids(changes->changed, "cam1");
+  assert_ids(changes->removed, "cam2");
+  fail_unless_equals_int(changes->unchanged, 2);
+  assert_ids(ids_of(launch.manager->list()), "cam3,cam0,cam1,cam4");
+  fail_if(launch.manager->find("cam2").has_value());
+  fail_unless_equals_int(launch.status("cam1").frames, 0);
+  fail_unless(launch.manager->configs() == next);
+
+  /* Unchanged cameras keep their pipeline and go on counting. */
+  for (const char *id : {"cam0", "cam3"})
+    fail_unless(launch.manager->camera(id)->pipeline() == pipelines[id], "%s restarted", id);
+  for (const char *id : {"cam1", "cam4"})
+    assert_state(launch, id, CameraState::Streaming, 30);
+  const CameraStatus cam0 = launch.status("cam0");
+  fail_unless(cam0.frames > cam0_frames, "%s", describe(cam0).c_str());
+  fail_unless_equals_int(cam0.reconnects, 0);
+  fail_unless(launch.manager->camera("cam0")->pipeline() == pipelines["cam0"]);
+
+  /* The same set again changes nothing. */
+  const auto again = launch.manager->apply(next, error);
+  fail_unless(again.has_value(), "%s", error.c_str());
+  fail_unless(again->added.empty() && again->changed.empty() && again->removed.empty());
+  fail_unless_equals_int(again->unchanged, 4);
+
+  /* Everything removed: every GPU placement and decoder slot comes back. */
+  fail_unless(launch.manager->apply({}, error).has_value(), "%s", error.c_str());
+  fail_unless(launch.manager->list().empty());
+  fail_unless(wait_for(
+      [&] { return launch.gpus.figures().empty() || launch.gpus.figures()[0].cameras == 0; }, 10));
+  fail_unless(wait_for([&] { return launch.gpus.decoder_slots_in_use(0) == 0; }, 10));
+}
+GST_END_TEST;
+
+/* Cameras added while running connect at the start window's pace, however
+ * many come at once; cameras added before start() start with the rest. */
+GST_START_TEST(test_added_cameras_start) {
+  RtspFixture fixture(camera_options(3));
+  ElementCatalog elements;
+  GpuResources gpus;
+  {
+    CameraManager manager({camera("cam0", fixture.url(0))}, elements, gpus);
+    std::string error;
+    fail_unless(manager.add(camera("cam1", fixture.url(1)), error), "%s", error.c_str());
+    fail_unless(manager.camera("cam1")->pipeline() == nullptr);
+    run_for(0.5);
+    fail_unless(manager.camera("cam1")->pipeline() == nullptr, "connected before start()");
+    manager.start(0);
+    for (const char *id : {"cam0", "cam1"})
+      fail_unless(wait_for([&] { return manager.find(id)->state == CameraState::Streaming; }, 30),
+                  "%s not streaming", id);
+    fail_unless(manager.add(camera("cam2", fixture.url(2)), error), "%s", error.c_str());
+    fail_unless(
+        wait_for([&] { return manager.find("cam2")->state == CameraState::Streaming; }, 30));
+    /* Stopped: an added camera waits for nothing. */
+    manager.stop();
+    fail_unless(manager.add(camera("late", fixture.url(0)), error), "%s", error.c_str());
+    run_for(0.5);
+    fail_unless(manager.camera("late")->pipeline() == nullptr);
+  }
+  fail_unless_equals_int(gpus.decoder_slots_in_use(0), 0);
+}
+GST_END_TEST;
+
 static Suite *launch_cameras_suite() {
   Suite *s = suite_create("launch-cameras");
   TCase *tc = tcase_create("cameras");
@@ -570,6 +758,9 @@ static Suite *launch_cameras_suite() {
   tcase_add_test(tc, test_stall_watchdog);
   tcase_add_test(tc, test_resolution_change);
   tcase_add_test(tc, test_keyframes_filtered_before_jitterbuffer);
+  tcase_add_test(tc, test_add_replace_remove);
+  tcase_add_test(tc, test_apply_diff);
+  tcase_add_test(tc, test_added_cameras_start);
   return s;
 }
 

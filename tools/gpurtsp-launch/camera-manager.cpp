@@ -2,12 +2,13 @@
 #include "camera-manager.h"
 
 #include <algorithm>
+#include <set>
 
 namespace gpurtsp::launch {
 
 CameraManager::CameraManager(const std::vector<CameraConfig> &cameras, ElementCatalog &elements,
                              GpuResources &gpus)
-    : gpus_(gpus) {
+    : elements_(elements), gpus_(gpus) {
   for (const CameraConfig &config : cameras) {
     cameras_.push_back(std::make_unique<Camera>(config, elements, gpus, worker_));
     by_id_.emplace(config.id, cameras_.back().get());
@@ -25,6 +26,8 @@ unsigned CameraManager::default_start_window_ms(size_t cameras) {
 
 void CameraManager::start(unsigned window_ms) {
   started_at_us_ = g_get_monotonic_time() + int64_t(window_ms) * 1000;
+  next_start_us_ = started_at_us_;
+  running_ = true;
   const size_t count = cameras_.size();
   for (size_t i = 0; i < count; i++)
     cameras_[i]->start(unsigned(uint64_t(i) * window_ms / count));
@@ -40,12 +43,136 @@ void CameraManager::start(unsigned window_ms) {
 }
 
 void CameraManager::stop() {
+  running_ = false;
   if (tick_source_) {
     g_source_remove(tick_source_);
     tick_source_ = 0;
   }
   for (auto &camera : cameras_)
     camera->stop();
+}
+
+std::unique_ptr<Camera> CameraManager::make_camera(CameraConfig config) {
+  auto camera = std::make_unique<Camera>(std::move(config), elements_, gpus_, worker_);
+  if (running_) {
+    const int64_t now_us = g_get_monotonic_time();
+    const int64_t at_us = std::max(now_us, next_start_us_);
+    next_start_us_ = at_us + int64_t(kStartSpacingMs) * 1000;
+    camera->start(unsigned((at_us - now_us) / 1000));
+  }
+  return camera;
+}
+
+bool CameraManager::check_ids(const std::vector<CameraConfig> &cameras, std::string &error) {
+  if (cameras.size() > kMaxCameras) {
+    error = std::to_string(cameras.size()) + " cameras, more than the maximum of " +
+            std::to_string(kMaxCameras);
+    return false;
+  }
+  std::set<std::string_view> ids;
+  for (const CameraConfig &camera : cameras) {
+    if (!is_valid_camera_id(camera.id)) {
+      error = "invalid id \"" + camera.id + "\" (expected 1 to 64 of A-Z a-z 0-9 _ -)";
+      return false;
+    }
+    if (!ids.insert(camera.id).second) {
+      error = "duplicate id \"" + camera.id + "\"";
+      return false;
+    }
+  }
+  return true;
+}
+
+bool CameraManager::add(CameraConfig camera, std::string &error) {
+  if (!is_valid_camera_id(camera.id)) {
+    error = "invalid id \"" + camera.id + "\" (expected 1 to 64 of A-Z a-z 0-9 _ -)";
+    return false;
+  }
+  if (by_id_.contains(camera.id)) {
+    error = "duplicate id \"" + camera.id + "\" (a camera with this id exists)";
+    return false;
+  }
+  if (cameras_.size() >= kMaxCameras) {
+    error = "already " + std::to_string(cameras_.size()) + " cameras, the maximum";
+    return false;
+  }
+  cameras_.push_back(make_camera(std::move(camera)));
+  by_id_.emplace(cameras_.back()->id(), cameras_.back().get());
+  return true;
+}
+
+bool CameraManager::replace(CameraConfig camera, std::string &error) {
+  auto found = std::find_if(cameras_.begin(), cameras_.end(),
+                            [&](const auto &existing) { return existing->id() == camera.id; });
+  if (found == cameras_.end()) {
+    error = "unknown camera \"" + camera.id + "\"";
+    return false;
+  }
+  if ((*found)->config() == camera)
+    return true;
+  by_id_.erase(camera.id);
+  /* The old one goes first: its GPU placement is free for the new one. */
+  found->reset();
+  *found = make_camera(std::move(camera));
+  by_id_.emplace((*found)->id(), found->get());
+  return true;
+}
+
+bool CameraManager::remove(std::string_view id, std::string &error) {
+  auto found = std::find_if(cameras_.begin(), cameras_.end(),
+                            [&](const auto &existing) { return existing->id() == id; });
+  if (found == cameras_.end()) {
+    error = "unknown camera \"" + std::string(id) + "\"";
+    return false;
+  }
+  by_id_.erase(by_id_.find(id));
+  cameras_.erase(found);
+  return true;
+}
+
+std::optional<CameraManager::Changes> CameraManager::apply(std::vector<CameraConfig> cameras,
+                                                           std::string &error) {
+  if (!check_ids(cameras, error))
+    return std::nullopt;
+  std::map<std::string_view, const CameraConfig *> wanted;
+  for (const CameraConfig &camera : cameras)
+    wanted.emplace(camera.id, &camera);
+
+  /* Removed and changed cameras go first, so that their GPU placements are
+   * free for the cameras made next. */
+  Changes changes;
+  std::set<std::string, std::less<>> before;
+  std::map<std::string, std::unique_ptr<Camera>, std::less<>> kept;
+  for (auto &camera : cameras_) {
+    before.insert(camera->id());
+    auto found = wanted.find(camera->id());
+    if (found == wanted.end())
+      changes.removed.push_back(camera->id());
+    else if (*found->second == camera->config())
+      kept.emplace(camera->id(), std::move(camera));
+  }
+  cameras_.clear();
+  by_id_.clear();
+
+  for (CameraConfig &camera : cameras) {
+    if (auto found = kept.find(camera.id); found != kept.end()) {
+      cameras_.push_back(std::move(found->second));
+      changes.unchanged++;
+    } else {
+      (before.contains(camera.id) ? changes.changed : changes.added).push_back(camera.id);
+      cameras_.push_back(make_camera(std::move(camera)));
+    }
+    by_id_.emplace(cameras_.back()->id(), cameras_.back().get());
+  }
+  return changes;
+}
+
+std::vector<CameraConfig> CameraManager::configs() const {
+  std::vector<CameraConfig> configs;
+  configs.reserve(cameras_.size());
+  for (const auto &camera : cameras_)
+    configs.push_back(camera->config());
+  return configs;
 }
 
 bool CameraManager::started() const {

@@ -36,8 +36,9 @@ CameraConfig with_gpu_placed(CameraConfig config, ElementCatalog &elements, GpuR
 
 Camera::Camera(CameraConfig config, ElementCatalog &elements, GpuResources &gpus,
                PipelineWorker &worker)
-    : config_(with_gpu_placed(std::move(config), elements, gpus)), elements_(elements), gpus_(gpus),
-      worker_(worker), placed_(config_.settings.decoder != DecoderChoice::Software) {
+    : requested_(std::move(config)), config_(with_gpu_placed(requested_, elements, gpus)),
+      elements_(elements), gpus_(gpus), worker_(worker),
+      placed_(config_.settings.decoder != DecoderChoice::Software) {
   std::string why;
   decoder_ = elements_.resolve(config_.settings, gpus_, why);
   if (!decoder_)

@@ -52,6 +52,9 @@ public:
   Camera &operator=(const Camera &) = delete;
 
   const std::string &id() const { return config_.id; }
+  /* The config as given, before gpu: auto was placed: what a reload
+   * compares. */
+  const CameraConfig &config() const { return requested_; }
 
   /* Connects after @delay_ms; cameras are staggered so a thousand do not
    * DESCRIBE at once. */
@@ -96,7 +99,8 @@ private:
 
   static gboolean on_bus_message(GstBus *bus, GstMessage *message, gpointer self);
 
-  const CameraConfig config_;
+  const CameraConfig requested_; /* as given */
+  const CameraConfig config_;    /* placed: gpu: auto decided */
   ElementCatalog &elements_;
   GpuResources &gpus_;
   PipelineWorker &worker_;

@@ -51,12 +51,17 @@ struct CameraSettings {
   int stall_timeout_s = 10;
   DecodeMode decode = DecodeMode::All;
   JpegEncoderChoice jpeg_encoder = JpegEncoderChoice::Auto;
+
+  bool operator==(const CameraSettings &) const = default;
 };
 
 struct CameraConfig {
   std::string id;
   CameraUrl url;
   CameraSettings settings;
+
+  /* Same id, URL and settings: a reload leaves such a camera running. */
+  bool operator==(const CameraConfig &) const = default;
 };
 
 struct ListenAddress {
