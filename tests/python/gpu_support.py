@@ -111,7 +111,7 @@ _KR_KB = {3: (0.2126, 0.0722), 4: (0.299, 0.114), 5: (0.212, 0.087), 6: (0.2627,
           2: (0.30, 0.11)}
 
 
-def nv12_to_rgb(nv12, width, height, colorimetry, chroma_site):
+def nv12_to_rgb(nv12, width, height, colorimetry, chroma_site, chroma_row=None):
     """gpunv12torgb's same-size conversion in NumPy (docs/gpunv12torgb.md):
     the caps' matrix and range (defaults of GStreamer for unknown ones),
     chroma sampled bilinearly at its sited positions, edges replicated,
@@ -130,7 +130,8 @@ def nv12_to_rgb(nv12, width, height, colorimetry, chroma_site):
     h_cosited = site in ("mpeg2", "cosited", "h-cosited", "dv")
     v_cosited = site in ("cosited", "v-cosited", "dv")
     y = nv12[:height, :width].astype(numpy.float64)
-    chroma = nv12[height:height + (height + 1) // 2, :2 * ((width + 1) // 2)]
+    chroma_row = chroma_row or height
+    chroma = nv12[chroma_row:chroma_row + (height + 1) // 2, :2 * ((width + 1) // 2)]
     u = chroma[:, 0::2].astype(numpy.float64)
     v = chroma[:, 1::2].astype(numpy.float64)
 

@@ -58,16 +58,17 @@ class Layouts(unittest.TestCase):
     def test_nv12_is_luma_then_chroma_rows(self):
         # Odd heights: GStreamer's default layout pads the luma plane to an even
         # number of rows, so the chroma starts at row H + 1.
-        for height, chroma_row in ((H, H), (45, 46)):
-            sample = support.sample("NV12", W, height)
+        # Odd widths: one more column, for the last chroma pair.
+        for width, height, chroma_row in ((W, H, H), (W, 45, 46), (37, 8, 8)):
+            sample = support.sample("NV12", width, height)
             frame = gpurtsp.frame_from_sample(sample)
-            rows = chroma_row + (height + 1) // 2
+            rows, columns = chroma_row + (height + 1) // 2, width + width % 2
             self.assertEqual(frame.chroma_row, chroma_row)
-            self.assertEqual(frame.shape, (rows, W))
+            self.assertEqual(frame.shape, (rows, columns))
             array = numpy.asarray(frame)
             stride = frame.strides[0]
             raw = numpy.frombuffer(support.buffer_bytes(sample), numpy.uint8)
-            expected = numpy.stack([raw[r * stride:r * stride + W] for r in range(rows)])
+            expected = numpy.stack([raw[r * stride:r * stride + columns] for r in range(rows)])
             numpy.testing.assert_array_equal(array, expected)
 
     def nv12_sample(self, chroma_offset, chroma_stride, stride=64):

@@ -65,6 +65,13 @@ extern "C" void *gpurtsp_capi_cuda_context(int device, char *error, size_t error
   if (auto it = contexts->find(device); it != contexts->end())
     return gst_object_ref(it->second);
 
+  GError *init_error = nullptr;
+  if (!gst_init_check(nullptr, nullptr, &init_error)) {
+    set_error(error, error_size,
+              std::string("GStreamer did not initialise: ") + init_error->message);
+    g_error_free(init_error);
+    return nullptr;
+  }
   std::string why;
   const gpurtsp::capi::DriverExtras *driver = gpurtsp::capi::driver_extras(why);
   if (!driver) {

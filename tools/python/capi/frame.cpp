@@ -125,8 +125,9 @@ void describe(GpurtspCapiFrameInfo &out, const Mapping &mapping) {
             "the same pitch";
     else
       out.chroma_row = static_cast<int32_t>(gap / stride0);
+    /* An odd width still has a whole last Cb/Cr pair in each chroma row. */
     out.ndim = 2;
-    out.shape[0] = out.chroma_row + chroma_rows, out.shape[1] = width;
+    out.shape[0] = out.chroma_row + chroma_rows, out.shape[1] = (width + 1) / 2 * 2;
     out.strides[0] = stride0, out.strides[1] = 1;
   } else {
     why = std::string("format ") + GST_VIDEO_FORMAT_INFO_NAME(finfo) +

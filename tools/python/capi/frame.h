@@ -23,7 +23,8 @@ extern "C" {
 typedef struct GpurtspCapiFrame GpurtspCapiFrame;
 
 /* Tensor layout per format: packed RGB/BGR (and 4-byte RGBA-like formats)
- * H x W x C; planar RGBP/BGRP 3 x H x W; NV12 (C + ceil(H/2)) x W, the luma
+ * H x W x C; planar RGBP/BGRP 3 x H x W; NV12 (C + ceil(H/2)) x W' (W'
+ * = W rounded up to even: an odd width's last Cb/Cr pair is inside), the luma
  * rows then the interleaved chroma rows from row C = chroma_row: H for
  * tightly stacked planes, more where the luma plane is padded (odd heights
  * in GStreamer's default layout, decoders' aligned surfaces). Rows keep the
