@@ -792,6 +792,10 @@ static int requirements(gputest::Requirements &req, int &argc, char **&argv) {
       GpuResources gpus;
       CameraSettings settings;
       settings.decoder = DecoderChoice::Nvidia;
+      /* GPU 0, where the tests expect their cameras: resolve() takes a placed
+       * camera, and with gpu: auto (the default) it would ask for GPU -1's
+       * decoder and skip on every GPU host. */
+      settings.gpu = 0;
       return elements.resolve(settings, gpus, reason) == Decoder::Nvidia;
     };
   } else if (decoder && g_strcmp0(decoder, "software") != 0) {
