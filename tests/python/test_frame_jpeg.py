@@ -3,6 +3,7 @@
 in every accepted layout encode through jpegenc and decode close to the
 input; every bad input raises TypeError or ValueError with the reason."""
 import os
+import subprocess
 import sys
 import unittest
 
@@ -49,6 +50,15 @@ class HostImages(unittest.TestCase):
         padded = numpy.zeros((H, W + 16, 3), numpy.uint8)
         padded[:, :W] = gradient()
         self.check(gpurtsp.encode_jpeg(padded[:, :W]), gradient())
+
+    def test_first_use_of_gstreamer_in_the_process(self):
+        """No PyGObject, no camera: encode_jpeg initialises GStreamer itself."""
+        result = subprocess.run(
+            [sys.executable, "-c", "import gpurtsp, numpy; "
+             "print(gpurtsp.encode_jpeg(numpy.zeros((8, 8, 3), numpy.uint8))[:2].hex())"],
+            capture_output=True, text=True, timeout=60)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(result.stdout.strip(), "ffd8")
 
     def test_quality_changes_the_size(self):
         image = gradient()

@@ -107,11 +107,6 @@ private:
 
   bool start(std::string &why) {
     GError *error = nullptr;
-    if (!gst_init_check(nullptr, nullptr, &error)) {
-      why = std::string("GStreamer did not initialise: ") + error->message;
-      g_error_free(error);
-      return false;
-    }
     const char *description =
         device_ >= 0
             ? "appsrc name=src format=time ! gpujpegenc name=enc ! appsink name=sink sync=false"
@@ -358,6 +353,17 @@ int finish(bool ok, const std::string &jpeg, const std::string &why, void **out,
   return 0;
 }
 
+/* The encoders may be the process's first use of GStreamer (a host image
+ * allocates a buffer before any pipeline exists). */
+bool init_gstreamer(std::string &why) {
+  GError *error = nullptr;
+  if (gst_init_check(nullptr, nullptr, &error))
+    return true;
+  why = std::string("GStreamer did not initialise: ") + error->message;
+  g_error_free(error);
+  return false;
+}
+
 bool check_quality(int quality, std::string &why) {
   if (quality >= 1 && quality <= 100)
     return true;
@@ -370,7 +376,7 @@ bool check_quality(int quality, std::string &why) {
 extern "C" int gpurtsp_capi_encode_jpeg(const GpurtspCapiImage *image, int quality, void **jpeg,
                                         size_t *jpeg_size, char *error, size_t error_size) {
   std::string why, out;
-  if (!check_quality(quality, why))
+  if (!check_quality(quality, why) || !init_gstreamer(why))
     return finish(false, out, why, jpeg, jpeg_size, error, error_size);
   GstVideoInfo info;
   why = image_info(*image, info);
