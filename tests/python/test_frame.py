@@ -253,6 +253,7 @@ class Lifetime(unittest.TestCase):
             class Cycle: pass
             cycle = Cycle(); cycle.me = cycle; cycle.frame = frames[2]; cycle.view = views[2]
             del cycle
+            assert gpurtsp.encode_jpeg(frames[0])[:2].hex() == "ffd8"  # its pipeline stays
             print("ok", flush=True)
         """ % os.path.dirname(os.path.abspath(__file__)))
         result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,

@@ -210,6 +210,8 @@ class Exit(unittest.TestCase):
                 tensor = torch.from_dlpack(frame)
                 capsule = frame.__dlpack__()
                 kept = [cam.latest_frame(), torch.as_tensor(cam.latest_frame(), device="cuda")]
+                # the GPU encoder's pipeline is alive at exit too
+                assert gpurtsp.encode_jpeg(tensor)[:2].hex() == "ffd8"
                 cams.close()
                 print(int(tensor.float().mean().item() >= 0), flush=True)
             # server gone, cameras closed, tensors, capsule and frames alive at exit
