@@ -64,4 +64,25 @@ public:
   virtual Totals totals() const { return {}; }
 };
 
+/* Changes to the running cameras: PUT, PATCH and DELETE /api/cameras/{id}.
+ * Called from the main loop's thread only. */
+class CameraEditor {
+public:
+  virtual ~CameraEditor() = default;
+
+  struct Result {
+    unsigned status = 200; /* HTTP status: 200, 201, 204, 400, 404, 500 */
+    std::string error;     /* for status >= 400: one line, never a credential */
+    std::string key;       /* for 400: the key at fault ("url"), empty if none */
+    std::string reason;    /* for 400: @error without the key */
+  };
+
+  /* Creates (201) or replaces (200) camera @id from @body, a JSON object
+   * with the keys of a camera in cameras.yaml; @patch: keys not in @body
+   * keep their values (404 for an unknown camera). */
+  virtual Result put(const std::string &id, std::string_view body, bool patch) = 0;
+  /* Removes camera @id: 204, or 404. */
+  virtual Result remove(const std::string &id) = 0;
+};
+
 } // namespace gpurtsp::launch

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <initializer_list>
 #include <map>
+#include <set>
 #include <span>
 #include <sstream>
 #include <utility>
@@ -60,7 +61,7 @@ public:
     if (!key_.empty())
       message << key_ << ": ";
     message << why;
-    throw ConfigError(message.str());
+    throw ConfigError(message.str(), key_, why);
   }
 
   /* The scalar with ${VAR} substituted. */
@@ -312,56 +313,148 @@ HttpConfig parse_http(const Field &field) {
   return http;
 }
 
-std::vector<CameraConfig> parse_cameras(const Field &field, const CameraSettings &defaults) {
+std::vector<std::string_view> camera_keys() {
+  std::vector<std::string_view> keys = {"id", "url"};
+  const auto names = setting_names();
+  keys.insert(keys.end(), names.begin(), names.end());
+  return keys;
+}
+
+/* One camera's mapping; its id still to be checked against the others. */
+CameraConfig parse_camera(const Field &item, const CameraSettings &defaults,
+                          std::optional<Field> &id_field) {
+  require_map(item, "a mapping with id and url");
+  CameraConfig camera;
+  camera.settings = defaults;
+  std::optional<Field> url_field;
+  const auto keys = camera_keys();
+  for_each_entry(item, keys, [&](const std::string &key, const Field &value) {
+    if (key == "id")
+      id_field.emplace(value);
+    else if (key == "url")
+      url_field.emplace(value);
+    else
+      apply_setting(key, value, camera.settings);
+    /* Every valid value is a scalar; others failed above or fail below. */
+    if (value.node().IsScalar())
+      camera.keys.emplace_back(key, value.node().Scalar());
+  });
+  if (!id_field)
+    item.fail("missing key \"id\"");
+  if (!url_field)
+    item.fail("missing key \"url\"");
+
+  camera.id = id_field->text();
+  if (!is_valid_camera_id(camera.id))
+    id_field->fail("invalid id \"" + camera.id + "\" (expected 1 to 64 of A-Z a-z 0-9 _ -)");
+  std::string error;
+  auto url = parse_camera_url(url_field->url(), error);
+  if (!url)
+    url_field->fail(error);
+  camera.url = std::move(*url);
+  return camera;
+}
+
+/* The list under @field ("cameras:" of the config or of the overlay). */
+std::vector<CameraConfig> parse_cameras(const Field &field, const CameraSettings &defaults,
+                                        bool allow_empty) {
   if (!field.node().IsSequence())
     field.fail(std::string("expected a list of cameras, got ") +
                (field.node().IsNull() ? "nothing" : node_kind(field.node())));
-  if (field.node().size() == 0)
+  if (field.node().size() == 0 && !allow_empty)
     field.fail("empty list (at least one camera is needed)");
   if (field.node().size() > kMaxCameras)
     field.fail(std::to_string(field.node().size()) + " cameras, more than the maximum of " +
                std::to_string(kMaxCameras));
 
-  std::vector<std::string_view> keys = {"id", "url"};
-  const auto names = setting_names();
-  keys.insert(keys.end(), names.begin(), names.end());
-
   std::vector<CameraConfig> cameras;
   std::map<std::string, int> id_lines;
   for (size_t index = 0; index < field.node().size(); index++) {
-    const Field item = field.item(field.node()[index], index);
-    require_map(item, "a mapping with id and url");
-    CameraConfig camera;
-    camera.settings = defaults;
-    std::optional<Field> id_field, url_field;
-    for_each_entry(item, keys, [&](const std::string &key, const Field &value) {
-      if (key == "id")
-        id_field.emplace(value);
-      else if (key == "url")
-        url_field.emplace(value);
-      else
-        apply_setting(key, value, camera.settings);
-    });
-    if (!id_field)
-      item.fail("missing key \"id\"");
-    if (!url_field)
-      item.fail("missing key \"url\"");
-
-    camera.id = id_field->text();
-    if (!is_valid_camera_id(camera.id))
-      id_field->fail("invalid id \"" + camera.id + "\" (expected 1 to 64 of A-Z a-z 0-9 _ -)");
+    std::optional<Field> id_field;
+    CameraConfig camera = parse_camera(field.item(field.node()[index], index), defaults, id_field);
     if (auto [first, inserted] = id_lines.emplace(camera.id, id_field->line()); !inserted)
       id_field->fail("duplicate id \"" + camera.id + "\" (first at line " +
                      std::to_string(first->second) + ")");
-
-    std::string error;
-    auto url = parse_camera_url(url_field->url(), error);
-    if (!url)
-      url_field->fail(error);
-    camera.url = std::move(*url);
     cameras.push_back(std::move(camera));
   }
   return cameras;
+}
+
+YAML::Node load_yaml(std::string_view text, const std::string &path) {
+  try {
+    return YAML::Load(std::string(text));
+  } catch (const YAML::Exception &e) {
+    throw ConfigError(path + ":" + std::to_string(e.mark.line + 1) +
+                          ": YAML syntax error: " + e.msg,
+                      "", "syntax error: " + e.msg);
+  }
+}
+
+std::optional<std::string> read_file(const std::string &path) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file)
+    return std::nullopt;
+  std::ostringstream text;
+  text << file.rdbuf();
+  return text.str();
+}
+
+/* Applies the overlay @text (read from @path) to @config. */
+void apply_overlay(std::string_view text, const std::string &path, Config &config) {
+  const Document doc{path, config.variables};
+  const YAML::Node root = load_yaml(text, path);
+  const Field top(doc, root, "", 1);
+  if (!root.IsDefined() || root.IsNull())
+    return;
+  require_map(top, "a mapping with cameras and removed");
+  static constexpr std::string_view kKeys[] = {"cameras", "removed"};
+  std::vector<CameraConfig> cameras;
+  std::vector<std::string> removed;
+  for_each_entry(top, kKeys, [&](const std::string &key, const Field &value) {
+    if (key == "cameras") {
+      cameras = parse_cameras(value, config.defaults, true);
+      return;
+    }
+    if (!value.node().IsSequence())
+      value.fail(std::string("expected a list of camera ids, got ") + node_kind(value.node()));
+    for (size_t index = 0; index < value.node().size(); index++)
+      removed.push_back(value.item(value.node()[index], index).text());
+  });
+  std::erase_if(config.cameras, [&](const CameraConfig &camera) {
+    return std::find(removed.begin(), removed.end(), camera.id) != removed.end();
+  });
+  for (CameraConfig &camera : cameras) {
+    auto found =
+        std::find_if(config.cameras.begin(), config.cameras.end(),
+                     [&](const CameraConfig &existing) { return existing.id == camera.id; });
+    if (found != config.cameras.end())
+      *found = std::move(camera);
+    else
+      config.cameras.push_back(std::move(camera));
+  }
+  if (config.cameras.size() > kMaxCameras)
+    top.fail(std::to_string(config.cameras.size()) +
+             " cameras with the overlay, more than the "
+             "maximum of " +
+             std::to_string(kMaxCameras));
+}
+
+/* @text as a YAML (and JSON) double-quoted scalar. */
+std::string quoted(std::string_view text) {
+  std::string out = "\"";
+  for (const char c : text) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      char escape[8];
+      g_snprintf(escape, sizeof escape, "\\x%02x", static_cast<unsigned char>(c));
+      out += escape;
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
 }
 
 } // namespace
@@ -464,13 +557,7 @@ std::optional<ListenAddress> parse_listen_address(std::string_view text, std::st
 
 Config parse_config(std::string_view text, const std::string &path, const Variables &variables) {
   const Document doc{path, variables};
-  YAML::Node root;
-  try {
-    root = YAML::Load(std::string(text));
-  } catch (const YAML::Exception &e) {
-    throw ConfigError(path + ":" + std::to_string(e.mark.line + 1) +
-                      ": YAML syntax error: " + e.msg);
-  }
+  const YAML::Node root = load_yaml(text, path);
   const Field top(doc, root, "", 1);
   if (!root.IsDefined() || root.IsNull())
     top.fail("empty file (expected a mapping with \"cameras\")");
@@ -487,28 +574,110 @@ Config parse_config(std::string_view text, const std::string &path, const Variab
 
   Config config;
   config.path = path;
-  const CameraSettings defaults =
-      defaults_field ? parse_defaults(*defaults_field) : CameraSettings();
+  config.variables = variables;
+  config.defaults = defaults_field ? parse_defaults(*defaults_field) : CameraSettings();
   if (http_field)
     config.http = parse_http(*http_field);
   if (!cameras_field)
     top.fail("missing key \"cameras\"");
-  config.cameras = parse_cameras(*cameras_field, defaults);
+  config.cameras = parse_cameras(*cameras_field, config.defaults, false);
+  config.main_cameras = config.cameras;
   return config;
 }
 
 Config load_config(const std::string &path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file)
+  const auto text = read_file(path);
+  if (!text)
     throw ConfigError(path + ": cannot read: " + g_strerror(errno));
-  std::ostringstream text;
-  text << file.rdbuf();
   g_autofree char *dir = g_path_get_dirname(path.c_str());
   g_autofree char *dotenv = g_build_filename(dir, ".env", nullptr);
   try {
-    return parse_config(text.str(), path, Variables::with_dotenv(dotenv));
+    Config config = parse_config(*text, path, Variables::with_dotenv(dotenv));
+    const std::string overlay = overlay_path(path);
+    if (g_file_test(overlay.c_str(), G_FILE_TEST_EXISTS)) {
+      const auto overlay_text = read_file(overlay);
+      if (!overlay_text)
+        throw ConfigError(overlay + ": cannot read: " + g_strerror(errno));
+      apply_overlay(*overlay_text, overlay, config);
+    }
+    return config;
   } catch (const VariableError &e) {
     throw ConfigError(e.what());
+  }
+}
+
+std::string overlay_path(const std::string &path) {
+  for (std::string_view extension : {".yaml", ".yml"})
+    if (path.ends_with(extension))
+      return path.substr(0, path.size() - extension.size()) + ".overlay" + std::string(extension);
+  return path + ".overlay.yaml";
+}
+
+std::string overlay_text(const Config &config, const std::vector<CameraConfig> &cameras) {
+  g_autofree char *name = g_path_get_basename(config.path.c_str());
+  std::string text =
+      std::string("# Written by gpurtsp-launch for PUT, PATCH and DELETE /api/cameras/ID;\n"
+                  "# loaded after ") +
+      name +
+      ": a camera here replaces the one with its id there or comes after\n"
+      "# them, \"removed\" takes cameras of it out. Delete this file to run " +
+      name + " alone.\n";
+  const auto sorted_keys = [](const CameraKeys &keys) {
+    return std::map<std::string, std::string>(keys.begin(), keys.end());
+  };
+  std::map<std::string_view, const CameraConfig *> main;
+  for (const CameraConfig &camera : config.main_cameras)
+    main.emplace(camera.id, &camera);
+  std::string list;
+  std::set<std::string_view> present;
+  for (const CameraConfig &camera : cameras) {
+    present.insert(camera.id);
+    auto found = main.find(camera.id);
+    if (found != main.end() && sorted_keys(found->second->keys) == sorted_keys(camera.keys))
+      continue;
+    std::string entry;
+    for (const auto &[key, value] : camera.keys)
+      entry += (entry.empty() ? "" : ", ") + key + ": " + quoted(value);
+    list += "  - {" + entry + "}\n";
+  }
+  text += list.empty() ? "cameras: []\n" : "cameras:\n" + list;
+  std::string removed;
+  for (const CameraConfig &camera : config.main_cameras)
+    if (!present.contains(camera.id))
+      removed += (removed.empty() ? "" : ", ") + quoted(camera.id);
+  return text + "removed: [" + removed + "]\n";
+}
+
+CameraConfig parse_camera_request(std::string_view body, const std::string &id,
+                                  const CameraConfig *base, const Config &config) {
+  static const std::string kPath = "request body";
+  const Document doc{kPath, config.variables};
+  const YAML::Node root = load_yaml(body, kPath);
+  const Field top(doc, root, "", 1);
+  if (!root.IsMap())
+    top.fail(std::string("expected a JSON object with the keys of a camera, got ") +
+             (root.IsDefined() && !root.IsNull() ? node_kind(root) : "nothing"));
+  /* The submitted keys over @base's, then parsed as a camera of the config. */
+  YAML::Node merged(YAML::NodeType::Map);
+  if (base)
+    for (const auto &[key, value] : base->keys)
+      merged[key] = value;
+  const auto keys = camera_keys();
+  for_each_entry(top, keys, [&](const std::string &key, const Field &value) {
+    if (key == "id" && value.node().IsScalar() && value.node().Scalar() != id)
+      value.fail("\"" + value.node().Scalar() + "\" is not the id in the URL (\"" + id + "\")");
+    merged[key] = value.node();
+  });
+  merged["id"] = id;
+  std::optional<Field> id_field;
+  try {
+    CameraConfig camera = parse_camera(Field(doc, merged, "", 1), config.defaults, id_field);
+    /* The id first, as a person writes it. */
+    std::stable_partition(camera.keys.begin(), camera.keys.end(),
+                          [](const auto &entry) { return entry.first == "id"; });
+    return camera;
+  } catch (const VariableError &e) {
+    throw ConfigError(e.what(), "", e.what());
   }
 }
 

@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "camera-url.h"
@@ -55,13 +56,21 @@ struct CameraSettings {
   bool operator==(const CameraSettings &) const = default;
 };
 
+/* A camera's own keys as written (${VAR} not substituted), in order: what
+ * the overlay file writes back and PATCH merges into. */
+using CameraKeys = std::vector<std::pair<std::string, std::string>>;
+
 struct CameraConfig {
   std::string id;
   CameraUrl url;
   CameraSettings settings;
+  CameraKeys keys;
 
-  /* Same id, URL and settings: a reload leaves such a camera running. */
-  bool operator==(const CameraConfig &) const = default;
+  /* Same id, URL and settings (whatever the keys that say so): a reload
+   * leaves such a camera running. */
+  bool operator==(const CameraConfig &other) const {
+    return id == other.id && url == other.url && settings == other.settings;
+  }
 };
 
 struct ListenAddress {
@@ -80,7 +89,10 @@ struct HttpConfig {
 struct Config {
   std::string path;
   HttpConfig http;
-  std::vector<CameraConfig> cameras;
+  CameraSettings defaults;
+  Variables variables;                    /* what ${VAR} was substituted from */
+  std::vector<CameraConfig> cameras;      /* the config's, the overlay's applied */
+  std::vector<CameraConfig> main_cameras; /* the config file's alone */
 };
 
 constexpr size_t kMaxCameras = 10000;
@@ -91,12 +103,41 @@ bool is_valid_camera_id(std::string_view id);
 
 class ConfigError : public std::runtime_error {
 public:
-  using std::runtime_error::runtime_error;
+  explicit ConfigError(const std::string &message, std::string key = {}, std::string reason = {})
+      : std::runtime_error(message), key_(std::move(key)), reason_(std::move(reason)) {}
+  /* The key path ("cameras[2].url", "fps"); empty where none applies. */
+  const std::string &key() const { return key_; }
+  /* The message without file, line and key; empty where it is the message. */
+  const std::string &reason() const { return reason_; }
+
+private:
+  std::string key_;
+  std::string reason_;
 };
 
 /* Reads @path, substituting ${VAR} from the environment and from the .env
- * file in @path's directory. Throws ConfigError. */
+ * file in @path's directory, then its overlay file (overlay_path()) where
+ * one exists: the overlay's cameras replace those of the config with their
+ * id, or come after them; its "removed" ids are taken out. Throws
+ * ConfigError. */
 Config load_config(const std::string &path);
+
+/* Where the HTTP API's changes to the config @path are kept:
+ * "cameras.yaml" -> "cameras.overlay.yaml". */
+std::string overlay_path(const std::string &path);
+
+/* The overlay file that turns @config's main_cameras into @cameras: every
+ * camera not in the config file or with other keys there, and the ids of
+ * the config file's cameras not in @cameras. */
+std::string overlay_text(const Config &config, const std::vector<CameraConfig> &cameras);
+
+/* A camera as PUT and PATCH /api/cameras/ID submit it: @body a JSON object
+ * with the keys of a camera in cameras.yaml, "id" optional (if given, it
+ * must be @id). With @base (PATCH), @base's keys stay where @body has none.
+ * The config's defaults and ${VAR} apply. Throws ConfigError, whose key()
+ * and reason() say what is wrong. */
+CameraConfig parse_camera_request(std::string_view body, const std::string &id,
+                                  const CameraConfig *base, const Config &config);
 
 /* Parses @text as if read from @path, with @variables. Throws ConfigError. */
 Config parse_config(std::string_view text, const std::string &path, const Variables &variables);

@@ -20,6 +20,7 @@
 #include "element-catalog.h"
 #include "gpu-resources.h"
 #include "http-server.h"
+#include "live-config.h"
 #include "log.h"
 #include "pipeline-description.h"
 #include "shard.h"
@@ -38,6 +39,7 @@ struct Options {
   unsigned demo = 0;
   bool check = false;
   bool print_pipelines = false;
+  bool watch_config = false;
   std::string listen;
   std::string log_level = "info";
   std::optional<double> start_window_s;
@@ -117,15 +119,6 @@ private:
   const gint64 start_us_ = g_get_monotonic_time();
   guint source_ = 0;
 };
-
-/* Keeps the cameras of @config that hash to @shard. */
-void keep_shard_cameras(Config &config, const Shard &shard) {
-  if (shard.count == 1)
-    return;
-  std::erase_if(config.cameras, [&](const CameraConfig &camera) {
-    return shard_of(camera.id, shard.count) != shard.index;
-  });
-}
 
 std::string summary(const Config &config, const Shard &shard, size_t config_cameras) {
   size_t by_decoder[3] = {};
@@ -212,23 +205,92 @@ gboolean on_stop_signal(gpointer loop) {
   return G_SOURCE_CONTINUE;
 }
 
-/* SIGHUP would end the process (its default action), and `kill -HUP` is
- * what operators try for a reload, which does not exist yet: say so and keep
- * the cameras running. */
-gboolean on_hangup(gpointer) {
-  LAUNCH_WARNING("SIGHUP: reloading the config is not supported; restart to apply changes");
+/* SIGHUP: read the config again and apply the difference. Without a
+ * config (--demo) there is nothing to read: say so, keep running (SIGHUP's
+ * default action would end the process). */
+gboolean on_hangup(gpointer data) {
+  auto *live = static_cast<LiveConfig *>(data);
+  if (!live) {
+    LAUNCH_WARNING("SIGHUP: --demo cameras have no config to reload");
+    return G_SOURCE_CONTINUE;
+  }
+  LAUNCH_INFO("SIGHUP: reloading %s", live->config().path.c_str());
+  live->reload();
   return G_SOURCE_CONTINUE;
 }
+
+/* --watch-config: reloads when the config file changes, once its writer is
+ * done (editors write a temporary file and rename it over the config, which
+ * the directory monitor behind g_file_monitor_file() sees too). */
+class ConfigWatch {
+public:
+  static constexpr guint kSettleMs = 500;
+
+  ConfigWatch(LiveConfig &live) : live_(live) {
+    g_autoptr(GFile) file = g_file_new_for_path(live.config().path.c_str());
+    g_autoptr(GError) error = nullptr;
+    monitor_ = g_file_monitor_file(file, G_FILE_MONITOR_WATCH_MOVES, nullptr, &error);
+    if (!monitor_) {
+      LAUNCH_WARNING("--watch-config: cannot watch %s: %s", live.config().path.c_str(),
+                     error->message);
+      return;
+    }
+    g_signal_connect(monitor_, "changed", G_CALLBACK(on_changed), this);
+    LAUNCH_INFO("watching %s for changes", live.config().path.c_str());
+  }
+  ~ConfigWatch() {
+    if (settle_)
+      g_source_remove(settle_);
+    if (monitor_) {
+      g_signal_handlers_disconnect_by_data(monitor_, this);
+      g_file_monitor_cancel(monitor_);
+      g_object_unref(monitor_);
+    }
+  }
+  ConfigWatch(const ConfigWatch &) = delete;
+  ConfigWatch &operator=(const ConfigWatch &) = delete;
+
+private:
+  static void on_changed(GFileMonitor *, GFile *, GFile *, GFileMonitorEvent event, gpointer data) {
+    auto *self = static_cast<ConfigWatch *>(data);
+    if (event == G_FILE_MONITOR_EVENT_ATTRIBUTE_CHANGED || event == G_FILE_MONITOR_EVENT_DELETED ||
+        event == G_FILE_MONITOR_EVENT_MOVED_OUT || event == G_FILE_MONITOR_EVENT_PRE_UNMOUNT ||
+        event == G_FILE_MONITOR_EVENT_UNMOUNTED)
+      return;
+    /* A burst of writes is one reload, after it settled. */
+    if (self->settle_)
+      g_source_remove(self->settle_);
+    self->settle_ = g_timeout_add(
+        kSettleMs,
+        [](gpointer watch) -> gboolean {
+          auto *me = static_cast<ConfigWatch *>(watch);
+          me->settle_ = 0;
+          LAUNCH_INFO("%s changed: reloading", me->live_.config().path.c_str());
+          me->live_.reload();
+          return G_SOURCE_REMOVE;
+        },
+        self);
+  }
+
+  LiveConfig &live_;
+  GFileMonitor *monitor_ = nullptr; /* owned */
+  guint settle_ = 0;
+};
 
 /* Runs the cameras until SIGINT or SIGTERM; returns with every pipeline down. */
 int run_cameras(const Config &config, ElementCatalog &elements, GpuResources &gpus,
                 const Options &options, const ShardInfo &shard) {
   CameraManager manager(config.cameras, elements, gpus);
+  /* Without a config file (--demo) there is nothing to change or reload. */
+  std::optional<LiveConfig> live;
+  if (options.demo == 0)
+    live.emplace(config, shard.shard, manager);
   /* The API, metrics and camera wall, on this thread's main loop. */
   http::HttpServerOptions http_options;
   http_options.listen = config.http.listen;
   http_options.token = config.http.token;
   http_options.shard = shard;
+  http_options.editor = live ? &*live : nullptr;
   http::HttpServer http_server(manager, std::move(http_options));
   try {
     http_server.start();
@@ -240,7 +302,10 @@ int run_cameras(const Config &config, ElementCatalog &elements, GpuResources &gp
   g_autoptr(GMainLoop) loop = g_main_loop_new(nullptr, FALSE);
   const guint sigint = g_unix_signal_add(SIGINT, on_stop_signal, loop);
   const guint sigterm = g_unix_signal_add(SIGTERM, on_stop_signal, loop);
-  const guint sighup = g_unix_signal_add(SIGHUP, on_hangup, nullptr);
+  const guint sighup = g_unix_signal_add(SIGHUP, on_hangup, live ? &*live : nullptr);
+  std::optional<ConfigWatch> watch;
+  if (options.watch_config && live)
+    watch.emplace(*live);
   const unsigned window_ms = options.start_window_s
                                  ? unsigned(*options.start_window_s * 1000.0)
                                  : CameraManager::default_start_window_ms(config.cameras.size());
@@ -251,6 +316,7 @@ int run_cameras(const Config &config, ElementCatalog &elements, GpuResources &gp
     stats.emplace(manager, options.stats_interval_s);
   g_main_loop_run(loop);
   stats.reset();
+  watch.reset();
   /* A second signal while pipelines go down now ends the process. */
   g_source_remove(sigint);
   g_source_remove(sigterm);
@@ -286,6 +352,9 @@ int main(int argc, char **argv) {
       ->needs(config_option);
   app.add_flag("--print-pipelines", options.print_pipelines,
                "Print each camera's gst-launch-1.0 line (passwords masked) and exit");
+  app.add_flag("--watch-config", options.watch_config,
+               "Reload the config when its file changes, as SIGHUP does")
+      ->needs(config_option);
   app.add_option("--listen", options.listen, "HTTP address, overriding http.listen")
       ->type_name("ADDR:PORT");
   app.add_option("--start-window", options.start_window_s,

@@ -21,6 +21,7 @@ constexpr const char *kInvalidCameraId = "invalid camera id (expected 1 to 64 of
 constexpr const char *kResourcePrefix = "/org/gpurtsp/launch/wall";
 constexpr std::string_view kIndex = "index.html"; /* served as "/" only */
 constexpr std::string_view kCamerasPrefix = "/api/cameras/";
+constexpr std::string_view kChangeMethods[] = {"PUT", "PATCH", "DELETE"};
 /* RFC 6585; libsoup names no constant for it. */
 constexpr guint kStatusHeaderFieldsTooLarge = 431;
 
@@ -121,6 +122,9 @@ bool HttpServer::exposes_beyond_loopback(const ListenAddress &listen) {
 void HttpServer::start() {
   service_.reset(g_socket_service_new());
   GSocketListener *listener = G_SOCKET_LISTENER(service_.get());
+  /* GLib's default of 10 pending connections resets clients when a few
+   * dozen connect at once (a camera wall, scripts changing cameras). */
+  g_socket_listener_set_backlog(listener, int(std::min(options_.max_connections, 4096u)));
   g_autoptr(GError) error = nullptr;
   const ListenAddress &listen = options_.listen;
   if (listen.host == "*") {
@@ -221,6 +225,13 @@ void HttpServer::on_early(SoupServer *, SoupServerMessage *msg, const char *, GH
   while (soup_message_headers_iter_next(&iter, &name, &value))
     header_bytes += strlen(name) + strlen(value) + 4;
 
+  /* Only a change to a camera has a body, of a known, small length. */
+  const std::string_view method = soup_server_message_get_method(msg);
+  const std::string_view path = g_uri_get_path(soup_server_message_get_uri(msg));
+  const bool takes_body = (method == "PUT" || method == "PATCH") &&
+                          path.starts_with(kCamerasPrefix) &&
+                          path.find('/', kCamerasPrefix.size()) == std::string_view::npos;
+
   const char *reason = nullptr;
   guint status = 0;
   if (strlen(uri) > self->options_.max_uri_bytes) {
@@ -229,6 +240,17 @@ void HttpServer::on_early(SoupServer *, SoupServerMessage *msg, const char *, GH
   } else if (header_bytes > self->options_.max_header_bytes) {
     status = kStatusHeaderFieldsTooLarge;
     reason = "request headers too large";
+  } else if (takes_body) {
+    if (soup_message_headers_get_encoding(headers) != SOUP_ENCODING_CONTENT_LENGTH) {
+      status = SOUP_STATUS_LENGTH_REQUIRED;
+      reason = "Content-Length required";
+    } else if (std::size_t(soup_message_headers_get_content_length(headers)) >
+               self->options_.max_body_bytes) {
+      status = SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE;
+      reason = "request body too large";
+    } else {
+      soup_message_body_set_accumulate(soup_server_message_get_request_body(msg), TRUE);
+    }
   } else if (soup_message_headers_get_encoding(headers) == SOUP_ENCODING_CHUNKED ||
              soup_message_headers_get_content_length(headers) > 0) {
     status = SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE;
@@ -273,9 +295,34 @@ void HttpServer::handle(SoupServerMessage *msg) {
     respond_error(msg, SOUP_STATUS_NOT_FOUND, "not found");
     return;
   }
-  if (!is_get) {
-    soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Allow", "GET");
+  /* /api/cameras/{id} itself also takes changes. */
+  const std::string_view method = soup_server_message_get_method(msg);
+  const bool is_camera = path.starts_with(kCamerasPrefix) &&
+                         path.find('/', kCamerasPrefix.size()) == std::string_view::npos;
+  const bool is_change =
+      is_camera && std::find(std::begin(kChangeMethods), std::end(kChangeMethods), method) !=
+                       std::end(kChangeMethods);
+  if (!is_get && !is_change) {
+    soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Allow",
+                                 is_camera ? "GET, PUT, PATCH, DELETE" : "GET");
     respond_error(msg, SOUP_STATUS_METHOD_NOT_ALLOWED, "method not allowed");
+    return;
+  }
+  if (is_change) {
+    /* Changes are never open to anyone who can connect. */
+    if (!options_.token) {
+      respond_error(msg, SOUP_STATUS_FORBIDDEN,
+                    "changes need a token: set http.token in the config");
+      return;
+    }
+    if (!authorized(msg))
+      return;
+    const std::optional<std::string> id = percent_decode(path.substr(kCamerasPrefix.size()));
+    if (!id || !is_valid_camera_id(*id)) {
+      respond_error(msg, SOUP_STATUS_BAD_REQUEST, kInvalidCameraId);
+      return;
+    }
+    change_camera(msg, method, *id);
     return;
   }
   if (path == "/healthz") {
@@ -390,6 +437,34 @@ void HttpServer::serve_camera(SoupServerMessage *msg, std::string_view rest) {
   } else {
     streamer_.add(msg, *id);
   }
+}
+
+void HttpServer::change_camera(SoupServerMessage *msg, std::string_view method,
+                               const std::string &id) {
+  if (!options_.editor) {
+    respond_error(msg, SOUP_STATUS_FORBIDDEN,
+                  "changes need a launcher run with --config and without --shard");
+    return;
+  }
+  CameraEditor::Result result;
+  if (method == SOUP_METHOD_DELETE) {
+    result = options_.editor->remove(id);
+  } else {
+    g_autoptr(GBytes) body = soup_message_body_flatten(soup_server_message_get_request_body(msg));
+    gsize size = 0;
+    const auto *data = static_cast<const char *>(g_bytes_get_data(body, &size));
+    result = options_.editor->put(id, std::string_view(data ? data : "", size), method == "PATCH");
+  }
+  if (result.status >= 400) {
+    respond(msg, result.status, kJson, change_error_json(result.error, result.key, result.reason));
+    return;
+  }
+  if (result.status == SOUP_STATUS_NO_CONTENT) {
+    soup_server_message_set_status(msg, SOUP_STATUS_NO_CONTENT, nullptr);
+    return;
+  }
+  const std::optional<CameraStatus> status = registry_.find(id);
+  respond(msg, result.status, kJson, status ? camera_json(*status) : "{}");
 }
 
 void HttpServer::serve_frame(SoupServerMessage *msg, const std::string &id) {

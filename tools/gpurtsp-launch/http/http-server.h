@@ -31,6 +31,9 @@ struct HttpServerOptions {
   std::size_t max_uri_bytes = 2048;
   std::size_t max_header_bytes = 16384; /* all request headers together */
   ShardInfo shard;                      /* which cameras this process serves */
+  /* PUT, PATCH and DELETE /api/cameras/{id}; nullptr: refused (403). */
+  CameraEditor *editor = nullptr;
+  std::size_t max_body_bytes = 65536; /* of a PUT or PATCH */
 };
 
 class HttpServer {
@@ -61,6 +64,7 @@ private:
   bool authorized(SoupServerMessage *msg) const;
   void serve_static(SoupServerMessage *msg, std::string_view path);
   void serve_camera(SoupServerMessage *msg, std::string_view rest);
+  void change_camera(SoupServerMessage *msg, std::string_view method, const std::string &id);
   void serve_shard(SoupServerMessage *msg);
   void serve_frame(SoupServerMessage *msg, const std::string &id);
   unsigned prune_connections();

@@ -57,11 +57,21 @@ std::optional<std::string> percent_decode(std::string_view text) {
 }
 
 std::string error_json(std::string_view message) {
+  return change_error_json(message, {}, {});
+}
+
+std::string change_error_json(std::string_view message, std::string_view key,
+                              std::string_view reason) {
   g_autoptr(JsonBuilder) builder = json_builder_new();
   json_builder_begin_object(builder);
-  json_builder_set_member_name(builder, "error");
-  const std::string text(message);
-  json_builder_add_string_value(builder, text.c_str());
+  for (const auto &[name, value] :
+       {std::pair{"error", message}, std::pair{"key", key}, std::pair{"reason", reason}}) {
+    if (value.empty() && std::string_view(name) != "error")
+      continue;
+    json_builder_set_member_name(builder, name);
+    const std::string text(value);
+    json_builder_add_string_value(builder, text.c_str());
+  }
   json_builder_end_object(builder);
   g_autoptr(JsonNode) root = json_builder_get_root(builder);
   g_autofree char *json = json_to_string(root, FALSE);

@@ -24,4 +24,9 @@ std::optional<std::string> percent_decode(std::string_view text);
 /* {"error": "<message>"} with @message escaped. */
 std::string error_json(std::string_view message);
 
+/* {"error": @message, "key": @key, "reason": @reason}; key and reason left
+ * out when empty. */
+std::string change_error_json(std::string_view message, std::string_view key,
+                              std::string_view reason);
+
 } // namespace gpurtsp::launch::http
