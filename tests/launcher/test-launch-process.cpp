@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* gpurtsp-launch as a process: SIGTERM/SIGINT tear every pipeline down and
- * exit 0 (SIGHUP only logs); a distinctive password never appears in anything the launcher
- * prints, logs or reports.
+ * exit 0 (SIGHUP under --demo only logs); a distinctive password never appears in anything the
+ * launcher prints, logs or reports.
  *
  * Usage: test-launch-process PATH-OF-gpurtsp-launch [DEMO-CAMERAS]
  *   DEMO-CAMERAS (default 16, at most 64) live cameras for the SIGTERM test. */
@@ -137,11 +137,11 @@ static void check_teardown(int signal, unsigned cameras) {
   fail_unless(streaming, "only %zu of %u cameras streaming:\n%s",
               count(launcher.err(), ": streaming "), cameras, tail(launcher.err()).c_str());
   if (signal == SIGINT) {
-    /* SIGHUP (what `kill -HUP` for a reload sends) is logged, not fatal. */
+    /* SIGHUP reloads a config; --demo has none: logged, not fatal. */
     g_subprocess_send_signal(launcher.process(), SIGHUP);
     fail_unless(launcher.wait_log(
                     [](const std::string &log) {
-                      return log.find("SIGHUP: reloading the config is not supported") !=
+                      return log.find("SIGHUP: --demo cameras have no config to reload") !=
                              std::string::npos;
                     },
                     10),
