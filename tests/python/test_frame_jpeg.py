@@ -2,6 +2,7 @@
 """gpurtsp.encode_jpeg without a GPU: host images (NumPy arrays, host frames)
 in every accepted layout encode through jpegenc and decode close to the
 input; every bad input raises TypeError or ValueError with the reason."""
+import ctypes
 import os
 import subprocess
 import sys
@@ -132,6 +133,27 @@ class BadInput(unittest.TestCase):
             gpurtsp.encode_jpeg(gradient(), format="YUY2")
         with self.assertRaisesRegex(ValueError, "got shape .* as RGBP"):
             gpurtsp.encode_jpeg(gradient(), format="RGBP")
+
+    def test_cuda_image_without_a_gpu(self):
+        """Where there is no CUDA device (or no CUDA in the build), a CUDA image
+        is a clear RuntimeError, and so is asking for a device's context."""
+        from gpurtsp import _lib
+        if _lib.lib.gpurtsp_capi_cuda_device_count() > 0:
+            self.skipTest("a CUDA device is present")
+
+        class CudaImage:
+            __cuda_array_interface__ = {"shape": (H, W, 3), "typestr": "|u1", "version": 3,
+                                        "data": (0x1000, False), "strides": None,
+                                        "stream": None}
+
+        with self.assertRaisesRegex(RuntimeError, "JPEG encoding failed: .*(CUDA|cuda)"):
+            gpurtsp.encode_jpeg(CudaImage())
+        context = _lib.lib.gpurtsp_capi_cuda_context
+        context.restype = ctypes.c_void_p
+        context.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t]
+        error = _lib.error_buffer()
+        self.assertIsNone(context(0, error, _lib.ERROR_SIZE))
+        self.assertRegex(_lib.message(error), "CUDA")
 
     def test_frame_without_encodable_format(self):
         frame = gpurtsp.frame_from_sample(support.sample("I420", W, H))
