@@ -444,6 +444,143 @@ GST_START_TEST(test_waits_counted) {
 }
 GST_END_TEST;
 
+/* Growth on contention: a borrower that finds the only session busy waits
+ * grow_after for it before it makes a second; one given back sooner is
+ * reused, so concurrent but brief use stays on one session. */
+GST_START_TEST(test_grow_on_contention) {
+  std::atomic<int> made{0};
+  gpurtsp::SessionPoolPolicy policy;
+  policy.grow_after = 30ms;
+  SlotPool pool(4, slot_factory(made), policy);
+  SlotPool::Lease held;
+  std::string why;
+  fail_unless(pool.acquire(AnyKey{}, 1000ms, held, why) == SlotPool::Status::Ok);
+
+  /* Given back within grow_after: the waiter gets it, nothing is made. */
+  std::thread brief([&] {
+    std::this_thread::sleep_for(5ms);
+    held.reset();
+  });
+  SlotPool::Lease second;
+  fail_unless(pool.acquire(AnyKey{}, 1000ms, second, why) == SlotPool::Status::Ok);
+  brief.join();
+  fail_unless_equals_int(made, 1);
+
+  /* Still busy after grow_after: the waiter makes a second session. */
+  const auto t0 = std::chrono::steady_clock::now();
+  SlotPool::Lease third;
+  fail_unless(pool.acquire(AnyKey{}, 1000ms, third, why) == SlotPool::Status::Ok);
+  fail_unless(std::chrono::steady_clock::now() - t0 >= 30ms);
+  fail_unless_equals_int(made, 2);
+  fail_unless_equals_int(pool.stats().waits, 2);
+
+  /* Without growth the same wait times out at the cap. */
+  SlotPool capped(1, slot_factory(made), policy);
+  SlotPool::Lease a, b;
+  fail_unless(capped.acquire(AnyKey{}, 1000ms, a, why) == SlotPool::Status::Ok);
+  fail_unless(capped.acquire(AnyKey{}, 60ms, b, why) == SlotPool::Status::Timeout);
+}
+GST_END_TEST;
+
+/* A wish no session serves (another format) is made at once: waiting would
+ * not help it. */
+GST_START_TEST(test_grow_at_once_for_other_format) {
+  Factory f;
+  gpurtsp::SessionPoolPolicy policy;
+  policy.grow_after = 5000ms;
+  Pool pool(2, f.get(), policy);
+  Pool::Lease a, b;
+  fail_unless(acquire(pool, {1, 1}, a) == Pool::Status::Ok);
+  const auto t0 = std::chrono::steady_clock::now();
+  fail_unless(acquire(pool, {2, 1}, b) == Pool::Status::Ok);
+  fail_unless(std::chrono::steady_clock::now() - t0 < 1000ms);
+  fail_unless_equals_int(f.made, 2);
+}
+GST_END_TEST;
+
+/* Many waiters past grow_after make one session at a time: a burst does not
+ * make one per waiter. */
+GST_START_TEST(test_grow_one_at_a_time) {
+  std::atomic<int> made{0}, creating{0}, max_creating{0};
+  gpurtsp::SessionPoolPolicy policy;
+  policy.grow_after = 2ms;
+  SlotPool pool(
+      8,
+      [&](const AnyKey &, std::string &) {
+        int now = ++creating, seen = max_creating;
+        while (now > seen && !max_creating.compare_exchange_weak(seen, now)) {
+        }
+        std::this_thread::sleep_for(20ms);
+        creating--;
+        made++;
+        return std::make_unique<FakeSlot>();
+      },
+      policy);
+  SlotPool::Lease held;
+  std::string why;
+  fail_unless(pool.acquire(AnyKey{}, 1000ms, held, why) == SlotPool::Status::Ok);
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int t = 0; t < 6; t++) {
+    threads.emplace_back([&] {
+      SlotPool::Lease lease;
+      std::string w;
+      if (pool.acquire(AnyKey{}, 5000ms, lease, w) == SlotPool::Status::Ok) {
+        ok++;
+        std::this_thread::sleep_for(50ms);
+      }
+    });
+  }
+  for (auto &t : threads)
+    t.join();
+  fail_unless_equals_int(ok, 6);
+  fail_unless_equals_int(max_creating, 1);
+  fail_unless(made >= 2 && made <= 7, "%d made", made.load());
+}
+GST_END_TEST;
+
+/* Sessions idle for idle_timeout go when the pool is next used, down to
+ * keep; busy or recently used ones stay. */
+GST_START_TEST(test_idle_sessions_shrink) {
+  std::atomic<int> made{0};
+  gpurtsp::SessionPoolPolicy policy;
+  policy.idle_timeout = 40ms;
+  policy.keep = 1;
+  {
+    SlotPool pool(4, slot_factory(made), policy);
+    std::string why;
+    {
+      SlotPool::Lease a, b, c;
+      fail_unless(pool.acquire(AnyKey{}, 1000ms, a, why) == SlotPool::Status::Ok);
+      fail_unless(pool.acquire(AnyKey{}, 1000ms, b, why) == SlotPool::Status::Ok);
+      fail_unless(pool.acquire(AnyKey{}, 1000ms, c, why) == SlotPool::Status::Ok);
+    }
+    fail_unless_equals_int(pool.stats().sessions, 3);
+    SlotPool::Lease lease;
+    /* Not idle long enough: all stay. */
+    fail_unless(pool.acquire(AnyKey{}, 1000ms, lease, why) == SlotPool::Status::Ok);
+    lease.reset();
+    fail_unless_equals_int(pool.stats().sessions, 3);
+    std::this_thread::sleep_for(60ms);
+    for (int i = 0; i < 4; i++) {
+      fail_unless(pool.acquire(AnyKey{}, 1000ms, lease, why) == SlotPool::Status::Ok);
+      lease.reset();
+    }
+    /* The one used a moment ago is kept, whatever keep says. */
+    auto stats = pool.stats();
+    fail_unless_equals_int(stats.sessions, 1);
+    fail_unless_equals_int(stats.destroyed, 2);
+    fail_unless_equals_int(alive, 1);
+    std::this_thread::sleep_for(60ms);
+    fail_unless(pool.acquire(AnyKey{}, 1000ms, lease, why) == SlotPool::Status::Ok);
+    lease.reset();
+    fail_unless_equals_int(pool.stats().sessions, 1); /* keep */
+    fail_unless_equals_int(made, 3);
+  }
+  fail_unless_equals_int(alive, 0);
+}
+GST_END_TEST;
+
 /* One object per key while anyone holds it; destroyed with its last user,
  * and a later user gets a new one. */
 GST_START_TEST(test_weak_cache) {
@@ -496,6 +633,10 @@ static Suite *session_pool_suite() {
   tcase_add_test(tc, test_many_borrowers);
   tcase_add_test(tc, test_slots_shared_by_many);
   tcase_add_test(tc, test_waits_counted);
+  tcase_add_test(tc, test_grow_on_contention);
+  tcase_add_test(tc, test_grow_at_once_for_other_format);
+  tcase_add_test(tc, test_grow_one_at_a_time);
+  tcase_add_test(tc, test_idle_sessions_shrink);
   tcase_add_test(tc, test_weak_cache);
   return s;
 }

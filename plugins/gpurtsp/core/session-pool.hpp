@@ -9,14 +9,23 @@
  *  - a borrower gets an idle session whose key serves its wish
  *    (Key::serves(const Key &wanted)), else a new one while under the cap,
  *    else the least recently used idle session is destroyed and replaced;
+ *  - growth on measured contention (SessionPoolPolicy::grow_after): where a
+ *    busy session could serve the borrower, it first waits that long for
+ *    one; only a borrower that waited so long makes another, one creation at
+ *    a time. Concurrent borrowers alone do not grow the pool: 4 cameras at
+ *    5 JPEG/s share one nvJPEG state (34 MiB) instead of holding four;
  *  - otherwise it queues (first come, first served) until a session is handed
  *    to it or its timeout passes;
+ *  - shrinking (SessionPoolPolicy::idle_timeout): an idle session unused for
+ *    that long is destroyed when the pool is next used, down to
+ *    SessionPoolPolicy::keep sessions;
  *  - when creation fails while other sessions exist, the cap drops to what
  *    exists: the limit is the driver's, and waiting beats failing.
  * Key needs `bool serves(const Key &wanted) const`; Session needs
  * `const Key &key() const` (what it was made for). */
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -46,12 +55,26 @@ struct SessionPoolStats {
   std::string last_failure;
 };
 
+/* When a pool grows and shrinks. The default (grow at once, never shrink)
+ * grows on concurrency: a session per borrower in flight, up to the cap. */
+struct SessionPoolPolicy {
+  /* How long a borrower waits for a busy session that serves it before it
+   * may make another (under the cap); 0: at once. */
+  std::chrono::microseconds grow_after{0};
+  /* Idle sessions unused this long are destroyed; 0: never. */
+  std::chrono::milliseconds idle_timeout{0};
+  /* Sessions idle_timeout leaves in place. */
+  unsigned keep = 1;
+};
+
 template <typename Key, typename Session>
 class SessionPool {
+  using Clock = std::chrono::steady_clock;
   struct Entry {
     Key key;
     std::unique_ptr<Session> session;
     bool busy = false;
+    Clock::time_point released{}; /* last returned */
   };
   using EntryIt = typename std::list<Entry>::iterator;
 
@@ -106,8 +129,9 @@ public:
     EntryIt entry_{};
   };
 
-  SessionPool(unsigned max_sessions, Factory factory)
-      : factory_(std::move(factory)), max_sessions_(max_sessions ? max_sessions : 1) {}
+  SessionPool(unsigned max_sessions, Factory factory, SessionPoolPolicy policy = {})
+      : factory_(std::move(factory)), policy_(policy),
+        max_sessions_(max_sessions ? max_sessions : 1) {}
   /* Every lease must have been returned. */
   ~SessionPool() = default;
   SessionPool(const SessionPool &) = delete;
@@ -117,20 +141,37 @@ public:
    * Failed (with @why) only when no session exists and none can be made. */
   Status acquire(const Key &wanted, std::chrono::milliseconds timeout, Lease &lease,
                  std::string &why) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    const auto arrived = Clock::now();
+    const auto deadline = arrived + timeout;
+    const auto grow_at = arrived + policy_.grow_after;
     Waiter self{wanted};
     bool waited = false;
     std::unique_lock<std::mutex> lk(lock_);
+    std::unique_ptr<Session> expired = take_expired(arrived);
+    if (expired) {
+      /* Destroyed without the lock; the slot stays taken meanwhile. */
+      pending_++;
+      lk.unlock();
+      expired.reset();
+      lk.lock();
+      pending_--;
+      destroyed_++;
+      wake_front();
+    }
     /* Queue behind earlier borrowers; without any, try at once. */
     bool may_try = waiters_.empty();
     if (!may_try)
       waiters_.push_back(&self);
 
+    /* Waiting for grow_at (or the creation in flight) before growing; a
+     * borrower queued behind others checks at grow_at too. */
+    bool growth_pending = policy_.grow_after.count() > 0;
     for (;;) {
       if (self.handed) {
         lease = Lease(this, *self.handed);
         return Status::Ok;
       }
+      bool contended = false; /* a busy session would serve us */
       if (may_try || std::exchange(self.retry, false)) {
         may_try = false;
         if (auto idle = find_idle(wanted)) {
@@ -139,9 +180,14 @@ public:
           lease = Lease(this, *idle);
           return Status::Ok;
         }
+        /* A busy session that serves us will be back soon: make another only
+         * once we waited grow_after for it, and one at a time. */
+        contended = policy_.grow_after.count() > 0 && serves_busy(wanted);
+        const bool may_grow = !contended || (Clock::now() >= grow_at && growing_ == 0);
+        growth_pending = !may_grow;
         std::unique_ptr<Session> victim;
-        bool have_slot = entries_.size() + pending_ < max_sessions_;
-        if (!have_slot) {
+        bool have_slot = may_grow && entries_.size() + pending_ < max_sessions_;
+        if (may_grow && !have_slot) {
           if (auto lru = find_least_recent_idle()) {
             victim = std::move((*lru)->session);
             entries_.erase(*lru);
@@ -150,7 +196,7 @@ public:
         }
         if (have_slot) {
           dequeue(&self);
-          if (create(lk, wanted, std::move(victim), lease, why))
+          if (create(lk, wanted, std::move(victim), lease, why, contended))
             return Status::Ok;
           if (entries_.size() + pending_ == 0) {
             wake_front(); /* the next borrower fails fast too */
@@ -167,11 +213,22 @@ public:
       }
       if (!std::exchange(waited, true))
         waits_++;
-      if (self.cv.wait_until(lk, deadline) == std::cv_status::timeout && !self.handed &&
-          !self.retry) {
-        dequeue(&self);
-        timeouts_++;
-        return Status::Timeout;
+      /* Until a session is handed over, or, while growth waits, until
+       * grow_at (or, with another creation in flight, one grow_after more)
+       * to try again. */
+      auto wake = deadline;
+      if (growth_pending) {
+        const auto now = Clock::now();
+        wake = std::min(deadline, now < grow_at ? grow_at : now + policy_.grow_after);
+      }
+      if (self.cv.wait_until(lk, wake) == std::cv_status::timeout && !self.handed && !self.retry) {
+        if (Clock::now() >= deadline) {
+          dequeue(&self);
+          timeouts_++;
+          return Status::Timeout;
+        }
+        /* Time to grow: try again, keeping our place in the queue. */
+        self.retry = true;
       }
     }
   }
@@ -217,6 +274,29 @@ private:
     bool retry = false;            /* woken to try again: a slot or idle session appeared */
   };
 
+  /* Whether a lent session would serve @wanted when it comes back. */
+  bool serves_busy(const Key &wanted) const {
+    for (const auto &entry : entries_) {
+      if (entry.busy && entry.key.serves(wanted))
+        return true;
+    }
+    return false;
+  }
+
+  /* The least recently used idle session if it has been idle for
+   * idle_timeout and more than keep sessions exist, taken out of the pool
+   * for the caller to destroy without the lock. */
+  std::unique_ptr<Session> take_expired(Clock::time_point now) {
+    if (policy_.idle_timeout.count() == 0 || entries_.size() <= policy_.keep)
+      return nullptr;
+    auto lru = find_least_recent_idle();
+    if (!lru || now - (*lru)->released < policy_.idle_timeout)
+      return nullptr;
+    std::unique_ptr<Session> session = std::move((*lru)->session);
+    entries_.erase(*lru);
+    return session;
+  }
+
   /* Idle sessions are kept in release order at the back of entries_, so the
    * front-most idle one is the least recently used. */
   std::optional<EntryIt> find_idle(const Key &wanted) {
@@ -260,14 +340,16 @@ private:
   /* Fills a reserved slot: destroys @victim and creates a session for
    * @wanted, both without the lock. */
   bool create(std::unique_lock<std::mutex> &lk, const Key &wanted, std::unique_ptr<Session> victim,
-              Lease &lease, std::string &why) {
+              Lease &lease, std::string &why, bool growth) {
     pending_++;
+    growing_ += growth ? 1 : 0;
     lk.unlock();
     const bool had_victim = victim != nullptr;
     victim.reset();
     std::unique_ptr<Session> session = factory_(wanted, why);
     lk.lock();
     pending_--;
+    growing_ -= growth ? 1 : 0;
     if (had_victim)
       destroyed_++;
     if (!session) {
@@ -293,6 +375,7 @@ private:
         pending_++; /* the slot stays taken until the session is gone */
       } else {
         entry->busy = false;
+        entry->released = Clock::now();
         entries_.splice(entries_.end(), entries_, entry); /* most recently used */
         for (auto it = waiters_.begin(); it != waiters_.end(); ++it) {
           if (entry->key.serves((*it)->wanted)) {
@@ -315,11 +398,13 @@ private:
   }
 
   const Factory factory_;
+  const SessionPoolPolicy policy_;
   mutable std::mutex lock_;
   /* All below are guarded by lock_. */
   std::list<Entry> entries_;     /* lent ones anywhere, idle ones in release order */
   std::deque<Waiter *> waiters_; /* borrowers waiting, first come first served */
   size_t pending_ = 0;           /* slots being filled or emptied without the lock */
+  unsigned growing_ = 0;         /* of which creations past grow_after: one at a time */
   unsigned max_sessions_;
   uint64_t created_ = 0;
   uint64_t destroyed_ = 0;

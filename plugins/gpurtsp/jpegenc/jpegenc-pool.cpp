@@ -23,9 +23,12 @@ WeakCache<GstCudaContext *, JpegEncoderPool> pool_cache;
 
 JpegEncoderPool::JpegEncoderPool(GstCudaContext *ctx, const nvjpeg::Api &api, unsigned max_slots)
     : ctx_(static_cast<GstCudaContext *>(gst_object_ref(ctx))),
-      slots_(max_slots, [this, &api](const AnyFrame &, std::string &why) {
-        return JpegEncodeSlot::create(ctx_, api, why);
-      }) {}
+      slots_(
+          max_slots,
+          [this, &api](const AnyFrame &, std::string &why) {
+            return JpegEncodeSlot::create(ctx_, api, why);
+          },
+          kSlotPolicy) {}
 
 JpegEncoderPool::~JpegEncoderPool() {
   gst_object_unref(ctx_);

@@ -47,6 +47,17 @@ private:
   std::unique_ptr<NvjpegEncoder> encoder_;
 };
 
+/* When the pool grows and shrinks (docs/gpujpegenc.md). An encode holds a
+ * slot 0.15-0.6 ms (720p-1080p); a frame that waited 2 ms for one is behind
+ * several others: the GPU is busy enough for another slot (34-52 MiB) to
+ * pay. Cameras that merely overlap share one. Slots idle for 30 s go, down
+ * to one. */
+inline constexpr SessionPoolPolicy kSlotPolicy = {
+    .grow_after = std::chrono::milliseconds(2),
+    .idle_timeout = std::chrono::seconds(30),
+    .keep = 1,
+};
+
 /* The slots of one GstCudaContext. */
 class JpegEncoderPool {
 public:

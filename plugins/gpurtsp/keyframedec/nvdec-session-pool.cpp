@@ -154,13 +154,16 @@ WeakCache<GstCudaContext *, NvdecSessionPool> pool_cache;
 NvdecSessionPool::NvdecSessionPool(GstCudaContext *ctx, const nvcuvid::Api *api,
                                    unsigned max_sessions)
     : ctx_(static_cast<GstCudaContext *>(gst_object_ref(ctx))), api_(api),
-      sessions_(max_sessions, [this](const NvdecFormat &wanted, std::string &why) {
-        GpuError error;
-        auto session = NvdecSession::create(ctx_, api_, wanted, error);
-        if (!session)
-          why = error.message();
-        return session;
-      }) {}
+      sessions_(
+          max_sessions,
+          [this](const NvdecFormat &wanted, std::string &why) {
+            GpuError error;
+            auto session = NvdecSession::create(ctx_, api_, wanted, error);
+            if (!session)
+              why = error.message();
+            return session;
+          },
+          kSessionPolicy) {}
 
 NvdecSessionPool::~NvdecSessionPool() {
   for (auto &[size, pool] : frame_pools_) {

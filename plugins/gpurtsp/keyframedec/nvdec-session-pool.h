@@ -82,6 +82,17 @@ private:
   CudaStream stream_;
 };
 
+/* When the pool grows and shrinks (docs/nvdec-sessions.md). A keyframe holds
+ * a session ~0.85 ms (720p); one that waited 5 ms for a session of its format
+ * is behind several others, and only then is another session (7.6 MiB, 50 ms
+ * to create) made. A format no session serves gets one at once. Sessions
+ * idle for 60 s go, down to one. */
+inline constexpr SessionPoolPolicy kSessionPolicy = {
+    .grow_after = std::chrono::milliseconds(5),
+    .idle_timeout = std::chrono::seconds(60),
+    .keep = 1,
+};
+
 /* The sessions of one GstCudaContext, shared by all its gpukeyframedecs. */
 class NvdecSessionPool {
 public:
