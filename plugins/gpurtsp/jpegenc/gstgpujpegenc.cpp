@@ -449,7 +449,8 @@ static bool gst_gpu_jpeg_enc_encode(GstGpuJpegEnc *self, gpurtsp::JpegEncodeSlot
   }
 
   const bool done = gst_gpu_jpeg_enc_queue(st, slot, device, failure) &&
-                    slot.encoder().retrieve(jpeg, size, failure);
+                    slot.encoder().retrieve(GST_VIDEO_INFO_WIDTH(&st.info),
+                                            GST_VIDEO_INFO_HEIGHT(&st.info), jpeg, size, failure);
   if (!done) {
     /* Work queued before the failure may still read the input: finish it
      * before the frame is unmapped and handed back upstream. */

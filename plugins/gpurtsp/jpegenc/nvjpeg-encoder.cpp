@@ -75,6 +75,7 @@ std::unique_ptr<NvjpegEncoder> NvjpegEncoder::create(GstCudaContext *ctx, const 
       !check(api.nvjpegEncoderParamsSetSamplingFactors(encoder->params_, NVJPEG_CSS_420, stream),
              "nvjpegEncoderParamsSetSamplingFactors", error))
     return nullptr;
+  encoder->one_call_ = api.nvjpegEncodeGetBufferSize != nullptr;
   return encoder;
 }
 
@@ -125,7 +126,42 @@ bool NvjpegEncoder::encode_rgb(const nvjpegImage_t &source, nvjpegInputFormat_t 
                "nvjpegEncodeImage", error);
 }
 
-bool NvjpegEncoder::retrieve(const guint8 *&data, size_t &size, GpuError &error) {
+bool NvjpegEncoder::retrieve(int width, int height, const guint8 *&data, size_t &size,
+                             GpuError &error) {
+  if (one_call_) {
+    /* One call, one wait: the buffer holds the largest JPEG this size and
+     * quality can give, so nvJPEG copies the bitstream at once (the length
+     * it needs is read inside the call) and one synchronise makes it
+     * visible. The bound is a host-side computation, redone only when the
+     * size or quality changes. */
+    if (width != bound_width_ || height != bound_height_ || quality_ != bound_quality_) {
+      size_t bound = 0;
+      if (!check(api_.nvjpegEncodeGetBufferSize(handle_->get(), params_, width, height, &bound),
+                 "nvjpegEncodeGetBufferSize", error))
+        return false;
+      bound_ = bound;
+      bound_width_ = width;
+      bound_height_ = height;
+      bound_quality_ = quality_;
+    }
+    if (bitstream_.size() < bound_ && !bitstream_.ensure(ctx_, bitstream_capacity(bound_), error))
+      return false;
+    size_t length = bitstream_.size();
+    const nvjpegStatus_t status = api_.nvjpegEncodeRetrieveBitstream(
+        handle_->get(), state_, bitstream_.data(), &length, stream());
+    if (status == NVJPEG_STATUS_SUCCESS) {
+      if (!check(CuStreamSynchronize(stream()), "cuStreamSynchronize", error))
+        return false;
+      data = bitstream_.data();
+      size = length;
+      return true;
+    }
+    if (status != NVJPEG_STATUS_INVALID_PARAMETER)
+      return check(status, "nvjpegEncodeRetrieveBitstream", error);
+    /* The library wanted more than its own bound: ask the length from now
+     * on, starting with this frame (nothing was fetched). */
+    one_call_ = false;
+  }
   /* nvJPEG's documented sequence: ask the length, synchronise, fetch. The
    * fetch goes to pinned memory so it is one DMA, then a second synchronise
    * makes the bytes visible to the host. */

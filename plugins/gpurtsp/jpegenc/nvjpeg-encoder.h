@@ -68,9 +68,9 @@ public:
   bool encode_rgb(const nvjpeg::nvjpegImage_t &source, nvjpeg::nvjpegInputFormat_t format,
                   int width, int height, GpuError &error);
 
-  /* Waits for the queued encode and copies its JPEG into host memory, where
-   * it stays valid until the next call. */
-  bool retrieve(const guint8 *&data, size_t &size, GpuError &error);
+  /* Waits for the queued encode of a @width x @height image and copies its
+   * JPEG into host memory, where it stays valid until the next call. */
+  bool retrieve(int width, int height, const guint8 *&data, size_t &size, GpuError &error);
 
 private:
   NvjpegEncoder(GstCudaContext *ctx, const nvjpeg::Api &api) : ctx_(ctx), api_(api) {}
@@ -82,8 +82,16 @@ private:
   nvjpeg::nvjpegEncoderState_t state_ = nullptr;
   nvjpeg::nvjpegEncoderParams_t params_ = nullptr;
   int quality_ = 0; /* what params_ holds; 0 = nvJPEG's default */
-  /* Reused for every frame: grows to the largest JPEG seen, never per frame. */
+  /* Reused for every frame: grows to the largest bound (or JPEG) seen,
+   * never per frame. */
   PinnedBuffer bitstream_;
+  /* One nvjpegEncodeRetrieveBitstream per frame, into a buffer of
+   * nvjpegEncodeGetBufferSize's bound, instead of asking the length, waiting
+   * and fetching; off where the library lacks the bound or refused it. */
+  bool one_call_ = false;
+  /* The bound and what it was computed for. */
+  size_t bound_ = 0;
+  int bound_width_ = 0, bound_height_ = 0, bound_quality_ = -1;
 };
 
 } // namespace gpurtsp

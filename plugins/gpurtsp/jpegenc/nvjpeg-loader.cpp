@@ -21,7 +21,7 @@ static_assert(offsetof(nvjpegImage_t, pitch) == NVJPEG_MAX_COMPONENT * sizeof(vo
 namespace {
 
 /* Loads @file into @api: every entry point gpujpegenc cannot work without,
- * and the optional nvjpegEncode. */
+ * and the optional nvjpegEncode and nvjpegEncodeGetBufferSize. */
 bool load_entry_points(const char *file, Api &api, std::string &why) {
   return load_library(file,
                       {
@@ -38,6 +38,7 @@ bool load_entry_points(const char *file, Api &api, std::string &why) {
                           GPURTSP_MANDATORY_SYMBOL(api, nvjpegEncodeImage),
                           GPURTSP_MANDATORY_SYMBOL(api, nvjpegEncodeRetrieveBitstream),
                           GPURTSP_OPTIONAL_SYMBOL(api, nvjpegEncode),
+                          GPURTSP_OPTIONAL_SYMBOL(api, nvjpegEncodeGetBufferSize),
                       },
                       why);
 }

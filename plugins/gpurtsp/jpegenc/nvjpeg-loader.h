@@ -119,6 +119,13 @@ struct Api {
                                  nvjpegChromaSubsampling_t subsampling, nvjpegInputFormat_t format,
                                  int width, int height, cudaStream_t stream);
 
+  /* Optional: the largest JPEG an image of this size can give with these
+   * parameters, so the bitstream is fetched in one call into a buffer known
+   * to be large enough (gpujpegenc falls back to asking the length first). */
+  nvjpegStatus_t (*nvjpegEncodeGetBufferSize)(nvjpegHandle_t handle,
+                                              const nvjpegEncoderParams_t params, int width,
+                                              int height, size_t *max_stream_length);
+
   std::string library; /* the file that was loaded */
   int version[3];      /* major, minor, patch */
 };

@@ -128,9 +128,12 @@ GST_START_TEST(test_installed_library) {
     g_print("no nvJPEG on this machine, only the failure paths were checked: %s\n", why.c_str());
     return;
   }
-  g_print("loaded %s: nvJPEG %d.%d.%d, nvjpegEncode (NV12) %s\n", api->library.c_str(),
-          api->version[0], api->version[1], api->version[2],
-          api->nvjpegEncode ? "present" : "absent");
+  g_print("loaded %s: nvJPEG %d.%d.%d, nvjpegEncode (NV12) %s, nvjpegEncodeGetBufferSize %s\n",
+          api->library.c_str(), api->version[0], api->version[1], api->version[2],
+          api->nvjpegEncode ? "present" : "absent",
+          api->nvjpegEncodeGetBufferSize ? "present" : "absent");
+  /* In every nvJPEG with an encoder (CUDA 10.0 on). */
+  fail_unless(api->nvjpegEncodeGetBufferSize != nullptr);
   fail_unless(api->version[0] >= 11, "nvJPEG major version %d", api->version[0]);
   fail_unless(api->version[1] >= 0 && api->version[2] >= 0);
 }
