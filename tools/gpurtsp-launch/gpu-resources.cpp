@@ -11,6 +11,8 @@
 #include <gst/cuda/gstcudaloader.h>
 #include <gst/cuda/gstcudautils.h>
 
+#include "core/gpurtsp-cuda.h"
+
 static_assert(std::string_view(gpurtsp::launch::kCudaContextType) == GST_CUDA_CONTEXT_TYPE);
 #endif
 
@@ -35,6 +37,14 @@ GpuResources::Gpu &GpuResources::gpu_state(int index) {
   if (!gst_cuda_load_library()) {
     gpu.why = "the CUDA driver library (libcuda.so.1) cannot be loaded";
   } else if (GstCudaContext *context = gst_cuda_context_new(guint(index))) {
+    /* Our context: the stack our kernels need, not the driver's 1 KiB per
+     * thread (~200 MiB of VRAM on an H200; docs/scale.md). */
+    size_t stack = 0;
+    std::string why;
+    if (gpurtsp::limit_context_stack(context, gpurtsp::context_stack_bytes(), stack, why))
+      LAUNCH_DEBUG("GPU %d: CUDA context with a %zu-byte per-thread stack", index, stack);
+    else
+      LAUNCH_WARNING("GPU %d: CUDA stack limit left as it is: %s", index, why.c_str());
     gpu.cuda_context = GST_OBJECT(context);
     gpu.context = gst_context_new_cuda_context(context);
   } else {

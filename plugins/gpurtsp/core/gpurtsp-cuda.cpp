@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "core/gpurtsp-cuda.h"
 
+#include "core/library-loader.h"
 #include "core/weak-cache.hpp"
 
 #include <gpurtsp/cuda-element.hpp>
@@ -35,6 +36,75 @@ bool cuda_device_available(std::string &why) {
                               : std::string("no CUDA device found");
     return false;
   }
+  return true;
+}
+
+size_t context_stack_bytes() {
+  if (const char *env = g_getenv("GPURTSP_CUDA_STACK_BYTES"); env && *env) {
+    char *end = nullptr;
+    const guint64 bytes = g_ascii_strtoull(env, &end, 10);
+    if (end && *end == '\0')
+      return static_cast<size_t>(bytes);
+    GST_WARNING("GPURTSP_CUDA_STACK_BYTES=%s is not a number of bytes; using %zu", env,
+                kKernelStackBytes);
+  }
+  return kKernelStackBytes;
+}
+
+namespace {
+
+/* cuCtxSetLimit/cuCtxGetLimit are not among gst-cuda 1.22's wrappers: taken
+ * from the driver itself, once. */
+struct ContextLimitApi {
+  CUresult (*cuCtxSetLimit)(CUlimit, size_t) = nullptr;
+  CUresult (*cuCtxGetLimit)(size_t *, CUlimit) = nullptr;
+  std::string why;
+};
+
+const ContextLimitApi &context_limit_api() {
+  static const ContextLimitApi api = [] {
+    ContextLimitApi loaded;
+    load_library("libcuda.so.1",
+                 {LibrarySymbol::mandatory_symbol("cuCtxSetLimit", loaded.cuCtxSetLimit),
+                  LibrarySymbol::mandatory_symbol("cuCtxGetLimit", loaded.cuCtxGetLimit)},
+                 loaded.why);
+    return loaded;
+  }();
+  return api;
+}
+
+} // namespace
+
+bool limit_context_stack(GstCudaContext *ctx, size_t bytes, size_t &now, std::string &why) {
+  init_debug();
+  const ContextLimitApi &api = context_limit_api();
+  if (!api.cuCtxSetLimit) {
+    why = api.why;
+    return false;
+  }
+  CudaContextScope scope(ctx);
+  if (!scope.pushed()) {
+    why = GpuError::context_push().message();
+    return false;
+  }
+  size_t before = 0;
+  CUresult ret = api.cuCtxGetLimit(&before, CU_LIMIT_STACK_SIZE);
+  if (ret != CUDA_SUCCESS) {
+    why = std::string("cuCtxGetLimit failed: ") + cuda_error_name(ret);
+    return false;
+  }
+  now = before;
+  if (before <= bytes)
+    return true;
+  ret = api.cuCtxSetLimit(CU_LIMIT_STACK_SIZE, bytes);
+  if (ret != CUDA_SUCCESS) {
+    why = std::string("cuCtxSetLimit(CU_LIMIT_STACK_SIZE) failed: ") + cuda_error_name(ret);
+    return false;
+  }
+  if (api.cuCtxGetLimit(&now, CU_LIMIT_STACK_SIZE) != CUDA_SUCCESS)
+    now = bytes;
+  GST_INFO("CUDA context %p: per-thread stack %zu -> %zu bytes (asked %zu)", ctx, before, now,
+           bytes);
   return true;
 }
 
@@ -190,13 +260,26 @@ void CudaElementCore::get_device_id(GValue *value) {
 
 void CudaElementCore::set_context(GstElement *element, GstContext *context) {
   std::lock_guard<std::recursive_mutex> guard(lock_);
+  const bool had = ctx_ != nullptr;
   gst_cuda_handle_set_context(element, context, device_id_, &ctx_);
+  if (!had && ctx_)
+    ctx_given_ = true;
 }
 
 bool CudaElementCore::open(GstElement *element) {
   std::lock_guard<std::recursive_mutex> guard(lock_);
-  if (gst_cuda_ensure_element_context(element, device_id_, &ctx_))
+  if (gst_cuda_ensure_element_context(element, device_id_, &ctx_)) {
+    /* No neighbour or application gave one: gst-cuda made it for us (and
+     * shares it onwards), so its stack limit is ours to set. */
+    if (!ctx_given_) {
+      ctx_given_ = true;
+      size_t now = 0;
+      std::string why;
+      if (!limit_context_stack(ctx_, context_stack_bytes(), now, why))
+        GST_WARNING_OBJECT(element, "CUDA stack limit left as it is: %s", why.c_str());
+    }
     return true;
+  }
   GST_ELEMENT_ERROR(element, RESOURCE, NOT_FOUND,
                     ("No CUDA context for device %d could be found or created", device_id_),
                     ("gst_cuda_ensure_element_context failed for cuda-device-id %d", device_id_));
@@ -206,6 +289,7 @@ bool CudaElementCore::open(GstElement *element) {
 void CudaElementCore::close() {
   std::lock_guard<std::recursive_mutex> guard(lock_);
   gst_clear_object(&ctx_);
+  ctx_given_ = false;
 }
 
 GstStateChangeReturn CudaElementCore::change_state(GstElement *element, GstStateChange transition,

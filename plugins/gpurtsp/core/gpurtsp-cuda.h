@@ -26,6 +26,27 @@ namespace gpurtsp {
  * @why says what is missing, for the plugin's registration warning. */
 bool cuda_device_available(std::string &why);
 
+/* Per-thread stack the plugin's kernels need: ptxas (nvcc -Xptxas -v) reports
+ * a 0-byte stack frame for every one (jpegenc-yuv420.cu, nv12torgb.cu). */
+inline constexpr size_t kKernelStackBytes = 0;
+
+/* The per-thread stack limit gpurtsp gives the CUDA contexts it creates:
+ * kKernelStackBytes, or $GPURTSP_CUDA_STACK_BYTES where set (a number of
+ * bytes). */
+size_t context_stack_bytes();
+
+/* Lowers @ctx's per-thread stack limit (CU_LIMIT_STACK_SIZE) to @bytes, for
+ * a context gpurtsp created: the driver reserves that stack for every
+ * thread the GPU can hold at once, so the default 1 KiB costs ~200 MiB of
+ * VRAM on an H200 before any work (docs/scale.md). Safe for any kernel: the
+ * driver rounds @bytes up to its minimum and, for a kernel that needs more
+ * (nvJPEG's, an application's), raises the limit at that launch and keeps
+ * it. Never raises a limit. Contexts an application shares keep the limit
+ * the application gave them: never call this on them. On success @now is
+ * the limit the driver settled on; false and @why when it refuses or the
+ * driver lacks cuCtxSetLimit. */
+bool limit_context_stack(GstCudaContext *ctx, size_t bytes, size_t &now, std::string &why);
+
 /* Call before reading @mem (an input another element produced) on
  * @own_stream: returns once the producer's writes are visible there.
  * GStreamer >= 1.24: a producer may push CUDA memory its own stream is still
@@ -153,8 +174,9 @@ public:
   /* From GstElement::set_context. */
   void set_context(GstElement *element, GstContext *context);
   /* From open() (or change_state() NULL->READY): finds a context in the
-   * pipeline (or the application's), or creates one; posts the element
-   * error on failure. */
+   * pipeline (or the application's), or creates one, whose stack limit it
+   * then lowers (limit_context_stack()); posts the element error on
+   * failure. */
   bool open(GstElement *element);
   /* From close() (or change_state() READY->NULL). */
   void close();
@@ -189,6 +211,10 @@ private:
   std::recursive_mutex lock_;
   gint device_id_ = kDefaultDeviceId; /* guarded by lock_ */
   GstCudaContext *ctx_ = nullptr;     /* guarded by lock_ */
+  /* set_context() gave ctx_ (a neighbour's or the application's context):
+   * when open() ends with a context that did not come this way, gst-cuda
+   * created it for this element. Guarded by lock_. */
+  bool ctx_given_ = false;
 };
 
 /* Configures @pool for @caps with a video meta; on return @size is what the
