@@ -518,6 +518,9 @@ GST_START_TEST(test_grow_one_at_a_time) {
       policy);
   SlotPool::Lease held;
   std::string why;
+  /* Used once already: a wait behind its first use would be set-up. */
+  fail_unless(pool.acquire(AnyKey{}, 1000ms, held, why) == SlotPool::Status::Ok);
+  held.reset();
   fail_unless(pool.acquire(AnyKey{}, 1000ms, held, why) == SlotPool::Status::Ok);
   std::vector<std::thread> threads;
   std::atomic<int> ok{0};
@@ -536,6 +539,63 @@ GST_START_TEST(test_grow_one_at_a_time) {
   fail_unless_equals_int(ok, 6);
   fail_unless_equals_int(max_creating, 1);
   fail_unless(made >= 2 && made <= 7, "%d made", made.load());
+}
+GST_END_TEST;
+
+/* A wait behind a session's first use (nvJPEG sizes its buffers on the
+ * first frame) measures set-up, not contention: no growth until it was
+ * returned once. */
+GST_START_TEST(test_no_growth_behind_first_use) {
+  std::atomic<int> made{0};
+  gpurtsp::SessionPoolPolicy policy;
+  policy.grow_after = 5ms;
+  SlotPool pool(4, slot_factory(made), policy);
+  SlotPool::Lease first;
+  std::string why;
+  fail_unless(pool.acquire(AnyKey{}, 1000ms, first, why) == SlotPool::Status::Ok);
+  std::thread setup([&] {
+    std::this_thread::sleep_for(60ms);
+    first.reset();
+  });
+  SlotPool::Lease waiter;
+  fail_unless(pool.acquire(AnyKey{}, 1000ms, waiter, why) == SlotPool::Status::Ok);
+  setup.join();
+  fail_unless_equals_int(made, 1);
+  /* Used once: the same wait now grows the pool. */
+  SlotPool::Lease other;
+  fail_unless(pool.acquire(AnyKey{}, 1000ms, other, why) == SlotPool::Status::Ok);
+  fail_unless_equals_int(made, 2);
+}
+GST_END_TEST;
+
+/* Borrowers arriving while the first session is being made wait for it
+ * rather than each making one: cameras starting together share a slot. */
+GST_START_TEST(test_first_borrowers_share_the_one_being_made) {
+  std::atomic<int> made{0};
+  gpurtsp::SessionPoolPolicy policy;
+  policy.grow_after = 2000ms;
+  SlotPool pool(
+      4,
+      [&](const AnyKey &, std::string &) {
+        std::this_thread::sleep_for(50ms);
+        made++;
+        return std::make_unique<FakeSlot>();
+      },
+      policy);
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int t = 0; t < 4; t++) {
+    threads.emplace_back([&] {
+      SlotPool::Lease lease;
+      std::string why;
+      if (pool.acquire(AnyKey{}, 5000ms, lease, why) == SlotPool::Status::Ok)
+        ok++;
+    });
+  }
+  for (auto &t : threads)
+    t.join();
+  fail_unless_equals_int(ok, 4);
+  fail_unless_equals_int(made, 1);
 }
 GST_END_TEST;
 
@@ -637,6 +697,8 @@ static Suite *session_pool_suite() {
   tcase_add_test(tc, test_grow_at_once_for_other_format);
   tcase_add_test(tc, test_grow_one_at_a_time);
   tcase_add_test(tc, test_idle_sessions_shrink);
+  tcase_add_test(tc, test_first_borrowers_share_the_one_being_made);
+  tcase_add_test(tc, test_no_growth_behind_first_use);
   tcase_add_test(tc, test_weak_cache);
   return s;
 }

@@ -10,9 +10,11 @@
  *    (Key::serves(const Key &wanted)), else a new one while under the cap,
  *    else the least recently used idle session is destroyed and replaced;
  *  - growth on measured contention (SessionPoolPolicy::grow_after): where a
- *    busy session could serve the borrower, it first waits that long for
- *    one; only a borrower that waited so long makes another, one creation at
- *    a time. Concurrent borrowers alone do not grow the pool: 4 cameras at
+ *    busy session (or one being made) could serve the borrower, it first
+ *    waits that long for one; only a borrower that waited so long makes
+ *    another, and not while a session that would serve it is being made or
+ *    on its first use (set-up, not contention; so growth goes one session at
+ *    a time). Concurrent borrowers alone do not grow the pool: 4 cameras at
  *    5 JPEG/s share one nvJPEG state (34 MiB) instead of holding four;
  *  - otherwise it queues (first come, first served) until a session is handed
  *    to it or its timeout passes;
@@ -74,6 +76,7 @@ class SessionPool {
     Key key;
     std::unique_ptr<Session> session;
     bool busy = false;
+    bool fresh = true;            /* never returned: its first use may include set-up */
     Clock::time_point released{}; /* last returned */
   };
   using EntryIt = typename std::list<Entry>::iterator;
@@ -183,7 +186,7 @@ public:
         /* A busy session that serves us will be back soon: make another only
          * once we waited grow_after for it, and one at a time. */
         contended = policy_.grow_after.count() > 0 && serves_busy(wanted);
-        const bool may_grow = !contended || (Clock::now() >= grow_at && growing_ == 0);
+        const bool may_grow = !contended || (Clock::now() >= grow_at && !warming(wanted));
         growth_pending = !may_grow;
         std::unique_ptr<Session> victim;
         bool have_slot = may_grow && entries_.size() + pending_ < max_sessions_;
@@ -196,7 +199,7 @@ public:
         }
         if (have_slot) {
           dequeue(&self);
-          if (create(lk, wanted, std::move(victim), lease, why, contended))
+          if (create(lk, wanted, std::move(victim), lease, why))
             return Status::Ok;
           if (entries_.size() + pending_ == 0) {
             wake_front(); /* the next borrower fails fast too */
@@ -274,10 +277,30 @@ private:
     bool retry = false;            /* woken to try again: a slot or idle session appeared */
   };
 
-  /* Whether a lent session would serve @wanted when it comes back. */
+  /* A session that would serve @wanted is being made or on its first use:
+   * a wait behind it measures set-up (nvJPEG sizes its buffers on the first
+   * frame), not contention; and growth goes one session at a time. */
+  bool warming(const Key &wanted) const {
+    for (const auto &entry : entries_) {
+      if (entry.busy && entry.fresh && entry.key.serves(wanted))
+        return true;
+    }
+    for (const Key &key : creating_) {
+      if (key.serves(wanted))
+        return true;
+    }
+    return false;
+  }
+
+  /* Whether a lent session, or one being made, would serve @wanted when it
+   * comes back. */
   bool serves_busy(const Key &wanted) const {
     for (const auto &entry : entries_) {
       if (entry.busy && entry.key.serves(wanted))
+        return true;
+    }
+    for (const Key &key : creating_) {
+      if (key.serves(wanted))
         return true;
     }
     return false;
@@ -340,16 +363,16 @@ private:
   /* Fills a reserved slot: destroys @victim and creates a session for
    * @wanted, both without the lock. */
   bool create(std::unique_lock<std::mutex> &lk, const Key &wanted, std::unique_ptr<Session> victim,
-              Lease &lease, std::string &why, bool growth) {
+              Lease &lease, std::string &why) {
     pending_++;
-    growing_ += growth ? 1 : 0;
+    const auto made_for = creating_.insert(creating_.end(), wanted);
     lk.unlock();
     const bool had_victim = victim != nullptr;
     victim.reset();
     std::unique_ptr<Session> session = factory_(wanted, why);
     lk.lock();
+    creating_.erase(made_for);
     pending_--;
-    growing_ -= growth ? 1 : 0;
     if (had_victim)
       destroyed_++;
     if (!session) {
@@ -375,6 +398,7 @@ private:
         pending_++; /* the slot stays taken until the session is gone */
       } else {
         entry->busy = false;
+        entry->fresh = false;
         entry->released = Clock::now();
         entries_.splice(entries_.end(), entries_, entry); /* most recently used */
         for (auto it = waiters_.begin(); it != waiters_.end(); ++it) {
@@ -404,7 +428,7 @@ private:
   std::list<Entry> entries_;     /* lent ones anywhere, idle ones in release order */
   std::deque<Waiter *> waiters_; /* borrowers waiting, first come first served */
   size_t pending_ = 0;           /* slots being filled or emptied without the lock */
-  unsigned growing_ = 0;         /* of which creations past grow_after: one at a time */
+  std::list<Key> creating_;      /* what the creations in flight were asked for */
   unsigned max_sessions_;
   uint64_t created_ = 0;
   uint64_t destroyed_ = 0;

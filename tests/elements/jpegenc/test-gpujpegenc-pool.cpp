@@ -20,6 +20,7 @@
 #include <gpurtsp/gpujpegenc.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -355,6 +356,58 @@ GST_START_TEST(test_largest_max_encoders_wins) {
 }
 GST_END_TEST;
 
+/* A small site: 4 cameras at 10 fps share the one slot the first frame
+ * made (issue 20: each used to add a 34 MiB slot). Their first frames
+ * arrive together and wait for that slot's set-up, which is not contention;
+ * the pool grows only on measured contention. */
+GST_START_TEST(test_few_cameras_share_one_slot) {
+  Problems problems;
+  CudaContext ctx = new_cuda_context();
+  fail_unless(ctx != nullptr, "no CUDA context on device 0");
+  Sample frame = make_frame(kSizes[1], problems);
+  fail_unless(frame != nullptr, "%s", problems.all().c_str());
+  constexpr int kSmallSite = 4, kFrames = 10;
+  std::optional<gpurtsp::PoolStats> pool;
+  {
+    std::vector<std::unique_ptr<Pipeline>> cameras;
+    for (int i = 0; i < kSmallSite; i++) {
+      cameras.push_back(std::make_unique<Pipeline>(
+          "appsrc name=src format=time ! cudaupload ! gpujpegenc name=enc ! appsink name=sink "
+          "sync=false",
+          ctx.get(), problems));
+      if (!*cameras.back() || !cameras.back()->set_state(GST_STATE_PLAYING))
+        problems.add("camera " + std::to_string(i) + " does not start");
+    }
+    std::vector<std::thread> threads;
+    for (int i = 0; i < kSmallSite; i++) {
+      threads.emplace_back([&, i] {
+        for (int f = 0; f < kFrames && *cameras[i]; f++) {
+          if (!push_pull(*cameras[i], frame.get(), f))
+            problems.add("camera " + std::to_string(i) + ": no JPEG; " + cameras[i]->error());
+          /* All first frames at once (they wait for the slot being made);
+           * then cameras 20 ms apart, as unsynchronised cameras are. */
+          std::this_thread::sleep_for(std::chrono::milliseconds(f == 0 ? 100 + 20 * i : 100));
+        }
+      });
+    }
+    for (auto &thread : threads)
+      thread.join();
+    if (*cameras[0]) {
+      if (auto stats = encoder_stats(*cameras[0]))
+        pool = stats->pool;
+    }
+  }
+  const std::string all = problems.all();
+  fail_unless(all.empty(), "%s", all.c_str());
+  fail_unless(pool.has_value(), "no pool stats");
+  g_print("%d cameras at 10 fps: %u slot(s), %" G_GUINT64_FORMAT " made, %" G_GUINT64_FORMAT
+          " waits\n",
+          kSmallSite, pool->size, pool->created, pool->waits);
+  fail_unless_equals_int(pool->created, 1);
+  fail_unless_equals_int(pool->size, 1);
+}
+GST_END_TEST;
+
 static Suite *gpujpegenc_pool_suite() {
   Suite *s = suite_create("gpujpegenc-pool");
   TCase *tc = tcase_create("general");
@@ -362,6 +415,7 @@ static Suite *gpujpegenc_pool_suite() {
   suite_add_tcase(s, tc);
   tcase_add_test(tc, test_cameras_share_the_pool);
   tcase_add_test(tc, test_largest_max_encoders_wins);
+  tcase_add_test(tc, test_few_cameras_share_one_slot);
   return s;
 }
 
