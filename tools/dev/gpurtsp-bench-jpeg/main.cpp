@@ -17,6 +17,9 @@
  *    taken from its src pad there (GstHarness), as a camera's decoder calls
  *    it, so the figure is the element's; --appsrc drives
  *    `appsrc ! gpujpegenc ! appsink` instead (two thread hand-offs per frame);
+ *    and per --colorimetry: jfif frames (full-range BT.601) are encoded as
+ *    they are, the same work as raw nvJPEG; bt709 (limited range, what NVDEC
+ *    gives) takes gpujpegenc's colour kernel first (docs/gpujpegenc.md);
  *  - jpegenc on one thread per core (unless --no-cpu).
  * Printed: JPEG/s, push-to-JPEG latency p50/p99, host CPU, VRAM per pipeline
  * (or per raw state), the pool's slots, and each gpujpegenc run as a ratio
@@ -28,7 +31,7 @@
  *       [--encoders 64] [--max-encoders N[,N...]] [--raw-threads 1,8] [--no-raw]
  *       [--seconds 5] [--quality 85] [--format NV12|I420|RGB|RGBP] [--blocking-sync]
  *       [--no-cpu] [--device 0] [--encoder gpujpegenc|nvjpegenc] [--sizes 720p,1080p]
- *       [--appsrc]
+ *       [--appsrc] [--colorimetry jfif,bt709]
  *
  * nvjpegenc has no pool: each instance owns its nvJPEG state, so its VRAM is
  * reported per pipeline, and it takes NV12, I420, Y42B and Y444 only. The
@@ -84,6 +87,10 @@ struct Options {
   int device = 0;
   std::string encoder = "gpujpegenc";
   std::vector<std::string> sizes = {"720p", "1080p"};
+  /* JFIF colour (full-range BT.601): gpujpegenc encodes the frame as it is,
+   * the same work as raw nvJPEG; bt709 (limited range, what NVDEC gives):
+   * its colour kernel runs first. */
+  std::vector<std::string> colorimetries = {"jfif", "bt709"};
 };
 
 [[noreturn]] void die(const std::string &message) {
@@ -136,7 +143,18 @@ Options parse_options(int argc, char **argv) {
       options.cpu = false;
     else if (arg == "--appsrc")
       options.appsrc = true;
-    else if (arg == "--device")
+    else if (arg == "--colorimetry") {
+      options.colorimetries.clear();
+      const std::string list = value();
+      for (size_t start = 0; start <= list.size();) {
+        const size_t comma = std::min(list.find(',', start), list.size());
+        const std::string item = list.substr(start, comma - start);
+        if (item != "jfif" && item != "bt709")
+          die("--colorimetry takes jfif and/or bt709, not '" + item + "'");
+        options.colorimetries.push_back(item);
+        start = comma + 1;
+      }
+    } else if (arg == "--device")
       options.device = std::atoi(value().c_str());
     else if (arg == "--encoder") {
       options.encoder = value();
@@ -238,11 +256,16 @@ struct Frames {
 /* A test card (moving-ball frames compress unlike camera images in either
  * direction; the SMPTE card is a fixed, repeatable middle ground). */
 void make_frames(GstCudaContext *ctx, const std::string &format, int width, int height,
-                 Frames &frames) {
+                 const std::string &colorimetry, Frames &frames) {
+  /* 1:4:0:0 is full range, BT.601 matrix: JFIF's YCbCr. RGB formats have
+   * no YCbCr colorimetry to set. */
+  const bool yuv = format == "NV12" || format == "I420";
+  const std::string colour =
+      !yuv ? "" : (colorimetry == "jfif" ? ",colorimetry=1:4:0:0" : ",colorimetry=bt709");
   frames.host =
       run_once(launch("videotestsrc num-buffers=1 pattern=smpte ! video/x-raw,format=" + format +
                       ",width=" + std::to_string(width) + ",height=" + std::to_string(height) +
-                      ",framerate=25/1 ! appsink name=sink sync=false"));
+                      ",framerate=25/1" + colour + " ! appsink name=sink sync=false"));
   GstElement *upload = launch("appsrc name=src format=time ! cudaupload ! appsink name=sink");
   share_context(upload, ctx);
   frames.device = run_once(upload, frames.host);
@@ -409,12 +432,12 @@ Result run(std::vector<std::unique_ptr<Worker>> &workers, size_t count, GstBuffe
 }
 
 void print_header() {
-  std::printf("%-22s %-6s %9s %10s %8s %8s %10s %10s\n", "encoder", "size", "pipelines", "JPEG/s",
+  std::printf("%-30s %-6s %9s %10s %8s %8s %10s %10s\n", "encoder", "size", "pipelines", "JPEG/s",
               "p50 ms", "p99 ms", "CPU cores", "KiB/JPEG");
 }
 
 void print_row(const std::string &encoder, const char *size, size_t pipelines, const Result &r) {
-  std::printf("%-22s %-6s %9zu %10.0f %8.3f %8.3f %10.2f %10.1f\n", encoder.c_str(), size,
+  std::printf("%-30s %-6s %9zu %10.0f %8.3f %8.3f %10.2f %10.1f\n", encoder.c_str(), size,
               pipelines, r.jpegs_per_s, r.p50_ms, r.p99_ms, r.cpu_cores, r.kib_per_jpeg);
   std::fflush(stdout);
 }
@@ -710,146 +733,154 @@ int main(int argc, char **argv) {
   std::vector<std::string> summary;
   for (const std::string &size_name : options.sizes) {
     const Size size = size_name == "720p" ? Size{"720p", 1280, 720} : Size{"1080p", 1920, 1080};
-    Frames frames;
-    make_frames(ctx, options.format, size.width, size.height, frames);
-    GstBuffer *device_frame = gst_sample_get_buffer(frames.device);
     print_header();
-
     std::vector<RawRun> raws;
-    if (raw_handle) {
-      GstVideoInfo info;
-      gst_video_info_from_caps(&info, gst_sample_get_caps(frames.device));
-      gpurtsp::MappedVideoFrame mapped;
-      if (const char *bad = mapped.map_cuda(device_frame, info, GST_MAP_READ, ctx))
-        die(std::string("the device frame does not map: ") + bad);
-      RawImage image;
-      image.width = size.width;
-      image.height = size.height;
-      image.nv12 = options.format == "NV12";
-      for (guint p = 0; p < GST_VIDEO_FRAME_N_PLANES(mapped.frame()); p++) {
-        image.image.channel[p] = mapped.planes()[p];
-        image.image.pitch[p] = static_cast<size_t>(mapped.strides()[p]);
-      }
-      for (int threads : options.raw_threads) {
-        RawRun raw = run_raw(*api, raw_handle, ctx, memory, image, threads, options.quality,
-                             options.seconds);
-        print_row("nvJPEG raw", size.name, threads, raw.result);
-        raws.push_back(raw);
-      }
-      for (const RawRun &raw : raws)
-        std::printf("%s raw nvJPEG x%d: %.1f MiB per encoder state\n", size.name, raw.threads,
-                    raw.mib_per_state);
-      if (gst_cuda_context_push(ctx)) {
-        print_allocations(*api, image, options.quality, size.name);
-        gst_cuda_context_pop(nullptr);
-      }
-    }
-    const RawRun *raw_one = nullptr, *raw_most = nullptr;
-    for (const RawRun &raw : raws) {
-      if (raw.threads == 1)
-        raw_one = &raw;
-      if (!raw_most || raw.threads > raw_most->threads)
-        raw_most = &raw;
-    }
+    for (size_t ci = 0; ci < options.colorimetries.size(); ci++) {
+      const std::string &colorimetry = options.colorimetries[ci];
+      Frames frames;
+      make_frames(ctx, options.format, size.width, size.height, colorimetry, frames);
+      GstBuffer *device_frame = gst_sample_get_buffer(frames.device);
 
-    for (int max_encoders : options.max_encoders) {
-      std::string gpu_encoder =
-          options.encoder + " " + property::kQuality + "=" + std::to_string(options.quality);
-      std::string label = options.encoder;
-      if (max_encoders && pooled) {
-        gpu_encoder +=
-            std::string(" ") + property::kMaxEncoders + "=" + std::to_string(max_encoders);
-        label += " max " + std::to_string(max_encoders);
-      }
-      /* VRAM: the first frame makes the pool's first slot (nvJPEG sizes its
-       * buffers on the first frame) and the context's shared nvJPEG handle.
-       * Pipelines set up one after another share that slot; only encoding
-       * at once makes more, up to max-encoders, so the total is read again
-       * after the concurrent run. */
-      std::vector<std::unique_ptr<Worker>> workers;
-      const size_t free_before = memory.free_bytes(ctx);
-      size_t free_after_first = 0;
-      for (int i = 0; i < options.encoders; i++) {
-        workers.push_back(std::make_unique<Worker>(
-            gpu_encoder, ctx, gst_sample_get_caps(frames.device), options.appsrc));
-        workers.back()->encode(device_frame, 0);
-        if (i == 0)
-          free_after_first = memory.free_bytes(ctx);
-      }
-      const Result one = run(workers, 1, device_frame, options.seconds);
-      print_row(label, size.name, 1, one);
-      const Result many = run(workers, workers.size(), device_frame, options.seconds);
-      print_row(label, size.name, workers.size(), many);
-
-      const size_t free_after_all = memory.free_bytes(ctx);
-      const bool have_vram = free_before && free_after_first && free_after_all;
-      const double first = (double(free_before) - double(free_after_first)) / kMiB;
-      const double total = (double(free_before) - double(free_after_all)) / kMiB;
-      const double per_pipeline = total / double(workers.size());
-      guint slots = 0;
-      if (pooled) {
-        const gpurtsp::PoolStats pool =
-            workers.front()->stats().pool.value_or(gpurtsp::PoolStats{});
-        slots = pool.size;
-        guint64 dropped = 0;
-        for (const auto &worker : workers)
-          dropped += worker->stats().dropped_busy;
-        if (have_vram) {
-          std::printf("%s VRAM: first slot %.1f MiB (with the shared nvJPEG handle); %zu "
-                      "pipelines on %u pool slots (max-encoders %u) %.1f MiB = %.2f MiB per "
-                      "pipeline",
-                      size.name, first, workers.size(), slots, pool.max, total, per_pipeline);
-          if (slots > 1)
-            std::printf(", %.1f MiB per further slot", (total - first) / (slots - 1));
-          std::printf("\n");
+      if (raw_handle && ci == 0) {
+        GstVideoInfo info;
+        gst_video_info_from_caps(&info, gst_sample_get_caps(frames.device));
+        gpurtsp::MappedVideoFrame mapped;
+        if (const char *bad = mapped.map_cuda(device_frame, info, GST_MAP_READ, ctx))
+          die(std::string("the device frame does not map: ") + bad);
+        RawImage image;
+        image.width = size.width;
+        image.height = size.height;
+        image.nv12 = options.format == "NV12";
+        for (guint p = 0; p < GST_VIDEO_FRAME_N_PLANES(mapped.frame()); p++) {
+          image.image.channel[p] = mapped.planes()[p];
+          image.image.pitch[p] = static_cast<size_t>(mapped.strides()[p]);
         }
-        std::printf("%s pool: %u slots (%" G_GUINT64_FORMAT " made, %" G_GUINT64_FORMAT
-                    " destroyed), %" G_GUINT64_FORMAT
-                    " encodes waited for a slot, %" G_GUINT64_FORMAT
-                    " frames dropped for want of one\n",
-                    size.name, slots, pool.created, pool.destroyed, pool.waits, dropped);
-      } else if (have_vram) {
-        std::printf("%s VRAM: first pipeline %.1f MiB; %zu pipelines %.1f MiB = %.2f MiB per "
-                    "pipeline (%s: one nvJPEG state per instance)\n",
-                    size.name, first, workers.size(), total, per_pipeline, options.encoder.c_str());
+        for (int threads : options.raw_threads) {
+          RawRun raw = run_raw(*api, raw_handle, ctx, memory, image, threads, options.quality,
+                               options.seconds);
+          print_row("nvJPEG raw", size.name, threads, raw.result);
+          raws.push_back(raw);
+        }
+        for (const RawRun &raw : raws)
+          std::printf("%s raw nvJPEG x%d: %.1f MiB per encoder state\n", size.name, raw.threads,
+                      raw.mib_per_state);
+        if (gst_cuda_context_push(ctx)) {
+          print_allocations(*api, image, options.quality, size.name);
+          gst_cuda_context_pop(nullptr);
+        }
       }
-      char line[320];
-      if (raw_one && raw_one->result.jpegs_per_s > 0) {
-        std::snprintf(line, sizeof(line),
-                      "%s %s x1 / raw nvJPEG x1: %.2f of the JPEG/s (%.0f vs %.0f), p50 %.3f vs "
-                      "%.3f ms",
-                      size.name, label.c_str(), one.jpegs_per_s / raw_one->result.jpegs_per_s,
-                      one.jpegs_per_s, raw_one->result.jpegs_per_s, one.p50_ms,
-                      raw_one->result.p50_ms);
-        summary.push_back(line);
+      const RawRun *raw_one = nullptr, *raw_most = nullptr;
+      for (const RawRun &raw : raws) {
+        if (raw.threads == 1)
+          raw_one = &raw;
+        if (!raw_most || raw.threads > raw_most->threads)
+          raw_most = &raw;
       }
-      if (raw_most && raw_most->result.jpegs_per_s > 0) {
-        std::snprintf(line, sizeof(line),
-                      "%s %s x%zu / raw nvJPEG x%d: %.2f of the JPEG/s (%.0f vs %.0f); VRAM %.2f "
-                      "MiB per pipeline on %u slots vs %.1f MiB per raw state",
-                      size.name, label.c_str(), workers.size(), raw_most->threads,
-                      many.jpegs_per_s / raw_most->result.jpegs_per_s, many.jpegs_per_s,
-                      raw_most->result.jpegs_per_s, have_vram ? per_pipeline : 0.0, slots,
-                      raw_most->mib_per_state);
-        summary.push_back(line);
-      }
-      workers.clear();
-    }
 
-    if (options.cpu && options.format == "RGBP") {
-      std::printf("jpegenc takes no RGBP: no CPU comparison for this format\n");
-    } else if (options.cpu) {
-      std::vector<std::unique_ptr<Worker>> cpu_workers;
-      for (unsigned i = 0; i < cores; i++)
-        cpu_workers.push_back(std::make_unique<Worker>(
-            cpu_encoder, nullptr, gst_sample_get_caps(frames.host), options.appsrc));
-      const Result cpu =
-          run(cpu_workers, cpu_workers.size(), gst_sample_get_buffer(frames.host), options.seconds);
-      print_row("jpegenc", size.name, cpu_workers.size(), cpu);
-      char line[200];
-      std::snprintf(line, sizeof(line), "%s: jpegenc x%u %.0f JPEG/s on %.2f cores", size.name,
-                    cores, cpu.jpegs_per_s, cpu.cpu_cores);
-      summary.push_back(line);
+      for (int max_encoders : options.max_encoders) {
+        std::string gpu_encoder =
+            options.encoder + " " + property::kQuality + "=" + std::to_string(options.quality);
+        std::string label = options.encoder;
+        if (options.format == "NV12" || options.format == "I420")
+          label += "[" + colorimetry + "]";
+        if (max_encoders && pooled) {
+          gpu_encoder +=
+              std::string(" ") + property::kMaxEncoders + "=" + std::to_string(max_encoders);
+          label += " max " + std::to_string(max_encoders);
+        }
+        /* VRAM: the first frame makes the pool's first slot (nvJPEG sizes its
+         * buffers on the first frame) and the context's shared nvJPEG handle.
+         * Pipelines set up one after another share that slot; only encoding
+         * at once makes more, up to max-encoders, so the total is read again
+         * after the concurrent run. */
+        std::vector<std::unique_ptr<Worker>> workers;
+        const size_t free_before = memory.free_bytes(ctx);
+        size_t free_after_first = 0;
+        for (int i = 0; i < options.encoders; i++) {
+          workers.push_back(std::make_unique<Worker>(
+              gpu_encoder, ctx, gst_sample_get_caps(frames.device), options.appsrc));
+          workers.back()->encode(device_frame, 0);
+          if (i == 0)
+            free_after_first = memory.free_bytes(ctx);
+        }
+        const Result one = run(workers, 1, device_frame, options.seconds);
+        print_row(label, size.name, 1, one);
+        const Result many = run(workers, workers.size(), device_frame, options.seconds);
+        print_row(label, size.name, workers.size(), many);
+
+        const size_t free_after_all = memory.free_bytes(ctx);
+        const bool have_vram = free_before && free_after_first && free_after_all;
+        const double first = (double(free_before) - double(free_after_first)) / kMiB;
+        const double total = (double(free_before) - double(free_after_all)) / kMiB;
+        const double per_pipeline = total / double(workers.size());
+        guint slots = 0;
+        if (pooled) {
+          const gpurtsp::PoolStats pool =
+              workers.front()->stats().pool.value_or(gpurtsp::PoolStats{});
+          slots = pool.size;
+          guint64 dropped = 0;
+          for (const auto &worker : workers)
+            dropped += worker->stats().dropped_busy;
+          if (have_vram) {
+            std::printf("%s VRAM: first slot %.1f MiB (with the shared nvJPEG handle); %zu "
+                        "pipelines on %u pool slots (max-encoders %u) %.1f MiB = %.2f MiB per "
+                        "pipeline",
+                        size.name, first, workers.size(), slots, pool.max, total, per_pipeline);
+            if (slots > 1)
+              std::printf(", %.1f MiB per further slot", (total - first) / (slots - 1));
+            std::printf("\n");
+          }
+          std::printf("%s pool: %u slots (%" G_GUINT64_FORMAT " made, %" G_GUINT64_FORMAT
+                      " destroyed), %" G_GUINT64_FORMAT
+                      " encodes waited for a slot, %" G_GUINT64_FORMAT
+                      " frames dropped for want of one\n",
+                      size.name, slots, pool.created, pool.destroyed, pool.waits, dropped);
+        } else if (have_vram) {
+          std::printf("%s VRAM: first pipeline %.1f MiB; %zu pipelines %.1f MiB = %.2f MiB per "
+                      "pipeline (%s: one nvJPEG state per instance)\n",
+                      size.name, first, workers.size(), total, per_pipeline,
+                      options.encoder.c_str());
+        }
+        char line[320];
+        if (raw_one && raw_one->result.jpegs_per_s > 0) {
+          std::snprintf(line, sizeof(line),
+                        "%s %s x1 / raw nvJPEG x1: %.2f of the JPEG/s (%.0f vs %.0f), p50 %.3f vs "
+                        "%.3f ms",
+                        size.name, label.c_str(), one.jpegs_per_s / raw_one->result.jpegs_per_s,
+                        one.jpegs_per_s, raw_one->result.jpegs_per_s, one.p50_ms,
+                        raw_one->result.p50_ms);
+          summary.push_back(line);
+        }
+        if (raw_most && raw_most->result.jpegs_per_s > 0) {
+          std::snprintf(line, sizeof(line),
+                        "%s %s x%zu / raw nvJPEG x%d: %.2f of the JPEG/s (%.0f vs %.0f); VRAM %.2f "
+                        "MiB per pipeline on %u slots vs %.1f MiB per raw state",
+                        size.name, label.c_str(), workers.size(), raw_most->threads,
+                        many.jpegs_per_s / raw_most->result.jpegs_per_s, many.jpegs_per_s,
+                        raw_most->result.jpegs_per_s, have_vram ? per_pipeline : 0.0, slots,
+                        raw_most->mib_per_state);
+          summary.push_back(line);
+        }
+        workers.clear();
+      }
+
+      if (ci + 1 < options.colorimetries.size())
+        continue;
+      if (options.cpu && options.format == "RGBP") {
+        std::printf("jpegenc takes no RGBP: no CPU comparison for this format\n");
+      } else if (options.cpu) {
+        std::vector<std::unique_ptr<Worker>> cpu_workers;
+        for (unsigned i = 0; i < cores; i++)
+          cpu_workers.push_back(std::make_unique<Worker>(
+              cpu_encoder, nullptr, gst_sample_get_caps(frames.host), options.appsrc));
+        const Result cpu = run(cpu_workers, cpu_workers.size(), gst_sample_get_buffer(frames.host),
+                               options.seconds);
+        print_row("jpegenc", size.name, cpu_workers.size(), cpu);
+        char line[200];
+        std::snprintf(line, sizeof(line), "%s: jpegenc x%u %.0f JPEG/s on %.2f cores", size.name,
+                      cores, cpu.jpegs_per_s, cpu.cpu_cores);
+        summary.push_back(line);
+      }
     }
   }
   std::printf("summary:\n");
