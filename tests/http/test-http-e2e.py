@@ -4,7 +4,14 @@
 
   test-http-e2e.py LAUNCHER          API, frame.jpg decoded by jpegdec, metrics, MJPEG
   test-http-e2e.py LAUNCHER --wall   the camera wall in headless Chromium (77 without one)
+  test-http-e2e.py LAUNCHER --wall-scale LOADGEN
+                                     the wall with 1,000 cameras: interactive how soon,
+                                     thumbnails fetched only for tiles on screen,
+                                     filter, search and the detail view
+
+GPURTSP_WALL_SCREENSHOTS=DIR saves wall-8.png and wall-1000.png there (docs/).
 """
+import base64
 import fcntl
 import http.client
 import json
@@ -26,15 +33,16 @@ from gi.repository import Gst  # noqa: E402
 
 SKIP = 77
 CAMERAS = 8
-WALL_CAMERAS = 4
+WALL_CAMERAS = 8
+SCALE_CAMERAS = 1000
 
 
 class Launcher:
     """The launcher as a subprocess; learns its port from the log."""
 
-    def __init__(self, path, cameras):
+    def __init__(self, path, cameras, args=None):
         self.process = subprocess.Popen(
-            [path, '--demo', str(cameras), '--listen', '127.0.0.1:0'],
+            [path, *(args or ['--demo', str(cameras)]), '--listen', '127.0.0.1:0'],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         self.log = []
         self.port = None
@@ -247,10 +255,42 @@ def test_api(launcher_path):
     print('ok: %d cameras served, frames decoded, metrics and MJPEG checked' % CAMERAS)
 
 
+def find_browser():
+    return next((shutil.which(name) for name in
+                 ('chromium', 'chromium-browser', 'chromium-headless-shell', 'google-chrome',
+                  'google-chrome-stable') if shutil.which(name)), None)
+
+
+def evaluate(browser, session, expression):
+    result = browser.call('Runtime.evaluate', {'expression': expression, 'returnByValue': True},
+                          session)
+    return result['result'].get('value')
+
+
+def open_page(browser, url, width=1280, height=800):
+    target = browser.call('Target.createTarget', {'url': 'about:blank'})['targetId']
+    session = browser.call('Target.attachToTarget',
+                           {'targetId': target, 'flatten': True})['sessionId']
+    browser.call('Emulation.setDeviceMetricsOverride',
+                 {'width': width, 'height': height, 'deviceScaleFactor': 1, 'mobile': False},
+                 session)
+    browser.call('Page.navigate', {'url': url}, session)
+    return session
+
+
+def save_screenshot(browser, session, name):
+    directory = os.environ.get('GPURTSP_WALL_SCREENSHOTS')
+    if not directory:
+        return
+    data = browser.call('Page.captureScreenshot', {'format': 'png'}, session)['data']
+    path = os.path.join(directory, name)
+    with open(path, 'wb') as f:
+        f.write(base64.b64decode(data))
+    print('screenshot: %s' % path)
+
+
 def test_wall(launcher_path):
-    browser = next((shutil.which(name) for name in
-                    ('chromium', 'chromium-browser', 'google-chrome', 'google-chrome-stable')
-                    if shutil.which(name)), None)
+    browser = find_browser()
     if not browser:
         print('skip: no chromium')
         return SKIP
@@ -259,10 +299,7 @@ def test_wall(launcher_path):
         cameras = launcher.wait_for_frames(WALL_CAMERAS)
         browser = Browser(browser)
         try:
-            target = browser.call('Target.createTarget',
-                                  {'url': 'http://127.0.0.1:%d/' % launcher.port})['targetId']
-            session = browser.call('Target.attachToTarget',
-                                   {'targetId': target, 'flatten': True})['sessionId']
+            session = open_page(browser, 'http://127.0.0.1:%d/' % launcher.port)
             deadline = time.monotonic() + 60
             while True:
                 result = browser.call('Runtime.evaluate',
@@ -273,6 +310,7 @@ def test_wall(launcher_path):
                 if len(loaded) >= WALL_CAMERAS or time.monotonic() > deadline:
                     break
                 time.sleep(0.5)
+            save_screenshot(browser, session, 'wall-8.png')
         finally:
             browser.close()
     finally:
@@ -285,10 +323,148 @@ def test_wall(launcher_path):
     return 0
 
 
+# What the page shows: tiles, shown ones, those on screen (with the
+# observer's 100 px margin), and the cameras whose frame.jpg it fetched.
+WALL_STATE_JS = """
+(() => {
+  const tiles = Array.from(document.querySelectorAll('#wall .tile'));
+  const shown = tiles.filter((t) => !t.hidden);
+  const onScreen = shown.filter((t) => {
+    const r = t.getBoundingClientRect();
+    return r.bottom > -100 && r.top < innerHeight + 100 && r.right > -100 && r.left < innerWidth + 100;
+  });
+  const fetched = performance.getEntriesByType('resource')
+    .map((e) => decodeURIComponent(new URL(e.name).pathname))
+    .filter((p) => p.endsWith('/frame.jpg'))
+    .map((p) => p.split('/')[3]);
+  return JSON.stringify({
+    ready_ms: Number(document.body.dataset.readyMs || -1),
+    tiles: tiles.length,
+    shown: shown.map((t) => t.dataset.id),
+    shown_states: shown.map((t) => t.className.replace('tile state-', '')),
+    streaming_tiles: tiles.filter((t) => t.classList.contains('state-streaming')).length,
+    on_screen: onScreen.map((t) => t.dataset.id),
+    fetched: Array.from(new Set(fetched)),
+    full_hidden: document.getElementById('full').hidden,
+    full_state: (document.querySelector('#full-status dd[data-field=state]') || {}).textContent,
+  });
+})()
+"""
+
+
+def set_control(browser, session, element_id, value):
+    evaluate(browser, session, """
+      (() => { const e = document.getElementById(%s); e.value = %s;
+               e.dispatchEvent(new Event('input')); })()""" % (json.dumps(element_id),
+                                                              json.dumps(value)))
+
+
+def test_wall_scale(launcher_path, loadgen_path):
+    browser_path = find_browser()
+    if not browser_path:
+        print('skip: no chromium')
+        return SKIP
+    loadgen = subprocess.Popen(
+        [loadgen_path, '--cameras', '8', '--width', '320', '--height', '240', '--fps', '5',
+         '--gop', '5', '--clip-seconds', '2', '--port', '0'],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = None
+    for line in loadgen.stdout:
+        match = re.search(r'URL pattern (rtsp://[^/]+)/cam', line)
+        if match:
+            base = match.group(1)
+            break
+    assert base, 'gpurtsp-loadgen printed no URL pattern'
+    threading.Thread(target=loadgen.stdout.read, daemon=True).start()
+    # 16 streaming cameras, the first and the last 8; the others' server is
+    # not there (they reconnect): 16 software decoders fit 2 cores.
+    live = {}
+    lines = ['defaults:', '  decoder: software', '  fps: 2', 'cameras:']
+    for i in range(SCALE_CAMERAS):
+        camera_id = 'cam%03d' % i
+        if i < 8 or i >= SCALE_CAMERAS - 8:
+            live[camera_id] = '%s/cam%d' % (base, i % 8)
+        url = live.get(camera_id, 'rtsp://127.0.0.1:9/none')
+        lines += ['  - id: ' + camera_id, '    url: ' + url]
+    directory = tempfile.TemporaryDirectory(prefix='gpurtsp-wall-')
+    config = os.path.join(directory.name, 'cameras.yaml')
+    with open(config, 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+    launcher = Launcher(launcher_path, 0, ['--config', config])
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            cameras = launcher.get_json('/api/cameras')
+            streaming = [c['id'] for c in cameras if c['state'] == 'streaming']
+            if set(streaming) >= set(live) or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        assert set(streaming) >= set(live), (sorted(streaming), '\n'.join(launcher.log[-20:]))
+        browser = Browser(browser_path)
+        try:
+            session = open_page(browser, 'http://127.0.0.1:%d/' % launcher.port)
+            deadline = time.monotonic() + 30
+            while True:
+                state = json.loads(evaluate(browser, session, WALL_STATE_JS) or '{}')
+                if state.get('ready_ms', -1) >= 0 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.1)
+            assert state['tiles'] == SCALE_CAMERAS, state['tiles']
+            print('benchmark: wall with %d cameras shown %d ms after navigation started'
+                  % (SCALE_CAMERAS, state['ready_ms']))
+            time.sleep(4)  # a few thumbnail rounds
+            state = json.loads(evaluate(browser, session, WALL_STATE_JS))
+            on_screen, fetched = set(state['on_screen']), set(state['fetched'])
+            print('thumbnails: %d tiles on screen, %d cameras fetched' % (len(on_screen),
+                                                                          len(fetched)))
+            assert fetched, 'no thumbnail fetched'
+            assert fetched <= on_screen, 'fetched off-screen tiles: %s' % (fetched - on_screen)
+            assert fetched <= set(live), fetched
+            assert not fetched & {'cam%03d' % i for i in range(SCALE_CAMERAS - 8, SCALE_CAMERAS)}
+            save_screenshot(browser, session, 'wall-1000.png')
+
+            set_control(browser, session, 'search', 'cam99')
+            state = json.loads(evaluate(browser, session, WALL_STATE_JS))
+            assert state['shown'] == ['cam%03d' % i for i in range(990, 1000)], state['shown']
+            set_control(browser, session, 'search', '')
+            set_control(browser, session, 'state-filter', 'streaming')
+            state = json.loads(evaluate(browser, session, WALL_STATE_JS))
+            assert set(state['shown_states']) == {'streaming'}, state['shown_states']
+            assert len(state['shown']) == state['streaming_tiles'] >= len(live), state
+            set_control(browser, session, 'state-filter', 'reconnecting')
+            state = json.loads(evaluate(browser, session, WALL_STATE_JS))
+            assert set(state['shown_states']) == {'reconnecting'}, state['shown_states']
+            assert not set(state['shown']) & set(live), state['shown']
+            # Problems first: the last tile is a streaming one.
+            set_control(browser, session, 'state-filter', '')
+            set_control(browser, session, 'sort', 'state')
+            state = json.loads(evaluate(browser, session, WALL_STATE_JS))
+            assert state['shown_states'][-1] == 'streaming', state['shown_states'][-5:]
+            assert state['shown_states'][0] != 'streaming', state['shown_states'][:5]
+
+            evaluate(browser, session,
+                     "document.querySelector('.tile[data-id=cam000]').click()")
+            state = json.loads(evaluate(browser, session, WALL_STATE_JS))
+            assert not state['full_hidden'] and state['full_state'] == 'streaming', state
+        finally:
+            browser.close()
+    finally:
+        code = launcher.stop()
+        loadgen.terminate()
+        loadgen.wait(20)
+        directory.cleanup()
+    assert code == 0, 'launcher exited %d' % code
+    print('ok: %d cameras: only on-screen thumbnails fetched, search, filter, sort, detail'
+          % SCALE_CAMERAS)
+    return 0
+
+
 def main():
     Gst.init(None)
     if len(sys.argv) > 2 and sys.argv[2] == '--wall':
         return test_wall(sys.argv[1])
+    if len(sys.argv) > 3 and sys.argv[2] == '--wall-scale':
+        return test_wall_scale(sys.argv[1], sys.argv[3])
     test_api(sys.argv[1])
     return 0
 

@@ -1,21 +1,39 @@
 /* SPDX-License-Identifier: MIT */
 // Camera wall: a tile per camera from /api/cameras, thumbnails refreshed from
-// frame.jpg. Frames are fetched (not <img src>) so the bearer token can go in
-// a header; the token comes from "#token=..." or the form and stays in
-// sessionStorage.
+// frame.jpg for the tiles on screen only (IntersectionObserver), so a
+// thousand cameras cost what the twenty in view cost. A summary of the
+// states, filter by state, search by id and sort find the broken ones; a
+// click opens the camera's frame and status. Frames are fetched (not
+// <img src>) so the bearer token can go in a header; the token comes from
+// "#token=..." or the form and stays in sessionStorage.
 'use strict';
 
 const THUMB_INTERVAL_MS = 1000;
 const STATUS_INTERVAL_MS = 2000;
 const FULL_INTERVAL_MS = 200;
 const MAX_IN_FLIGHT = 4;
+const STATES = ['streaming', 'connecting', 'reconnecting', 'unauthorized', 'failed'];
+// Problems first when sorting by state.
+const STATE_RANK = { failed: 0, unauthorized: 1, reconnecting: 2, connecting: 3, streaming: 4 };
 
-const tiles = new Map();
+const tiles = new Map(); // id -> tile entry, in config order
+const visible = new Set(); // ids of the tiles on screen
+let cameras = [];
 let token = sessionStorage.getItem('gpurtsp-token') || '';
 let inFlight = 0;
 let fullId = null;
 let pumpTimer = null;
 let pumpAt = Infinity;
+let order = '';
+
+const observer = new IntersectionObserver((entries) => {
+  for (const entry of entries) {
+    const id = entry.target.dataset.id;
+    if (entry.isIntersecting) visible.add(id);
+    else visible.delete(id);
+  }
+  wakePump(Date.now()); // tiles scrolled into view are due now
+}, { rootMargin: '100px' });
 
 function takeTokenFromHash() {
   const match = location.hash.match(/token=([^&]+)/);
@@ -58,26 +76,98 @@ function makeTile(camera) {
   label.querySelector('.id').textContent = camera.id;
   tile.append(img, label);
   tile.addEventListener('click', () => openFull(camera.id));
-  document.getElementById('wall').append(tile);
-  return { tile, img, nextRefresh: 0, url: null };
+  observer.observe(tile);
+  return { tile, img, nextRefresh: 0, url: null, camera };
 }
 
-function updateTiles(cameras) {
-  let streaming = 0;
+function removeTile(id, entry) {
+  observer.unobserve(entry.tile);
+  entry.tile.remove();
+  if (entry.url) URL.revokeObjectURL(entry.url);
+  tiles.delete(id);
+  visible.delete(id);
+}
+
+function compare(a, b) {
+  const sort = document.getElementById('sort').value;
+  if (sort === 'state') return STATE_RANK[a.state] - STATE_RANK[b.state] || a.index - b.index;
+  if (sort === 'age') {
+    const age = (c) => (c.last_frame_age_ms === null ? Infinity : c.last_frame_age_ms);
+    return age(b) - age(a) || a.index - b.index;
+  }
+  if (sort === 'id') return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+  return a.index - b.index;
+}
+
+// Shows the tiles the filter and search let through, in the sort's order.
+function render() {
+  const search = document.getElementById('search').value.trim().toLowerCase();
+  const state = document.getElementById('state-filter').value;
+  const sorted = cameras.slice().sort(compare);
+  const nextOrder = sorted.map((c) => c.id).join('\n');
+  const wall = document.getElementById('wall');
+  if (nextOrder !== order) { // re-appending 1,000 tiles every 2 s would cost layout
+    wall.append(...sorted.map((c) => tiles.get(c.id).tile));
+    order = nextOrder;
+  }
+  for (const camera of sorted) {
+    const shown = (!state || camera.state === state) &&
+      (!search || camera.id.toLowerCase().includes(search));
+    const entry = tiles.get(camera.id);
+    if (entry.tile.hidden === shown) entry.tile.hidden = !shown;
+  }
+  for (const button of document.querySelectorAll('#counts button'))
+    button.classList.toggle('active', button.dataset.state === state);
+}
+
+function updateCounts() {
+  const counts = Object.fromEntries(STATES.map((s) => [s, 0]));
+  for (const camera of cameras) counts[camera.state]++;
+  document.getElementById('summary').textContent =
+    counts.streaming + ' of ' + cameras.length + ' cameras streaming';
+  const bar = document.getElementById('counts');
+  if (!bar.children.length) {
+    for (const state of STATES) {
+      const button = document.createElement('button');
+      button.type = 'button';
+      button.className = state;
+      button.dataset.state = state;
+      button.addEventListener('click', () => {
+        const filter = document.getElementById('state-filter');
+        filter.value = filter.value === state ? '' : state;
+        render();
+      });
+      bar.append(button);
+    }
+  }
+  for (const button of bar.children)
+    button.textContent = button.dataset.state + ' ' + counts[button.dataset.state];
+}
+
+function updateTiles(list) {
+  cameras = list.map((camera, index) => Object.assign(camera, { index }));
+  const ids = new Set(cameras.map((c) => c.id));
+  for (const [id, entry] of tiles) if (!ids.has(id)) removeTile(id, entry);
   for (const camera of cameras) {
     let entry = tiles.get(camera.id);
     if (!entry) {
       entry = makeTile(camera);
       tiles.set(camera.id, entry);
     }
+    entry.camera = camera;
     entry.hasFrame = camera.last_frame_age_ms !== null;
-    entry.tile.className = 'tile state-' + camera.state;
-    entry.tile.querySelector('.state').textContent = camera.state;
+    const className = 'tile state-' + camera.state;
+    if (entry.tile.className !== className) {
+      entry.tile.className = className;
+      entry.tile.querySelector('.state').textContent = camera.state;
+    }
     entry.tile.querySelector('.age').textContent = formatAge(camera.last_frame_age_ms);
-    if (camera.state === 'streaming') streaming++;
   }
-  document.getElementById('summary').textContent =
-    streaming + ' of ' + cameras.length + ' cameras streaming';
+  updateCounts();
+  render();
+  if (fullId !== null) showStatus(fullId);
+  if (!document.body.dataset.readyMs) // for tests: when the first list was shown
+    document.body.dataset.readyMs = Math.round(performance.now());
   wakePump(Date.now()); // new tiles or first frames may be due now
 }
 
@@ -110,14 +200,16 @@ function wakePump(at) {
   pumpTimer = setTimeout(pumpThumbnails, Math.max(0, at - Date.now()));
 }
 
-// Refreshes the stalest thumbnails, a few requests at a time, then sleeps
-// until the next one is due; a finished request or new tiles wake it sooner.
+// Refreshes the stalest thumbnails on screen, a few requests at a time, then
+// sleeps until the next one is due; a finished request, a scroll or new
+// tiles wake it sooner. Tiles off screen (or filtered out) fetch nothing.
 function pumpThumbnails() {
   pumpTimer = null;
   const now = Date.now();
   let nextDue = Infinity;
-  for (const [id, entry] of tiles) {
-    if (!entry.hasFrame || entry.loading) continue;
+  for (const id of visible) {
+    const entry = tiles.get(id);
+    if (!entry || entry.tile.hidden || !entry.hasFrame || entry.loading) continue;
     if (entry.nextRefresh > now) {
       nextDue = Math.min(nextDue, entry.nextRefresh);
       continue;
@@ -138,10 +230,37 @@ function pumpThumbnails() {
   if (nextDue !== Infinity) wakePump(nextDue);
 }
 
+// The detail view's status fields.
+function showStatus(id) {
+  const entry = tiles.get(id);
+  const list = document.getElementById('full-status');
+  if (!entry) {
+    list.textContent = 'removed';
+    return;
+  }
+  const c = entry.camera;
+  const fields = [
+    ['state', c.state], ['frames', c.frames], ['fps', c.fps],
+    ['last frame', formatAge(c.last_frame_age_ms)],
+    ['size', c.width && c.height ? c.width + '×' + c.height : '—'],
+    ['codec', c.codec || '—'], ['decoder', c.decoder], ['gpu', c.gpu < 0 ? '—' : c.gpu],
+    ['reconnects', c.reconnects], ['last error', c.last_error || '—'],
+  ];
+  list.replaceChildren(...fields.flatMap(([name, value]) => {
+    const dt = document.createElement('dt');
+    dt.textContent = name;
+    const dd = document.createElement('dd');
+    dd.textContent = String(value);
+    dd.dataset.field = name;
+    return [dt, dd];
+  }));
+}
+
 function openFull(id) {
   fullId = id;
   document.getElementById('full-title').textContent = id;
   document.getElementById('full').hidden = false;
+  showStatus(id);
   let url = null;
   const img = document.getElementById('full-image');
   const step = () => {
@@ -173,8 +292,9 @@ function init() {
     sessionStorage.setItem('gpurtsp-token', token);
     document.getElementById('token-form').hidden = true;
   });
+  for (const id of ['search', 'state-filter', 'sort'])
+    document.getElementById(id).addEventListener('input', () => { render(); wakePump(Date.now()); });
   refreshStatus();
-  pumpThumbnails();
 }
 
 init();
