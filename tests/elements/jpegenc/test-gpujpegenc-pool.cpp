@@ -4,7 +4,10 @@
  * once, at two sizes and two qualities, through a pool of 4 encoders: every
  * output must be a JPEG that jpegdec decodes to its camera's size, each
  * camera's quality must hold although slots pass from camera to camera, and
- * the pool must never hold more than max-encoders slots. Exits 77 where
+ * the pool must never hold more than max-encoders slots. A small site (4
+ * cameras at 10 fps) stays on one slot: the pool grows on contention, not
+ * on concurrency. A context gpujpegenc makes for itself gets a low stack
+ * limit; a shared one keeps its own. Exits 77 where
  * gpujpegenc is not registered for want of CUDA or nvJPEG, or an element the
  * test needs is missing.
  *
@@ -21,6 +24,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -29,6 +33,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/gpurtsp-cuda.h"
 #include "gpu-test-util.h"
 
 /* Last: its fail() macros clash with the C++ library's headers. */
@@ -110,6 +115,22 @@ public:
   }
   /* A child by name, reffed. */
   GstElement *get(const char *name) const { return gst_bin_get_by_name(GST_BIN(pipeline_), name); }
+  /* The CUDA context an element of the pipeline made for itself (the
+   * have-context message gst-cuda posts), reffed; nullptr if none. */
+  GstCudaContext *context_made() const {
+    GstBus *bus = gst_element_get_bus(pipeline_);
+    GstMessage *message = gst_bus_pop_filtered(bus, GST_MESSAGE_HAVE_CONTEXT);
+    gst_object_unref(bus);
+    GstCudaContext *ctx = nullptr;
+    if (message) {
+      GstContext *context = nullptr;
+      gst_message_parse_have_context(message, &context);
+      gst_cuda_handle_set_context(pipeline_, context, -1, &ctx);
+      gst_context_unref(context);
+      gst_message_unref(message);
+    }
+    return ctx;
+  }
   /* The first error the pipeline posted, or "". */
   std::string error() const {
     GstBus *bus = gst_element_get_bus(pipeline_);
@@ -408,6 +429,52 @@ GST_START_TEST(test_few_cameras_share_one_slot) {
 }
 GST_END_TEST;
 
+/* The per-thread stack limit (docs/scale.md, "VRAM of a small site"): a
+ * context gpujpegenc makes for itself gets gpurtsp's low limit; a context
+ * the application shares keeps the limit it had. */
+GST_START_TEST(test_stack_limit_only_on_own_contexts) {
+  Problems problems;
+  CudaContext shared = new_cuda_context();
+  fail_unless(shared != nullptr, "no CUDA context on device 0");
+  /* SIZE_MAX: never lowers, only reads the limit. */
+  size_t driver_default = 0, shared_after = 0, own = 0;
+  std::string why;
+  fail_unless(gpurtsp::limit_context_stack(shared.get(), SIZE_MAX, driver_default, why), "%s",
+              why.c_str());
+  Sample frame = make_frame(kSizes[0], problems);
+  fail_unless(frame != nullptr, "%s", problems.all().c_str());
+  {
+    Pipeline with_shared("appsrc name=src format=time ! cudaupload ! gpujpegenc name=enc ! "
+                         "appsink name=sink sync=false",
+                         shared.get(), problems);
+    if (!with_shared || !with_shared.set_state(GST_STATE_PLAYING) ||
+        !push_pull(with_shared, frame.get(), 0))
+      problems.add("the shared-context pipeline gave no JPEG; " +
+                   (with_shared ? with_shared.error() : std::string()));
+    Pipeline alone("appsrc name=src ! gpujpegenc name=enc ! fakesink", nullptr, problems);
+    if (!alone || !alone.set_state(GST_STATE_READY)) {
+      problems.add("a pipeline without a shared context does not reach READY");
+    } else if (GstCudaContext *made = alone.context_made()) {
+      if (!gpurtsp::limit_context_stack(made, SIZE_MAX, own, why))
+        problems.add("reading the element's context's limit: " + why);
+      gst_object_unref(made);
+    } else {
+      problems.add("gpujpegenc made no context of its own (no have-context message)");
+    }
+  }
+  if (!gpurtsp::limit_context_stack(shared.get(), SIZE_MAX, shared_after, why))
+    problems.add("reading the shared context's limit: " + why);
+  const std::string all = problems.all();
+  fail_unless(all.empty(), "%s", all.c_str());
+  g_print("per-thread stack: driver default %zu bytes; shared context after use %zu; "
+          "gpujpegenc's own context %zu\n",
+          driver_default, shared_after, own);
+  fail_unless_equals_uint64(shared_after, driver_default);
+  fail_unless(own < driver_default, "own context's stack %zu, driver default %zu", own,
+              driver_default);
+}
+GST_END_TEST;
+
 static Suite *gpujpegenc_pool_suite() {
   Suite *s = suite_create("gpujpegenc-pool");
   TCase *tc = tcase_create("general");
@@ -416,6 +483,7 @@ static Suite *gpujpegenc_pool_suite() {
   tcase_add_test(tc, test_cameras_share_the_pool);
   tcase_add_test(tc, test_largest_max_encoders_wins);
   tcase_add_test(tc, test_few_cameras_share_one_slot);
+  tcase_add_test(tc, test_stack_limit_only_on_own_contexts);
   return s;
 }
 
