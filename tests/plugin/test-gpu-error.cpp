@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/gpu-error.h"
+#include "core/gpurtsp-cuda.h"
 #include "jpegenc/nvjpeg-encoder.h"
 /* Last: its fail() macros clash with the C++ library's headers. */
 #include <gst/check/gstcheck.h>
@@ -69,6 +70,21 @@ GST_START_TEST(test_nvjpeg_check) {
 }
 GST_END_TEST;
 
+/* GPURTSP_CUDA_STACK_BYTES: a number of bytes overrides the stack limit
+ * gpurtsp gives its contexts; anything else is ignored (with a warning). */
+GST_START_TEST(test_context_stack_bytes) {
+  g_unsetenv("GPURTSP_CUDA_STACK_BYTES");
+  fail_unless_equals_uint64(gpurtsp::context_stack_bytes(), gpurtsp::kKernelStackBytes);
+  g_setenv("GPURTSP_CUDA_STACK_BYTES", "512", TRUE);
+  fail_unless_equals_uint64(gpurtsp::context_stack_bytes(), 512);
+  for (const char *bad : {"12k", "-1", "lots", "256 ", "99999999999"}) {
+    g_setenv("GPURTSP_CUDA_STACK_BYTES", bad, TRUE);
+    fail_unless_equals_uint64(gpurtsp::context_stack_bytes(), gpurtsp::kKernelStackBytes);
+  }
+  g_unsetenv("GPURTSP_CUDA_STACK_BYTES");
+}
+GST_END_TEST;
+
 static Suite *gpu_error_suite() {
   Suite *s = suite_create("gpu-error");
   TCase *tc = tcase_create("general");
@@ -79,6 +95,7 @@ static Suite *gpu_error_suite() {
   tcase_add_test(tc, test_no_call);
   tcase_add_test(tc, test_context_push);
   tcase_add_test(tc, test_nvjpeg_check);
+  tcase_add_test(tc, test_context_stack_bytes);
   return s;
 }
 

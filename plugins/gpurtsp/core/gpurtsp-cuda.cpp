@@ -41,12 +41,13 @@ bool cuda_device_available(std::string &why) {
 
 size_t context_stack_bytes() {
   if (const char *env = g_getenv("GPURTSP_CUDA_STACK_BYTES"); env && *env) {
-    char *end = nullptr;
-    const guint64 bytes = g_ascii_strtoull(env, &end, 10);
-    if (end && *end == '\0')
+    /* The driver's own cap on the per-thread stack is well below 1 MiB. */
+    guint64 bytes = 0;
+    if (g_ascii_string_to_unsigned(env, 10, 0, 1 << 20, &bytes, nullptr))
       return static_cast<size_t>(bytes);
-    GST_WARNING("GPURTSP_CUDA_STACK_BYTES=%s is not a number of bytes; using %zu", env,
-                kKernelStackBytes);
+    init_debug();
+    GST_WARNING("GPURTSP_CUDA_STACK_BYTES=%s is not a number of bytes up to 1 MiB; using %zu",
+                env, kKernelStackBytes);
   }
   return kKernelStackBytes;
 }
