@@ -280,6 +280,34 @@ GST_START_TEST(test_nvjpegenc_pipeline) {
 }
 GST_END_TEST;
 
+GST_START_TEST(test_raw_output_pipelines) {
+  /* The Python API's raw formats: gpunv12torgb into the format (scaled in the
+   * same pass), or videoconvert for software decoding; no JPEG encoder. */
+  CameraConfig rgbp = camera(1, DecodeMode::All);
+  rgbp.settings.format = OutputFormat::Rgbp;
+  rgbp.settings.width = 640;
+  assert_contains(launch_line(rgbp, Codec::H264, Decoder::Nvidia, "nvh264dec", "gpujpegenc"),
+                  "max-rate=5 ! gpunv12torgb cuda-device-id=1 ! "
+                  "'video/x-raw(memory:CUDAMemory),format=RGBP,width=640,pixel-aspect-ratio=1/1' "
+                  "! latestframesink buffer-size=30 sync=false");
+  CameraConfig nv12 = camera(0, DecodeMode::Keyframes);
+  nv12.settings.format = OutputFormat::Nv12;
+  assert_contains(launch_line(nv12, Codec::H264, Decoder::Nvidia, catalog::gpukeyframedec::kFactory,
+                              "nvjpegenc"),
+                  "! gpunv12torgb cuda-device-id=0 ! 'video/x-raw(memory:CUDAMemory),format=NV12' "
+                  "! latestframesink ");
+  CameraConfig bgr = camera(0, DecodeMode::All);
+  bgr.settings.format = OutputFormat::Bgr;
+  const std::string software = launch_line(bgr, Codec::H265, Decoder::Software, "avdec_h265");
+  assert_contains(software, "! videoconvert ! video/x-raw,format=BGR ! latestframesink ");
+  fail_if(software.find("jpegenc") != std::string::npos, "%s", software.c_str());
+  bgr.settings.width = 320;
+  assert_contains(launch_line(bgr, Codec::H265, Decoder::Software, "avdec_h265"),
+                  "! videoconvert ! videoscale ! "
+                  "video/x-raw,format=BGR,width=320,pixel-aspect-ratio=1/1 ! latestframesink ");
+}
+GST_END_TEST;
+
 GST_START_TEST(test_nvdec_budget_matches_gpukeyframedec) {
   /* The per-GPU decoder budget counts gpukeyframedec's default sessions;
    * where the element is registered (a GPU host), its default must agree. */
@@ -310,6 +338,7 @@ static Suite *launch_choice_suite() {
   tcase_add_test(tc, test_jpeg_encoder_auto);
   tcase_add_test(tc, test_jpeg_encoder_set);
   tcase_add_test(tc, test_nvjpegenc_pipeline);
+  tcase_add_test(tc, test_raw_output_pipelines);
   tcase_add_test(tc, test_nvdec_budget_matches_gpukeyframedec);
   return s;
 }

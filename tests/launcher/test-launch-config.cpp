@@ -385,6 +385,14 @@ static Result run_launcher(const std::vector<std::string> &args) {
   return {WEXITSTATUS(wait_status), out, err};
 }
 
+GST_START_TEST(test_output_formats) {
+  for (const char *name : {"JPEG", "RGB", "BGR", "RGBP", "NV12"})
+    assert_equals_text(output_format_name(*parse_output_format(name)), name);
+  fail_if(parse_output_format("rgb").has_value());
+  fail_if(parse_output_format("").has_value());
+}
+GST_END_TEST;
+
 GST_START_TEST(test_cli_errors) {
   ConfigDir dir;
   struct Case {
@@ -565,6 +573,7 @@ static Suite *launch_config_suite() {
   tcase_add_test(tc, test_variables);
   tcase_add_test(tc, test_dotenv_and_environment);
   tcase_add_test(tc, test_credentials_directory);
+  tcase_add_test(tc, test_output_formats);
   TCase *cli = tcase_create("cli");
   tcase_set_timeout(cli, 60);
   suite_add_tcase(s, cli);

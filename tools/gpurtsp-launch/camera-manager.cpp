@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <set>
 
+#include "main-context.h"
+
 namespace gpurtsp::launch {
 
 CameraManager::CameraManager(const std::vector<CameraConfig> &cameras, ElementCatalog &elements,
@@ -31,7 +33,7 @@ void CameraManager::start(unsigned window_ms) {
   const size_t count = cameras_.size();
   for (size_t i = 0; i < count; i++)
     cameras_[i]->start(unsigned(uint64_t(i) * window_ms / count));
-  tick_source_ = g_timeout_add(
+  tick_source_ = add_timeout(
       kTickMs,
       [](gpointer self) -> gboolean {
         const int64_t now_us = g_get_monotonic_time();
@@ -45,7 +47,7 @@ void CameraManager::start(unsigned window_ms) {
 void CameraManager::stop() {
   running_ = false;
   if (tick_source_) {
-    g_source_remove(tick_source_);
+    remove_source(tick_source_);
     tick_source_ = 0;
   }
   for (auto &camera : cameras_)
@@ -177,6 +179,11 @@ std::vector<CameraConfig> CameraManager::configs() const {
 
 bool CameraManager::started() const {
   return started_at_us_ >= 0 && g_get_monotonic_time() >= started_at_us_;
+}
+
+Camera *CameraManager::camera(std::string_view id) {
+  auto found = by_id_.find(id);
+  return found == by_id_.end() ? nullptr : found->second;
 }
 
 const Camera *CameraManager::camera(std::string_view id) const {

@@ -80,6 +80,7 @@ public:
 
   /* The camera @id, nullptr if none; tests reach its pipeline through it. */
   const Camera *camera(std::string_view id) const;
+  Camera *camera(std::string_view id);
 
 private:
   /* A camera of @config, connecting at the next start slot once started. */

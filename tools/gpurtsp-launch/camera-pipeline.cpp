@@ -120,7 +120,8 @@ std::shared_ptr<CameraPipeline> CameraPipeline::create(const CameraConfig &camer
 
 std::vector<ElementSpec> CameraPipeline::output_specs() const {
   return output_elements(camera_, decoder_,
-                         decoder_ == Decoder::Nvidia
+                         decoder_ == Decoder::Nvidia &&
+                                 camera_.settings.format == OutputFormat::Jpeg
                              ? elements_.jpeg_encoder(camera_.settings).factory
                              : std::string());
 }
@@ -406,6 +407,18 @@ Sample CameraPipeline::latest(int64_t &arrival_us) const {
   if (sample && arrival_us < 0)
     arrival_us = last_frame_us();
   return sample;
+}
+
+void CameraPipeline::notify_frames(std::function<void()> notify) {
+  notify_frame_ = std::move(notify);
+  g_object_set(sink_->element(), catalog::latestframesink::property::kEmitSignals, TRUE, nullptr);
+  /* The handler reads notify_frame_ of a pipeline that may be going: it
+   * holds only a weak reference, like the rtspsrc handlers. */
+  g_signal_connect_data(sink_->element(), catalog::latestframesink::signal_name::kNewFrame,
+                        G_CALLBACK(+[](GstElement *, gpointer weak) {
+                          with_pipeline(weak, [](CameraPipeline &self) { self.notify_frame_(); });
+                        }),
+                        new std::weak_ptr<CameraPipeline>(self_), delete_weak, GConnectFlags(0));
 }
 
 void CameraPipeline::frame_size(int &width, int &height) const {

@@ -13,10 +13,12 @@
 #include <gst/gst.h>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <gpurtsp/gpukeyframedec.hpp>
 #include <gpurtsp/latestframesink.hpp>
@@ -66,6 +68,11 @@ public:
   int64_t last_frame_us() const;
   /* The newest JPEG and when it arrived; nullptr before the first. */
   Sample latest(int64_t &arrival_us) const;
+  /* Up to @n of the newest frames, newest first; thread-safe. */
+  std::vector<Sample> samples(unsigned n) const { return sink_->samples(n); }
+  /* Calls @notify on the streaming thread after each stored frame (it must
+   * return quickly). Main thread, before play(). */
+  void notify_frames(std::function<void()> notify);
   /* Size of the JPEGs; 0x0 before caps are known. */
   void frame_size(int &width, int &height) const;
 
@@ -135,6 +142,7 @@ private:
   GstElement *keyframe_decoder_ = nullptr; /* owned ref; guarded by stream_lock_ */
   GstElement *rtp_filter_ = nullptr;       /* owned ref; guarded by stream_lock_ */
   std::weak_ptr<CameraPipeline> self_;
+  std::function<void()> notify_frame_; /* set before play(), then constant */
 };
 
 } // namespace gpurtsp::launch

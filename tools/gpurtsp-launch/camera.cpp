@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "log.h"
+#include "main-context.h"
 
 namespace gpurtsp::launch {
 
@@ -64,19 +65,19 @@ void Camera::start(unsigned delay_ms) {
 }
 
 void Camera::schedule_connect(int64_t delay_ms) {
-  retry_source_ = g_timeout_add_full(
-      G_PRIORITY_DEFAULT, guint(delay_ms),
+  retry_source_ = add_timeout(
+      guint(delay_ms),
       [](gpointer self) -> gboolean {
         static_cast<Camera *>(self)->retry_source_ = 0;
         static_cast<Camera *>(self)->connect();
         return G_SOURCE_REMOVE;
       },
-      this, nullptr);
+      this);
 }
 
 void Camera::stop() {
   if (retry_source_) {
-    g_source_remove(retry_source_);
+    remove_source(retry_source_);
     retry_source_ = 0;
   }
   drop_pipeline();
@@ -111,6 +112,8 @@ void Camera::connect() {
     fail(error);
     return;
   }
+  if (frame_listener_)
+    pipeline_->notify_frames(frame_listener_);
   g_autoptr(GstBus) bus = gst_element_get_bus(pipeline_->pipeline());
   gst_bus_add_watch(bus, on_bus_message, this);
   worker_.run([pipeline = pipeline_] { pipeline->play(); });
@@ -279,6 +282,16 @@ CameraStatus Camera::status() const {
   status.reconnects = reconnects_;
   status.last_error = last_error_;
   return status;
+}
+
+std::vector<Sample> Camera::latest_samples(unsigned n) const {
+  if (pipeline_)
+    if (std::vector<Sample> frames = pipeline_->samples(n); !frames.empty())
+      return frames;
+  std::vector<Sample> frames;
+  if (held_frame_ && n > 0)
+    frames.emplace_back(gst_sample_ref(held_frame_.get()));
+  return frames;
 }
 
 Sample Camera::latest_jpeg(int64_t &arrival_us) const {

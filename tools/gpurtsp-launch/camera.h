@@ -15,9 +15,11 @@
 
 #include <gst/gst.h>
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "backoff.h"
 #include "camera-pipeline.h"
@@ -66,7 +68,16 @@ public:
   void tick(int64_t now_us);
 
   CameraStatus status() const;
+  /* The newest frame: a JPEG, or a raw frame where settings.format says so. */
   Sample latest_jpeg(int64_t &arrival_us) const;
+  /* Up to @n of the newest frames, newest first (only the held one while
+   * reconnecting). */
+  std::vector<Sample> latest_samples(unsigned n) const;
+
+  /* Called on a streaming thread after each frame the sink stores, from the
+   * next connect on; it must return quickly (the Python API wakes a thread).
+   * Main thread. */
+  void set_frame_listener(std::function<void()> listener) { frame_listener_ = std::move(listener); }
 
   /* The GPU it decodes on; -1 for software decoding. */
   int gpu() const { return decoder_ == Decoder::Nvidia ? config_.settings.gpu : -1; }
@@ -106,6 +117,7 @@ private:
   PipelineWorker &worker_;
   std::optional<Decoder> decoder_; /* nullopt: nvidia requested but unusable */
   std::string decoder_error_;
+  std::function<void()> frame_listener_; /* empty: none */
 
   CameraState state_ = CameraState::Connecting;
   std::shared_ptr<CameraPipeline> pipeline_; /* nullptr between attempts */

@@ -489,6 +489,30 @@ const char *codec_choice_name(CodecChoice choice) {
   return "?";
 }
 
+const char *output_format_name(OutputFormat format) {
+  switch (format) {
+  case OutputFormat::Jpeg:
+    return "JPEG";
+  case OutputFormat::Rgb:
+    return "RGB";
+  case OutputFormat::Bgr:
+    return "BGR";
+  case OutputFormat::Rgbp:
+    return "RGBP";
+  case OutputFormat::Nv12:
+    return "NV12";
+  }
+  return "?";
+}
+
+std::optional<OutputFormat> parse_output_format(std::string_view name) {
+  for (OutputFormat format : {OutputFormat::Jpeg, OutputFormat::Rgb, OutputFormat::Bgr,
+                              OutputFormat::Rgbp, OutputFormat::Nv12})
+    if (name == output_format_name(format))
+      return format;
+  return std::nullopt;
+}
+
 const char *transport_name(Transport transport) {
   switch (transport) {
   case Transport::Tcp:

@@ -27,12 +27,19 @@ enum class DecodeMode { All, Keyframes };
 /* The JPEG encoder of nvidia decoding: auto picks among those registered
  * (element-choice.h); software decoding always uses jpegenc. */
 enum class JpegEncoderChoice { Auto, Gpujpegenc, Nvjpegenc };
+/* What a camera's latestframesink keeps: JPEGs (the launcher and its HTTP
+ * API) or raw frames, for the Python API (docs/python.md). Not a
+ * cameras.yaml key: the launcher serves JPEG only. */
+enum class OutputFormat { Jpeg, Rgb, Bgr, Rgbp, Nv12 };
 
 const char *decoder_choice_name(DecoderChoice choice);
 const char *codec_choice_name(CodecChoice choice);
 const char *transport_name(Transport transport);
 const char *decode_mode_name(DecodeMode mode);
 const char *jpeg_encoder_choice_name(JpegEncoderChoice choice);
+/* "JPEG", "RGB", "BGR", "RGBP", "NV12": the GstVideoFormat names. */
+const char *output_format_name(OutputFormat format);
+std::optional<OutputFormat> parse_output_format(std::string_view name);
 
 /* `gpu: auto` in CameraSettings::gpu: the camera manager places the camera
  * on a GPU when it starts (placement.h). */
@@ -52,6 +59,7 @@ struct CameraSettings {
   int stall_timeout_s = 10;
   DecodeMode decode = DecodeMode::All;
   JpegEncoderChoice jpeg_encoder = JpegEncoderChoice::Auto;
+  OutputFormat format = OutputFormat::Jpeg; /* set by the Python API only */
 
   bool operator==(const CameraSettings &) const = default;
 };

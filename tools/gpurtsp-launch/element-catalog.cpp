@@ -87,13 +87,19 @@ GstRelease ElementCatalog::nvcodec_release() {
 }
 
 bool ElementCatalog::nvidia_elements(const CameraSettings &settings, std::string &why) {
-  const ElementChoice encoder = jpeg_encoder(settings);
-  if (encoder.factory.empty()) {
-    why = encoder.reason;
-    return false;
+  if (settings.format != OutputFormat::Jpeg) {
+    /* Raw frames (the Python API) need the converter, not an encoder. */
+    if (!have_element(catalog::gpunv12torgb::kFactory, why))
+      return false;
+  } else {
+    const ElementChoice encoder = jpeg_encoder(settings);
+    if (encoder.factory.empty()) {
+      why = encoder.reason;
+      return false;
+    }
+    if (settings.width > 0 && !have_element(catalog::gpunv12torgb::kFactory, why))
+      return false;
   }
-  if (settings.width > 0 && !have_element(catalog::gpunv12torgb::kFactory, why))
-    return false;
   const ElementChoice decoder = decoder_choice(Decoder::Nvidia, Codec::H264, settings.gpu);
   if (decoder.factory.empty()) {
     why = decoder.reason;

@@ -36,6 +36,15 @@ GpuResources::Gpu &GpuResources::gpu_state(int index) {
 #ifdef GPURTSP_LAUNCH_HAVE_CUDA
   if (!gst_cuda_load_library()) {
     gpu.why = "the CUDA driver library (libcuda.so.1) cannot be loaded";
+  } else if (context_factory_) {
+    /* A context made for us (the Python API: the primary context PyTorch
+     * and CuPy share). Its stack limit is its owner's business. */
+    if (GstObject *made = context_factory_(index)) {
+      gpu.cuda_context = made;
+      gpu.context = gst_context_new_cuda_context(GST_CUDA_CONTEXT(made));
+    } else {
+      gpu.why = "no usable CUDA device " + std::to_string(index);
+    }
   } else if (GstCudaContext *context = gst_cuda_context_new(guint(index))) {
     /* Our context: the stack our kernels need, not the driver's 1 KiB per
      * thread (~200 MiB of VRAM on an H200; docs/scale.md). */

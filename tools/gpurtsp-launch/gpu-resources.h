@@ -10,6 +10,7 @@
 #include <gst/gst.h>
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -32,6 +33,14 @@ public:
   ~GpuResources();
   GpuResources(const GpuResources &) = delete;
   GpuResources &operator=(const GpuResources &) = delete;
+
+  /* Makes @gpu's GstCudaContext (transfer full; nullptr: unusable), instead
+   * of gst_cuda_context_new(): the Python API wraps the CUDA primary
+   * context, which PyTorch and CuPy use, so their kernels can read our
+   * frames. Called on first use and after a sticky error. */
+  using ContextFactory = std::function<GstObject *(int gpu)>;
+  /* Main thread, before any camera asks for a context. */
+  void set_context_factory(ContextFactory factory) { context_factory_ = std::move(factory); }
 
   /* Whether @gpu has its shared CUDA context, made on first use; else
    * @why not. */
@@ -145,6 +154,7 @@ private:
   Gpu &gpu_state(int gpu);
 
   std::map<int, Gpu> gpus_;
+  ContextFactory context_factory_; /* empty: gst_cuda_context_new() */
   struct Placed {
     unsigned cameras = 0;
     unsigned keyframe_cameras = 0;

@@ -44,6 +44,33 @@ ElementSpec scaled_caps(const char *features, int width) {
                                                       ",pixel-aspect-ratio=1/1"}}};
 }
 
+/* Raw frames of @format, scaled like scaled_caps() when width is set. */
+ElementSpec raw_caps(const char *features, OutputFormat format, int width) {
+  std::string caps =
+      std::string("video/x-raw") + features + ",format=" + output_format_name(format);
+  if (width > 0)
+    caps += ",width=" + std::to_string(width) + ",pixel-aspect-ratio=1/1";
+  return {catalog::capsfilter::kFactory, {{catalog::capsfilter::property::kCaps, caps}}};
+}
+
+/* The Python API's raw frames: gpunv12torgb converts (and scales) on the GPU,
+ * passing NV12 through without a copy; software decoding converts with
+ * videoconvert. */
+void add_raw_output(const CameraSettings &settings, Decoder decoder,
+                    std::vector<ElementSpec> &elements) {
+  if (decoder == Decoder::Nvidia) {
+    elements.push_back(
+        {catalog::gpunv12torgb::kFactory,
+         {{catalog::gpunv12torgb::property::kCudaDeviceId, std::to_string(settings.gpu)}}});
+    elements.push_back(raw_caps("(memory:CUDAMemory)", settings.format, settings.width));
+    return;
+  }
+  elements.push_back({catalog::kVideoConvert, {}});
+  if (settings.width > 0)
+    elements.push_back({catalog::kVideoScale, {}});
+  elements.push_back(raw_caps("", settings.format, settings.width));
+}
+
 } // namespace
 
 const char *codec_name(Codec codec) {
@@ -114,7 +141,9 @@ std::vector<ElementSpec> output_elements(const CameraConfig &camera, Decoder dec
   const CameraSettings &settings = camera.settings;
   const std::string quality = std::to_string(settings.jpeg_quality);
   std::vector<ElementSpec> elements;
-  if (decoder == Decoder::Nvidia && jpeg_encoder != catalog::gpujpegenc::kFactory) {
+  if (settings.format != OutputFormat::Jpeg) {
+    add_raw_output(settings, decoder, elements);
+  } else if (decoder == Decoder::Nvidia && jpeg_encoder != catalog::gpujpegenc::kFactory) {
     /* nvjpegenc takes no NV12 where GStreamer's NVRTC kernels are missing
      * (Debian's builds on CUDA 13): gpunv12torgb then makes I420, and passes
      * NV12 through (no copy) where nvjpegenc takes it. nvjpegenc's

@@ -56,11 +56,12 @@ std::vector<ElementSpec> decode_elements(const CameraConfig &camera, Decoder dec
                                          const std::string &decoder_factory);
 
 /* From raw frames to the sink: scaling when width is set, the JPEG encoder of
- * @decoder's kind (nvidia keeps frames on the GPU), latestframesink. The
- * first element is where the rate limit drops frames. @jpeg_encoder: nvidia's
- * encoder factory (ElementCatalog::jpeg_encoder()): gpujpegenc, or nvjpegenc /
- * nvjpegdeviceNenc, which take the decoder's NV12 as is and no RGB, so never
- * with width; software decoding always uses jpegenc. */
+ * @decoder's kind (nvidia keeps frames on the GPU), latestframesink; or, for a
+ * raw settings.format, the converter to it (gpunv12torgb for nvidia,
+ * videoconvert for software) instead of the encoder. The first element is where the rate limit
+ * drops frames. @jpeg_encoder: nvidia's encoder factory (ElementCatalog::jpeg_encoder()):
+ * gpujpegenc, or nvjpegenc / nvjpegdeviceNenc, which take the decoder's NV12 as is and no RGB, so
+ * never with width; software decoding always uses jpegenc. */
 std::vector<ElementSpec> output_elements(const CameraConfig &camera, Decoder decoder,
                                          const std::string &jpeg_encoder = gpujpegenc::kFactory);
 
