@@ -259,6 +259,12 @@ def test_routes(launcher_path, loadgen, directory):
         # A camera of the config changed through the API.
         expect(launcher.request('PATCH', '/api/cameras/door', {'fps': 2}), 200)
 
+        # The same settings written otherwise: no restart, but the overlay
+        # keeps what was written, also when a later change rewrites it.
+        gate_frames = launcher.cameras()['gate']['frames']
+        body = expect(launcher.request('PATCH', '/api/cameras/gate', {'jpeg_quality': 85}), 200)
+        assert body['frames'] >= gate_frames > 0, (body, gate_frames)
+
         # Deleted: 204, gone from the API and metrics.
         status, _, raw = launcher.request('DELETE', '/api/cameras/lobby')
         assert status == 204 and raw == b'', (status, raw)
@@ -267,6 +273,10 @@ def test_routes(launcher_path, loadgen, directory):
         assert b'camera="lobby"' not in metrics and b'camera="gate"' in metrics
         cameras = launcher.wait_streaming(['door', 'gate', 'yard'])
         assert sorted(cameras) == ['door', 'gate', 'yard']
+        with open(overlay) as f:
+            saved = f.read()
+        assert re.search(r'id: "gate", url: "[^"]+", jpeg_quality: "85"', saved), saved
+        assert 'removed: ["lobby"]' in saved, saved
         assert PASSWORD not in launcher.text(), 'the password was logged'
 
         # Persisted: the same set after a restart, and after SIGKILL right

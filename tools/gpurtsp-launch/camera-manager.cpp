@@ -110,8 +110,10 @@ bool CameraManager::replace(CameraConfig camera, std::string &error) {
     error = "unknown camera \"" + camera.id + "\"";
     return false;
   }
-  if ((*found)->config() == camera)
+  if ((*found)->config() == camera) {
+    (*found)->set_keys(std::move(camera.keys));
     return true;
+  }
   by_id_.erase(camera.id);
   /* The old one goes first: its GPU placement is free for the new one. */
   found->reset();
@@ -158,6 +160,7 @@ std::optional<CameraManager::Changes> CameraManager::apply(std::vector<CameraCon
 
   for (CameraConfig &camera : cameras) {
     if (auto found = kept.find(camera.id); found != kept.end()) {
+      found->second->set_keys(std::move(camera.keys));
       cameras_.push_back(std::move(found->second));
       changes.unchanged++;
     } else {

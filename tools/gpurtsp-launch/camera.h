@@ -57,6 +57,9 @@ public:
   /* The config as given, before gpu: auto was placed: what a reload
    * compares. */
   const CameraConfig &config() const { return requested_; }
+  /* The same settings written otherwise (config() == the new config): only
+   * what the overlay writes back changes. */
+  void set_keys(CameraKeys keys) { requested_.keys = std::move(keys); }
 
   /* Connects after @delay_ms; cameras are staggered so a thousand do not
    * DESCRIBE at once. */
@@ -110,8 +113,8 @@ private:
 
   static gboolean on_bus_message(GstBus *bus, GstMessage *message, gpointer self);
 
-  const CameraConfig requested_; /* as given */
-  const CameraConfig config_;    /* placed: gpu: auto decided */
+  CameraConfig requested_;    /* as given */
+  const CameraConfig config_; /* placed: gpu: auto decided */
   ElementCatalog &elements_;
   GpuResources &gpus_;
   PipelineWorker &worker_;
