@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 """Runs tools/scripts/gpurtsp-bench with the software decoder at small camera counts
 and checks its JSON: every field there, every camera streaming, frames
-flowing, the decode-only baseline counting decoded frames and gpurtsp full's
+flowing, frames sent beside frames decoded (never fewer), the decode-only baseline counting decoded frames and gpurtsp full's
 ratio to it, and the processes it started gone.
 
 Usage: test-gpurtsp-bench.py BENCH LAUNCH LOADGEN WORKDIR
@@ -21,7 +21,7 @@ RUN_FIELDS = {
     "cpu_cores", "cpu_cores_per_camera", "rss_mib", "rss_per_camera_mib", "threads",
     "threads_per_camera", "fds", "fds_per_camera", "vram_process_mib", "vram_device_delta_mib",
     "vram_per_camera_mib", "age_p50_ms", "age_p99_ms", "age_max_ms", "reconnects",
-    "cameras_failed", "keyframe_decoder", "rtp_filter", "logs", "settle_s",
+    "cameras_failed", "keyframe_decoder", "rtp_filter", "logs", "settle_s", "frames_sent_per_s",
 }
 SETTLE_S = 1
 RUNS = (("gpurtsp", "full"), ("gpurtsp", "keyframes"), ("baseline", "full"),
@@ -73,6 +73,12 @@ def main():
             fail(f"{name}: failures {r['failures']}")
         if not r["cpu_cores"] > 0 or not r["threads"] > 0:
             fail(f"{name}: no CPU or threads measured: {r}")
+        # The load generator's count over the same window: 30 fps per camera.
+        sent = r["frames_sent_per_s"]
+        if not isinstance(sent, (int, float)) or not 20 <= sent / r["cameras"] <= 40:
+            fail(f"{name}: frames_sent_per_s {sent}")
+        if r["decoded_per_s"] is not None and r["decoded_per_s"] > 1.02 * sent + 1:
+            fail(f"{name}: decoded {r['decoded_per_s']}/s, sent {sent}/s")
         if not SETTLE_S <= r["settle_s"] < SETTLE_S + 1:
             fail(f"{name}: settled {r['settle_s']} s, asked for {SETTLE_S} s")
         if r["mode"] == "decode":

@@ -54,6 +54,7 @@ inline constexpr char kLocation[] = "location";
 inline constexpr char kUserId[] = "user-id";
 inline constexpr char kUserPw[] = "user-pw";
 inline constexpr char kLatency[] = "latency";
+inline constexpr char kDropOnLatency[] = "drop-on-latency";
 inline constexpr char kProtocols[] = "protocols";
 } // namespace property
 namespace signal_name {

@@ -90,6 +90,12 @@ ElementSpec source_element(const CameraConfig &camera) {
   if (!camera.url.password.empty())
     source.properties.push_back({property::kUserPw, camera.url.password, true});
   source.properties.push_back({property::kLatency, std::to_string(settings.latency_ms)});
+  /* A snapshot wants the newest frame. Without this the jitterbuffer keeps
+   * everything that arrives while downstream is blocked (a decoder being
+   * created, a busy host) and the camera replays that backlog afterwards:
+   * 256 full-decode cameras decoded ~44.5 frames/s each from 30 fps sources
+   * for tens of seconds after start-up (docs/scale.md). */
+  source.properties.push_back({property::kDropOnLatency, "true"});
   /* auto keeps rtspsrc's default: UDP first, TCP when UDP gets nothing. */
   if (settings.transport != Transport::Auto)
     source.properties.push_back({property::kProtocols, transport_name(settings.transport)});

@@ -55,7 +55,8 @@ bool ends_with_any(const std::string &text, std::initializer_list<const char *> 
   return false;
 }
 
-/* Prints what happened since the previous report. */
+/* Prints what happened since the previous report, and the frames sent since
+ * the start (a running count, for benchmarks that compare windows). */
 class Reporter {
 public:
   explicit Reporter(const camsim::Server &server)
@@ -69,9 +70,10 @@ public:
     double cpu_percent = 100.0 * (cpu - last_cpu_) / seconds;
     g_autofree gchar *frames =
         clip_ ? g_strdup_printf(
-                    "  frames %.0f/s (%llu dropped)",
+                    "  frames %.0f/s (%llu dropped, %llu sent)",
                     double(now.frames_sent - last_.frames_sent) / seconds,
-                    static_cast<unsigned long long>(now.frames_dropped - last_.frames_dropped))
+                    static_cast<unsigned long long>(now.frames_dropped - last_.frames_dropped),
+                    static_cast<unsigned long long>(now.frames_sent))
               : g_strdup("");
     std::printf("[%6.0fs] clients %llu  streams %llu  rtp %.0f pkt/s  %.1f Mbit/s%s  "
                 "cpu %.1f%% of a core, %.3f%% per stream\n",
