@@ -4,6 +4,7 @@
  * 1 runtime failure, 2 bad config or usage. */
 #include <gst/gst.h>
 #include <glib-unix.h>
+#include <malloc.h>
 #include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
@@ -93,6 +94,26 @@ void raise_limits(size_t cameras) {
   raise_limit(RLIMIT_NOFILE, "RLIMIT_NOFILE", "ulimit -Hn, LimitNOFILE=", kFdsPerCamera, cameras);
   /* Counts every thread of the user, other processes' too. */
   raise_limit(RLIMIT_NPROC, "RLIMIT_NPROC", "ulimit -Hu, LimitNPROC=", kThreadsPerCamera, cameras);
+}
+
+/* glibc's malloc gives a thread that finds the arenas busy a new one, up to
+ * 8 per core (128 on 16 cores), and an arena keeps the pages of its peak.
+ * A thousand cameras are ~4,000 threads that allocate packets in one thread
+ * and free them in another: a few arenas serve them, and many add RSS per
+ * camera (docs/scale.md). MALLOC_ARENA_MAX in the environment wins. */
+constexpr int kMallocArenas = 4;
+
+/* Called first in main(), before any thread exists. */
+void limit_malloc_arenas() {
+  if (!g_getenv("MALLOC_ARENA_MAX"))
+    mallopt(M_ARENA_MAX, kMallocArenas);
+}
+
+void log_malloc_arenas() {
+  if (const char *value = g_getenv("MALLOC_ARENA_MAX"))
+    LAUNCH_INFO("malloc arenas: at most %s (MALLOC_ARENA_MAX)", value);
+  else
+    LAUNCH_INFO("malloc arenas: at most %d (set MALLOC_ARENA_MAX to change)", kMallocArenas);
 }
 
 /* Prints stats_line() every interval while the main loop runs. */
@@ -329,6 +350,7 @@ int run_cameras(const Config &config, ElementCatalog &elements, GpuResources &gp
 int run(const Config &config, ElementCatalog &elements, GpuResources &gpus, const Options &options,
         const ShardInfo &shard) {
   raise_limits(config.cameras.size());
+  log_malloc_arenas();
   const int status = run_cameras(config, elements, gpus, options, shard);
   /* The manager waited for its worker threads: the CUDA contexts may go. */
   LAUNCH_DEBUG("every pipeline is down");
@@ -338,6 +360,7 @@ int run(const Config &config, ElementCatalog &elements, GpuResources &gpus, cons
 } // namespace
 
 int main(int argc, char **argv) {
+  limit_malloc_arenas();
   CLI::App app{"Runs RTSP cameras through GPU decoding into newest-frame JPEG sinks.",
                "gpurtsp-launch"};
   Options options;
