@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /* gpurtsp-launch's cameras, driven in-process through CameraManager against
  * synthetic RTSP servers: streaming, reconnects, credentials, stalls,
- * hostile servers and resolution changes.
+ * hostile servers, resolution changes, Digest authentication and rtsps://
+ * certificate checks.
  *
  * Usage: test-launch-cameras [--decoder software|nvidia] [--loadgen PATH]
  *   --decoder nvidia runs the same tests on NVDEC/nvJPEG and checks that every
@@ -37,6 +38,7 @@
 #include "pipeline-description.h"
 #include "core/library-loader.h"
 #include "rtsp-fixture.hpp"
+#include "tls-files.hpp"
 
 /* Last: check.h defines fail(), which breaks <ios> included after it. */
 #include "gpu-test-runner.h"
@@ -259,6 +261,103 @@ GST_START_TEST(test_wrong_credentials_unauthorized) {
   /* Retried slowly: still unauthorized a while later, not failed. */
   run_for(3);
   fail_unless(launch.in_state("wrong", CameraState::Unauthorized));
+}
+GST_END_TEST;
+
+/* Slowly: the camera's reconnect count does not move for @seconds. */
+static void assert_retried_slowly(Launch &launch, const std::string &id, CameraState state,
+                                  double seconds) {
+  const uint64_t reconnects = launch.status(id).reconnects;
+  run_for(seconds);
+  fail_unless(launch.in_state(id, state) && launch.status(id).reconnects == reconnects,
+              "retried within %g s: %s", seconds, describe(launch.status(id)).c_str());
+}
+
+GST_START_TEST(test_digest_credentials) {
+  auto options = camera_options();
+  options.user = "viewer";
+  options.password = "digest-password";
+  options.auth = gpurtsp::camsim::AuthMethod::Digest;
+  RtspFixture fixture(options);
+  const std::string wrong = "Wr0ng-D1gest-4417";
+  std::string url = fixture.url();
+  url.insert(url.find("://") + 3, "viewer:" + wrong + "@");
+
+  Launch launch({camera("wrong", url), camera("right", fixture.url_with_credentials())});
+  assert_state(launch, "right", CameraState::Streaming, 20);
+  assert_state(launch, "wrong", CameraState::Unauthorized, 20);
+  const CameraStatus status = launch.status("wrong");
+  fail_if(status.last_error.empty());
+  fail_unless(describe(status).find(wrong) == std::string::npos, "%s", describe(status).c_str());
+  assert_retried_slowly(launch, "wrong", CameraState::Unauthorized, 3);
+}
+GST_END_TEST;
+
+/* rtsps://: a server whose certificate the "good" CA signed. */
+struct TlsCameras {
+  TlsCameras()
+      : dir(make_dir()), good(gpurtsp::test::make_tls_files(dir, "good")),
+        other(gpurtsp::test::make_tls_files(dir, "other")), fixture(tls_options(good)) {}
+  ~TlsCameras() {
+    for (const std::string &file : {good.ca_cert, good.server_cert, good.server_key, other.ca_cert,
+                                    other.server_cert, other.server_key})
+      g_unlink(file.c_str());
+    /* openssl's serial and key files; the directory goes when empty. */
+    g_autoptr(GDir) listing = g_dir_open(dir.c_str(), 0, nullptr);
+    while (const char *name = listing ? g_dir_read_name(listing) : nullptr)
+      g_unlink((dir + "/" + name).c_str());
+    g_rmdir(dir.c_str());
+  }
+  static std::string make_dir() {
+    g_autofree char *path = g_dir_make_tmp("gpurtsp-tls-XXXXXX", nullptr);
+    fail_unless(path != nullptr);
+    return path;
+  }
+  static gpurtsp::camsim::Options tls_options(const gpurtsp::test::TlsFiles &files) {
+    fail_unless(g_tls_backend_supports_tls(g_tls_backend_get_default()),
+                "GLib has no TLS backend: install glib-networking");
+    auto options = camera_options();
+    options.tls_cert_file = files.server_cert;
+    options.tls_key_file = files.server_key;
+    return options;
+  }
+  CameraConfig camera_with(const std::string &id, TlsValidation validation,
+                           const std::string &ca_file) const {
+    CameraConfig config = camera(id, fixture.url());
+    config.settings.tls_validation = validation;
+    config.settings.tls_ca_file = ca_file;
+    return config;
+  }
+
+  std::string dir;
+  gpurtsp::test::TlsFiles good, other;
+  RtspFixture fixture;
+};
+
+GST_START_TEST(test_tls_certificate_checks) {
+  TlsCameras tls;
+  fail_unless(tls.fixture.url().rfind("rtsps://", 0) == 0, "%s", tls.fixture.url().c_str());
+  Launch launch({
+      tls.camera_with("validated", TlsValidation::Strict, tls.good.ca_cert),
+      tls.camera_with("wrong-ca", TlsValidation::Strict, tls.other.ca_cert),
+      tls.camera_with("system-cas", TlsValidation::Strict, ""),
+      tls.camera_with("unchecked", TlsValidation::None, ""),
+  });
+  assert_state(launch, "validated", CameraState::Streaming, 20);
+  assert_state(launch, "unchecked", CameraState::Streaming, 20);
+  assert_state(launch, "wrong-ca", CameraState::Untrusted, 20);
+  assert_state(launch, "system-cas", CameraState::Untrusted, 20);
+  fail_unless(latest_jpeg_size(launch, "validated").first == 320);
+  /* The error says what is wrong with the certificate and what was tried. */
+  const std::string wrong_ca = launch.status("wrong-ca").last_error;
+  fail_unless(wrong_ca.find("TLS certificate refused") != std::string::npos &&
+                  wrong_ca.find("unknown certificate authority") != std::string::npos &&
+                  wrong_ca.find(tls.other.ca_cert) != std::string::npos,
+              "%s", wrong_ca.c_str());
+  fail_unless(launch.status("system-cas").last_error.find("set tls_ca_file") != std::string::npos,
+              "%s", launch.status("system-cas").last_error.c_str());
+  assert_retried_slowly(launch, "wrong-ca", CameraState::Untrusted, 3);
+  fail_unless(launch.in_state("validated", CameraState::Streaming));
 }
 GST_END_TEST;
 
@@ -822,6 +921,8 @@ static Suite *launch_cameras_suite() {
   tcase_add_test(tc, test_abandoned_pipeline_never_plays);
   tcase_add_test(tc, test_reconnects_after_server_restart);
   tcase_add_test(tc, test_wrong_credentials_unauthorized);
+  tcase_add_test(tc, test_digest_credentials);
+  tcase_add_test(tc, test_tls_certificate_checks);
   tcase_add_test(tc, test_dead_camera_leaves_others_at_full_rate);
   tcase_add_test(tc, test_unreachable_cameras_retry);
   tcase_add_test(tc, test_hostile_servers);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* gpurtsp-launch's config: every bad input is a one-line error naming the
- * file, line and key; variables, defaults and overrides; and the same
+ * file, line and key; variables, defaults and overrides; the rtsps keys
+ * (tls_validation, tls_ca_file, with certificates made at test time); and the same
  * through the CLI (exit code 2, --check, --print-pipelines).
  *
  * Usage: test-launch-config PATH-OF-gpurtsp-launch */
@@ -10,6 +11,8 @@
 #include <vector>
 
 #include "config.h"
+#include "pipeline-description.h"
+#include "tls-files.hpp"
 
 /* Last: check.h defines fail(), which breaks <ios> included after it. */
 #include "gpu-test-runner.h"
@@ -186,6 +189,63 @@ GST_START_TEST(test_jpeg_encoder) {
   fail_unless(config.cameras[1].settings.jpeg_encoder == JpegEncoderChoice::Gpujpegenc);
   fail_unless(config.cameras[2].settings.jpeg_encoder == JpegEncoderChoice::Auto);
   assert_equals_text(jpeg_encoder_choice_name(JpegEncoderChoice::Nvjpegenc), "nvjpegenc");
+}
+GST_END_TEST;
+
+/* rtspsrc's properties for @camera, "name=value " each. */
+static std::string source_description(const CameraConfig &camera) {
+  std::string text;
+  for (const PropertySpec &property : source_element(camera).properties)
+    text += property.name + "=" + property.value + " ";
+  return text;
+}
+
+GST_START_TEST(test_tls_keys) {
+  check_error(camera_with("tls_validation", "off"), 4, "cameras[0].tls_validation",
+              "unknown value \"off\" (expected strict or none)");
+  check_error(camera_with("tls_ca_file", "''"), 4, "cameras[0].tls_ca_file", "empty file name");
+  check_error(camera_with("tls_ca_file", "/nonexistent/ca.pem"), 4, "cameras[0].tls_ca_file",
+              "\"/nonexistent/ca.pem\" is not a readable file");
+  g_autofree char *dir = g_dir_make_tmp("gpurtsp-config-XXXXXX", nullptr);
+  fail_unless(dir != nullptr);
+  const std::string empty = std::string(dir) + "/empty.pem";
+  const std::string garbage = std::string(dir) + "/garbage.pem";
+  fail_unless(g_file_set_contents(empty.c_str(), "not a certificate\n", -1, nullptr));
+  fail_unless(g_file_set_contents(
+      garbage.c_str(), "-----BEGIN CERTIFICATE-----\nbm90IGRlcg==\n-----END CERTIFICATE-----\n", -1,
+      nullptr));
+  check_error(camera_with("tls_ca_file", empty), 4, "cameras[0].tls_ca_file",
+              "holds no PEM certificate");
+  check_error(camera_with("tls_ca_file", garbage), 4, "cameras[0].tls_ca_file",
+              "cannot read CA certificates from \"" + garbage + "\"");
+  check_error(camera_with("tls_ca_file", dir), 4, "cameras[0].tls_ca_file", "not a readable file");
+
+  /* A real CA file; defaults: sets it for every camera, relative to the
+   * config file's directory, and a camera overrides it. */
+  const auto files = gpurtsp::test::make_tls_files(dir, "config");
+  g_autofree char *base = g_path_get_basename(files.ca_cert.c_str());
+  const std::string config_path = std::string(dir) + "/cameras.yaml";
+  const Config config = parse_config(std::string("defaults:\n  tls_ca_file: ") + base +
+                                         "\ncameras:\n"
+                                         "  - id: a\n    url: rtsps://h/x\n"
+                                         "  - id: b\n    url: rtsps://h/y\n"
+                                         "    tls_validation: none\n    tls_ca_file: " +
+                                         files.ca_cert + "\n",
+                                     config_path, Variables());
+  assert_equals_text(config.cameras[0].settings.tls_ca_file, files.ca_cert);
+  fail_unless(config.cameras[0].settings.tls_validation == TlsValidation::Strict);
+  fail_unless(config.cameras[1].settings.tls_validation == TlsValidation::None);
+  fail_unless(config.cameras[0].url.tls() &&
+              !parse_config(kGood, "c.yaml", Variables()).cameras[0].url.tls());
+  assert_equals_text(tls_validation_name(TlsValidation::None), "none");
+  /* Only rtsps:// cameras get the TLS properties. */
+  const std::string none = source_description(config.cameras[1]);
+  fail_unless(none.find("tls-validation-flags=0") != std::string::npos, "%s", none.c_str());
+  fail_unless(source_description(config.cameras[0]).find("tls-") == std::string::npos);
+  g_autoptr(GDir) listing = g_dir_open(dir, 0, nullptr);
+  while (const char *name = g_dir_read_name(listing))
+    g_unlink((std::string(dir) + "/" + name).c_str());
+  g_rmdir(dir);
 }
 GST_END_TEST;
 
@@ -568,6 +628,7 @@ static Suite *launch_config_suite() {
   tcase_add_test(tc, test_out_of_range_numbers);
   tcase_add_test(tc, test_bad_enums);
   tcase_add_test(tc, test_jpeg_encoder);
+  tcase_add_test(tc, test_tls_keys);
   tcase_add_test(tc, test_bad_structure);
   tcase_add_test(tc, test_malformed_yaml);
   tcase_add_test(tc, test_variables);

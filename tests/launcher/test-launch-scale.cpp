@@ -120,11 +120,12 @@ GST_START_TEST(test_stats_line) {
   cameras.push_back(camera_status(CameraState::Reconnecting, 60000));
   cameras.push_back(camera_status(CameraState::Failed, -1));
   const std::string line = stats_line(cameras, 12.5);
-  fail_unless_equals_string(line.c_str(),
-                            "{\"t\":12.500,\"cameras\":102,\"connecting\":0,\"streaming\":100,"
-                            "\"reconnecting\":1,\"unauthorized\":0,\"failed\":1,\"reconnects\":102,"
-                            "\"frames\":204,\"decoded_frames\":306,\"fps\":51.00,"
-                            "\"age_ms\":{\"p50\":50,\"p99\":99,\"max\":100}}");
+  fail_unless_equals_string(
+      line.c_str(),
+      "{\"t\":12.500,\"cameras\":102,\"connecting\":0,\"streaming\":100,"
+      "\"reconnecting\":1,\"unauthorized\":0,\"untrusted\":0,\"failed\":1,\"reconnects\":102,"
+      "\"frames\":204,\"decoded_frames\":306,\"fps\":51.00,"
+      "\"age_ms\":{\"p50\":50,\"p99\":99,\"max\":100}}");
 }
 GST_END_TEST;
 
@@ -132,10 +133,11 @@ GST_START_TEST(test_stats_line_without_frames) {
   const std::string line = stats_line({camera_status(CameraState::Connecting, -1)}, 0.0);
   fail_unless(line.ends_with(",\"age_ms\":null}"), "%s", line.c_str());
   const std::string empty = stats_line({}, 1.0);
-  fail_unless_equals_string(empty.c_str(),
-                            "{\"t\":1.000,\"cameras\":0,\"connecting\":0,\"streaming\":0,"
-                            "\"reconnecting\":0,\"unauthorized\":0,\"failed\":0,\"reconnects\":0,"
-                            "\"frames\":0,\"decoded_frames\":0,\"fps\":0.00,\"age_ms\":null}");
+  fail_unless_equals_string(
+      empty.c_str(),
+      "{\"t\":1.000,\"cameras\":0,\"connecting\":0,\"streaming\":0,"
+      "\"reconnecting\":0,\"unauthorized\":0,\"untrusted\":0,\"failed\":0,\"reconnects\":0,"
+      "\"frames\":0,\"decoded_frames\":0,\"fps\":0.00,\"age_ms\":null}");
 }
 GST_END_TEST;
 

@@ -49,6 +49,11 @@ enum class Behavior {
   Unauthorized,
 };
 
+/* How a server with a user and password asks for them (RFC 2617): Basic
+ * sends the password in every request, Digest (MD5, what most IP cameras
+ * ask for) a hash over a server nonce. */
+enum class AuthMethod { Basic, Digest };
+
 /* Lower transports a client may SETUP; a client asking only for a disabled one
  * gets 461 Unsupported Transport. */
 struct Transports {
@@ -77,9 +82,15 @@ struct Options {
   int gop = 30; /* frames from one keyframe to the next */
   int bitrate_kbps = 2000;
 
-  /* Both set: clients must authenticate (Basic); wrong credentials get 401. */
+  /* Both set: clients must authenticate (@auth); wrong credentials get 401. */
   std::string user;
   std::string password;
+  AuthMethod auth = AuthMethod::Basic;
+
+  /* Both set: serve RTSP over TLS (rtsps://) with this PEM certificate and
+   * its PEM private key. Needs GLib's TLS backend (glib-networking). */
+  std::string tls_cert_file;
+  std::string tls_key_file;
 
   Transports transports;
   Behavior behavior = Behavior::Normal;
@@ -133,9 +144,10 @@ public:
   size_t size() const;
   /* "/cam0" or the named mount. */
   const std::string &mount(size_t index) const;
-  /* rtsp://HOST:PORT/MOUNT, without credentials. */
+  /* rtsp://HOST:PORT/MOUNT (rtsps:// with TLS), without credentials. */
   std::string url(size_t index) const;
-  /* rtsp://USER:PASSWORD@HOST:PORT/MOUNT (the configured credentials). */
+  /* rtsp://USER:PASSWORD@HOST:PORT/MOUNT (the configured credentials;
+   * rtsps:// with TLS). */
   std::string url_with_credentials(size_t index) const;
 
   /* Takes one mount away (404 for new requests, its clients disconnected) or

@@ -64,6 +64,8 @@ void check_options(const Options &options, const std::vector<std::string> &paths
     throw Error("camsim: set both user and password, or neither");
   if (options.user.find(':') != std::string::npos)
     throw Error("camsim: the user name cannot contain ':' (Basic authentication)");
+  if (options.tls_cert_file.empty() != options.tls_key_file.empty())
+    throw Error("camsim: set both tls_cert_file and tls_key_file, or neither");
   if (!options.transports.udp && !options.transports.tcp)
     throw Error("camsim: allow at least one transport (UDP or TCP)");
   if (options.service_threads < 1)

@@ -37,6 +37,10 @@ GQuark mount_index_quark() {
   return quark;
 }
 
+const char *scheme(const Options &options) {
+  return options.tls_cert_file.empty() ? "rtsp" : "rtsps";
+}
+
 const char *payloader_name(Codec codec) {
   return codec == Codec::H264 ? "rtph264pay" : "rtph265pay";
 }
@@ -303,19 +307,39 @@ Runtime::Runtime(const Options &options, const std::vector<std::string> &mounts,
   g_signal_connect_data(server, "client-connected", G_CALLBACK(client_connected), hold(shared_),
                         release_closure, GConnectFlags(0));
 
+  const bool tls = !options.tls_cert_file.empty();
   const bool auth_required = options.behavior == Behavior::Unauthorized || !options.user.empty();
-  if (auth_required) {
+  if (auth_required || tls) {
     ObjectPtr<GstRTSPAuth> auth(gst_rtsp_auth_new());
+    g_autoptr(GstRTSPToken) token =
+        gst_rtsp_token_new(GST_RTSP_TOKEN_MEDIA_FACTORY_ROLE, G_TYPE_STRING, kUserRole, nullptr);
     /* Unauthorized: no user at all, so every request gets 401. */
-    if (options.behavior == Behavior::Normal) {
-      g_autoptr(GstRTSPToken) token =
-          gst_rtsp_token_new(GST_RTSP_TOKEN_MEDIA_FACTORY_ROLE, G_TYPE_STRING, kUserRole, nullptr);
-      g_autofree gchar *basic =
-          gst_rtsp_auth_make_basic(options.user.c_str(), options.password.c_str());
-      gst_rtsp_auth_add_basic(auth.get(), basic, token);
+    if (options.behavior == Behavior::Normal && !options.user.empty()) {
+      if (options.auth == AuthMethod::Digest) {
+        gst_rtsp_auth_set_supported_methods(auth.get(), GST_RTSP_AUTH_DIGEST);
+        gst_rtsp_auth_add_digest(auth.get(), options.user.c_str(), options.password.c_str(), token);
+      } else {
+        g_autofree gchar *basic =
+            gst_rtsp_auth_make_basic(options.user.c_str(), options.password.c_str());
+        gst_rtsp_auth_add_basic(auth.get(), basic, token);
+      }
+    } else if (!auth_required) {
+      /* TLS alone: everybody may watch. */
+      gst_rtsp_auth_set_default_token(auth.get(), token);
+    }
+    if (tls) {
+      g_autoptr(GError) error = nullptr;
+      g_autoptr(GTlsCertificate) certificate = g_tls_certificate_new_from_files(
+          options.tls_cert_file.c_str(), options.tls_key_file.c_str(), &error);
+      if (!certificate)
+        throw Error(strprintf("camsim: cannot load the TLS certificate %s (key %s): %s",
+                              options.tls_cert_file.c_str(), options.tls_key_file.c_str(),
+                              error->message));
+      gst_rtsp_auth_set_tls_certificate(auth.get(), certificate);
     }
     gst_rtsp_server_set_auth(server, auth.get());
   }
+  const bool roles = auth_required || tls;
 
   GstRTSPLowerTrans protocols =
       GstRTSPLowerTrans((options.transports.udp ? GST_RTSP_LOWER_TRANS_UDP : 0) |
@@ -332,7 +356,7 @@ Runtime::Runtime(const Options &options, const std::vector<std::string> &mounts,
     gst_rtsp_media_factory_set_protocols(factory, protocols);
     /* The feeder stamps frames against this clock. */
     gst_rtsp_media_factory_set_clock(factory, clock);
-    if (auth_required)
+    if (roles)
       gst_rtsp_media_factory_add_role(factory, kUserRole, GST_RTSP_PERM_MEDIA_FACTORY_ACCESS,
                                       G_TYPE_BOOLEAN, TRUE, GST_RTSP_PERM_MEDIA_FACTORY_CONSTRUCT,
                                       G_TYPE_BOOLEAN, TRUE, nullptr);
@@ -520,8 +544,8 @@ const std::string &Server::mount(size_t index) const {
 }
 
 std::string Server::url(size_t index) const {
-  return strprintf("rtsp://%s:%u%s", url_host(impl_->options.address).c_str(), port(),
-                   mount(index).c_str());
+  return strprintf("%s://%s:%u%s", scheme(impl_->options), url_host(impl_->options.address).c_str(),
+                   port(), mount(index).c_str());
 }
 
 std::string Server::url_with_credentials(size_t index) const {
@@ -530,8 +554,8 @@ std::string Server::url_with_credentials(size_t index) const {
     return url(index);
   g_autofree gchar *user = g_uri_escape_string(options.user.c_str(), nullptr, FALSE);
   g_autofree gchar *password = g_uri_escape_string(options.password.c_str(), nullptr, FALSE);
-  return strprintf("rtsp://%s:%s@%s:%u%s", user, password, url_host(options.address).c_str(),
-                   port(), mount(index).c_str());
+  return strprintf("%s://%s:%s@%s:%u%s", scheme(options), user, password,
+                   url_host(options.address).c_str(), port(), mount(index).c_str());
 }
 
 void Server::stop_mount(size_t index) {

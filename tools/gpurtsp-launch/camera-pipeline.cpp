@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MIT
 #include "camera-pipeline.h"
 
+#include <gio/gio.h>
+
+#include <map>
 #include <mutex>
 #include <vector>
 
@@ -96,6 +99,42 @@ void delete_weak(gpointer weak, GClosure *) {
   delete static_cast<std::weak_ptr<CameraPipeline> *>(weak);
 }
 
+/* The GTlsDatabase of a tls_ca_file, read once: a thousand cameras
+ * reconnecting share one. Bounded by the files the config names. */
+GTlsDatabase *tls_database(const std::string &path, std::string &error) {
+  static std::mutex lock;
+  static std::map<std::string, GTlsDatabase *> databases; /* guarded by lock; never freed */
+  std::lock_guard guard(lock);
+  if (auto found = databases.find(path); found != databases.end())
+    return found->second;
+  g_autoptr(GError) gerror = nullptr;
+  GTlsDatabase *database = g_tls_file_database_new(path.c_str(), &gerror);
+  if (!database) {
+    error = "tls_ca_file " + path + ": " + gerror->message;
+    return nullptr;
+  }
+  databases.emplace(path, database);
+  return database;
+}
+
+/* "unknown certificate authority, expired": what GLib found wrong. */
+std::string describe_tls_errors(unsigned flags) {
+  static constexpr std::pair<GTlsCertificateFlags, const char *> kNames[] = {
+      {G_TLS_CERTIFICATE_UNKNOWN_CA, "signed by an unknown certificate authority"},
+      {G_TLS_CERTIFICATE_BAD_IDENTITY, "issued for another host name"},
+      {G_TLS_CERTIFICATE_NOT_ACTIVATED, "not valid yet"},
+      {G_TLS_CERTIFICATE_EXPIRED, "expired"},
+      {G_TLS_CERTIFICATE_REVOKED, "revoked"},
+      {G_TLS_CERTIFICATE_INSECURE, "insecure algorithm"},
+      {G_TLS_CERTIFICATE_GENERIC_ERROR, "invalid"},
+  };
+  std::string text;
+  for (const auto &[flag, name] : kNames)
+    if (flags & flag)
+      text += (text.empty() ? "" : ", ") + std::string(name);
+  return text.empty() ? "invalid" : text;
+}
+
 } // namespace
 
 CameraPipeline::CameraPipeline(const CameraConfig &camera, Decoder decoder,
@@ -141,6 +180,8 @@ bool CameraPipeline::build(std::string &error) {
   if (!source_)
     return false;
   gst_bin_add(GST_BIN(pipeline_), source_);
+  if (camera_.url.tls() && !set_up_tls(error))
+    return false;
 
   const auto output = add_chain(GST_BIN(pipeline_), output_specs(), error);
   if (output.empty())
@@ -197,6 +238,38 @@ bool CameraPipeline::build(std::string &error) {
   if (camera_.settings.decode == DecodeMode::Keyframes)
     filter_keyframes_in_rtpbin();
   return true;
+}
+
+bool CameraPipeline::set_up_tls(std::string &error) {
+  if (!camera_.settings.tls_ca_file.empty()) {
+    GTlsDatabase *database = tls_database(camera_.settings.tls_ca_file, error);
+    if (!database)
+      return false;
+    g_object_set(source_, rtspsrc::property::kTlsDatabase, database, nullptr);
+  }
+  /* Asked only about a certificate that failed validation (against the
+   * system's CAs, then tls_ca_file's): strict refuses it and keeps why. */
+  g_signal_connect_data(source_, rtspsrc::signal_name::kAcceptCertificate,
+                        G_CALLBACK(+[](GstElement *, GTlsConnection *, GTlsCertificate *,
+                                       GTlsCertificateFlags errors, gpointer weak) -> gboolean {
+                          gboolean accept = FALSE;
+                          with_pipeline(weak, [&](CameraPipeline &self) {
+                            if (self.camera_.settings.tls_validation == TlsValidation::None)
+                              accept = TRUE;
+                            else
+                              self.tls_errors_ = unsigned(errors)
+                                                     ? unsigned(errors)
+                                                     : unsigned(G_TLS_CERTIFICATE_GENERIC_ERROR);
+                          });
+                          return accept;
+                        }),
+                        new std::weak_ptr<CameraPipeline>(self_), delete_weak, GConnectFlags(0));
+  return true;
+}
+
+std::string CameraPipeline::tls_rejection() const {
+  const unsigned errors = tls_errors_;
+  return errors ? describe_tls_errors(errors) : std::string();
 }
 
 void CameraPipeline::filter_keyframes_in_rtpbin() {

@@ -91,6 +91,9 @@ public:
   /* When the camera offers no video at all: what it offers ("audio PCMU"),
    * for the error message; empty otherwise. */
   std::string offered_without_video() const;
+  /* rtsps: why the camera's certificate was refused ("unknown certificate
+   * authority"); empty when it was accepted or not checked yet. */
+  std::string tls_rejection() const;
 
 private:
   /* output_elements() with the JPEG encoder ElementCatalog chose for us. */
@@ -107,6 +110,8 @@ private:
   bool select_stream(GstCaps *caps);
   void link_stream(GstPad *pad);
   void post_error(GQuark domain, gint code, const std::string &message);
+  /* rtsps: tls-database from tls_ca_file, and the certificate check. */
+  bool set_up_tls(std::string &error);
 
   static GstBusSyncReply on_bus_sync(GstBus *bus, GstMessage *message, gpointer self);
 
@@ -134,6 +139,8 @@ private:
   std::atomic<bool> stopping_{false};
 
   std::atomic<int> codec_{-1}; /* Codec once linked, else -1 */
+  /* GTlsCertificateFlags of a refused certificate, 0 if none was refused. */
+  std::atomic<unsigned> tls_errors_{0};
   std::atomic<uint64_t> decoded_frames_{0};
   mutable std::mutex stream_lock_;
   bool stream_selected_ = false;           /* guarded by stream_lock_ */

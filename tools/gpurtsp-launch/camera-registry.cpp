@@ -13,6 +13,8 @@ const char *camera_state_name(CameraState state) {
     return "reconnecting";
   case CameraState::Unauthorized:
     return "unauthorized";
+  case CameraState::Untrusted:
+    return "untrusted";
   case CameraState::Failed:
     return "failed";
   }

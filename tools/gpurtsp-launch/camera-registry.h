@@ -21,6 +21,7 @@ enum class CameraState {
   Streaming,    /* frames arriving */
   Reconnecting, /* error, EOS or stall; waiting for backoff or reconnecting */
   Unauthorized, /* RTSP 401: credentials wrong; retried slowly */
+  Untrusted,    /* rtsps: the camera's TLS certificate did not validate; retried slowly */
   Failed,       /* cannot work as configured (bad URL, missing element); not retried */
 };
 

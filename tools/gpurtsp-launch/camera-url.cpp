@@ -92,6 +92,10 @@ std::string CameraUrl::masked() const {
   return join(uri, userinfo.c_str());
 }
 
+bool CameraUrl::tls() const {
+  return g_ascii_strncasecmp(location.c_str(), "rtsps:", 6) == 0;
+}
+
 std::optional<CameraUrl> parse_camera_url(std::string_view text, std::string &error) {
   /* GLib parses up to a NUL, and no URL holds raw control characters: a
    * location that silently drops them would not be the URL configured. */

@@ -16,6 +16,8 @@ struct CameraUrl {
 
   /* The URL as shown to people: "rtsp://viewer:***@192.0.2.10/stream1". */
   std::string masked() const;
+  /* rtsps://: RTSP over TLS. */
+  bool tls() const;
 
   bool operator==(const CameraUrl &) const = default;
 };

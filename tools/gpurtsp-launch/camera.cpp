@@ -177,7 +177,16 @@ void Camera::handle_error(GstMessage *message) {
     gpus_.report_pipeline_error(config_.settings.gpu, context_generation_,
                                 text + " " + (debug ? debug : ""));
 
-  if (const std::string offered = pipeline_->rejected_video(); !offered.empty()) {
+  if (const std::string why = pipeline_->tls_rejection(); !why.empty()) {
+    retry(CameraState::Untrusted,
+          "TLS certificate refused: " + why +
+              (config_.settings.tls_ca_file.empty()
+                   ? std::string(" (checked against the system's CAs; set tls_ca_file to the "
+                                 "camera's CA, or tls_validation: none)")
+                   : " (checked against the system's CAs and tls_ca_file " +
+                         config_.settings.tls_ca_file + ")"),
+          kUnauthorizedRetryMs);
+  } else if (const std::string offered = pipeline_->rejected_video(); !offered.empty()) {
     if (config_.settings.codec == CodecChoice::Auto)
       fail("the camera offers no H.264 or H.265 video (it offers " + offered + ")");
     else

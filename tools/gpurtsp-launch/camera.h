@@ -6,6 +6,7 @@
  *   reconnecting --backoff (1 s doubling to 30 s), new pipeline, frame--> streaming
  *   connecting/reconnecting --no NVDEC decoder slot left--> reconnecting (no pipeline)
  *   any --RTSP 401--> unauthorized --60 s, new pipeline--> ...
+ *   any --rtsps certificate refused--> untrusted --60 s, new pipeline--> ...
  *   any --missing element, unsupported codec, no usable GPU--> failed (for good)
  *   (a camera describing no video stream at all is retried in reconnecting)
  *
@@ -34,6 +35,9 @@ namespace gpurtsp::launch {
 
 class Camera {
 public:
+  /* unauthorized and untrusted: a person must change something (password,
+   * certificate, config); until then a retry a minute costs the camera
+   * nothing and notices the fix. */
   static constexpr int64_t kUnauthorizedRetryMs = 60000;
   /* Streaming this long counts as a connection that worked: backoff restarts
    * from its first delay. A camera that drops every few seconds backs off. */

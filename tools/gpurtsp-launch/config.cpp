@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "config.h"
 
+#include <gio/gio.h>
 #include <glib.h>
 #include <yaml-cpp/yaml.h>
 
@@ -132,6 +133,20 @@ public:
     fail("unknown value \"" + value + "\" (expected " + names + ")");
   }
 
+  /* A file name with ${VAR} substituted; a relative one is taken from the
+   * config file's directory, so the launcher's working directory does not
+   * matter. */
+  std::string path() const {
+    const std::string value = text("a file name");
+    if (value.empty())
+      fail("empty file name");
+    if (g_path_is_absolute(value.c_str()))
+      return value;
+    g_autofree char *dir = g_path_get_dirname(doc_->path.c_str());
+    g_autofree char *joined = g_build_filename(dir, value.c_str(), nullptr);
+    return joined;
+  }
+
   Field child(const YAML::Node &value, const std::string &key, int line) const {
     return Field(*doc_, value, key_.empty() ? key : key_ + "." + key, line);
   }
@@ -207,6 +222,25 @@ void require_map(const Field &field, const char *what) {
                (field.node().IsNull() ? "nothing" : node_kind(field.node())));
 }
 
+/* tls_ca_file: checked here, so a typo or a file that holds no certificate
+ * stops the launcher at start instead of failing every camera later. */
+std::string ca_file(const Field &field) {
+  const std::string path = field.path();
+  if (!g_file_test(path.c_str(), G_FILE_TEST_IS_REGULAR))
+    field.fail("\"" + path + "\" is not a readable file");
+  if (!g_tls_backend_supports_tls(g_tls_backend_get_default()))
+    field.fail("GLib has no TLS backend, so rtsps:// cannot work (install glib-networking)");
+  g_autoptr(GError) error = nullptr;
+  GList *certificates = g_tls_certificate_list_new_from_file(path.c_str(), &error);
+  const bool empty = !certificates;
+  g_list_free_full(certificates, g_object_unref);
+  if (error)
+    field.fail("cannot read CA certificates from \"" + path + "\": " + error->message);
+  if (empty)
+    field.fail("\"" + path + "\" holds no PEM certificate");
+  return path;
+}
+
 /* The keys of "defaults:", each also valid in a camera. */
 struct SettingKey {
   std::string_view name;
@@ -258,6 +292,12 @@ constexpr SettingKey kSettingKeys[] = {
                                                      {"gpujpegenc", JpegEncoderChoice::Gpujpegenc},
                                                      {"nvjpegenc", JpegEncoderChoice::Nvjpegenc}});
      }},
+    {"tls_validation",
+     [](const Field &f, CameraSettings &s) {
+       s.tls_validation = f.choice<TlsValidation>(
+           {{"strict", TlsValidation::Strict}, {"none", TlsValidation::None}});
+     }},
+    {"tls_ca_file", [](const Field &f, CameraSettings &s) { s.tls_ca_file = ca_file(f); }},
 };
 
 void apply_setting(const std::string &key, const Field &field, CameraSettings &settings) {
@@ -539,6 +579,10 @@ const char *jpeg_encoder_choice_name(JpegEncoderChoice choice) {
     return "nvjpegenc";
   }
   return "?";
+}
+
+const char *tls_validation_name(TlsValidation validation) {
+  return validation == TlsValidation::None ? "none" : "strict";
 }
 
 std::string ListenAddress::to_string() const {

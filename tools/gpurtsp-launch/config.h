@@ -31,6 +31,9 @@ enum class JpegEncoderChoice { Auto, Gpujpegenc, Nvjpegenc };
  * API) or raw frames, for the Python API (docs/python.md). Not a
  * cameras.yaml key: the launcher serves JPEG only. */
 enum class OutputFormat { Jpeg, Rgb, Bgr, Rgbp, Nv12 };
+/* rtsps:// cameras: whether the camera's certificate must validate (against
+ * the system's CAs and tls_ca_file) or is taken as it comes. */
+enum class TlsValidation { Strict, None };
 
 const char *decoder_choice_name(DecoderChoice choice);
 const char *codec_choice_name(CodecChoice choice);
@@ -40,6 +43,7 @@ const char *jpeg_encoder_choice_name(JpegEncoderChoice choice);
 /* "JPEG", "RGB", "BGR", "RGBP", "NV12": the GstVideoFormat names. */
 const char *output_format_name(OutputFormat format);
 std::optional<OutputFormat> parse_output_format(std::string_view name);
+const char *tls_validation_name(TlsValidation validation);
 
 /* `gpu: auto` in CameraSettings::gpu: the camera manager places the camera
  * on a GPU when it starts (placement.h). */
@@ -60,6 +64,11 @@ struct CameraSettings {
   DecodeMode decode = DecodeMode::All;
   JpegEncoderChoice jpeg_encoder = JpegEncoderChoice::Auto;
   OutputFormat format = OutputFormat::Jpeg; /* set by the Python API only */
+  TlsValidation tls_validation = TlsValidation::Strict;
+  /* PEM CA certificates trusted besides the system's (rtsps://); absolute
+   * (relative paths are resolved against the config file's directory when
+   * parsed), empty for none. */
+  std::string tls_ca_file;
 
   bool operator==(const CameraSettings &) const = default;
 };

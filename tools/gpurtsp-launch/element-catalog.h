@@ -56,9 +56,13 @@ inline constexpr char kUserPw[] = "user-pw";
 inline constexpr char kLatency[] = "latency";
 inline constexpr char kDropOnLatency[] = "drop-on-latency";
 inline constexpr char kProtocols[] = "protocols";
+inline constexpr char kTlsValidationFlags[] = "tls-validation-flags"; /* GTlsCertificateFlags */
+inline constexpr char kTlsDatabase[] = "tls-database";                /* GTlsDatabase */
 } // namespace property
 namespace signal_name {
 inline constexpr char kSelectStream[] = "select-stream";
+/* rtsps: the certificate failed validation; TRUE accepts it anyway. */
+inline constexpr char kAcceptCertificate[] = "accept-certificate";
 inline constexpr char kNewManager[] = "new-manager"; /* its rtpbin */
 } // namespace signal_name
 /* The application/x-rtp caps of its streams and pads. */

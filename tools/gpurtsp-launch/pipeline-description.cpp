@@ -99,6 +99,11 @@ ElementSpec source_element(const CameraConfig &camera) {
   /* auto keeps rtspsrc's default: UDP first, TCP when UDP gets nothing. */
   if (settings.transport != Transport::Auto)
     source.properties.push_back({property::kProtocols, transport_name(settings.transport)});
+  /* tls_validation: none accepts any certificate; strict keeps rtspsrc's
+   * default (validate everything). tls_ca_file is a GTlsDatabase object,
+   * set by CameraPipeline. */
+  if (camera.url.tls() && settings.tls_validation == TlsValidation::None)
+    source.properties.push_back({property::kTlsValidationFlags, "0"});
   return source;
 }
 

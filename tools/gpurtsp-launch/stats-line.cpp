@@ -11,9 +11,9 @@ namespace gpurtsp::launch {
 
 namespace {
 
-constexpr std::array kStates = {CameraState::Connecting, CameraState::Streaming,
+constexpr std::array kStates = {CameraState::Connecting,   CameraState::Streaming,
                                 CameraState::Reconnecting, CameraState::Unauthorized,
-                                CameraState::Failed};
+                                CameraState::Untrusted,    CameraState::Failed};
 
 /* Nearest-rank quantile of sorted, non-empty @values. */
 std::int64_t quantile(const std::vector<std::int64_t> &values, double q) {

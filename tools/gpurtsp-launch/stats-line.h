@@ -5,7 +5,7 @@
  *
  *   t               seconds since the cameras were started
  *   cameras         cameras configured
- *   connecting, streaming, reconnecting, unauthorized, failed
+ *   connecting, streaming, reconnecting, unauthorized, untrusted, failed
  *                   cameras in each state
  *   reconnects      reconnections so far, all cameras
  *   frames          JPEG frames stored so far

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -98,6 +99,77 @@ private:
   double last_cpu_ = cpu_seconds();
 };
 
+/* --flap: every @every_s seconds the next @percent % of the mounts (in turn,
+ * so every mount gets its turn) are taken away and brought back @down_s
+ * seconds later: cameras rebooting in batches, for soak tests. Each change
+ * is one line, "[   12.3s] flap: stopped mounts 0-99", on stdout. */
+class Flapper {
+public:
+  Flapper(camsim::Server &server, double percent, unsigned every_s, unsigned down_s)
+      : server_(server),
+        batch_(std::max<size_t>(1, size_t(double(server.size()) * percent / 100.0 + 0.5))),
+        down_s_(down_s) {
+    source_ = g_timeout_add_seconds(every_s, on_flap, this);
+  }
+  ~Flapper() {
+    g_source_remove(source_);
+    if (restore_)
+      g_source_remove(restore_);
+  }
+  Flapper(const Flapper &) = delete;
+  Flapper &operator=(const Flapper &) = delete;
+
+private:
+  static gboolean on_flap(gpointer data) {
+    auto self = static_cast<Flapper *>(data);
+    if (self->restore_) /* the last batch is still down: --flap-down >= --flap-every */
+      return G_SOURCE_CONTINUE;
+    self->down_.clear();
+    for (size_t i = 0; i < self->batch_ && i < self->server_.size(); i++)
+      self->down_.push_back((self->next_ + i) % self->server_.size());
+    self->next_ = (self->next_ + self->batch_) % self->server_.size();
+    for (size_t index : self->down_)
+      self->server_.stop_mount(index);
+    self->print("stopped");
+    self->restore_ = g_timeout_add_seconds(self->down_s_, on_restore, self);
+    return G_SOURCE_CONTINUE;
+  }
+
+  static gboolean on_restore(gpointer data) {
+    auto self = static_cast<Flapper *>(data);
+    for (size_t index : self->down_)
+      self->server_.start_mount(index);
+    self->print("started");
+    self->restore_ = 0;
+    return G_SOURCE_REMOVE;
+  }
+
+  /* "0-99" or "950-999,0-49": the batch wraps at most once. */
+  void print(const char *what) const {
+    std::string ranges;
+    for (size_t i = 0; i < down_.size();) {
+      size_t j = i;
+      while (j + 1 < down_.size() && down_[j + 1] == down_[j] + 1)
+        j++;
+      ranges += (ranges.empty() ? "" : ",") + std::to_string(down_[i]) +
+                (j > i ? "-" + std::to_string(down_[j]) : "");
+      i = j + 1;
+    }
+    std::printf("[%8.1fs] flap: %s mounts %s\n", double(g_get_monotonic_time() - start_) / 1e6,
+                what, ranges.c_str());
+    std::fflush(stdout);
+  }
+
+  camsim::Server &server_;
+  const size_t batch_;
+  const unsigned down_s_;
+  const gint64 start_ = g_get_monotonic_time();
+  size_t next_ = 0;
+  std::vector<size_t> down_; /* the batch taken away last */
+  guint source_ = 0;
+  guint restore_ = 0; /* pending on_restore, 0 if none */
+};
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -113,6 +185,11 @@ int main(int argc, char **argv) {
   unsigned interval = 10;
   unsigned duration = 0;
   bool live = false;
+  double flap_percent = 0;
+  unsigned flap_every = 30;
+  unsigned flap_down = 5;
+  std::string auth = "basic";
+  std::string tls_cert, tls_key;
 
   CLI::App app{"Serves synthetic RTSP cameras (/cam0 ... /camN-1) looping one pre-encoded clip, "
                "and prints per-interval statistics."};
@@ -133,6 +210,17 @@ int main(int argc, char **argv) {
   app.add_option("--port", options.port, "RTSP port (0: any free port)")->capture_default_str();
   auto user_option = app.add_option("--user", options.user, "Require this user (Basic auth)");
   app.add_option("--password", options.password, "Password of --user")->needs(user_option);
+  app.add_option("--auth", auth, "How --user authenticates")
+      ->check(CLI::IsMember({"basic", "digest"}))
+      ->needs(user_option)
+      ->capture_default_str();
+  auto cert_option = app.add_option("--tls-cert", tls_cert,
+                                    "Serve rtsps:// with this PEM certificate (needs --tls-key)")
+                         ->check(CLI::ExistingFile);
+  app.add_option("--tls-key", tls_key, "PEM private key of --tls-cert")
+      ->check(CLI::ExistingFile)
+      ->needs(cert_option);
+  cert_option->needs("--tls-key");
   app.add_option("--protocols", protocols, "Lower transports clients may use")
       ->delimiter(',')
       ->check(CLI::IsMember({"tcp", "udp"}))
@@ -158,12 +246,26 @@ int main(int argc, char **argv) {
       ->capture_default_str();
   app.add_option("--duration", duration, "Exit after this many seconds (0: at SIGINT/SIGTERM)")
       ->capture_default_str();
+  app.add_option("--flap", flap_percent,
+                 "Every --flap-every seconds take this percentage of the mounts away (the next "
+                 "ones in turn) for --flap-down seconds; each change is printed")
+      ->check(CLI::Range(0.0, 100.0))
+      ->capture_default_str();
+  app.add_option("--flap-every", flap_every, "Seconds between --flap batches")
+      ->check(CLI::Range(1u, 3600u))
+      ->capture_default_str();
+  app.add_option("--flap-down", flap_down, "Seconds a --flap batch stays away")
+      ->check(CLI::Range(1u, 3600u))
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   if (codec_option->count() == 0 && ends_with_any(options.clip_file, {".h265", ".hevc", ".265"}))
     codec = "h265";
   options.codec = codec == "h265" ? camsim::Codec::H265 : camsim::Codec::H264;
   options.source = live ? camsim::Source::Live : camsim::Source::Clip;
+  options.auth = auth == "digest" ? camsim::AuthMethod::Digest : camsim::AuthMethod::Basic;
+  options.tls_cert_file = tls_cert;
+  options.tls_key_file = tls_key;
   options.transports.tcp = std::find(protocols.begin(), protocols.end(), "tcp") != protocols.end();
   options.transports.udp = std::find(protocols.begin(), protocols.end(), "udp") != protocols.end();
 
@@ -208,7 +310,11 @@ int main(int argc, char **argv) {
     };
     if (duration)
       sources.push_back(g_timeout_add_seconds(duration, quit, loop));
+    std::optional<Flapper> flapper;
+    if (flap_percent > 0)
+      flapper.emplace(server, flap_percent, flap_every, flap_down);
     g_main_loop_run(loop);
+    flapper.reset();
     for (guint source : sources)
       g_source_remove(source);
     std::printf("gpurtsp-loadgen: stopping\n");

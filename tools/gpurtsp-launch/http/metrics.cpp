@@ -188,7 +188,7 @@ std::string metrics_text(const std::vector<CameraStatus> &cameras,
   page.family("gpurtsp_camera_state", "gauge", "1 for the camera's current state, 0 for others.");
   for (const CameraStatus &camera : cameras)
     for (auto state : {CameraState::Connecting, CameraState::Streaming, CameraState::Reconnecting,
-                       CameraState::Unauthorized, CameraState::Failed})
+                       CameraState::Unauthorized, CameraState::Untrusted, CameraState::Failed})
       page.sample("gpurtsp_camera_state",
                   camera_label(camera) + ",state=\"" + camera_state_name(state) + "\"",
                   camera.state == state ? 1 : 0);
