@@ -16,6 +16,7 @@
 #include "element-catalog.h"
 #include "gpu-resources.h"
 #include "pipeline-description.h"
+#include "pipeline-worker.h"
 #include "stats-line.h"
 
 /* Last: check.h defines fail(), which breaks <ios> included after it. */
@@ -342,6 +343,48 @@ GST_START_TEST(test_pipeline_holds_decoder_slot) {
 }
 GST_END_TEST;
 
+/* Teardowns trim the heap once a burst is over, at most once per
+ * kMinTrimIntervalUs: a thousand cameras reconnecting at once give back
+ * what their pipelines freed without a trim per pipeline. */
+GST_START_TEST(test_worker_trims_after_teardown_bursts) {
+  PipelineWorker worker;
+  std::atomic<int> done{0};
+  /* A plain job never trims. */
+  worker.run([&] { done++; });
+  while (done < 1)
+    g_usleep(1000);
+  g_usleep(20000);
+  fail_unless_equals_int(worker.trims(), 0);
+
+  /* A burst of 64 teardowns, each freeing what a pipeline's thread might. */
+  for (int i = 0; i < 64; i++)
+    worker.run_teardown([&] {
+      std::vector<std::unique_ptr<char[]>> blocks;
+      for (int j = 0; j < 16; j++)
+        blocks.emplace_back(new char[64 * 1024]());
+      g_usleep(2000);
+      done++;
+    });
+  const gint64 deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+  while (worker.trims() < 1 && g_get_monotonic_time() < deadline)
+    g_usleep(1000);
+  fail_unless_equals_int(done.load(), 65);
+  fail_unless(worker.trims() >= 1, "no trim after the burst");
+  /* Not one per teardown: the interval holds them back. */
+  g_usleep(100000);
+  fail_unless(worker.trims() < 8, "%" G_GUINT64_FORMAT " trims for one burst", worker.trims());
+
+  /* A teardown within the interval of the last trim still gets its trim,
+   * once the interval is over. */
+  const uint64_t before = worker.trims();
+  worker.run_teardown([] {});
+  const gint64 second = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
+  while (worker.trims() == before && g_get_monotonic_time() < second)
+    g_usleep(1000);
+  fail_unless_equals_int(worker.trims(), before + 1);
+}
+GST_END_TEST;
+
 static Suite *launch_scale_suite() {
   Suite *s = suite_create("launch-scale");
   TCase *tc = tcase_create("general");
@@ -359,6 +402,7 @@ static Suite *launch_scale_suite() {
   tcase_add_test(tc, test_stats_line);
   tcase_add_test(tc, test_stats_line_without_frames);
   tcase_add_test(tc, test_stats_line_keyframe_decoders);
+  tcase_add_test(tc, test_worker_trims_after_teardown_bursts);
   return s;
 }
 

@@ -133,7 +133,7 @@ void Camera::drop_pipeline() {
   g_autoptr(GstBus) bus = gst_element_get_bus(pipeline_->pipeline());
   gst_bus_remove_watch(bus);
   pipeline_->abandon();
-  worker_.run([pipeline = std::move(pipeline_)]() mutable {
+  worker_.run_teardown([pipeline = std::move(pipeline_)]() mutable {
     pipeline->shutdown();
     pipeline.reset();
   });
