@@ -12,9 +12,9 @@ const THUMB_INTERVAL_MS = 1000;
 const STATUS_INTERVAL_MS = 2000;
 const FULL_INTERVAL_MS = 200;
 const MAX_IN_FLIGHT = 4;
-const STATES = ['streaming', 'connecting', 'reconnecting', 'unauthorized', 'failed'];
+const STATES = ['streaming', 'connecting', 'reconnecting', 'unauthorized', 'untrusted', 'failed'];
 // Problems first when sorting by state.
-const STATE_RANK = { failed: 0, unauthorized: 1, reconnecting: 2, connecting: 3, streaming: 4 };
+const STATE_RANK = { failed: 0, unauthorized: 1, untrusted: 1, reconnecting: 2, connecting: 3, streaming: 4 };
 
 const tiles = new Map(); // id -> tile entry, in config order
 const visible = new Set(); // ids of the tiles on screen
