@@ -134,7 +134,7 @@ class Camera:
 
     def status(self):
         """A dict: state (connecting, streaming, reconnecting, unauthorized,
-        failed, or stopped after stop()), fps, frames, last_frame_age_ms (None before the first
+        untrusted (rtsps certificate refused), failed, or stopped after stop()), fps, frames, last_frame_age_ms (None before the first
         frame), reconnects, last_error, width, height, codec, decoder
         (nvidia or software), gpu (None for software decoding), format,
         buffer_size, running."""
