@@ -28,6 +28,7 @@
 #include <gst/rtp/rtp.h>
 
 #include <atomic>
+#include <map>
 #include <optional>
 
 #include "rtp/rtp-keyframe-classifier.h"
@@ -42,10 +43,13 @@ namespace property = gpurtsp::rtpkeyframefilter::property;
 namespace {
 
 constexpr bool kDefaultRenumber = true;
+constexpr guint kDefaultReorderWindow = 0;
+constexpr guint kMaxReorderWindow = 1024;
 
 enum {
   PROP_0,
   PROP_RENUMBER,
+  PROP_REORDER_WINDOW,
   PROP_PACKETS_PASSED,
   PROP_PACKETS_DROPPED,
 };
@@ -68,6 +72,7 @@ std::optional<VideoCodec> codec_of(GstCaps *caps) {
 
 struct GstRtpKeyframeFilterPrivate {
   std::atomic<bool> renumber{kDefaultRenumber};
+  std::atomic<guint> reorder_window{kDefaultReorderWindow};
 
   /* Streaming thread only (chain and serialized events are never concurrent
    * on one pad). */
@@ -75,6 +80,10 @@ struct GstRtpKeyframeFilterPrivate {
   bool have_last_seq = false;
   guint16 last_seq = 0;   /* of the last packet received, kept or not */
   guint16 seq_offset = 0; /* packets dropped so far, modulo 2^16 */
+  /* reorder-window: packets that came before an earlier one (owned refs),
+   * by extended sequence number: last_seq's is @extended_last. */
+  gint64 extended_last = 0;
+  std::map<gint64, GstBuffer *> waiting;
 
   /* Written by the streaming thread, read by property getters. */
   std::atomic<guint64> packets_passed{0};
@@ -107,6 +116,7 @@ static void gst_rtp_keyframe_filter_get_property(GObject *object, guint prop_id,
 static GstFlowReturn gst_rtp_keyframe_filter_chain(GstPad *pad, GstObject *parent,
                                                    GstBuffer *buffer);
 static gboolean gst_rtp_keyframe_filter_sink_event(GstPad *pad, GstObject *parent, GstEvent *event);
+static GstFlowReturn release_waiting(GstRtpKeyframeFilter *self, bool give_up);
 
 static void gst_rtp_keyframe_filter_class_init(GstRtpKeyframeFilterClass *klass) {
   auto object_class = G_OBJECT_CLASS(klass);
@@ -127,6 +137,13 @@ static void gst_rtp_keyframe_filter_class_init(GstRtpKeyframeFilterClass *klass)
                            "waits for them (packets must arrive in order: TCP, or UDP without "
                            "reordering)",
                            kDefaultRenumber, flags));
+  g_object_class_install_property(
+      object_class, PROP_REORDER_WINDOW,
+      g_param_spec_uint(property::kReorderWindow, "Reorder window",
+                        "Packets that may arrive before an earlier one (UDP): up to this many "
+                        "wait for the missing one, which then takes its place; past that it "
+                        "counts as lost. 0: a packet out of order counts as lost at once",
+                        0, kMaxReorderWindow, kDefaultReorderWindow, flags));
   g_object_class_install_property(
       object_class, PROP_PACKETS_PASSED,
       g_param_spec_uint64(property::kPacketsPassed, "Packets passed",
@@ -166,7 +183,14 @@ static void gst_rtp_keyframe_filter_init(GstRtpKeyframeFilter *self) {
   gst_element_add_pad(GST_ELEMENT(self), self->srcpad);
 }
 
+static void drop_waiting(GstRtpKeyframeFilterPrivate *priv) {
+  for (auto &[distance, buffer] : priv->waiting)
+    gst_buffer_unref(buffer);
+  priv->waiting.clear();
+}
+
 static void gst_rtp_keyframe_filter_finalize(GObject *object) {
+  drop_waiting(GST_RTP_KEYFRAME_FILTER(object)->priv);
   delete GST_RTP_KEYFRAME_FILTER(object)->priv;
   G_OBJECT_CLASS(parent_class)->finalize(object);
 }
@@ -177,6 +201,9 @@ static void gst_rtp_keyframe_filter_set_property(GObject *object, guint prop_id,
   switch (prop_id) {
   case PROP_RENUMBER:
     priv->renumber = g_value_get_boolean(value);
+    break;
+  case PROP_REORDER_WINDOW:
+    priv->reorder_window = g_value_get_uint(value);
     break;
   default:
     G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
@@ -190,6 +217,9 @@ static void gst_rtp_keyframe_filter_get_property(GObject *object, guint prop_id,
   switch (prop_id) {
   case PROP_RENUMBER:
     g_value_set_boolean(value, priv->renumber);
+    break;
+  case PROP_REORDER_WINDOW:
+    g_value_set_uint(value, priv->reorder_window);
     break;
   case PROP_PACKETS_PASSED:
     g_value_set_uint64(value, priv->packets_passed);
@@ -207,6 +237,7 @@ static void gst_rtp_keyframe_filter_get_property(GObject *object, guint prop_id,
 static void reset_stream(GstRtpKeyframeFilterPrivate *priv) {
   priv->have_last_seq = false;
   priv->seq_offset = 0;
+  drop_waiting(priv);
   if (priv->classifier)
     priv->classifier->reset();
 }
@@ -228,6 +259,11 @@ static gboolean gst_rtp_keyframe_filter_sink_event(GstPad *pad, GstObject *paren
     }
     break;
   }
+  case GST_EVENT_EOS:
+    /* What waited for a missing packet goes out before the end. */
+    while (!priv->waiting.empty())
+      release_waiting(self, true);
+    break;
   case GST_EVENT_FLUSH_STOP:
   case GST_EVENT_STREAM_START:
     reset_stream(priv);
@@ -238,17 +274,11 @@ static gboolean gst_rtp_keyframe_filter_sink_event(GstPad *pad, GstObject *paren
   return gst_pad_event_default(pad, parent, event);
 }
 
-static GstFlowReturn gst_rtp_keyframe_filter_chain(GstPad *, GstObject *parent, GstBuffer *buffer) {
-  auto self = GST_RTP_KEYFRAME_FILTER(parent);
+/* Classifies one packet in sequence order and pushes or drops it. */
+static GstFlowReturn process_packet(GstRtpKeyframeFilter *self, GstBuffer *buffer) {
   auto priv = self->priv;
-  if (!priv->classifier) {
-    priv->packets_passed++;
-    return gst_pad_push(self->srcpad, buffer);
-  }
-
   GstRTPBuffer rtp = GST_RTP_BUFFER_INIT;
   if (!gst_rtp_buffer_map(buffer, GST_MAP_READ, &rtp)) {
-    /* Not RTP: the session downstream counts and drops it. */
     priv->packets_passed++;
     return gst_pad_push(self->srcpad, buffer);
   }
@@ -278,4 +308,69 @@ static GstFlowReturn gst_rtp_keyframe_filter_chain(GstPad *, GstObject *parent, 
   }
   priv->packets_passed++;
   return gst_pad_push(self->srcpad, buffer);
+}
+
+/* Processes the waiting packets that follow on without a gap; with
+ * @give_up, the oldest one first whatever the gap before it. */
+static GstFlowReturn release_waiting(GstRtpKeyframeFilter *self, bool give_up) {
+  auto priv = self->priv;
+  GstFlowReturn flow = GST_FLOW_OK;
+  while (!priv->waiting.empty() &&
+         (give_up || priv->waiting.begin()->first == priv->extended_last + 1)) {
+    give_up = false;
+    priv->extended_last = priv->waiting.begin()->first;
+    GstBuffer *buffer = priv->waiting.begin()->second;
+    priv->waiting.erase(priv->waiting.begin());
+    const GstFlowReturn pushed = process_packet(self, buffer);
+    if (pushed != GST_FLOW_OK && flow == GST_FLOW_OK)
+      flow = pushed;
+  }
+  return flow;
+}
+
+static GstFlowReturn gst_rtp_keyframe_filter_chain(GstPad *, GstObject *parent, GstBuffer *buffer) {
+  auto self = GST_RTP_KEYFRAME_FILTER(parent);
+  auto priv = self->priv;
+  if (!priv->classifier) {
+    priv->packets_passed++;
+    return gst_pad_push(self->srcpad, buffer);
+  }
+
+  GstRTPBuffer rtp = GST_RTP_BUFFER_INIT;
+  if (!gst_rtp_buffer_map(buffer, GST_MAP_READ, &rtp)) {
+    /* Not RTP: the session downstream counts and drops it. */
+    priv->packets_passed++;
+    return gst_pad_push(self->srcpad, buffer);
+  }
+  const guint16 seq = gst_rtp_buffer_get_seq(&rtp);
+  gst_rtp_buffer_unmap(&rtp);
+  if (!priv->have_last_seq) {
+    priv->extended_last = 0;
+    return process_packet(self, buffer);
+  }
+  /* A duplicate, or a packet overtaken on the way (UDP) whose place is
+   * given up: the numbering has moved past it. Passing it would give it the
+   * number of a packet kept since, and the jitterbuffer would drop that one
+   * as its duplicate, leaving no gap to show a packet was lost. Dropped, it
+   * leaves a gap where it belonged, which the depayloader sees as a loss. */
+  const gint16 distance = gint16(guint16(seq - priv->last_seq));
+  const gint64 extended = priv->extended_last + distance;
+  if (distance <= 0 || priv->waiting.count(extended)) {
+    priv->packets_dropped++;
+    gst_buffer_unref(buffer);
+    return GST_FLOW_OK;
+  }
+  const guint window = priv->reorder_window;
+  if (distance == 1 || window == 0) {
+    priv->extended_last = extended;
+    GstFlowReturn flow = process_packet(self, buffer);
+    const GstFlowReturn released = release_waiting(self, false);
+    return flow != GST_FLOW_OK ? flow : released;
+  }
+  /* Ahead of a missing packet: wait for it, up to the window. */
+  priv->waiting.emplace(extended, buffer);
+  GstFlowReturn flow = GST_FLOW_OK;
+  while (priv->waiting.size() > window && flow == GST_FLOW_OK)
+    flow = release_waiting(self, true);
+  return flow;
 }

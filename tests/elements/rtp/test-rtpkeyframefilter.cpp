@@ -142,6 +142,74 @@ GST_START_TEST(test_network_gap_stays) {
 }
 GST_END_TEST;
 
+/* A duplicate or a packet overtaken on the way (UDP) must not take the
+ * number of a packet kept since: that one would be dropped downstream as
+ * its duplicate with no gap to show. Dropped, the late one leaves a gap. */
+GST_START_TEST(test_duplicate_and_late_packets) {
+  GstHarness *h = new_filter(kH264Caps);
+  gst_harness_push(h, rtp_packet(10, 0, kSps));
+  gst_harness_push(h, rtp_packet(11, 0, kPps));
+  gst_harness_push(h, rtp_packet(11, 0, kPps)); /* duplicate */
+  gst_harness_push(h, rtp_packet(12, 0, kIdrStart));
+  gst_harness_push(h, rtp_packet(14, 0, kIdrEnd, true)); /* overtook 13 */
+  gst_harness_push(h, rtp_packet(13, 0, kIdrMiddle));    /* late */
+  gst_harness_push(h, rtp_packet(15, 3000, kPSlice, true));
+  gst_harness_push(h, rtp_packet(16, 6000, kSps));
+  const auto packets = pull_all(h);
+  std::vector<guint16> seqs;
+  for (const Packet &packet : packets)
+    seqs.push_back(packet.seq);
+  /* 14 is a fragment whose start is not known after the jump: dropped on
+   * purpose, renumbered away; 13 is missing (a gap); 16 follows the
+   * dropped P slice. */
+  const std::vector<guint16> expected = {10, 11, 12, 14};
+  fail_unless(seqs == expected, "got %zu packets", seqs.size());
+  fail_unless(packets[3].payload == kSps);
+  fail_unless_equals_int(counter(h, filter_property::kPacketsPassed), 4);
+  fail_unless_equals_int(counter(h, filter_property::kPacketsDropped), 4);
+  gst_harness_teardown(h);
+}
+GST_END_TEST;
+
+/* reorder-window: a packet that overtook an earlier one waits for it; the
+ * stream comes out in order, as if nothing had been reordered. Past the
+ * window the missing one counts as lost. */
+GST_START_TEST(test_reorder_window) {
+  GstHarness *h = new_filter(kH264Caps);
+  g_object_set(h->element, filter_property::kReorderWindow, 2u, nullptr);
+  gst_harness_push(h, rtp_packet(10, 0, kSps));
+  gst_harness_push(h, rtp_packet(12, 0, kIdrStart)); /* overtook 11 */
+  gst_harness_push(h, rtp_packet(11, 0, kPps));
+  gst_harness_push(h, rtp_packet(14, 0, kIdrEnd, true)); /* overtook 13 */
+  gst_harness_push(h, rtp_packet(14, 0, kIdrEnd, true)); /* and came twice */
+  gst_harness_push(h, rtp_packet(13, 0, kIdrMiddle));
+  auto packets = pull_all(h);
+  fail_unless_equals_int(packets.size(), 5);
+  for (size_t i = 0; i < packets.size(); i++)
+    fail_unless_equals_int(packets[i].seq, 10 + i);
+  fail_unless(packets[1].payload == kPps && packets[2].payload == kIdrStart &&
+              packets[3].payload == kIdrMiddle);
+  /* 15 never comes: 16 and 17 wait, 18 is one too many. */
+  gst_harness_push(h, rtp_packet(16, 6000, kSps));
+  gst_harness_push(h, rtp_packet(17, 6000, kPps));
+  fail_unless_equals_int(pull_all(h).size(), 0);
+  gst_harness_push(h, rtp_packet(18, 6000, kIdrStart));
+  packets = pull_all(h);
+  fail_unless_equals_int(packets.size(), 3);
+  fail_unless_equals_int(packets[0].seq, 16); /* the gap stays */
+  /* 15, late past the window: dropped, as a duplicate would be. */
+  gst_harness_push(h, rtp_packet(15, 3000, kPSlice, true));
+  fail_unless_equals_int(pull_all(h).size(), 0);
+  /* What waits goes out before EOS. */
+  gst_harness_push(h, rtp_packet(20, 9000, kSps));
+  gst_harness_push_event(h, gst_event_new_eos());
+  packets = pull_all(h);
+  fail_unless_equals_int(packets.size(), 1);
+  fail_unless_equals_int(packets[0].seq, 20);
+  gst_harness_teardown(h);
+}
+GST_END_TEST;
+
 GST_START_TEST(test_renumber_off) {
   GstHarness *h = new_filter(kH264Caps);
   g_object_set(h->element, filter_property::kRenumber, FALSE, nullptr);
@@ -281,6 +349,8 @@ static Suite *rtpkeyframefilter_suite() {
   tcase_add_test(tc, test_keeps_keyframes_renumbered);
   tcase_add_test(tc, test_sequence_wraps);
   tcase_add_test(tc, test_network_gap_stays);
+  tcase_add_test(tc, test_duplicate_and_late_packets);
+  tcase_add_test(tc, test_reorder_window);
   tcase_add_test(tc, test_renumber_off);
   tcase_add_test(tc, test_other_codecs_pass);
   tcase_add_test(tc, test_caps_forwarded);

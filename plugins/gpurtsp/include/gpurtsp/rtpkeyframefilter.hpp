@@ -14,6 +14,7 @@ inline constexpr char kFactory[] = "rtpkeyframefilter";
 
 namespace property {
 inline constexpr char kRenumber[] = "renumber";              /* gboolean */
+inline constexpr char kReorderWindow[] = "reorder-window";   /* guint, packets */
 inline constexpr char kPacketsPassed[] = "packets-passed";   /* guint64, read-only */
 inline constexpr char kPacketsDropped[] = "packets-dropped"; /* guint64, read-only */
 } // namespace property
