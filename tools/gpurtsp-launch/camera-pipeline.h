@@ -31,6 +31,8 @@
 
 namespace gpurtsp::launch {
 
+struct GuardedDepay; /* camera-pipeline.cpp: AccessUnitGuard and its count */
+
 class CameraPipeline {
 public:
   /* Builds the pipeline of @camera decoding with @decoder, with the elements
@@ -76,6 +78,10 @@ public:
   /* Size of the JPEGs; 0x0 before caps are known. */
   void frame_size(int &width, int &height) const;
 
+  /* Access units dropped after packet loss (damaged, or referencing a
+   * damaged picture): see access-unit-guard.h. Thread-safe. */
+  uint64_t corrupt_frames_dropped() const;
+
   /* gpukeyframedec's statistics, nullopt when the camera decodes otherwise
    * or is not linked yet. Thread-safe. */
   std::optional<gpukeyframedec::Stats> keyframe_decoder_stats() const;
@@ -109,6 +115,8 @@ private:
   GstElement *make_rtp_filter();
   bool select_stream(GstCaps *caps);
   void link_stream(GstPad *pad);
+  /* Drops what AccessUnitGuard says between @depay and the parser. */
+  void guard_depayloader(GstElement *depay, Codec codec);
   void post_error(GQuark domain, gint code, const std::string &message);
   /* rtsps: tls-database from tls_ca_file, and the certificate check. */
   bool set_up_tls(std::string &error);
@@ -147,6 +155,7 @@ private:
   std::string rejected_;                   /* guarded by stream_lock_ */
   std::string other_media_;                /* guarded by stream_lock_: non-video streams offered */
   GstElement *keyframe_decoder_ = nullptr; /* owned ref; guarded by stream_lock_ */
+  std::shared_ptr<GuardedDepay> guard_;    /* guarded by stream_lock_ */
   GstElement *rtp_filter_ = nullptr;       /* owned ref; guarded by stream_lock_ */
   std::weak_ptr<CameraPipeline> self_;
   std::function<void()> notify_frame_; /* set before play(), then constant */

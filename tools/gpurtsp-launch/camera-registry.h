@@ -31,8 +31,11 @@ const char *camera_state_name(CameraState state);
 struct CameraStatus {
   std::string id;
   CameraState state = CameraState::Connecting;
-  std::uint64_t frames = 0;            /* JPEG frames stored since start */
-  std::uint64_t decoded_frames = 0;    /* frames out of the decoder, before the rate limit */
+  std::uint64_t frames = 0;         /* JPEG frames stored since start */
+  std::uint64_t decoded_frames = 0; /* frames out of the decoder, before the rate limit */
+  /* Frames not served because packets of theirs, or of a picture they
+   * reference, were lost (access-unit-guard.h) */
+  std::uint64_t corrupt_frames_dropped = 0;
   double fps = 0.0;                    /* JPEG frames/s over the last seconds */
   std::int64_t last_frame_age_ms = -1; /* -1 until the first frame */
   int width = 0;                       /* of the newest JPEG; 0 until known */

@@ -130,6 +130,7 @@ void Camera::drop_pipeline() {
   }
   earlier_frames_ += pipeline_->frames();
   earlier_decoded_ += pipeline_->decoded_frames();
+  earlier_corrupt_ += pipeline_->corrupt_frames_dropped();
   g_autoptr(GstBus) bus = gst_element_get_bus(pipeline_->pipeline());
   gst_bus_remove_watch(bus);
   pipeline_->abandon();
@@ -276,6 +277,8 @@ CameraStatus Camera::status() const {
   status.state = state_;
   status.frames = earlier_frames_ + (pipeline_ ? pipeline_->frames() : 0);
   status.decoded_frames = earlier_decoded_ + (pipeline_ ? pipeline_->decoded_frames() : 0);
+  status.corrupt_frames_dropped =
+      earlier_corrupt_ + (pipeline_ ? pipeline_->corrupt_frames_dropped() : 0);
   status.fps = rate_.rate();
   int64_t last_frame_us = pipeline_ ? pipeline_->last_frame_us() : -1;
   if (last_frame_us < 0)

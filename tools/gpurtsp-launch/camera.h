@@ -138,6 +138,7 @@ private:
   FrameRateMeter rate_;
   uint64_t earlier_frames_ = 0;  /* frames of pipelines already torn down */
   uint64_t earlier_decoded_ = 0; /* decoded frames of those pipelines */
+  uint64_t earlier_corrupt_ = 0; /* corrupt_frames_dropped of pipelines gone */
   uint64_t reconnects_ = 0;
   std::string last_error_;
   std::string codec_;

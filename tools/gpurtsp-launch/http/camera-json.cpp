@@ -40,6 +40,8 @@ void add_camera(JsonBuilder *builder, const CameraStatus &status) {
   json_builder_add_int_value(builder, status.gpu);
   json_builder_set_member_name(builder, "reconnects");
   json_builder_add_int_value(builder, gint64(status.reconnects));
+  json_builder_set_member_name(builder, "corrupt_frames_dropped");
+  json_builder_add_int_value(builder, gint64(status.corrupt_frames_dropped));
   add_string_or_null(builder, "last_error", status.last_error);
   json_builder_end_object(builder);
 }

@@ -206,6 +206,12 @@ std::string metrics_text(const std::vector<CameraStatus> &cameras,
   for (const CameraStatus &camera : cameras)
     page.sample("gpurtsp_camera_decoded_frames_total", camera_label(camera),
                 double(camera.decoded_frames));
+  page.family("gpurtsp_camera_corrupt_frames_dropped_total", "counter",
+              "Frames not served since start because packets of theirs, or of a picture "
+              "they reference, were lost.");
+  for (const CameraStatus &camera : cameras)
+    page.sample("gpurtsp_camera_corrupt_frames_dropped_total", camera_label(camera),
+                double(camera.corrupt_frames_dropped));
 
   /* The same Totals as the --stats-interval line (stats-line.h). */
   if (!totals.gpus.empty()) {
