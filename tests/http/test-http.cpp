@@ -355,7 +355,8 @@ GST_START_TEST(test_camera_list_and_one) {
   fail_unless_equals_int(json_object_get_int_member(lobby, "reconnects"), 2);
   assert_strings_equal(json_object_get_string_member(lobby, "last_error"), "stalled");
   fail_unless(json_object_has_member(lobby, "fps"));
-  fail_unless_equals_int(json_object_get_size(lobby), 12);
+  fail_unless_equals_int(json_object_get_int_member(lobby, "corrupt_frames_dropped"), 0);
+  fail_unless_equals_int(json_object_get_size(lobby), 13);
   assert_strings_equal(
       json_object_get_string_member(json_array_get_object_element(cameras, 1), "state"),
       "unauthorized");

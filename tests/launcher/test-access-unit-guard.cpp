@@ -171,6 +171,23 @@ GST_START_TEST(test_discarded_damaged_unit_counts) {
 }
 GST_END_TEST;
 
+/* Packets of one unit stamped differently (reordering in the
+ * jitterbuffer): the unit matches any of them; a unit matching none is
+ * dropped. */
+GST_START_TEST(test_matching_by_any_pts) {
+  AccessUnitGuard guard(AccessUnitGuard::Codec::H264);
+  guard.packet(1, 9000, 500, false, kSps.data(), kSps.size());
+  guard.packet(2, 9000, 500, false, kPps.data(), kPps.size());
+  guard.packet(3, 9000, 510, false, kIdrStart.data(), kIdrStart.size());
+  guard.packet(4, 9000, 500, true, kIdrEnd.data(), kIdrEnd.size());
+  fail_unless(guard.pass(510, true));
+  guard.packet(5, 12000, 600, true, kPSlice.data(), kPSlice.size());
+  fail_if(guard.pass(777, false));
+  fail_unless_equals_int(guard.unmatched(), 1);
+  fail_unless_equals_int(guard.dropped(), 1);
+}
+GST_END_TEST;
+
 GST_START_TEST(test_reset_forgets) {
   Stream s;
   s.keyframe();
@@ -218,6 +235,7 @@ static Suite *access_unit_guard_suite() {
   tcase_add_test(tc, test_beginning_lost);
   tcase_add_test(tc, test_keyframes_only_gap_between);
   tcase_add_test(tc, test_discarded_damaged_unit_counts);
+  tcase_add_test(tc, test_matching_by_any_pts);
   tcase_add_test(tc, test_reset_forgets);
   tcase_add_test(tc, test_starts_access_unit);
   return suite;

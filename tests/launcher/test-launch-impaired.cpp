@@ -45,7 +45,7 @@ constexpr int kWidth = 320, kHeight = 240, kFps = 15, kGop = 15;
 constexpr int kClipFrames = 60;      /* 4 s, looped by camsim */
 constexpr int kBits = 8, kBand = 40; /* index blocks: 8 of 40x40 px */
 constexpr double kMinPsnr = 30.0;
-constexpr int kStallTimeoutS = 8;
+constexpr int kStallTimeoutS = 12;
 
 /* Frame @index of the clip, RGB: the index as blocks on top, below a
  * smooth pattern that moves several pixels a frame in every direction. */
@@ -71,7 +71,7 @@ std::vector<uint8_t> render(int index) {
 void make_clip(const std::string &path) {
   g_autofree char *description = g_strdup_printf(
       "appsrc name=src format=time caps=video/x-raw,format=RGB,width=%d,height=%d,framerate=%d/1 "
-      "! videoconvert ! x264enc pass=quant quantizer=20 key-int-max=%d bframes=0 "
+      "! videoconvert ! x264enc pass=quant quantizer=26 key-int-max=%d bframes=0 "
       "speed-preset=veryfast "
       "option-string=scenecut=0 ! video/x-h264,stream-format=byte-stream ! h264parse "
       "! filesink location=%s",

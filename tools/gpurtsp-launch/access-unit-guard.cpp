@@ -83,8 +83,9 @@ void AccessUnitGuard::reset() {
 
 AccessUnitGuard::Unit *AccessUnitGuard::find(uint64_t pts) {
   for (auto unit = units_.rbegin(); unit != units_.rend(); ++unit)
-    if (unit->pts == pts)
-      return &*unit;
+    for (uint64_t unit_pts : unit->pts)
+      if (unit_pts == pts)
+        return &*unit;
   return nullptr;
 }
 
@@ -99,7 +100,7 @@ void AccessUnitGuard::packet(uint16_t seq, uint32_t rtp_timestamp, uint64_t pts,
     if (have_unit_ && gap && !last_marker_ && !units_.empty())
       units_.back().damaged = true;
     Unit unit;
-    unit.pts = pts;
+    unit.pts.push_back(pts);
     unit.index = next_index_++;
     unit.gap_before = gap;
     unit.damaged = gap && !starts_access_unit(codec_, payload, size);
@@ -108,8 +109,12 @@ void AccessUnitGuard::packet(uint16_t seq, uint32_t rtp_timestamp, uint64_t pts,
       units_.pop_front();
     have_unit_ = true;
     unit_timestamp_ = rtp_timestamp;
-  } else if (gap && !units_.empty()) {
-    units_.back().damaged = true;
+  } else if (!units_.empty()) {
+    Unit &unit = units_.back();
+    if (gap)
+      unit.damaged = true;
+    if (unit.pts.back() != pts && unit.pts.size() < 64)
+      unit.pts.push_back(pts);
   }
   have_packet_ = true;
   last_seq_ = seq;
@@ -118,9 +123,10 @@ void AccessUnitGuard::packet(uint16_t seq, uint32_t rtp_timestamp, uint64_t pts,
 
 bool AccessUnitGuard::pass(uint64_t pts, bool keyframe) {
   const Unit *unit = find(pts);
-  /* Not seen going in (not from RTP packets we watched): nothing to judge
-   * it by but the chain of references. */
-  const bool damaged = unit && unit->damaged;
+  /* Not seen going in: nothing vouches for it. */
+  if (!unit)
+    unmatched_++;
+  const bool damaged = !unit || unit->damaged;
   const bool lost_before =
       unit && (unit->gap_before || (have_output_ && unit->index != last_output_index_ + 1));
   if (unit) {

@@ -9,8 +9,11 @@
  *     other than the picture's first);
  *   - every delta unit after a damaged or wholly lost unit, until the next
  *     intact keyframe: a picture that references a damaged one is damaged.
- * Units are matched by timestamp: the jitterbuffer gives every packet of one
- * RTP timestamp the same PTS, and the depayloaders stamp a unit with it.
+ * Units are matched by timestamp: the depayloaders stamp a unit with the
+ * PTS of one of its packets, which the jitterbuffer gives every packet of an
+ * RTP timestamp alike unless packets of other timestamps came in between
+ * (reordering): every PTS of a unit's packets is kept. A unit matching none
+ * is dropped as damaged: it cannot be vouched for.
  * With decode: keyframes every unit is a keyframe, so only damaged ones go.
  * Pure logic, no GStreamer: CameraPipeline feeds it from pad probes. */
 #pragma once
@@ -18,6 +21,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <vector>
 
 namespace gpurtsp::launch {
 
@@ -40,6 +44,9 @@ public:
    * and damaged ones the depayloader discarded itself. */
   uint64_t dropped() const { return dropped_; }
 
+  /* Units out of the depayloader that matched no unit going in. */
+  uint64_t unmatched() const { return unmatched_; }
+
   /* A flush or a new stream: forget the numbering, wait for a keyframe. */
   void reset();
 
@@ -50,10 +57,10 @@ public:
 
 private:
   struct Unit {
-    uint64_t pts = 0;
-    uint64_t index = 0;      /* counts units seen on the input */
-    bool damaged = false;    /* a packet of it is missing */
-    bool gap_before = false; /* packets lost between it and the previous unit */
+    std::vector<uint64_t> pts; /* of its packets, each once */
+    uint64_t index = 0;        /* counts units seen on the input */
+    bool damaged = false;      /* a packet of it is missing */
+    bool gap_before = false;   /* packets lost between it and the previous unit */
   };
   Unit *find(uint64_t pts);
 
@@ -72,6 +79,7 @@ private:
   bool need_keyframe_ = true;
   bool seen_keyframe_ = false;
   uint64_t dropped_ = 0;
+  uint64_t unmatched_ = 0;
 };
 
 } // namespace gpurtsp::launch
