@@ -11,9 +11,23 @@
 #include <vector>
 
 #include "camera-manager.h"
+#include "element-catalog.h"
 #include "gpu-resources.h"
 
 namespace gpurtsp::test {
+
+/* Whether the launcher can decode with NVDEC on GPU 0, where the tests with
+ * --decoder nvidia expect their cameras; @reason says why not. A placed
+ * camera: with gpu: auto (the default) resolve() would ask for GPU -1's
+ * decoder and the tests would skip on every GPU host. */
+inline bool nvidia_decoding_works(std::string &reason) {
+  launch::ElementCatalog elements;
+  launch::GpuResources gpus;
+  launch::CameraSettings settings;
+  settings.decoder = launch::DecoderChoice::Nvidia;
+  settings.gpu = 0;
+  return elements.resolve(settings, gpus, reason) == launch::Decoder::Nvidia;
+}
 
 /* The GstCudaContext @context carries (transfer none), nullptr if none. */
 inline GstObject *cuda_context_of(GstContext *context) {

@@ -959,17 +959,7 @@ static int requirements(gputest::Requirements &req, int &argc, char **&argv) {
   if (g_strcmp0(decoder, "nvidia") == 0) {
     decoder_choice = DecoderChoice::Nvidia;
     req.probe_what = "NVIDIA decoder";
-    req.probe = [](std::string &reason) {
-      ElementCatalog elements;
-      GpuResources gpus;
-      CameraSettings settings;
-      settings.decoder = DecoderChoice::Nvidia;
-      /* GPU 0, where the tests expect their cameras: resolve() takes a placed
-       * camera, and with gpu: auto (the default) it would ask for GPU -1's
-       * decoder and skip on every GPU host. */
-      settings.gpu = 0;
-      return elements.resolve(settings, gpus, reason) == Decoder::Nvidia;
-    };
+    req.probe = gpurtsp::test::nvidia_decoding_works;
   } else if (decoder && g_strcmp0(decoder, "software") != 0) {
     g_printerr("--decoder: software or nvidia\n");
     return 2;

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "camera-manager.h"
+#include "cuda-contexts.h"
 #include "element-catalog.h"
 #include "gpu-resources.h"
 #include "impair-proxy.hpp"
@@ -436,13 +437,7 @@ static int requirements(gputest::Requirements &req, int &argc, char **&argv) {
   if (g_strcmp0(decoder, "nvidia") == 0) {
     decoder_choice = DecoderChoice::Nvidia;
     req.probe_what = "NVIDIA decoder";
-    req.probe = [](std::string &reason) {
-      ElementCatalog elements;
-      GpuResources gpus;
-      CameraSettings settings;
-      settings.decoder = DecoderChoice::Nvidia;
-      return elements.resolve(settings, gpus, reason) == Decoder::Nvidia;
-    };
+    req.probe = gpurtsp::test::nvidia_decoding_works;
   } else if (decoder && g_strcmp0(decoder, "software") != 0) {
     g_printerr("--decoder: software or nvidia\n");
     return 2;

@@ -266,7 +266,10 @@ void make_frames(GstCudaContext *ctx, const std::string &format, int width, int 
       run_once(launch("videotestsrc num-buffers=1 pattern=smpte ! video/x-raw,format=" + format +
                       ",width=" + std::to_string(width) + ",height=" + std::to_string(height) +
                       ",framerate=25/1" + colour + " ! appsink name=sink sync=false"));
-  GstElement *upload = launch("appsrc name=src format=time ! cudaupload ! appsink name=sink");
+  /* The caps filter makes cudaupload upload: with ANY caps downstream it
+   * passes system memory through, and raw nvJPEG needs device memory. */
+  GstElement *upload = launch("appsrc name=src format=time ! cudaupload ! "
+                              "video/x-raw(memory:CUDAMemory) ! appsink name=sink");
   share_context(upload, ctx);
   frames.device = run_once(upload, frames.host);
 }
