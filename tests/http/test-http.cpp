@@ -58,10 +58,11 @@ class FakeRegistry final : public CameraRegistry {
 public:
   void add(CameraStatus status) {
     std::lock_guard lock(mutex_);
-    cameras_.push_back({std::move(status), nullptr, -1});
+    cameras_.push_back({std::move(status), nullptr, nullptr, -1});
   }
-  /* Makes @bytes camera @id's newest JPEG, arrived now. */
-  void set_frame(const std::string &id, const std::string &bytes) {
+  /* Makes @bytes camera @id's newest JPEG (@thumbnail: thumbnail), arrived
+   * now. */
+  void set_frame(const std::string &id, const std::string &bytes, bool thumbnail = false) {
     GstBuffer *buffer = gst_buffer_new_memdup(bytes.data(), bytes.size());
     GstCaps *caps = gst_caps_new_empty_simple("image/jpeg");
     gpurtsp::Sample sample(gst_sample_new(buffer, caps, nullptr, nullptr));
@@ -70,7 +71,7 @@ public:
     std::lock_guard lock(mutex_);
     for (Entry &entry : cameras_)
       if (entry.status.id == id) {
-        entry.frame = std::move(sample);
+        (thumbnail ? entry.thumbnail : entry.frame) = std::move(sample);
         entry.arrival_us = g_get_monotonic_time();
       }
   }
@@ -98,11 +99,21 @@ public:
       }
     return nullptr;
   }
+  gpurtsp::Sample latest_thumbnail(std::string_view id, std::int64_t &arrival_us) const override {
+    std::lock_guard lock(mutex_);
+    for (const Entry &entry : cameras_)
+      if (entry.status.id == id && entry.thumbnail) {
+        arrival_us = entry.arrival_us;
+        return gpurtsp::Sample(gst_sample_ref(entry.thumbnail.get()));
+      }
+    return nullptr;
+  }
 
 private:
   struct Entry {
     CameraStatus status;
     gpurtsp::Sample frame;
+    gpurtsp::Sample thumbnail;
     std::int64_t arrival_us;
   };
   mutable std::mutex mutex_; /* guards cameras_ */
@@ -356,7 +367,8 @@ GST_START_TEST(test_camera_list_and_one) {
   assert_strings_equal(json_object_get_string_member(lobby, "last_error"), "stalled");
   fail_unless(json_object_has_member(lobby, "fps"));
   fail_unless_equals_int(json_object_get_int_member(lobby, "corrupt_frames_dropped"), 0);
-  fail_unless_equals_int(json_object_get_size(lobby), 13);
+  fail_unless_equals_int(json_object_get_int_member(lobby, "thumbnail_width"), 0);
+  fail_unless_equals_int(json_object_get_size(lobby), 14);
   assert_strings_equal(
       json_object_get_string_member(json_array_get_object_element(cameras, 1), "state"),
       "unauthorized");
@@ -412,6 +424,60 @@ GST_START_TEST(test_frame_jpg) {
   fail_if(age.empty());
   const long age_ms = std::stol(age);
   fail_unless(age_ms >= 30 && age_ms < 5000, "age %ld", age_ms);
+}
+GST_END_TEST;
+
+GST_START_TEST(test_frame_jpg_width) {
+  FakeRegistry registry;
+  CameraStatus lobby = status("lobby");
+  lobby.thumbnail_width = 320;
+  registry.add(lobby);
+  registry.add(status("door")); /* makes no thumbnails */
+  TestServer server(registry, {});
+  const std::string full = "\xff\xd8 full \xff\xd9", small = "\xff\xd8 thumbnail \xff\xd9";
+  registry.set_frame("lobby", full);
+  registry.set_frame("door", full);
+
+  /* No thumbnail yet: the full frame, whatever the width. */
+  fail_unless(get(server.port(), "/api/cameras/lobby/frame.jpg?width=320").body == full);
+  registry.set_frame("lobby", small, true);
+  /* Any width up to the thumbnail's gets the thumbnail; wider, the frame. */
+  for (const char *width : {"1", "160", "320", "0320"}) {
+    const Reply reply =
+        get(server.port(), std::string("/api/cameras/lobby/frame.jpg?width=") + width);
+    fail_unless_equals_int(reply.status, 200);
+    fail_unless(reply.body == small, "width=%s: %s", width, reply.body.c_str());
+    assert_strings_equal(reply.header("content-type"), "image/jpeg");
+    fail_if(reply.header("x-frame-age-ms").empty());
+  }
+  for (const char *path :
+       {"/api/cameras/lobby/frame.jpg?width=321", "/api/cameras/lobby/frame.jpg?width=7680",
+        "/api/cameras/lobby/frame.jpg", "/api/cameras/lobby/frame.jpg?",
+        "/api/cameras/door/frame.jpg?width=160"})
+    fail_unless(get(server.port(), path).body == full, "%s", path);
+
+  /* Bad queries: 400 and what is wrong. */
+  const std::string range = "width: expected a whole number of pixels from 1 to 7680";
+  const std::pair<const char *, std::string> bad[] = {
+      {"width=0", range},
+      {"width=7681", range},
+      {"width=-5", range},
+      {"width=32x", range},
+      {"width=", range},
+      {"width", range},
+      {"width=99999999999", range},
+      {"width=%33%32%30%00", range},
+      {"width=320&width=160", "width given twice"},
+      {"size=320", "unknown query parameter \"size\" (frame.jpg takes only width)"},
+      {"width=320&t=1", "unknown query parameter \"t\" (frame.jpg takes only width)"},
+  };
+  for (const auto &[query, error] : bad) {
+    const Reply reply = get(server.port(), std::string("/api/cameras/lobby/frame.jpg?") + query);
+    fail_unless_equals_int(reply.status, 400);
+    assert_strings_equal(error_of(reply), error.c_str());
+  }
+  /* Percent-encoded digits are digits. */
+  fail_unless(get(server.port(), "/api/cameras/lobby/frame.jpg?%77idth=%33%32%30").body == small);
 }
 GST_END_TEST;
 
@@ -950,6 +1016,7 @@ static Suite *http_suite() {
   tcase_add_test(tc, test_camera_list_and_one);
   tcase_add_test(tc, test_camera_json_nulls);
   tcase_add_test(tc, test_frame_jpg);
+  tcase_add_test(tc, test_frame_jpg_width);
   tcase_add_test(tc, test_bad_paths);
   tcase_add_test(tc, test_methods);
   tcase_add_test(tc, test_auth);

@@ -199,6 +199,60 @@ GST_START_TEST(test_eight_cameras_stream) {
 }
 GST_END_TEST;
 
+/* thumbnail_width: a second, small JPEG made in the pipeline (on the GPU for
+ * nvidia) at most once a second, while the full frames keep their rate; a
+ * camera with thumbnail_width: 0 makes none. */
+GST_START_TEST(test_thumbnails) {
+  auto options = camera_options(2);
+  RtspFixture fixture(options);
+  CameraConfig small = camera("small", fixture.url(0));
+  small.settings.thumbnail_width = 160;
+  CameraConfig none = camera("none", fixture.url(1));
+  none.settings.thumbnail_width = 0;
+  Launch launch({small, none});
+  assert_state(launch, "small", CameraState::Streaming, 30);
+  assert_state(launch, "none", CameraState::Streaming, 30);
+  fail_unless_equals_int(launch.status("small").thumbnail_width, 160);
+  fail_unless_equals_int(launch.status("none").thumbnail_width, 0);
+  fail_unless(wait_for(
+      [&] {
+        int64_t arrival_us = -1;
+        return launch.manager->latest_thumbnail("small", arrival_us) != nullptr;
+      },
+      5));
+
+  /* Distinct thumbnails (by timestamp) and full frames over 4 s. */
+  std::set<GstClockTime> thumbnails;
+  const uint64_t frames_before = launch.status("small").frames;
+  const int64_t end_us = g_get_monotonic_time() + 4 * G_USEC_PER_SEC;
+  while (g_get_monotonic_time() < end_us) {
+    int64_t arrival_us = -1;
+    gpurtsp::Sample thumbnail = launch.manager->latest_thumbnail("small", arrival_us);
+    fail_unless(thumbnail != nullptr);
+    fail_unless(arrival_us > 0);
+    GstBuffer *buffer = gst_sample_get_buffer(thumbnail.get());
+    if (thumbnails.insert(GST_BUFFER_PTS(buffer)).second) {
+      const GstStructure *s = gst_caps_get_structure(gst_sample_get_caps(thumbnail.get()), 0);
+      fail_unless(gst_structure_has_name(s, "image/jpeg"), "%s", gst_structure_get_name(s));
+      /* The source's aspect ratio kept: 320x240 -> 160x120. */
+      const auto [width, height] = gpurtsp::test::decoded_jpeg_size(buffer);
+      fail_unless(width == 160 && height == 120, "thumbnail %dx%d", width, height);
+    }
+    run_for(0.02);
+  }
+  const uint64_t frames = launch.status("small").frames - frames_before;
+  g_print("4 s: %zu thumbnails, %" G_GUINT64_FORMAT " full frames\n", thumbnails.size(), frames);
+  fail_unless(thumbnails.size() >= 3 && thumbnails.size() <= 6, "%zu thumbnails in 4 s",
+              thumbnails.size());
+  fail_unless(frames >= uint64_t(options.fps) * 3, "%" G_GUINT64_FORMAT " frames in 4 s", frames);
+  fail_unless(latest_jpeg_size(launch, "small").first == options.width);
+
+  int64_t arrival_us = -1;
+  fail_unless(launch.manager->latest_thumbnail("none", arrival_us) == nullptr);
+  fail_unless(launch.manager->latest_thumbnail("nope", arrival_us) == nullptr);
+}
+GST_END_TEST;
+
 /* A camera dropping a pipeline whose play() is still queued on a busy
  * worker pool: the pipeline must not start (teardown under load). */
 GST_START_TEST(test_abandoned_pipeline_never_plays) {
@@ -918,6 +972,7 @@ static Suite *launch_cameras_suite() {
   tcase_set_timeout(tc, 180);
   suite_add_tcase(s, tc);
   tcase_add_test(tc, test_eight_cameras_stream);
+  tcase_add_test(tc, test_thumbnails);
   tcase_add_test(tc, test_abandoned_pipeline_never_plays);
   tcase_add_test(tc, test_reconnects_after_server_restart);
   tcase_add_test(tc, test_wrong_credentials_unauthorized);

@@ -262,13 +262,15 @@ GST_START_TEST(test_nvjpegenc_pipeline) {
   assert_contains(launch_line(camera(1, DecodeMode::All), Codec::H264, Decoder::Nvidia,
                               "nvh264device1dec", "nvjpegdevice1enc"),
                   "h264parse ! nvh264device1dec ! 'video/x-raw(memory:CUDAMemory)' ! videorate "
-                  "drop-only=true max-rate=5 ! gpunv12torgb cuda-device-id=1 ! nvjpegdevice1enc "
+                  "drop-only=true max-rate=5 ! tee name=split ! gpunv12torgb cuda-device-id=1 ! "
+                  "nvjpegdevice1enc "
                   "quality=70 ! latestframesink ");
   /* decode: keyframes: gpukeyframedec's NV12 (CUDA memory) the same way. */
-  assert_contains(launch_line(camera(0, DecodeMode::Keyframes), Codec::H264, Decoder::Nvidia,
-                              catalog::gpukeyframedec::kFactory, "nvjpegenc"),
-                  "! gpukeyframedec cuda-device-id=0 ! videorate drop-only=true max-rate=5 ! "
-                  "gpunv12torgb cuda-device-id=0 ! nvjpegenc quality=70 ! latestframesink ");
+  assert_contains(
+      launch_line(camera(0, DecodeMode::Keyframes), Codec::H264, Decoder::Nvidia,
+                  catalog::gpukeyframedec::kFactory, "nvjpegenc"),
+      "! gpukeyframedec cuda-device-id=0 ! videorate drop-only=true max-rate=5 ! "
+      "tee name=split ! gpunv12torgb cuda-device-id=0 ! nvjpegenc quality=70 ! latestframesink ");
   /* gpujpegenc is unchanged, and takes the device id. */
   assert_contains(launch_line(camera(1, DecodeMode::Keyframes), Codec::H264, Decoder::Nvidia,
                               catalog::gpukeyframedec::kFactory, "gpujpegenc"),
@@ -277,6 +279,54 @@ GST_START_TEST(test_nvjpegenc_pipeline) {
   assert_equals_text(
       output_elements(camera(0, DecodeMode::All), Decoder::Software, "nvjpegenc")[1].factory,
       "jpegenc");
+}
+GST_END_TEST;
+
+GST_START_TEST(test_thumbnail_pipelines) {
+  /* nvidia: scaled on the GPU and encoded by gpujpegenc (nvjpegenc takes no
+   * RGB), whatever encodes the full frame; at most once a second. */
+  const std::string nvidia =
+      launch_line(camera(1, DecodeMode::Keyframes), Codec::H264, Decoder::Nvidia,
+                  catalog::gpukeyframedec::kFactory, "nvjpegdevice1enc", "gpujpegenc");
+  assert_contains(nvidia, "! gpukeyframedec cuda-device-id=1 ! videorate drop-only=true "
+                          "max-rate=5 ! tee name=split ! gpunv12torgb cuda-device-id=1 ! "
+                          "nvjpegdevice1enc quality=70 ! latestframesink buffer-size=30 "
+                          "sync=false split. ! videorate drop-only=true max-rate=1 ! "
+                          "gpunv12torgb cuda-device-id=1 ! "
+                          "'video/x-raw(memory:CUDAMemory),width=320,pixel-aspect-ratio=1/1' ! "
+                          "gpujpegenc cuda-device-id=1 quality=70 ! latestframesink name=thumb "
+                          "buffer-size=1 sync=false async=false");
+  /* Without a thumbnail encoder (no gpujpegenc), no branch. */
+  const std::string no_encoder = launch_line(camera(1, DecodeMode::All), Codec::H264,
+                                             Decoder::Nvidia, "nvh264dec", "nvjpegdevice1enc", "");
+  fail_if(no_encoder.find("tee") != std::string::npos, "%s", no_encoder.c_str());
+  /* Software: videoscale before any conversion, then jpegenc. */
+  CameraConfig software = camera(0, DecodeMode::All);
+  software.settings.thumbnail_width = 160;
+  const std::string line = launch_line(software, Codec::H264, Decoder::Software, "avdec_h264");
+  assert_contains(line, "! tee name=split ! videoconvert ! jpegenc quality=70 ! latestframesink "
+                        "buffer-size=30 sync=false split. ! videorate drop-only=true max-rate=1 ! "
+                        "videoscale ! video/x-raw,width=160,pixel-aspect-ratio=1/1 ! videoconvert "
+                        "! jpegenc quality=70 ! latestframesink name=thumb");
+  const auto branch = thumbnail_elements(software, Decoder::Software);
+  fail_unless_equals_int(branch.size(), 5);
+  assert_equals_text(branch.back().factory, "latestframesink");
+  fail_unless_equals_int(thumbnail_width(software), 160);
+  /* None with thumbnail_width: 0, where width makes the frame no wider, or
+   * for raw frames (the Python API). */
+  software.settings.thumbnail_width = 0;
+  fail_unless_equals_int(thumbnail_width(software), 0);
+  fail_unless(thumbnail_elements(software, Decoder::Software).empty());
+  fail_if(launch_line(software, Codec::H264, Decoder::Software, "avdec_h264").find("tee") !=
+          std::string::npos);
+  software.settings.thumbnail_width = 320;
+  software.settings.width = 320;
+  fail_unless_equals_int(thumbnail_width(software), 0);
+  software.settings.width = 640;
+  fail_unless_equals_int(thumbnail_width(software), 320);
+  software.settings.format = OutputFormat::Rgb;
+  fail_unless_equals_int(thumbnail_width(software), 0);
+  fail_unless(thumbnail_elements(software, Decoder::Nvidia).empty());
 }
 GST_END_TEST;
 
@@ -338,6 +388,7 @@ static Suite *launch_choice_suite() {
   tcase_add_test(tc, test_jpeg_encoder_auto);
   tcase_add_test(tc, test_jpeg_encoder_set);
   tcase_add_test(tc, test_nvjpegenc_pipeline);
+  tcase_add_test(tc, test_thumbnail_pipelines);
   tcase_add_test(tc, test_raw_output_pipelines);
   tcase_add_test(tc, test_nvdec_budget_matches_gpukeyframedec);
   return s;

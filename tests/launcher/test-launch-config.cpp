@@ -141,11 +141,24 @@ GST_START_TEST(test_out_of_range_numbers) {
     const char *key, *value;
   };
   const Case cases[] = {
-      {"fps", "-1"},           {"fps", "121"},           {"width", "8"},
-      {"width", "7681"},       {"width", "-16"},         {"jpeg_quality", "0"},
-      {"jpeg_quality", "101"}, {"buffer_size", "0"},     {"buffer_size", "1001"},
-      {"latency_ms", "-1"},    {"latency_ms", "10001"},  {"gpu", "-1"},
-      {"gpu", "64"},           {"stall_timeout_s", "0"}, {"fps", "99999999999999999999"},
+      {"fps", "-1"},
+      {"fps", "121"},
+      {"width", "8"},
+      {"width", "7681"},
+      {"width", "-16"},
+      {"jpeg_quality", "0"},
+      {"jpeg_quality", "101"},
+      {"buffer_size", "0"},
+      {"buffer_size", "1001"},
+      {"latency_ms", "-1"},
+      {"latency_ms", "10001"},
+      {"gpu", "-1"},
+      {"gpu", "64"},
+      {"stall_timeout_s", "0"},
+      {"fps", "99999999999999999999"},
+      {"thumbnail_width", "8"},
+      {"thumbnail_width", "1921"},
+      {"thumbnail_width", "-320"},
   };
   for (const Case &c : cases)
     check_error(camera_with(c.key, c.value), 4, std::string("cameras[0].") + c.key, "out of range");
@@ -156,8 +169,22 @@ GST_START_TEST(test_out_of_range_numbers) {
   for (const Case &c :
        {Case{"fps", "0"}, Case{"fps", "120"}, Case{"width", "16"}, Case{"width", "7680"},
         Case{"jpeg_quality", "1"}, Case{"jpeg_quality", "100"}, Case{"buffer_size", "1000"},
-        Case{"latency_ms", "10000"}, Case{"gpu", "63"}})
+        Case{"latency_ms", "10000"}, Case{"gpu", "63"}, Case{"thumbnail_width", "0"},
+        Case{"thumbnail_width", "16"}, Case{"thumbnail_width", "1920"}})
     assert_equals_text(config_error(camera_with(c.key, c.value)), "");
+  check_error(camera_with("thumbnail_width", "8"), 4, "cameras[0].thumbnail_width",
+              "8 is out of range (0, or 16 to 1920)");
+  check_error(camera_with("thumbnail_width", "small"), 4, "cameras[0].thumbnail_width",
+              "expected an integer");
+  /* 320 unless said otherwise; defaults: sets it for every camera. */
+  fail_unless_equals_int(
+      parse_config(kGood, "cameras.yaml", Variables()).cameras[0].settings.thumbnail_width, 320);
+  const Config off = parse_config("defaults:\n  thumbnail_width: 0\ncameras:\n"
+                                  "  - id: a\n    url: rtsp://h/x\n"
+                                  "  - id: b\n    url: rtsp://h/y\n    thumbnail_width: 160\n",
+                                  "cameras.yaml", Variables());
+  fail_unless_equals_int(off.cameras[0].settings.thumbnail_width, 0);
+  fail_unless_equals_int(off.cameras[1].settings.thumbnail_width, 160);
 }
 GST_END_TEST;
 
@@ -551,7 +578,14 @@ GST_START_TEST(test_cli_print_pipelines) {
   fail_unless(yard != std::string::npos);
   const std::string yard_line = result.out.substr(yard);
   fail_unless(yard_line.find("width=640") != std::string::npos, "%s", yard_line.c_str());
-  fail_unless(yard_line.find("videorate") == std::string::npos, "%s", yard_line.c_str());
+  /* Its thumbnail branch has the only videorate: 1 frame/s, 320 wide. */
+  const size_t branch = yard_line.find(" split. ! videorate drop-only=true max-rate=1 ! "
+                                       "videoscale ! video/x-raw,width=320,");
+  fail_unless(branch != std::string::npos, "%s", yard_line.c_str());
+  fail_unless(yard_line.substr(0, branch).find("videorate") == std::string::npos, "%s",
+              yard_line.c_str());
+  fail_unless(yard_line.find("latestframesink name=thumb") != std::string::npos, "%s",
+              yard_line.c_str());
   fail_unless(result.out.substr(0, yard).find("videorate drop-only=true max-rate=4") !=
                   std::string::npos,
               "%s", result.out.c_str());

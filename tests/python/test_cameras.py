@@ -215,6 +215,8 @@ def test_formats(server, reference):
         assert sequences == sorted(sequences, reverse=True) and len(set(sequences)) == 5, sequences
         assert len(cams["rgb"].latest_frames(1000)) <= cams["rgb"].buffer_size == 30
 
+        # The state follows the frames at the next once-a-second tick.
+        wait_for(lambda: cams["rgb"].connected, 3.0, "rgb streaming")
         status = cams["rgb"].status()
         print(f"  status: {status}")
         assert status["state"] == "streaming" and cams["rgb"].connected

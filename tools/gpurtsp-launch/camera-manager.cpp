@@ -212,6 +212,11 @@ Sample CameraManager::latest_jpeg(std::string_view id, std::int64_t &arrival_us)
   return found ? found->latest_jpeg(arrival_us) : nullptr;
 }
 
+Sample CameraManager::latest_thumbnail(std::string_view id, std::int64_t &arrival_us) const {
+  const Camera *found = camera(id);
+  return found ? found->latest_thumbnail(arrival_us) : nullptr;
+}
+
 Totals CameraManager::totals() const {
   Totals totals;
   /* Each GPU has its own keyframe pool: add up per GPU first. */

@@ -74,6 +74,7 @@ public:
   std::vector<CameraStatus> list() const override;
   std::optional<CameraStatus> find(std::string_view id) const override;
   Sample latest_jpeg(std::string_view id, std::int64_t &arrival_us) const override;
+  Sample latest_thumbnail(std::string_view id, std::int64_t &arrival_us) const override;
   bool started() const override;
 
   Totals totals() const override;

@@ -258,11 +258,40 @@ bool CameraPipeline::build(std::string &error) {
   if (camera_.url.tls() && !set_up_tls(error))
     return false;
 
-  const auto output = add_chain(GST_BIN(pipeline_), output_specs(), error);
+  /* The thumbnail's encoder: nvidia cameras without one (no gpujpegenc or
+   * gpunv12torgb) go without thumbnails, frame.jpg?width= then serving the
+   * full frame. */
+  std::string thumbnail_encoder;
+  if (decoder_ == Decoder::Nvidia && thumbnail_width(camera_) > 0) {
+    const ElementChoice chosen = elements_.thumbnail_encoder(camera_.settings);
+    thumbnail_encoder = chosen.factory;
+    if (chosen.factory.empty())
+      LAUNCH_WARNING("%s: no thumbnails: %s", camera_.id.c_str(), chosen.reason.c_str());
+  }
+  const std::vector<ElementSpec> thumbnail_specs =
+      thumbnail_elements(camera_, decoder_, thumbnail_encoder);
+  std::vector<ElementSpec> output_chain = output_specs();
+  if (!thumbnail_specs.empty())
+    output_chain.insert(output_chain.begin(), ElementSpec{catalog::kTee, {}});
+  const auto output = add_chain(GST_BIN(pipeline_), output_chain, error);
   if (output.empty())
     return false;
   output_ = GST_ELEMENT(gst_object_ref(output.front()));
   GstElement *sink = output.back();
+  if (!thumbnail_specs.empty()) {
+    const auto branch = add_chain(GST_BIN(pipeline_), thumbnail_specs, error);
+    if (branch.empty())
+      return false;
+    if (!gst_element_link(output_, branch.front())) {
+      error = "cannot link tee to " + thumbnail_specs.front().factory;
+      return false;
+    }
+    g_autoptr(GstPad) branch_pad = gst_element_get_static_pad(branch.front(), catalog::kSinkPad);
+    gst_pad_add_probe(branch_pad, GST_PAD_PROBE_TYPE_BUFFER, limit_rate,
+                      new RateLimiter(kThumbnailFps),
+                      [](gpointer limiter) { delete static_cast<RateLimiter *>(limiter); });
+    thumbnail_sink_ = LatestFrameSink::wrap(branch.back());
+  }
   /* What LatestFrameSink relies on, checked once here: an older gpurtsp
    * then fails the camera with a reason instead of GObject warnings. */
   namespace sink_property = catalog::latestframesink::property;
@@ -410,6 +439,7 @@ CameraPipeline::~CameraPipeline() {
   gst_clear_object(&keyframe_decoder_);
   gst_clear_object(&rtp_filter_);
   sink_.reset();
+  thumbnail_sink_.reset();
   gst_clear_object(&output_);
   gst_clear_object(&source_);
   gst_clear_object(&pipeline_);
@@ -566,6 +596,17 @@ Sample CameraPipeline::latest(int64_t &arrival_us) const {
   Sample sample = sink_->latest();
   if (sample && arrival_us < 0)
     arrival_us = last_frame_us();
+  return sample;
+}
+
+Sample CameraPipeline::latest_thumbnail(int64_t &arrival_us) const {
+  if (!thumbnail_sink_)
+    return nullptr;
+  const guint64 time_ns = thumbnail_sink_->last_frame_time();
+  arrival_us = time_ns == 0 ? -1 : int64_t(time_ns / 1000);
+  Sample sample = thumbnail_sink_->latest();
+  if (sample && arrival_us < 0)
+    arrival_us = int64_t(thumbnail_sink_->last_frame_time() / 1000);
   return sample;
 }
 

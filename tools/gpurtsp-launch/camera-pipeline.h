@@ -70,6 +70,9 @@ public:
   int64_t last_frame_us() const;
   /* The newest JPEG and when it arrived; nullptr before the first. */
   Sample latest(int64_t &arrival_us) const;
+  /* The newest thumbnail (thumbnail_width) and when it arrived; nullptr
+   * before the first or where the camera makes none. Thread-safe. */
+  Sample latest_thumbnail(int64_t &arrival_us) const;
   /* Up to @n of the newest frames, newest first; thread-safe. */
   std::vector<Sample> samples(unsigned n) const { return sink_->samples(n); }
   /* Calls @notify on the streaming thread after each stored frame (it must
@@ -139,6 +142,7 @@ private:
   GstElement *source_ = nullptr;   /* owned ref: rtspsrc */
   GstElement *output_ = nullptr;   /* owned ref: first element after the decoder */
   std::optional<LatestFrameSink> sink_;
+  std::optional<LatestFrameSink> thumbnail_sink_; /* none without thumbnails */
 
   std::mutex state_lock_;  /* serialises play() and shutdown() */
   bool shut_down_ = false; /* guarded by state_lock_ */

@@ -40,9 +40,10 @@ struct CameraStatus {
   std::int64_t last_frame_age_ms = -1; /* -1 until the first frame */
   int width = 0;                       /* of the newest JPEG; 0 until known */
   int height = 0;
-  std::string codec;   /* "h264", "h265"; empty until known */
-  std::string decoder; /* "nvidia" or "software" */
-  int gpu = -1;        /* CUDA device, -1 for software decoding */
+  int thumbnail_width = 0; /* of the thumbnails made; 0: none */
+  std::string codec;       /* "h264", "h265"; empty until known */
+  std::string decoder;     /* "nvidia" or "software" */
+  int gpu = -1;            /* CUDA device, -1 for software decoding */
   std::uint64_t reconnects = 0;
   std::string last_error; /* human readable; never holds credentials */
 };
@@ -59,6 +60,10 @@ public:
    * g_get_monotonic_time() at which it arrived; nullptr if none yet or no
    * such camera. */
   virtual Sample latest_jpeg(std::string_view id, std::int64_t &arrival_us) const = 0;
+  /* The newest thumbnail of camera @id (CameraStatus::thumbnail_width
+   * wide), made in its pipeline; nullptr if none yet, none made or no such
+   * camera. */
+  virtual Sample latest_thumbnail(std::string_view, std::int64_t &) const { return nullptr; }
 
   /* Whether every camera has made its first connect attempt (the start
    * window is over): /readyz answers 200 from then on. */

@@ -128,6 +128,10 @@ void Camera::drop_pipeline() {
     held_frame_ = std::move(frame);
     held_arrival_us_ = arrival_us;
   }
+  if (Sample thumbnail = pipeline_->latest_thumbnail(arrival_us)) {
+    held_thumbnail_ = std::move(thumbnail);
+    held_thumbnail_us_ = arrival_us;
+  }
   earlier_frames_ += pipeline_->frames();
   earlier_decoded_ += pipeline_->decoded_frames();
   earlier_corrupt_ += pipeline_->corrupt_frames_dropped();
@@ -287,6 +291,7 @@ CameraStatus Camera::status() const {
     status.last_frame_age_ms = (g_get_monotonic_time() - last_frame_us) / 1000;
   status.width = width_;
   status.height = height_;
+  status.thumbnail_width = thumbnail_width(config_);
   status.codec = codec_;
   const Decoder decoder = decoder_.value_or(Decoder::Nvidia);
   status.decoder = decoder_name(decoder);
@@ -314,6 +319,16 @@ Sample Camera::latest_jpeg(int64_t &arrival_us) const {
     return nullptr;
   arrival_us = held_arrival_us_;
   return Sample(gst_sample_ref(held_frame_.get()));
+}
+
+Sample Camera::latest_thumbnail(int64_t &arrival_us) const {
+  if (pipeline_)
+    if (Sample thumbnail = pipeline_->latest_thumbnail(arrival_us))
+      return thumbnail;
+  if (!held_thumbnail_)
+    return nullptr;
+  arrival_us = held_thumbnail_us_;
+  return Sample(gst_sample_ref(held_thumbnail_.get()));
 }
 
 } // namespace gpurtsp::launch

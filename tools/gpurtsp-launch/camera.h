@@ -77,6 +77,8 @@ public:
   CameraStatus status() const;
   /* The newest frame: a JPEG, or a raw frame where settings.format says so. */
   Sample latest_jpeg(int64_t &arrival_us) const;
+  /* The newest thumbnail; nullptr before the first or without thumbnails. */
+  Sample latest_thumbnail(int64_t &arrival_us) const;
   /* Up to @n of the newest frames, newest first (only the held one while
    * reconnecting). */
   std::vector<Sample> latest_samples(unsigned n) const;
@@ -149,6 +151,8 @@ private:
    * has its own. */
   Sample held_frame_;
   int64_t held_arrival_us_ = -1;
+  Sample held_thumbnail_;
+  int64_t held_thumbnail_us_ = -1;
 };
 
 } // namespace gpurtsp::launch

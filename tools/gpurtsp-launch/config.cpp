@@ -277,6 +277,12 @@ constexpr SettingKey kSettingKeys[] = {
        if (s.width != 0 && s.width < 16)
          f.fail(std::to_string(s.width) + " is out of range (0, or 16 to 7680)");
      }},
+    {"thumbnail_width",
+     [](const Field &f, CameraSettings &s) {
+       s.thumbnail_width = f.integer(0, 1920, "0, or 16 to 1920");
+       if (s.thumbnail_width != 0 && s.thumbnail_width < 16)
+         f.fail(std::to_string(s.thumbnail_width) + " is out of range (0, or 16 to 1920)");
+     }},
     {"jpeg_quality", [](const Field &f, CameraSettings &s) { s.jpeg_quality = f.integer(1, 100); }},
     {"buffer_size", [](const Field &f, CameraSettings &s) { s.buffer_size = f.integer(1, 1000); }},
     {"stall_timeout_s",

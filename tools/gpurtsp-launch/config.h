@@ -58,6 +58,9 @@ struct CameraSettings {
   int latency_ms = 200;
   int fps = 5;   /* JPEG frames kept per second; 0 keeps every decoded frame */
   int width = 0; /* 0 keeps the source size */
+  /* Width of the small JPEG made at most once a second beside the full one,
+   * for frame.jpg?width= (docs/http-api.md); 0: none. */
+  int thumbnail_width = 320;
   int jpeg_quality = 85;
   int buffer_size = 30;
   int stall_timeout_s = 10;

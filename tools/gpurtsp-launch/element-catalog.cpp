@@ -164,6 +164,17 @@ ElementChoice ElementCatalog::decoder_choice(Decoder decoder, Codec codec, int g
   return chosen;
 }
 
+ElementChoice ElementCatalog::thumbnail_encoder(const CameraSettings &settings) {
+  CameraSettings scaling = settings;
+  scaling.jpeg_encoder = JpegEncoderChoice::Auto;
+  scaling.width = settings.thumbnail_width > 0 ? settings.thumbnail_width : 320;
+  ElementChoice chosen = jpeg_encoder(scaling);
+  std::string why;
+  if (!chosen.factory.empty() && !have_element(catalog::gpunv12torgb::kFactory, why))
+    chosen = {"", "the thumbnail needs gpunv12torgb to scale, but " + why};
+  return chosen;
+}
+
 ElementChoice ElementCatalog::jpeg_encoder(const CameraSettings &settings) {
   const bool scaling = settings.width > 0;
   const auto key = std::make_tuple(settings.jpeg_encoder, settings.gpu, scaling);

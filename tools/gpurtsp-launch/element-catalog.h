@@ -123,6 +123,10 @@ inline constexpr char kQuality[] = "quality";
 
 inline constexpr char kVideoConvert[] = "videoconvert";
 inline constexpr char kVideoScale[] = "videoscale";
+/* Splits the decoded frames between the full JPEG and the thumbnail. */
+inline constexpr char kTee[] = "tee";
+/* GstObject's name, set on the thumbnail's latestframesink. */
+inline constexpr char kNameProperty[] = "name";
 
 namespace videorate {
 inline constexpr char kFactory[] = "videorate";
@@ -142,7 +146,8 @@ inline constexpr char kQuality[] = "quality";
 /* GstBaseSink's, latestframesink's base class. */
 namespace basesink::property {
 inline constexpr char kSync[] = "sync";
-}
+inline constexpr char kAsync[] = "async";
+} // namespace basesink::property
 
 /* Fields of raw video caps. */
 namespace video_caps_field {
@@ -186,6 +191,10 @@ public:
    * usable. jpeg_encoder: nvjpegenc with width falls back to gpujpegenc,
    * logged once. */
   ElementChoice jpeg_encoder(const CameraSettings &settings);
+  /* The thumbnail's encoder of nvidia cameras with @settings: one taking
+   * gpunv12torgb's scaled RGB (gpujpegenc, whatever jpeg_encoder says);
+   * factory empty, and why, when there is none or no gpunv12torgb. */
+  ElementChoice thumbnail_encoder(const CameraSettings &settings);
 
   /* Whether a camera with @settings decoding with @decoder owns an NVDEC
    * decoder, so needs one of GpuResources' decoder slots: nvidia with

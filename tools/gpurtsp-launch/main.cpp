@@ -189,10 +189,17 @@ void print_pipelines(const std::vector<CameraConfig> &cameras, ElementCatalog &e
         elements.decoder_choice(*decoder, codec, settings.gpu, settings.decode);
     note += "; decoder " + chosen.reason;
     std::string jpeg_encoder;
+    std::string thumbnail_encoder = catalog::jpegenc::kFactory;
     if (*decoder == Decoder::Nvidia) {
       const ElementChoice encoder = elements.jpeg_encoder(settings);
       jpeg_encoder = encoder.factory;
       note += "; jpeg encoder " + encoder.reason;
+      if (thumbnail_width(camera) > 0) {
+        const ElementChoice thumbnail = elements.thumbnail_encoder(settings);
+        thumbnail_encoder = thumbnail.factory;
+        if (thumbnail.factory.empty())
+          note += "; no thumbnail: " + thumbnail.reason;
+      }
     } else {
       note += "; jpeg encoder jpegenc: software decoding encodes on the CPU";
       if (settings.jpeg_encoder != JpegEncoderChoice::Auto)
@@ -213,8 +220,9 @@ void print_pipelines(const std::vector<CameraConfig> &cameras, ElementCatalog &e
     std::string factory = chosen.factory;
     if (factory.empty())
       factory = "(no " + std::string(codec_name(codec)) + " decoder)";
-    std::printf("# %s: %s\n%s\n", camera.id.c_str(), note.c_str(),
-                launch_line(camera, codec, *decoder, factory, jpeg_encoder).c_str());
+    std::printf(
+        "# %s: %s\n%s\n", camera.id.c_str(), note.c_str(),
+        launch_line(camera, codec, *decoder, factory, jpeg_encoder, thumbnail_encoder).c_str());
   }
 }
 

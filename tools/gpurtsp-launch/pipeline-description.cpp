@@ -36,6 +36,9 @@ std::string describe(const ElementSpec &element) {
   return text;
 }
 
+/* The tee's name in the launch line. */
+constexpr char kSplitName[] = "split";
+
 ElementSpec scaled_caps(const char *features, int width) {
   /* Height follows from the source's aspect ratio with square pixels. */
   return {catalog::capsfilter::kFactory,
@@ -191,8 +194,58 @@ std::vector<ElementSpec> output_elements(const CameraConfig &camera, Decoder dec
   return elements;
 }
 
+int thumbnail_width(const CameraConfig &camera) {
+  const CameraSettings &settings = camera.settings;
+  if (settings.format != OutputFormat::Jpeg || settings.thumbnail_width == 0)
+    return 0;
+  if (settings.width > 0 && settings.width <= settings.thumbnail_width)
+    return 0;
+  return settings.thumbnail_width;
+}
+
+std::vector<ElementSpec> thumbnail_elements(const CameraConfig &camera, Decoder decoder,
+                                            const std::string &jpeg_encoder) {
+  const int width = thumbnail_width(camera);
+  if (width == 0 || (decoder == Decoder::Nvidia && jpeg_encoder.empty()))
+    return {};
+  const std::string quality = std::to_string(camera.settings.jpeg_quality);
+  std::vector<ElementSpec> elements;
+  if (decoder == Decoder::Nvidia) {
+    /* Scaled and made RGB in one pass on the GPU; the JPEG is encoded there
+     * too, by the per-context encoder pool the full frames use. */
+    const std::string gpu = std::to_string(camera.settings.gpu);
+    elements.push_back(
+        {catalog::gpunv12torgb::kFactory, {{catalog::gpunv12torgb::property::kCudaDeviceId, gpu}}});
+    elements.push_back(scaled_caps("(memory:CUDAMemory)", width));
+    if (jpeg_encoder == catalog::gpujpegenc::kFactory)
+      elements.push_back({jpeg_encoder,
+                          {{catalog::gpujpegenc::property::kCudaDeviceId, gpu},
+                           {catalog::gpujpegenc::property::kQuality, quality}}});
+    else
+      elements.push_back({jpeg_encoder, {{catalog::nvcodec::property::kQuality, quality}}});
+  } else {
+    /* Scaled before any conversion, which is then a small one (or none:
+     * jpegenc takes the decoders' I420). */
+    elements.push_back({catalog::kVideoScale, {}});
+    elements.push_back(scaled_caps("", width));
+    elements.push_back({catalog::kVideoConvert, {}});
+    elements.push_back(
+        {catalog::jpegenc::kFactory, {{catalog::jpegenc::property::kQuality, quality}}});
+  }
+  /* One thumbnail is all anyone asks for. Not async: the tee pushes to the
+   * main branch first, whose sink waits in preroll until the pipeline
+   * plays, which it would not before this sink had prerolled too. */
+  elements.push_back({catalog::latestframesink::kFactory,
+                      {{catalog::kNameProperty, kThumbnailSinkName},
+                       {catalog::latestframesink::property::kBufferSize, "1"},
+                       {catalog::basesink::property::kSync, "false"},
+                       {catalog::basesink::property::kAsync, "false"}}});
+  return elements;
+}
+
 std::string launch_line(const CameraConfig &camera, Codec codec, Decoder decoder,
-                        const std::string &decoder_factory, const std::string &jpeg_encoder) {
+                        const std::string &decoder_factory, const std::string &jpeg_encoder,
+                        const std::string &thumbnail_encoder) {
   std::vector<ElementSpec> elements = {source_element(camera)};
   for (auto &element : depayload_elements(codec))
     elements.push_back(std::move(element));
@@ -203,12 +256,24 @@ std::string launch_line(const CameraConfig &camera, Codec codec, Decoder decoder
         {catalog::videorate::kFactory,
          {{catalog::videorate::property::kDropOnly, "true"},
           {catalog::videorate::property::kMaxRate, std::to_string(camera.settings.fps)}}});
+  const std::vector<ElementSpec> thumbnail = thumbnail_elements(camera, decoder, thumbnail_encoder);
+  if (!thumbnail.empty())
+    elements.push_back({catalog::kTee, {{catalog::kNameProperty, kSplitName}}});
   for (auto &element : output_elements(camera, decoder, jpeg_encoder))
     elements.push_back(std::move(element));
 
   std::string line = "gst-launch-1.0";
   for (size_t i = 0; i < elements.size(); i++)
     line += (i == 0 ? " " : " ! ") + describe(elements[i]);
+  if (thumbnail.empty())
+    return line;
+  /* The branch's rate limit is a pad probe too, written as videorate. */
+  line += std::string(" ") + kSplitName + ". ! " +
+          describe({catalog::videorate::kFactory,
+                    {{catalog::videorate::property::kDropOnly, "true"},
+                     {catalog::videorate::property::kMaxRate, std::to_string(kThumbnailFps)}}});
+  for (const ElementSpec &element : thumbnail)
+    line += " ! " + describe(element);
   return line;
 }
 

@@ -4,13 +4,17 @@
  * so the two can never disagree.
  *
  *   rtspsrc ! depay ! parse [! keyframe filter] ! decoder
- *     [! rate limit] ! [scale !] encoder ! latestframesink
+ *     [! rate limit] [! tee name=split] ! [scale !] encoder ! latestframesink
+ *     [split. ! 1/s rate limit ! scale ! encoder ! latestframesink name=thumb]
  *
  * The source and the output part exist from the start; depay, parse and the
  * decoder depend on the codec, so they are made when rtspsrc's pad appears.
  * The rate limit is a pad probe dropping frames by arrival time (running
  * time), not by timestamp, so cameras whose clocks jump are still limited.
- * The elements' names come from element-catalog.h. */
+ * The thumbnail branch (thumbnail_width) runs in the decoder's streaming
+ * thread like the main one, behind its own 1 frame/s rate limit: a queue
+ * would add a thread per camera for well under a millisecond of work a
+ * second. The elements' names come from element-catalog.h. */
 #pragma once
 
 #include <gpurtsp/gpujpegenc.hpp>
@@ -65,6 +69,25 @@ std::vector<ElementSpec> decode_elements(const CameraConfig &camera, Decoder dec
 std::vector<ElementSpec> output_elements(const CameraConfig &camera, Decoder decoder,
                                          const std::string &jpeg_encoder = gpujpegenc::kFactory);
 
+/* The width of @camera's thumbnails, 0 for none: none for raw output
+ * formats (the Python API) and none where width already makes the frame no
+ * wider than thumbnail_width (frame.jpg?width= serves the frame then). */
+int thumbnail_width(const CameraConfig &camera);
+
+/* Thumbnails at most this often (frames per second). */
+constexpr int kThumbnailFps = 1;
+
+/* The thumbnail branch after the tee, from the element where its rate limit
+ * drops frames to its latestframesink (named kThumbnailSinkName): nvidia
+ * scales on the GPU with gpunv12torgb and encodes with @jpeg_encoder (a
+ * scaling one: gpujpegenc, ElementCatalog::thumbnail_encoder()); software
+ * scales with videoscale and encodes with jpegenc. Empty when
+ * thumbnail_width() is 0, or for nvidia without an encoder (@jpeg_encoder
+ * empty). */
+std::vector<ElementSpec> thumbnail_elements(const CameraConfig &camera, Decoder decoder,
+                                            const std::string &jpeg_encoder = gpujpegenc::kFactory);
+inline constexpr char kThumbnailSinkName[] = "thumb";
+
 /* The software decoder of @codec: "avdec_h264", "avdec_h265". */
 std::string software_decoder_factory(Codec codec);
 
@@ -72,6 +95,7 @@ std::string software_decoder_factory(Codec codec);
  * shown as "***". The rate limit appears as the equivalent videorate. */
 std::string launch_line(const CameraConfig &camera, Codec codec, Decoder decoder,
                         const std::string &decoder_factory,
-                        const std::string &jpeg_encoder = gpujpegenc::kFactory);
+                        const std::string &jpeg_encoder = gpujpegenc::kFactory,
+                        const std::string &thumbnail_encoder = gpujpegenc::kFactory);
 
 } // namespace gpurtsp::launch

@@ -34,6 +34,8 @@ void add_camera(JsonBuilder *builder, const CameraStatus &status) {
   json_builder_add_int_value(builder, status.width);
   json_builder_set_member_name(builder, "height");
   json_builder_add_int_value(builder, status.height);
+  json_builder_set_member_name(builder, "thumbnail_width");
+  json_builder_add_int_value(builder, status.thumbnail_width);
   add_string_or_null(builder, "codec", status.codec);
   add_string_or_null(builder, "decoder", status.decoder);
   json_builder_set_member_name(builder, "gpu");

@@ -430,7 +430,7 @@ void HttpServer::serve_camera(SoupServerMessage *msg, std::string_view rest) {
   if (resource.empty()) {
     respond(msg, SOUP_STATUS_OK, kJson, camera_json(*status));
   } else if (resource == "frame.jpg") {
-    serve_frame(msg, *id);
+    serve_frame(msg, *status);
   } else if (streamer_.full()) {
     soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Retry-After", "5");
     respond_error(msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "too many streams");
@@ -467,9 +467,25 @@ void HttpServer::change_camera(SoupServerMessage *msg, std::string_view method,
   respond(msg, result.status, kJson, status ? camera_json(*status) : "{}");
 }
 
-void HttpServer::serve_frame(SoupServerMessage *msg, const std::string &id) {
+void HttpServer::serve_frame(SoupServerMessage *msg, const CameraStatus &status) {
+  std::optional<int> width;
+  const char *query = g_uri_get_query(soup_server_message_get_uri(msg));
+  if (query && *query) {
+    std::string error;
+    width = parse_frame_width(query, error);
+    if (!width) {
+      respond_error(msg, SOUP_STATUS_BAD_REQUEST, error);
+      return;
+    }
+  }
   std::int64_t arrival_us = -1;
-  g_autoptr(GBytes) jpeg = map_sample(registry_.latest_jpeg(id, arrival_us));
+  g_autoptr(GBytes) jpeg = nullptr;
+  /* A thumbnail for any width it covers; the full frame for a wider one,
+   * and where the camera makes no thumbnail (yet). */
+  if (width && *width <= status.thumbnail_width)
+    jpeg = map_sample(registry_.latest_thumbnail(status.id, arrival_us));
+  if (!jpeg)
+    jpeg = map_sample(registry_.latest_jpeg(status.id, arrival_us));
   SoupMessageHeaders *headers = soup_server_message_get_response_headers(msg);
   if (!jpeg) {
     soup_message_headers_replace(headers, "Retry-After", "1");

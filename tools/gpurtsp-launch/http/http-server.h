@@ -66,7 +66,9 @@ private:
   void serve_camera(SoupServerMessage *msg, std::string_view rest);
   void change_camera(SoupServerMessage *msg, std::string_view method, const std::string &id);
   void serve_shard(SoupServerMessage *msg);
-  void serve_frame(SoupServerMessage *msg, const std::string &id);
+  /* frame.jpg: the full frame, or with ?width= no more than the camera's
+   * thumbnail width, the thumbnail (docs/http-api.md). */
+  void serve_frame(SoupServerMessage *msg, const CameraStatus &status);
   unsigned prune_connections();
 
   static void on_early(SoupServer *, SoupServerMessage *msg, const char *, GHashTable *,

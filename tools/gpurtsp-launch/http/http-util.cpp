@@ -56,6 +56,44 @@ std::optional<std::string> percent_decode(std::string_view text) {
   return decoded;
 }
 
+std::optional<int> parse_frame_width(std::string_view query, std::string &error) {
+  const std::string range =
+      "expected a whole number of pixels from 1 to " + std::to_string(kMaxFrameWidth);
+  std::optional<int> width;
+  size_t start = 0;
+  while (start <= query.size()) {
+    const size_t end = std::min(query.find('&', start), query.size());
+    const std::string_view parameter = query.substr(start, end - start);
+    start = end + 1;
+    const size_t equals = parameter.find('=');
+    const std::optional<std::string> name = percent_decode(parameter.substr(0, equals));
+    if (!name || *name != "width") {
+      error = "unknown query parameter \"" + (name ? name->substr(0, 32) : std::string("?")) +
+              "\" (frame.jpg takes only width)";
+      return std::nullopt;
+    }
+    if (width) {
+      error = "width given twice";
+      return std::nullopt;
+    }
+    const std::optional<std::string> value = equals == std::string_view::npos
+                                                 ? std::nullopt
+                                                 : percent_decode(parameter.substr(equals + 1));
+    int number = 0;
+    bool valid = value && !value->empty() && value->size() <= 4;
+    for (char c : valid ? *value : std::string()) {
+      valid = valid && g_ascii_isdigit(c);
+      number = number * 10 + (c - '0');
+    }
+    if (!valid || number < 1 || number > kMaxFrameWidth) {
+      error = "width: " + range;
+      return std::nullopt;
+    }
+    width = number;
+  }
+  return width;
+}
+
 std::string error_json(std::string_view message) {
   return change_error_json(message, {}, {});
 }

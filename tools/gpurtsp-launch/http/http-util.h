@@ -21,6 +21,14 @@ std::optional<std::string_view> bearer_token(const char *authorization);
 /* Decodes %XX escapes; nullopt for a malformed escape or an encoded NUL. */
 std::optional<std::string> percent_decode(std::string_view text);
 
+/* The most ?width= frame.jpg takes. */
+constexpr int kMaxFrameWidth = 7680;
+
+/* frame.jpg's query, @query ("width=320", escapes undone): the width asked
+ * for, 1 to kMaxFrameWidth; nullopt and a one-line @error for anything
+ * else (another parameter, a repeated one, not a whole number). */
+std::optional<int> parse_frame_width(std::string_view query, std::string &error);
+
 /* {"error": "<message>"} with @message escaped. */
 std::string error_json(std::string_view message);
 
