@@ -232,6 +232,25 @@ def test_api(launcher_path):
         response, body = launcher.get('/api/cameras/nope/frame.jpg')
         assert response.status == 404 and json.loads(body) == {'error': 'unknown camera'}
 
+        # Thumbnails: made in the pipeline, 320 wide with the frame's aspect
+        # ratio (the demo's 640x360 makes 320x180), for any width up to 320;
+        # a wider one gets the full frame.
+        camera = cameras[0]
+        assert camera['thumbnail_width'] == 320, camera
+        for width in (320, 100):
+            response, body = launcher.get('/api/cameras/demo0/frame.jpg?width=%d' % width)
+            assert response.status == 200, (response.status, body)
+            assert response.getheader('Content-Type') == 'image/jpeg'
+            assert 0 <= int(response.getheader('X-Frame-Age-Ms')) < 10000
+            assert decode_jpeg(body) == (320, 320 * camera['height'] // camera['width']), width
+        response, body = launcher.get('/api/cameras/demo0/frame.jpg?width=321')
+        assert decode_jpeg(body) == (camera['width'], camera['height'])
+        for query, error in (('width=0', 'width: expected a whole number of pixels from 1 to 7680'),
+                             ('width=abc', 'width: expected a whole number of pixels from 1 to 7680'),
+                             ('w=320', 'unknown query parameter "w" (frame.jpg takes only width)')):
+            response, body = launcher.get('/api/cameras/demo0/frame.jpg?' + query)
+            assert response.status == 400 and json.loads(body) == {'error': error}, (query, body)
+
         response, body = launcher.get('/metrics')
         assert response.status == 200
         text = body.decode()
@@ -317,7 +336,11 @@ def test_wall(launcher_path):
         launcher.stop()
     assert sorted(t['id'] for t in tiles) == sorted(c['id'] for c in cameras), tiles
     assert len(loaded) >= WALL_CAMERAS, 'thumbnails rendered: %d\n%s' % (len(loaded), tiles)
-    sizes = {c['id']: (c['width'], c['height']) for c in cameras}
+    # The tiles show the pipeline's thumbnails (frame.jpg?width=320), not the
+    # demo's 640x360 frames.
+    sizes = {c['id']: (c['thumbnail_width'], c['thumbnail_width'] * c['height'] // c['width'])
+             for c in cameras}
+    assert all(c['width'] > c['thumbnail_width'] > 0 for c in cameras), cameras
     assert all((t['width'], t['height']) == sizes[t['id']] for t in loaded), (loaded, sizes)
     print('ok: %d thumbnails rendered' % len(loaded))
     return 0
@@ -333,10 +356,10 @@ WALL_STATE_JS = """
     const r = t.getBoundingClientRect();
     return r.bottom > -100 && r.top < innerHeight + 100 && r.right > -100 && r.left < innerWidth + 100;
   });
-  const fetched = performance.getEntriesByType('resource')
-    .map((e) => decodeURIComponent(new URL(e.name).pathname))
-    .filter((p) => p.endsWith('/frame.jpg'))
-    .map((p) => p.split('/')[3]);
+  const frames = performance.getEntriesByType('resource')
+    .map((e) => new URL(e.name))
+    .filter((u) => u.pathname.endsWith('/frame.jpg'));
+  const fetched = frames.map((u) => decodeURIComponent(u.pathname).split('/')[3]);
   return JSON.stringify({
     ready_ms: Number(document.body.dataset.readyMs || -1),
     tiles: tiles.length,
@@ -345,6 +368,7 @@ WALL_STATE_JS = """
     streaming_tiles: tiles.filter((t) => t.classList.contains('state-streaming')).length,
     on_screen: onScreen.map((t) => t.dataset.id),
     fetched: Array.from(new Set(fetched)),
+    queries: Array.from(new Set(frames.map((u) => u.search))),
     full_hidden: document.getElementById('full').hidden,
     full_state: (document.querySelector('#full-status dd[data-field=state]') || {}).textContent,
   });
@@ -418,6 +442,8 @@ def test_wall_scale(launcher_path, loadgen_path):
             print('thumbnails: %d tiles on screen, %d cameras fetched' % (len(on_screen),
                                                                           len(fetched)))
             assert fetched, 'no thumbnail fetched'
+            # Tiles ask for the pipeline's thumbnails, never the full frame.
+            assert state['queries'] == ['?width=320'], state['queries']
             assert fetched <= on_screen, 'fetched off-screen tiles: %s' % (fetched - on_screen)
             assert fetched <= set(live), fetched
             assert not fetched & {'cam%03d' % i for i in range(SCALE_CAMERAS - 8, SCALE_CAMERAS)}
@@ -446,6 +472,12 @@ def test_wall_scale(launcher_path, loadgen_path):
                      "document.querySelector('.tile[data-id=cam000]').click()")
             state = json.loads(evaluate(browser, session, WALL_STATE_JS))
             assert not state['full_hidden'] and state['full_state'] == 'streaming', state
+            # The detail view shows the full frame.
+            deadline = time.monotonic() + 10
+            while '' not in state['queries'] and time.monotonic() < deadline:
+                time.sleep(0.2)
+                state = json.loads(evaluate(browser, session, WALL_STATE_JS))
+            assert '' in state['queries'], state['queries']
         finally:
             browser.close()
     finally:

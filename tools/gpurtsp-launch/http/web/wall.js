@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 // Camera wall: a tile per camera from /api/cameras, thumbnails refreshed from
-// frame.jpg for the tiles on screen only (IntersectionObserver), so a
-// thousand cameras cost what the twenty in view cost. A summary of the
+// frame.jpg?width=320 (small JPEGs the cameras' pipelines make once a
+// second; the detail view takes the full frame) for the tiles on screen only
+// (IntersectionObserver), so a thousand cameras cost what the twenty in view
+// cost. A summary of the
 // states, filter by state, search by id and sort find the broken ones; a
 // click opens the camera's frame and status. Frames are fetched (not
 // <img src>) so the bearer token can go in a header; the token comes from
@@ -9,6 +11,7 @@
 'use strict';
 
 const THUMB_INTERVAL_MS = 1000;
+const THUMB_WIDTH = 320; // the launcher's default thumbnail_width
 const STATUS_INTERVAL_MS = 2000;
 const FULL_INTERVAL_MS = 200;
 const MAX_IN_FLIGHT = 4;
@@ -179,9 +182,10 @@ function refreshStatus() {
     .finally(() => setTimeout(refreshStatus, STATUS_INTERVAL_MS));
 }
 
-// Replaces @img's picture with the camera's newest frame.
-function loadFrame(id, img, previousUrl) {
-  return request(cameraPath(id) + '/frame.jpg')
+// Replaces @img's picture with the camera's newest frame, or with its
+// thumbnail where @width is given.
+function loadFrame(id, img, previousUrl, width) {
+  return request(cameraPath(id) + '/frame.jpg' + (width ? '?width=' + width : ''))
     .then((response) => (response.ok ? response.blob() : null))
     .then((blob) => {
       if (!blob) return previousUrl;
@@ -217,7 +221,7 @@ function pumpThumbnails() {
     if (inFlight >= MAX_IN_FLIGHT) continue;
     entry.loading = true;
     inFlight++;
-    loadFrame(id, entry.img, entry.url)
+    loadFrame(id, entry.img, entry.url, THUMB_WIDTH)
       .then((url) => { entry.url = url; })
       .catch(() => {})
       .finally(() => {
