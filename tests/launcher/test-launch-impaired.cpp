@@ -72,7 +72,8 @@ std::vector<uint8_t> render(int index) {
 void make_clip(const std::string &path) {
   g_autofree char *description = g_strdup_printf(
       "appsrc name=src format=time caps=video/x-raw,format=RGB,width=%d,height=%d,framerate=%d/1 "
-      "! videoconvert ! x264enc pass=quant quantizer=26 key-int-max=%d bframes=0 "
+      "! videoconvert ! video/x-raw,format=I420 ! x264enc pass=quant quantizer=26 key-int-max=%d "
+      "bframes=0 "
       "speed-preset=veryfast "
       "option-string=scenecut=0 ! video/x-h264,stream-format=byte-stream ! h264parse "
       "! filesink location=%s",

@@ -60,6 +60,7 @@ enum {
   PROP_QUALITY,
   PROP_MAX_ENCODERS,
   PROP_ENCODER_TIMEOUT,
+  PROP_RGB_444,
   PROP_STATS,
 };
 
@@ -148,6 +149,7 @@ struct GstGpuJpegEncPrivate {
   guint quality = kDefaultQuality;
   guint max_encoders = kDefaultMaxEncoders;
   guint encoder_timeout_ms = kDefaultEncoderTimeoutMs;
+  gboolean rgb_444 = FALSE;
 
   /* Streaming thread only (between start() and stop()). */
   std::unique_ptr<StreamState> state;
@@ -199,6 +201,9 @@ static void gst_gpu_jpeg_enc_set_property(GObject *object, guint prop_id, const 
   case PROP_ENCODER_TIMEOUT:
     priv->encoder_timeout_ms = g_value_get_uint(value);
     break;
+  case PROP_RGB_444:
+    priv->rgb_444 = g_value_get_boolean(value);
+    break;
   default:
     G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
     break;
@@ -227,6 +232,9 @@ static void gst_gpu_jpeg_enc_get_property(GObject *object, guint prop_id, GValue
     break;
   case PROP_ENCODER_TIMEOUT:
     g_value_set_uint(value, priv->encoder_timeout_ms);
+    break;
+  case PROP_RGB_444:
+    g_value_set_boolean(value, priv->rgb_444);
     break;
   default:
     G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
@@ -417,12 +425,16 @@ static bool gst_gpu_jpeg_enc_queue(StreamState &st, gpurtsp::JpegEncodeSlot &slo
 /* Encodes @input on @slot; on success @jpeg points at the JPEG in the slot's
  * pinned buffer. Needs the stream state's context current. */
 static bool gst_gpu_jpeg_enc_encode(GstGpuJpegEnc *self, gpurtsp::JpegEncodeSlot &slot,
-                                    GstBuffer *input, guint quality, const guint8 *&jpeg,
-                                    size_t &size, GpuError &failure) {
+                                    GstBuffer *input, guint quality, bool rgb_444,
+                                    const guint8 *&jpeg, size_t &size, GpuError &failure) {
   StreamState &st = *self->priv->state;
   const CUstream stream = slot.encoder().stream();
-  /* The slot's previous borrower may have asked for another quality. */
-  if (!slot.encoder().set_quality(static_cast<int>(quality), failure))
+  const bool rgb_input = st.path == InputPath::RGB_INTERLEAVED || st.path == InputPath::RGB_PLANAR;
+  /* The slot's previous borrower may have asked for another quality or
+   * sampling. */
+  if (!slot.encoder().set_quality(static_cast<int>(quality), failure) ||
+      !slot.encoder().set_sampling(
+          rgb_input && rgb_444 ? nvjpeg::NVJPEG_CSS_444 : nvjpeg::NVJPEG_CSS_420, failure))
     return false;
 
   gpurtsp::MappedVideoFrame mapped;
@@ -467,9 +479,11 @@ static GstFlowReturn gst_gpu_jpeg_enc_handle_frame(GstVideoEncoder *encoder,
   auto priv = self->priv;
   StreamState &st = *priv->state;
   guint quality;
+  bool rgb_444;
   {
     std::lock_guard<std::mutex> guard(priv->settings_lock);
     quality = priv->quality;
+    rgb_444 = priv->rgb_444;
   }
 
   JpegEncoderPool::Slots::Lease slot;
@@ -503,8 +517,8 @@ static GstFlowReturn gst_gpu_jpeg_enc_handle_frame(GstVideoEncoder *encoder,
       gst_video_encoder_finish_frame(encoder, frame);
       return GST_FLOW_ERROR;
     }
-    encoded =
-        gst_gpu_jpeg_enc_encode(self, *slot, frame->input_buffer, quality, jpeg, size, failure);
+    encoded = gst_gpu_jpeg_enc_encode(self, *slot, frame->input_buffer, quality, rgb_444, jpeg,
+                                      size, failure);
   }
   if (!encoded) {
     /* A slot that failed once is not trusted again. */
@@ -555,6 +569,14 @@ static void gst_gpu_jpeg_enc_class_init(GstGpuJpegEncClass *klass) {
                         kDefaultQuality,
                         static_cast<GParamFlags>(G_PARAM_READWRITE | GST_PARAM_MUTABLE_PLAYING |
                                                  G_PARAM_STATIC_STRINGS)));
+  g_object_class_install_property(
+      object_class, PROP_RGB_444,
+      g_param_spec_boolean(property::kRgb444, "RGB 4:4:4",
+                           "Keep every pixel's chroma (4:4:4 JPEG) for RGB input: about twice the "
+                           "bytes, no chroma averaging; 4:2:0 input always gives 4:2:0",
+                           FALSE,
+                           static_cast<GParamFlags>(G_PARAM_READWRITE | GST_PARAM_MUTABLE_PLAYING |
+                                                    G_PARAM_STATIC_STRINGS)));
   g_object_class_install_property(
       object_class, PROP_MAX_ENCODERS,
       g_param_spec_uint(property::kMaxEncoders, "Max encoders",

@@ -105,6 +105,16 @@ bool NvjpegEncoder::set_quality(int quality, GpuError &error) {
   return true;
 }
 
+bool NvjpegEncoder::set_sampling(nvjpegChromaSubsampling_t sampling, GpuError &error) {
+  if (sampling == sampling_)
+    return true;
+  if (!check(api_.nvjpegEncoderParamsSetSamplingFactors(params_, sampling, stream()),
+             "nvjpegEncoderParamsSetSamplingFactors", error))
+    return false;
+  sampling_ = sampling;
+  return true;
+}
+
 bool NvjpegEncoder::encode_yuv420(const nvjpegImage_t &planar, int width, int height,
                                   GpuError &error) {
   return check(api_.nvjpegEncodeYUV(handle_->get(), state_, params_, &planar, NVJPEG_CSS_420, width,
@@ -134,7 +144,8 @@ bool NvjpegEncoder::retrieve(int width, int height, const guint8 *&data, size_t 
      * it needs is read inside the call) and one synchronise makes it
      * visible. The bound is a host-side computation, redone only when the
      * size or quality changes. */
-    if (width != bound_width_ || height != bound_height_ || quality_ != bound_quality_) {
+    if (width != bound_width_ || height != bound_height_ || quality_ != bound_quality_ ||
+        sampling_ != bound_sampling_) {
       size_t bound = 0;
       if (!check(api_.nvjpegEncodeGetBufferSize(handle_->get(), params_, width, height, &bound),
                  "nvjpegEncodeGetBufferSize", error))
@@ -143,6 +154,7 @@ bool NvjpegEncoder::retrieve(int width, int height, const guint8 *&data, size_t 
       bound_width_ = width;
       bound_height_ = height;
       bound_quality_ = quality_;
+      bound_sampling_ = sampling_;
     }
     if (bitstream_.size() < bound_ && !bitstream_.ensure(ctx_, bitstream_capacity(bound_), error))
       return false;

@@ -59,6 +59,9 @@ public:
 
   /* Applies to the next encode; a no-op when @quality is already set. */
   bool set_quality(int quality, GpuError &error);
+  /* The JPEG's chroma sampling from the next encode on (4:2:0 until set);
+   * a no-op when already set. 4:2:0 input always needs 4:2:0. */
+  bool set_sampling(nvjpeg::nvjpegChromaSubsampling_t sampling, GpuError &error);
 
   /* Queue the encode of one image on stream(). The source must stay valid
    * until retrieve() returns. */
@@ -82,6 +85,7 @@ private:
   nvjpeg::nvjpegEncoderState_t state_ = nullptr;
   nvjpeg::nvjpegEncoderParams_t params_ = nullptr;
   int quality_ = 0; /* what params_ holds; 0 = nvJPEG's default */
+  nvjpeg::nvjpegChromaSubsampling_t sampling_ = nvjpeg::NVJPEG_CSS_420; /* likewise */
   /* Reused for every frame: grows to the largest bound (or JPEG) seen,
    * never per frame. */
   PinnedBuffer bitstream_;
@@ -92,6 +96,7 @@ private:
   /* The bound and what it was computed for. */
   size_t bound_ = 0;
   int bound_width_ = 0, bound_height_ = 0, bound_quality_ = -1;
+  nvjpeg::nvjpegChromaSubsampling_t bound_sampling_ = nvjpeg::NVJPEG_CSS_420;
 };
 
 } // namespace gpurtsp

@@ -109,7 +109,10 @@ private:
     GError *error = nullptr;
     const char *description =
         device_ >= 0
-            ? "appsrc name=src format=time ! gpujpegenc name=enc ! appsink name=sink sync=false"
+            /* rgb-444: RGB tensors keep every pixel's chroma, as the CPU
+             * path's jpegenc does for RGB; NV12 stays 4:2:0. */
+            ? "appsrc name=src format=time ! gpujpegenc name=enc rgb-444=true ! appsink "
+              "name=sink sync=false"
             /* Through RGB: jpegenc would store YUV input's limited-range
              * samples as they are in a JFIF (full-range) JPEG. */
             : "appsrc name=src format=time ! videoconvert ! video/x-raw,format=RGB "

@@ -21,6 +21,7 @@ inline constexpr const char *kCudaDeviceId = kCudaDeviceIdProperty;
 inline constexpr char kQuality[] = "quality";                /* guint 1..100 */
 inline constexpr char kMaxEncoders[] = "max-encoders";       /* guint: the pool's cap */
 inline constexpr char kEncoderTimeout[] = "encoder-timeout"; /* guint ms */
+inline constexpr char kRgb444[] = "rgb-444";                 /* gboolean */
 inline constexpr const char *kStats = kStatsProperty;        /* GstStructure, read-only */
 } // namespace property
 
