@@ -6,6 +6,7 @@
 
 #include <gst/gst.h>
 
+#include <functional>
 #include <set>
 #include <string>
 #include <vector>
@@ -27,6 +28,23 @@ inline bool nvidia_decoding_works(std::string &reason) {
   settings.decoder = launch::DecoderChoice::Nvidia;
   settings.gpu = 0;
   return elements.resolve(settings, gpus, reason) == launch::Decoder::Nvidia;
+}
+
+/* The tests' --decoder option, software (default) or nvidia: sets @choice,
+ * and for nvidia the runner's probe (@probe_what, @probe: the requirements
+ * of gpu-test-runner.h). Returns 0, or 2 after saying what is wrong. */
+inline int apply_decoder_option(const char *decoder, launch::DecoderChoice &choice,
+                                const char *&probe_what,
+                                std::function<bool(std::string &)> &probe) {
+  if (g_strcmp0(decoder, "nvidia") == 0) {
+    choice = launch::DecoderChoice::Nvidia;
+    probe_what = "NVIDIA decoder";
+    probe = nvidia_decoding_works;
+  } else if (decoder && g_strcmp0(decoder, "software") != 0) {
+    g_printerr("--decoder: software or nvidia\n");
+    return 2;
+  }
+  return 0;
 }
 
 /* The GstCudaContext @context carries (transfer none), nullptr if none. */

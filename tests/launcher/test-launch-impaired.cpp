@@ -435,15 +435,7 @@ static int requirements(gputest::Requirements &req, int &argc, char **&argv) {
   }
   if (seconds > 0)
     loss_seconds = seconds;
-  if (g_strcmp0(decoder, "nvidia") == 0) {
-    decoder_choice = DecoderChoice::Nvidia;
-    req.probe_what = "NVIDIA decoder";
-    req.probe = gpurtsp::test::nvidia_decoding_works;
-  } else if (decoder && g_strcmp0(decoder, "software") != 0) {
-    g_printerr("--decoder: software or nvidia\n");
-    return 2;
-  }
-  return 0;
+  return gpurtsp::test::apply_decoder_option(decoder, decoder_choice, req.probe_what, req.probe);
 }
 
 GPUTEST_MAIN("launch-impaired", launch_impaired_suite, requirements)
