@@ -193,6 +193,8 @@ def test_routes(launcher_path, loadgen, directory):
             ({'url': 'rtsp://'}, 'url', None),
             ({'url': loadgen.url(2), 'fps': 500}, 'fps', '500 is out of range (0 to 120)'),
             ({'url': loadgen.url(2), 'fps': 'fast'}, 'fps', 'expected an integer'),
+            ({'url': loadgen.url(2), 'thumbnail_width': 8}, 'thumbnail_width',
+             '8 is out of range (0, or 16 to 1920)'),
             ({'url': loadgen.url(2), 'latency': 5}, 'latency', 'unknown key (did you mean'),
             ({'url': loadgen.url(2), 'decoder': 'gpu'}, 'decoder', 'unknown value "gpu"'),
             ({'url': loadgen.url(2), 'id': 'other'}, 'id', 'is not the id in the URL'),

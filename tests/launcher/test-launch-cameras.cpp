@@ -283,6 +283,9 @@ GST_START_TEST(test_reconnects_after_server_restart) {
     fixture.server().stop();
     assert_state(launch, "door", CameraState::Reconnecting, 15);
     fail_if(launch.status("door").last_error.empty());
+    /* The newest thumbnail stays served too. */
+    int64_t thumbnail_us = -1;
+    fail_unless(launch.manager->latest_thumbnail("door", thumbnail_us) != nullptr);
     run_for(2);
     fixture.server().start();
     const int64_t back_us = g_get_monotonic_time();
