@@ -960,9 +960,10 @@ GST_START_TEST(test_blocked_camera_skips_its_backlog) {
   const uint64_t frames = counts.frames - counts.frames_at_release;
   gst_element_set_state(pipeline, GST_STATE_NULL);
   gst_object_unref(pipeline);
-  /* What the 200 ms latency holds (3 frames at 15 fps) may come on top;
-   * the backlog would be 45. */
-  fail_unless(sent > 0 && frames <= sent + 4,
+  /* What the 200 ms latency holds (3 frames at 15 fps) may come on top,
+   * and 1.26's jitterbuffer lets a few more through at release (50 for 45
+   * sent in Debian 13's CI pass); the backlog would be 45 more. */
+  fail_unless(sent > 0 && frames <= sent + 8,
               "%" G_GUINT64_FORMAT
               " frames out of the parser while the source sent %" G_GUINT64_FORMAT,
               frames, sent);
