@@ -46,8 +46,8 @@ size_t context_stack_bytes() {
     if (g_ascii_string_to_unsigned(env, 10, 0, 1 << 20, &bytes, nullptr))
       return static_cast<size_t>(bytes);
     init_debug();
-    GST_WARNING("GPURTSP_CUDA_STACK_BYTES=%s is not a number of bytes up to 1 MiB; using %zu",
-                env, kKernelStackBytes);
+    GST_WARNING("GPURTSP_CUDA_STACK_BYTES=%s is not a number of bytes up to 1 MiB; using %zu", env,
+                kKernelStackBytes);
   }
   return kKernelStackBytes;
 }
