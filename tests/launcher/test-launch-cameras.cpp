@@ -35,6 +35,7 @@
 #include "gpu-test-util.h"
 #include "gpu-resources.h"
 #include "jpeg-check.hpp"
+#include "main-loop-wait.h"
 #include "pipeline-description.h"
 #include "core/library-loader.h"
 #include "rtsp-fixture.hpp"
@@ -46,26 +47,11 @@
 using namespace gpurtsp::launch;
 using gpurtsp::test::camera_options;
 using gpurtsp::test::RtspFixture;
+using gpurtsp::test::run_for;
+using gpurtsp::test::wait_for;
 
 static DecoderChoice decoder_choice = DecoderChoice::Software;
 static const char *loadgen_path = nullptr;
-
-/* Runs the default main context (the cameras' bus watches and ticks) until
- * @done or @timeout_s; returns @done(). */
-static bool wait_for(const std::function<bool()> &done, double timeout_s) {
-  const gint64 deadline = g_get_monotonic_time() + gint64(timeout_s * G_USEC_PER_SEC);
-  /* Wakes the loop so @done is checked often, not only at the 1 s ticks. */
-  const guint wake = g_timeout_add(
-      50, [](gpointer) -> gboolean { return G_SOURCE_CONTINUE; }, nullptr);
-  while (!done() && g_get_monotonic_time() < deadline)
-    g_main_context_iteration(nullptr, TRUE);
-  g_source_remove(wake);
-  return done();
-}
-
-static void run_for(double seconds) {
-  wait_for([] { return false; }, seconds);
-}
 
 static CameraConfig camera(const std::string &id, const std::string &url) {
   std::string error;

@@ -28,6 +28,7 @@
 #include "element-catalog.h"
 #include "gpu-resources.h"
 #include "impair-proxy.hpp"
+#include "main-loop-wait.h"
 #include "rtsp-fixture.hpp"
 
 /* Last: check.h defines fail(), which breaks <ios> included after it. */
@@ -36,6 +37,8 @@
 using namespace gpurtsp::launch;
 using gpurtsp::test::ImpairProfile;
 using gpurtsp::test::ImpairProxy;
+using gpurtsp::test::run_for;
+using gpurtsp::test::wait_for;
 
 static DecoderChoice decoder_choice = DecoderChoice::Software;
 static double loss_seconds = 60;
@@ -199,18 +202,6 @@ double psnr(const std::vector<uint8_t> &served, const std::vector<uint8_t> &refe
   return mse == 0 ? 99.0 : 10 * std::log10(255.0 * 255.0 / mse);
 }
 
-/* Runs the default main context (the cameras' bus watches and ticks) until
- * @done or @timeout_s; returns @done(). */
-bool wait_for(const std::function<bool()> &done, double timeout_s) {
-  const gint64 deadline = g_get_monotonic_time() + gint64(timeout_s * G_USEC_PER_SEC);
-  const guint wake = g_timeout_add(
-      20, [](gpointer) -> gboolean { return G_SOURCE_CONTINUE; }, nullptr);
-  while (!done() && g_get_monotonic_time() < deadline)
-    g_main_context_iteration(nullptr, TRUE);
-  g_source_remove(wake);
-  return done();
-}
-
 struct CameraUnderTest {
   CameraUnderTest(const char *id_, Transport transport_, DecodeMode decode_)
       : id(id_), transport(transport_), decode(decode_) {}
@@ -320,7 +311,7 @@ GST_START_TEST(test_impaired_network) {
     return true;
   };
   fail_unless(wait_for(all_streaming, 30), "not every camera streams through a clean proxy");
-  wait_for([] { return false; }, 3);
+  run_for(3);
   for (const CameraUnderTest &camera : cameras)
     fail_unless(camera.checked > 0 && camera.corrupt == 0, "%s through a clean proxy: %s",
                 camera.id.c_str(), camera.first_failure.c_str());
@@ -347,7 +338,7 @@ GST_START_TEST(test_impaired_network) {
       std::map<std::string, uint64_t> frames;
       for (const CameraUnderTest &camera : cameras)
         frames[camera.id] = status(camera).frames;
-      wait_for([] { return false; }, std::min(10.0, phase.seconds - done));
+      run_for(std::min(10.0, phase.seconds - done));
       for (const CameraUnderTest &camera : cameras)
         fail_unless(status(camera).frames > frames[camera.id], "%s: no frame for 10 s under %s",
                     camera.id.c_str(), phase.name);
@@ -380,7 +371,7 @@ GST_START_TEST(test_impaired_network) {
               "not every camera reconnected within %d s of a stall", kStallTimeoutS + 5);
   proxy.set_stalled(false);
   fail_unless(wait_for(all_streaming, 40), "not every camera streams again after the stall");
-  wait_for([] { return false; }, 3);
+  run_for(3);
 
   g_source_remove(checker);
   uint64_t served = 0, checked = 0, corrupt = 0, dropped_full = 0;

@@ -15,6 +15,7 @@
 
 #include "camera-manager.h"
 #include "config.h"
+#include "main-loop-wait.h"
 #include "rtsp-fixture.hpp"
 
 /* Last: check.h defines fail(), which breaks <ios> included after it. */
@@ -240,12 +241,14 @@ GST_START_TEST(test_password_never_shown) {
     const Config config = load_config(config_path);
     CameraManager manager(config.cameras, elements, gpus);
     manager.start();
-    const gint64 deadline = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
     auto state = [&](const char *id) { return manager.find(id)->state; };
-    while (g_get_monotonic_time() < deadline && (state("good") != CameraState::Streaming ||
-                                                 state("rejected") != CameraState::Unauthorized ||
-                                                 state("unreachable") != CameraState::Reconnecting))
-      g_main_context_iteration(nullptr, TRUE);
+    gpurtsp::test::wait_for(
+        [&] {
+          return state("good") == CameraState::Streaming &&
+                 state("rejected") == CameraState::Unauthorized &&
+                 state("unreachable") == CameraState::Reconnecting;
+        },
+        30);
     for (const CameraStatus &status : manager.list()) {
       const std::string text = status.id + " " + camera_state_name(status.state) + " " +
                                status.last_error + " " + status.codec + " " + status.decoder;
