@@ -320,18 +320,22 @@ int run_cameras(const Config &config, ElementCatalog &elements, GpuResources &gp
   http_options.token = config.http.token;
   http_options.shard = shard;
   http_options.editor = live ? &*live : nullptr;
+  /* Before the server says it listens: a supervisor may stop the process
+   * as soon as it reads that line. */
+  g_autoptr(GMainLoop) loop = g_main_loop_new(nullptr, FALSE);
+  const guint sigint = g_unix_signal_add(SIGINT, on_stop_signal, loop);
+  const guint sigterm = g_unix_signal_add(SIGTERM, on_stop_signal, loop);
+  const guint sighup = g_unix_signal_add(SIGHUP, on_hangup, live ? &*live : nullptr);
   http::HttpServer http_server(manager, std::move(http_options));
   try {
     http_server.start();
   } catch (const std::runtime_error &e) {
     LAUNCH_ERROR("%s", e.what());
+    for (const guint source : {sigint, sigterm, sighup})
+      g_source_remove(source);
     return kExitRuntime;
   }
 
-  g_autoptr(GMainLoop) loop = g_main_loop_new(nullptr, FALSE);
-  const guint sigint = g_unix_signal_add(SIGINT, on_stop_signal, loop);
-  const guint sigterm = g_unix_signal_add(SIGTERM, on_stop_signal, loop);
-  const guint sighup = g_unix_signal_add(SIGHUP, on_hangup, live ? &*live : nullptr);
   std::optional<ConfigWatch> watch;
   if (options.watch_config && live)
     watch.emplace(*live);
