@@ -19,6 +19,8 @@ import tempfile
 import threading
 import time
 
+from launcher_process import LauncherProcess
+
 TOKEN = 'test-token-123'
 PASSWORD = 'S3cret-Pa55-9921'
 SERVER_CAMERAS = 8
@@ -47,8 +49,8 @@ class Loadgen:
         self.process.wait(20)
 
 
-class Launcher:
-    """gpurtsp-launch --config PATH; learns its port from the log."""
+class Launcher(LauncherProcess):
+    """gpurtsp-launch --config PATH."""
 
     def __init__(self, path, config, *extra, churn=False):
         env = dict(os.environ, CAM_PASSWORD=PASSWORD)
@@ -59,29 +61,7 @@ class Launcher:
             # not fatal here, and no other CRITICAL allowed (see
             # criticals()).
             env['G_DEBUG'] = ''
-        self.process = subprocess.Popen(
-            [path, '--config', config, '--listen', '127.0.0.1:0', '--start-window', '0',
-             *extra],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
-        self.log = []
-        self.port = None
-        found = threading.Event()
-
-        def read_log():
-            for line in self.process.stderr:
-                self.log.append(line.rstrip())
-                match = re.search(r'http: listening on http://127\.0\.0\.1:(\d+)/', line)
-                if match:
-                    self.port = int(match.group(1))
-                    found.set()
-
-        threading.Thread(target=read_log, daemon=True).start()
-        if not found.wait(30):
-            self.kill()
-            raise AssertionError('no "http: listening on" line in:\n' + self.text())
-
-    def text(self):
-        return '\n'.join(self.log)
+        super().__init__([path, '--config', config, '--start-window', '0', *extra], env=env)
 
     def criticals(self):
         known = "gst_event_set_seqnum: assertion 'seqnum != GST_SEQNUM_INVALID' failed"
@@ -136,13 +116,6 @@ class Launcher:
             time.sleep(0.1)
         raise AssertionError('no log line matching %r:\n%s' % (pattern, self.text()))
 
-    def stop(self):
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(60)
-
-    def kill(self):
-        self.process.kill()
-        self.process.wait(30)
 
 
 def write(path, text):
@@ -283,7 +256,8 @@ def test_routes(launcher_path, loadgen, directory):
 
         # Persisted: the same set after a restart, and after SIGKILL right
         # after a 2xx.
-        assert launcher.stop() == 0
+        code = launcher.stop()
+        assert code == 0, (code, launcher.text())
         launcher = Launcher(launcher_path, config)
         assert sorted(launcher.cameras()) == ['door', 'gate', 'yard']
         expect(launcher.request('PUT', '/api/cameras/late', {'url': loadgen.url(5)}), 201)
@@ -314,7 +288,8 @@ def test_no_token(launcher_path, loadgen, directory):
         assert list(launcher.cameras()) == ['lobby']
         assert not os.path.exists(os.path.join(directory, 'open.overlay.yaml'))
     finally:
-        assert launcher.stop() == 0
+        code = launcher.stop()
+        assert code == 0, (code, launcher.text())
     print('ok: changes refused without a token')
 
 
@@ -344,12 +319,15 @@ def test_concurrent(launcher_path, loadgen, directory):
     finally:
         assert launcher.stop() == 0, launcher.text()
     assert not launcher.criticals(), launcher.criticals()
-    # What the API showed is what a restart loads.
-    launcher = Launcher(launcher_path, config)
+    # What the API showed is what a restart loads. Stopped at once, while
+    # its cameras connect: rtspsrc's CRITICAL again (churn).
+    launcher = Launcher(launcher_path, config, churn=True)
     try:
         assert sorted(launcher.cameras()) == api, (sorted(launcher.cameras()), api)
     finally:
-        assert launcher.stop() == 0
+        code = launcher.stop()
+        assert code == 0, (code, launcher.text())
+    assert not launcher.criticals(), launcher.criticals()
     print('ok: 50 concurrent PUT/DELETE: %d cameras, the same after a restart' % len(api))
 
 
@@ -394,7 +372,8 @@ def test_reload(launcher_path, loadgen, directory, watch):
             # The same config again: nothing restarts.
             reload(text, r'reload: 0 added, 0 changed, 0 removed, 3 unchanged')
     finally:
-        assert launcher.stop() == 0
+        code = launcher.stop()
+        assert code == 0, (code, launcher.text())
     print('ok: %s: unchanged kept streaming (frames %d -> %d, reconnects 0), changed, removed, '
           'added, invalid refused' % ('--watch-config' if watch else 'SIGHUP',
                                       before['keep']['frames'], after['frames']))

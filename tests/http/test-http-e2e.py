@@ -31,35 +31,19 @@ import gi
 gi.require_version('Gst', '1.0')
 from gi.repository import Gst  # noqa: E402
 
+from launcher_process import LauncherProcess  # noqa: E402
+
 SKIP = 77
 CAMERAS = 8
 WALL_CAMERAS = 8
 SCALE_CAMERAS = 1000
 
 
-class Launcher:
-    """The launcher as a subprocess; learns its port from the log."""
+class Launcher(LauncherProcess):
+    """The launcher with --demo cameras (or @args)."""
 
     def __init__(self, path, cameras, args=None):
-        self.process = subprocess.Popen(
-            [path, *(args or ['--demo', str(cameras)]), '--listen', '127.0.0.1:0'],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        self.log = []
-        self.port = None
-        found = threading.Event()
-
-        def read_log():
-            for line in self.process.stderr:
-                self.log.append(line.rstrip())
-                match = re.search(r'http: listening on http://127\.0\.0\.1:(\d+)/', line)
-                if match:
-                    self.port = int(match.group(1))
-                    found.set()
-
-        threading.Thread(target=read_log, daemon=True).start()
-        if not found.wait(30):
-            self.stop()
-            raise AssertionError('no "http: listening on" line in:\n' + '\n'.join(self.log))
+        super().__init__([path, *(args or ['--demo', str(cameras)])])
 
     def get(self, path):
         connection = http.client.HTTPConnection('127.0.0.1', self.port, timeout=20)
@@ -84,9 +68,6 @@ class Launcher:
             time.sleep(0.5)
         raise AssertionError('cameras not streaming: %s\n%s' % (cameras, '\n'.join(self.log)))
 
-    def stop(self):
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(60)
 
 
 def decode_jpeg(data):
@@ -517,13 +498,13 @@ def init_gstreamer():
 
 
 def main():
-    registry = init_gstreamer()  # noqa: F841 (removed at exit)
-    if len(sys.argv) > 2 and sys.argv[2] == '--wall':
-        return test_wall(sys.argv[1])
-    if len(sys.argv) > 3 and sys.argv[2] == '--wall-scale':
-        return test_wall_scale(sys.argv[1], sys.argv[3])
-    test_api(sys.argv[1])
-    return 0
+    with init_gstreamer():  # the registry file goes at the end
+        if len(sys.argv) > 2 and sys.argv[2] == '--wall':
+            return test_wall(sys.argv[1])
+        if len(sys.argv) > 3 and sys.argv[2] == '--wall-scale':
+            return test_wall_scale(sys.argv[1], sys.argv[3])
+        test_api(sys.argv[1])
+        return 0
 
 
 if __name__ == '__main__':
