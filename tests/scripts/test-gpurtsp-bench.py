@@ -3,7 +3,9 @@
 """Runs tools/scripts/gpurtsp-bench with the software decoder at small camera counts
 and checks its JSON: every field there, every camera streaming, frames
 flowing, frames sent beside frames decoded (never fewer), the decode-only baseline counting decoded frames and gpurtsp full's
-ratio to it, and the processes it started gone.
+ratio to it, and the processes it started gone. Then a run whose cameras all
+fail for good (the launcher cannot find the plugin) must end at once, naming
+the first error.
 
 Usage: test-gpurtsp-bench.py BENCH LAUNCH LOADGEN WORKDIR
 """
@@ -13,6 +15,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 
 CAMERAS = [1, 4]
 RUN_FIELDS = {
@@ -125,6 +128,42 @@ def main():
         except ProcessLookupError:
             pass
     print(f"OK: {len(results)} runs")
+    check_gives_up_on_failed_cameras(bench, launch, loadgen, workdir)
+
+
+def check_gives_up_on_failed_cameras(bench, launch, loadgen, workdir):
+    """A launcher whose cameras all fail for good (here: the plugin is
+    not found) ends its run at once with the first error, instead of
+    waiting out --startup-timeout."""
+    registry = os.path.join(workdir, "no-plugin-registry.bin")
+    env = dict(os.environ, GST_PLUGIN_PATH="", GST_REGISTRY=registry)
+    found = subprocess.run(["gst-inspect-1.0", "latestframesink"], env=env,
+                           capture_output=True)
+    if found.returncode == 0:
+        print("skip: gpurtsp is installed system-wide; cannot hide it from the launcher")
+        return
+    wrapper = os.path.join(workdir, "launch-without-plugin")
+    with open(wrapper, "w") as f:
+        f.write(f"#!/bin/sh\nGST_PLUGIN_PATH= GST_REGISTRY={registry} exec {launch} \"$@\"\n")
+    os.chmod(wrapper, 0o755)
+    out = os.path.join(workdir, "bench-out-failed")
+    shutil.rmtree(out, ignore_errors=True)
+    argv = [sys.executable, bench, "--decoder", "software", "--cameras", "2",
+            "--modes", "keyframes", "--baseline-modes", "", "--startup-timeout", "90",
+            "--duration", "2", "--settle", "0", "--launch", wrapper, "--loadgen", loadgen,
+            "--out", out, "--width", "320", "--height", "240",
+            "--cache-dir", os.path.join(workdir, "cache"), "--budget", "150"]
+    started = time.monotonic()
+    subprocess.run(argv, timeout=170)
+    took = time.monotonic() - started
+    with open(os.path.join(out, "bench.json")) as f:
+        (result,) = json.load(f)["results"]
+    failures = " ".join(result["failures"])
+    if "2 of 2 cameras failed for good" not in failures or "latestframesink" not in failures:
+        fail(f"failed cameras: failures {result['failures']}")
+    if took > 60:
+        fail(f"failed cameras: the run took {took:.0f} s, as if waiting out the start-up")
+    print(f"OK: every camera failed: run ended after {took:.1f} s: {failures[:120]}")
 
 
 if __name__ == "__main__":
