@@ -42,8 +42,10 @@ namespace gpunv12torgb = ::gpurtsp::gpunv12torgb;
 namespace gpujpegenc = ::gpurtsp::gpujpegenc;
 namespace latestframesink = ::gpurtsp::latestframesink;
 
-/* Pads every element of the chains has. */
+/* Pads every element of the chains has (tee: request pads src_%u). */
 inline constexpr char kSinkPad[] = "sink";
+inline constexpr char kSrcPad[] = "src";
+inline constexpr char kRequestSrcPad[] = "src_%u";
 /* GstElement's signal for a pad that appeared. */
 inline constexpr char kPadAddedSignal[] = "pad-added";
 
