@@ -129,10 +129,11 @@ void delete_guard_ref(gpointer data) {
  * the camera with not-negotiated. Elements without those pads take
  * gst_element_link. */
 bool link_elements(GstElement *upstream, GstElement *downstream) {
-  g_autoptr(GstPad) src = gst_element_get_static_pad(upstream, catalog::kSrcPad);
-  if (!src)
-    src = gst_element_request_pad_simple(upstream, catalog::kRequestSrcPad);
   g_autoptr(GstPad) sink = gst_element_get_static_pad(downstream, catalog::kSinkPad);
+  g_autoptr(GstPad) src = gst_element_get_static_pad(upstream, catalog::kSrcPad);
+  /* A tee's pad is requested only once the link can use it. */
+  if (!src && sink)
+    src = gst_element_request_pad_simple(upstream, catalog::kRequestSrcPad);
   if (!src || !sink)
     return gst_element_link(upstream, downstream);
   return GST_PAD_LINK_SUCCESSFUL(gst_pad_link_full(src, sink, GST_PAD_LINK_CHECK_TEMPLATE_CAPS));
