@@ -343,6 +343,49 @@ GST_START_TEST(test_pipeline_holds_decoder_slot) {
 }
 GST_END_TEST;
 
+/* Only what Camera::on_bus_message reads reaches the bus: every message the
+ * main thread dispatches costs it O(cameras) in GLib, so a camera start's
+ * state changes must not wake it. */
+GST_START_TEST(test_pipeline_bus_passes_only_errors_warnings_eos) {
+  ElementCatalog elements;
+  GpuResources gpus;
+  std::string error;
+  auto pipeline = CameraPipeline::create(keyframe_camera(0), Decoder::Software, nullptr, elements,
+                                         gpus, {}, error);
+  fail_unless(pipeline != nullptr, "%s", error.c_str());
+  GstElement *bin = pipeline->pipeline();
+  g_autoptr(GstBus) bus = gst_element_get_bus(bin);
+  /* Posts state changes of the pipeline and of every element in it. */
+  fail_unless_equals_int(gst_element_set_state(bin, GST_STATE_READY), GST_STATE_CHANGE_SUCCESS);
+  gst_element_post_message(bin, gst_message_new_latency(GST_OBJECT(bin)));
+  fail_if(gst_bus_have_pending(bus), "a message the main thread ignores reached the bus");
+
+  g_autoptr(GError) failure = g_error_new_literal(GST_STREAM_ERROR, GST_STREAM_ERROR_FAILED, "x");
+  gst_element_post_message(bin, gst_message_new_warning(GST_OBJECT(bin), failure, nullptr));
+  gst_element_post_message(bin, gst_message_new_error(GST_OBJECT(bin), failure, nullptr));
+  gst_element_post_message(bin, gst_message_new_eos(GST_OBJECT(bin)));
+  for (GstMessageType expected : {GST_MESSAGE_WARNING, GST_MESSAGE_ERROR, GST_MESSAGE_EOS}) {
+    g_autoptr(GstMessage) message = gst_bus_pop(bus);
+    fail_unless(message != nullptr, "%s did not reach the bus",
+                gst_message_type_get_name(expected));
+    fail_unless_equals_string(GST_MESSAGE_TYPE_NAME(message), gst_message_type_get_name(expected));
+  }
+  /* Dropped messages are freed: each holds a reference to its source, and
+   * one kept would keep the pipeline, its sockets and its memory. */
+  gpointer alive = bin;
+  g_object_add_weak_pointer(G_OBJECT(bin), &alive);
+  {
+    PipelineWorker worker;
+    worker.run([pipeline = std::move(pipeline)]() mutable {
+      pipeline->shutdown();
+      pipeline.reset();
+    });
+  }
+  fail_unless(alive == nullptr, "the pipeline outlived its CameraPipeline (ref count %u)",
+              alive ? GST_OBJECT_REFCOUNT_VALUE(alive) : 0);
+}
+GST_END_TEST;
+
 /* Teardowns trim the heap once a burst is over, at most once per
  * kMinTrimIntervalUs: a thousand cameras reconnecting at once give back
  * what their pipelines freed without a trim per pipeline. */
@@ -396,6 +439,7 @@ static Suite *launch_scale_suite() {
   tcase_add_test(tc, test_decoder_slots_threads);
   tcase_add_test(tc, test_decoder_slot_owners);
   tcase_add_test(tc, test_pipeline_holds_decoder_slot);
+  tcase_add_test(tc, test_pipeline_bus_passes_only_errors_warnings_eos);
   tcase_add_test(tc, test_keyframe_decoder_choice);
   tcase_add_test(tc, test_start_window);
   tcase_add_test(tc, test_stall_limit);

@@ -261,10 +261,11 @@ std::vector<ElementSpec> CameraPipeline::output_specs() const {
 bool CameraPipeline::build(std::string &error) {
   const std::string name = "camera-" + camera_.id;
   pipeline_ = GST_ELEMENT(gst_object_ref_sink(gst_pipeline_new(name.c_str())));
-  if (cuda_context_) {
-    /* Every element added later inherits it from the bin; the sync handler
-     * answers whoever asks anyway. */
+  /* Every element added later inherits the CUDA context from the bin; the
+   * sync handler answers whoever asks anyway. */
+  if (cuda_context_)
     gst_element_set_context(pipeline_, cuda_context_);
+  {
     g_autoptr(GstBus) bus = gst_element_get_bus(pipeline_);
     gst_bus_set_sync_handler(bus, on_bus_sync, this, nullptr);
   }
@@ -450,7 +451,7 @@ GstElement *CameraPipeline::make_rtp_filter() {
 
 CameraPipeline::~CameraPipeline() {
   shutdown();
-  if (pipeline_ && cuda_context_) {
+  if (pipeline_) {
     g_autoptr(GstBus) bus = gst_element_get_bus(pipeline_);
     gst_bus_set_sync_handler(bus, nullptr, nullptr, nullptr);
   }
@@ -577,9 +578,15 @@ GstBusSyncReply CameraPipeline::on_bus_sync(GstBus *, GstMessage *message, gpoin
   auto self = static_cast<CameraPipeline *>(data);
   const char *type = nullptr;
   switch (GST_MESSAGE_TYPE(message)) {
+  case GST_MESSAGE_ERROR:
+  case GST_MESSAGE_WARNING:
+  case GST_MESSAGE_EOS:
+    return GST_BUS_PASS; /* Camera::on_bus_message, on the main thread */
   case GST_MESSAGE_NEED_CONTEXT:
-    if (gst_message_parse_context_type(message, &type) && g_strcmp0(type, kCudaContextType) == 0) {
+    if (self->cuda_context_ && gst_message_parse_context_type(message, &type) &&
+        g_strcmp0(type, kCudaContextType) == 0) {
       gst_element_set_context(GST_ELEMENT(GST_MESSAGE_SRC(message)), self->cuda_context_);
+      gst_message_unref(message);
       return GST_BUS_DROP;
     }
     break;
@@ -595,7 +602,14 @@ GstBusSyncReply CameraPipeline::on_bus_sync(GstBus *, GstMessage *message, gpoin
   default:
     break;
   }
-  return GST_BUS_PASS;
+  /* Nobody reads the rest (state changes, stream status, latency, QoS: ~50
+   * messages a camera start), and each one the main thread dispatches costs
+   * it O(cameras): GLib unlinks and re-inserts the bus watch's fd in a list
+   * of every watched fd. At 2,000 cameras that alone kept the main thread
+   * busy for minutes (docs/scale.md, "2,000 cameras"). A handler that
+   * drops a message owns it: each one holds a reference to its source. */
+  gst_message_unref(message);
+  return GST_BUS_DROP;
 }
 
 uint64_t CameraPipeline::frames() const {

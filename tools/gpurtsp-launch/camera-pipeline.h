@@ -124,6 +124,8 @@ private:
   /* rtsps: tls-database from tls_ca_file, and the certificate check. */
   bool set_up_tls(std::string &error);
 
+  /* Streaming threads: answers CUDA context queries, passes errors,
+   * warnings and EOS to the camera's bus watch and drops the rest. */
   static GstBusSyncReply on_bus_sync(GstBus *bus, GstMessage *message, gpointer self);
 
   /* Declared first, so given back last: after the destructor has set the

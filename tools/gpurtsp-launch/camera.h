@@ -117,6 +117,8 @@ private:
   void drop_pipeline();
   void handle_error(GstMessage *message);
 
+  /* Errors, warnings and EOS only: CameraPipeline's bus sync handler drops
+   * every other message before it would wake the main thread. */
   static gboolean on_bus_message(GstBus *bus, GstMessage *message, gpointer self);
 
   CameraConfig requested_;    /* as given */
