@@ -584,11 +584,8 @@ GstBusSyncReply CameraPipeline::on_bus_sync(GstBus *, GstMessage *message, gpoin
     return GST_BUS_PASS; /* Camera::on_bus_message, on the main thread */
   case GST_MESSAGE_NEED_CONTEXT:
     if (self->cuda_context_ && gst_message_parse_context_type(message, &type) &&
-        g_strcmp0(type, kCudaContextType) == 0) {
+        g_strcmp0(type, kCudaContextType) == 0)
       gst_element_set_context(GST_ELEMENT(GST_MESSAGE_SRC(message)), self->cuda_context_);
-      gst_message_unref(message);
-      return GST_BUS_DROP;
-    }
     break;
   case GST_MESSAGE_HAVE_CONTEXT: {
     GstContext *context = nullptr;
@@ -607,7 +604,8 @@ GstBusSyncReply CameraPipeline::on_bus_sync(GstBus *, GstMessage *message, gpoin
    * it O(cameras): GLib unlinks and re-inserts the bus watch's fd in a list
    * of every watched fd. At 2,000 cameras that alone kept the main thread
    * busy for minutes (docs/scale.md, "2,000 cameras"). A handler that
-   * drops a message owns it: each one holds a reference to its source. */
+   * drops a message owns it (each one holds a reference to its source), so
+   * every drop goes through here. */
   gst_message_unref(message);
   return GST_BUS_DROP;
 }
