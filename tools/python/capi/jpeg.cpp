@@ -328,11 +328,22 @@ GstSample *cuda_sample(const GpurtspCapiImage &image, GstVideoInfo &info, GstCud
       copy.dstPitch = static_cast<size_t>(out.strides()[p]);
       copy.WidthInBytes = static_cast<size_t>(plane.row_bytes);
       copy.Height = static_cast<size_t>(plane.rows);
-      const CUresult result = CuMemcpy2D(&copy);
+      const CUresult result = CuMemcpy2DAsync(&copy, nullptr);
       if (result != CUDA_SUCCESS) {
-        why = std::string("cuMemcpy2D from the tensor failed: ") + gpurtsp::cuda_error_name(result);
+        why = std::string("cuMemcpy2DAsync from the tensor failed: ") +
+              gpurtsp::cuda_error_name(result);
         return nullptr;
       }
+    }
+    /* A device-to-device copy returns before it is done, and gpujpegenc
+     * reads on a non-blocking stream that does not wait for the legacy
+     * one: without this wait nvJPEG read rows the copy had not written yet
+     * (30.2 dB instead of 47.7 in python-gpu-frame on the GPU host). */
+    const CUresult result = CuStreamSynchronize(nullptr);
+    if (result != CUDA_SUCCESS) {
+      why = std::string("cuStreamSynchronize after the copy failed: ") +
+            gpurtsp::cuda_error_name(result);
+      return nullptr;
     }
   }
   return gst_sample_new(buffer.get(), caps.get(), nullptr, nullptr);
