@@ -2,7 +2,7 @@
 """What the GPU tests and the benchmark of the Python package share: skipping
 (77) without a GPU, PyTorch or the camera API; a synthetic RTSP server
 (gpurtsp-loadgen looping a clip made with the bundle's gst-launch-1.0); a
-NumPy reference NV12 -> RGB conversion; JPEG decoding with gst-launch-1.0.
+NumPy reference NV12 -> RGB conversion; JPEG decoding with gpurtsp-jpeg-to-rgb.
 
 The GPU host (docs/gpu-host.md) has Python 3.12, PyTorch and CuPy but no
 PyGObject: everything here runs through subprocesses and the package."""
@@ -55,12 +55,14 @@ def free_port():
 def make_clip(directory, width, height, pattern="colors", frames=60):
     """An all-intra H.264 clip of a still picture: every frame decodes to the
     same pixels, so cameras that read it at different moments see the same
-    image."""
+    image. Constant QP: x264's default rate control gives each I-frame its
+    own QP, and their pixels differ by up to 4."""
     path = os.path.join(directory, "still-%dx%d-%s.h264" % (width, height, pattern))
     subprocess.run([program("gst-launch-1.0"), "-q", "videotestsrc", "num-buffers=%d" % frames,
                     "pattern=" + pattern, "!",
                     "video/x-raw,format=I420,width=%d,height=%d,framerate=30/1" % (width, height),
-                    "!", "x264enc", "key-int-max=1", "speed-preset=ultrafast", "bframes=0", "!",
+                    "!", "x264enc", "key-int-max=1", "speed-preset=ultrafast", "bframes=0",
+                    "pass=quant", "quantizer=18", "!",
                     "video/x-h264,stream-format=byte-stream", "!", "filesink",
                     "location=" + path], check=True, timeout=120)
     return path
@@ -163,16 +165,55 @@ def nv12_to_rgb(nv12, width, height, colorimetry, chroma_site, chroma_row=None):
     return numpy.clip(numpy.rint(rgb), 0, 255).astype(numpy.uint8)
 
 
+def nv12_as_jfif_rgb(nv12, width, height, colorimetry, chroma_row=None):
+    """What a perfect JPEG encoder of these NV12 samples decodes to: each
+    sample taken to JFIF's full-range BT.601 where it is (gpujpegenc's 4:2:0
+    path), rounded and clamped to 0-255, then converted with JPEG's centred
+    chroma. The clamp is why a JPEG of a saturated picture cannot reach the
+    frame's own RGB: the colors pattern's Cb/Cr leave JFIF's range."""
+    import numpy
+    rng, matrix = _NAMED.get(colorimetry, (0, 0))
+    if not rng:
+        parts = (colorimetry or "").split(":")
+        rng = int(parts[0]) if len(parts) == 4 and parts[0].isdigit() else 0
+        matrix = int(parts[1]) if len(parts) == 4 and parts[1].isdigit() else 0
+    if matrix not in _KR_KB:
+        matrix = 3 if height > 576 else 4
+    kr, kb = _KR_KB[matrix]
+    chroma_row = chroma_row or height
+    cw, ch = (width + 1) // 2, (height + 1) // 2
+    y = nv12[:height, :width].astype(numpy.float64)
+    cb = nv12[chroma_row:chroma_row + ch, 0:2 * cw:2].astype(numpy.float64)
+    cr = nv12[chroma_row:chroma_row + ch, 1:2 * cw:2].astype(numpy.float64)
+    if rng == 1:
+        y, cb, cr = y / 255, (cb - 128) / 255, (cr - 128) / 255
+    else:
+        y, cb, cr = (y - 16) / 219, (cb - 128) / 224, (cr - 128) / 224
+    # Y'CbCr -> R'G'B' is linear: R' - Y' and B' - Y' depend on chroma only.
+    r_minus_y, b_minus_y = 2 * (1 - kr) * cr, 2 * (1 - kb) * cb
+    g_minus_y = -(kr * r_minus_y + kb * b_minus_y) / (1 - kr - kb)
+    jr, jb = 0.299, 0.114
+    jy_minus_y = jr * r_minus_y + (1 - jr - jb) * g_minus_y + jb * b_minus_y
+    out_cb = 128 + 255 * (b_minus_y - jy_minus_y) / (2 * (1 - jb))
+    out_cr = 128 + 255 * (r_minus_y - jy_minus_y) / (2 * (1 - jr))
+    full = numpy.repeat(numpy.repeat(jy_minus_y, 2, axis=0), 2, axis=1)[:height, :width]
+    out_y = 255 * (y + full)
+    jfif = numpy.zeros((height + ch, 2 * cw), numpy.uint8)
+    jfif[:height, :width] = numpy.clip(numpy.rint(out_y), 0, 255)
+    jfif[height:, 0::2] = numpy.clip(numpy.rint(out_cb), 0, 255)
+    jfif[height:, 1::2] = numpy.clip(numpy.rint(out_cr), 0, 255)
+    return nv12_to_rgb(jfif, width, height, "1:4:0:0", "jpeg")
+
+
 def decode_jpeg(jpeg, directory):
-    """H x W x 3 uint8 RGB of a JPEG, decoded by the bundle's jpegdec."""
+    """H x W x 3 uint8 RGB of a JPEG, decoded by gpurtsp-jpeg-to-rgb (libjpeg
+    at full chroma resolution: jpegdec would give a 4:4:4 JPEG as I420)."""
     import numpy
     src, dst = os.path.join(directory, "in.jpg"), os.path.join(directory, "out.rgb")
     with open(src, "wb") as f:
         f.write(jpeg)
-    subprocess.run([program("gst-launch-1.0"), "-q", "filesrc", "location=" + src, "!",
-                           "jpegdec", "!", "videoconvert", "!",
-                           "video/x-raw,format=RGB", "!", "filesink", "location=" + dst],
-                   check=True, timeout=60, capture_output=True)
+    subprocess.run([program("gpurtsp-jpeg-to-rgb"), src, dst], check=True, timeout=60,
+                   capture_output=True)
     return numpy.fromfile(dst, numpy.uint8)
 
 

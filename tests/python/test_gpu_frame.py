@@ -11,7 +11,8 @@ live cameras as PyTorch and CuPy tensors without a copy.
 - a tensor is still correct after 100 newer frames arrived, and 40 held
   tensors do not stall the camera;
 - encode_jpeg of tensors (H x W x 3, 3 x H x W, NV12), CuPy arrays and frames
-  decodes at >= 38 dB PSNR (RGB input);
+  decodes (libjpeg, full chroma) at >= 38 dB PSNR: RGB against the input,
+  NV12 against what a perfect JPEG of its samples decodes to;
 - the process exits 0 with frames, tensors and capsules alive.
 """
 import gc
@@ -157,12 +158,15 @@ class LiveCameras(unittest.TestCase):
         self.check_jpeg(gpurtsp.encode_jpeg(chw, quality=95), expected)
         self.check_jpeg(gpurtsp.encode_jpeg(frame, quality=95), expected)
         self.check_jpeg(gpurtsp.encode_jpeg(self.rgb.latest_frame()), expected)
-        # NV12 (half-resolution chroma): against the reference of the same frame.
+        # NV12 keeps its 4:2:0 samples: against what a perfect JPEG of them
+        # decodes to (their RGB frame is out of reach: the pattern's chroma
+        # leaves JFIF's range, 33 dB even for a perfect encoder).
         nv12 = self.nv12.latest_frame()
-        self.check_jpeg(gpurtsp.encode_jpeg(nv12), expected, minimum=36.0)
+        as_jpeg = support.nv12_as_jfif_rgb(torch.from_dlpack(nv12).cpu().numpy(), W, H,
+                                           nv12.colorimetry, nv12.chroma_row)
+        self.check_jpeg(gpurtsp.encode_jpeg(nv12), as_jpeg)
         if nv12.chroma_row == H:  # a tensor of H * 3/2 rows
-            self.check_jpeg(gpurtsp.encode_jpeg(torch.from_dlpack(nv12).contiguous()), expected,
-                            minimum=36.0)
+            self.check_jpeg(gpurtsp.encode_jpeg(torch.from_dlpack(nv12).contiguous()), as_jpeg)
         # A tensor a kernel has just written on torch's current stream.
         with torch.cuda.stream(torch.cuda.Stream()):
             flipped = torch.flip(hwc, dims=[1])
