@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include <gpurtsp/gpujpegenc.hpp>
 #include <gpurtsp/gpukeyframedec.hpp>
 
 #include "camera-manager.h"
@@ -167,6 +168,113 @@ GST_START_TEST(test_stats_line_keyframe_decoders) {
                              "\"pool_sessions\":2,\"pool_max_sessions\":8,"
                              "\"pool_creation_failures\":0,\"pool_output_frames\":6}}"),
               "%s", line.c_str());
+}
+GST_END_TEST;
+
+/* gpujpegenc's stats structure as the element reports it while started. */
+static gpurtsp::gpujpegenc::Stats jpeg_stats(guint64 encodes, guint64 dropped_busy, guint users,
+                                             guint slots, guint max, guint64 failures) {
+  namespace f = gpurtsp::gpujpegenc::stats_field;
+  namespace p = gpurtsp::pool_field;
+  GstStructure *stats = gst_structure_new(
+      f::kName, f::kEncodes, G_TYPE_UINT64, encodes, f::kDroppedBusy, G_TYPE_UINT64, dropped_busy,
+      p::kSize, G_TYPE_UINT, slots, p::kInUse, G_TYPE_UINT, 0u, p::kMax, G_TYPE_UINT, max,
+      p::kWaiting, G_TYPE_UINT, 0u, p::kUsers, G_TYPE_UINT, users, p::kCreated, G_TYPE_UINT64,
+      guint64(slots), p::kDestroyed, G_TYPE_UINT64, guint64(0), p::kCreationFailures, G_TYPE_UINT64,
+      failures, nullptr);
+  auto parsed = gpurtsp::gpujpegenc::Stats::from_structure(stats);
+  gst_structure_free(stats);
+  fail_unless(parsed.has_value());
+  return *parsed;
+}
+
+/* The JPEG encoder pool is one per GPU: within a GPU each camera reports
+ * the same pool (the largest figure is the pool's, read a moment apart),
+ * its encoders' counts add up; across GPUs everything adds up. */
+GST_START_TEST(test_jpeg_encoder_totals) {
+  JpegEncoderTotals gpu0;
+  gpu0.add(jpeg_stats(100, 1, 3, 2, 4, 0));
+  gpu0.add(jpeg_stats(50, 2, 4, 1, 4, 1));
+  /* A stopped encoder has no pool fields: counted, pool untouched. */
+  gpurtsp::gpujpegenc::Stats stopped;
+  stopped.encodes = 7;
+  gpu0.add(stopped);
+  fail_unless_equals_int(gpu0.instances, 3);
+  fail_unless_equals_uint64(gpu0.encodes, 157);
+  fail_unless_equals_uint64(gpu0.dropped_busy, 3);
+  fail_unless_equals_int(gpu0.pool_users, 4);
+  fail_unless_equals_int(gpu0.pool_sessions, 2);
+  fail_unless_equals_int(gpu0.pool_max_sessions, 4);
+  fail_unless_equals_uint64(gpu0.pool_creation_failures, 1);
+
+  JpegEncoderTotals gpu1;
+  gpu1.add(jpeg_stats(10, 0, 1, 1, 8, 2));
+  JpegEncoderTotals all;
+  all.merge(gpu0);
+  all.merge(gpu1);
+  fail_unless_equals_int(all.instances, 4);
+  fail_unless_equals_uint64(all.encodes, 167);
+  fail_unless_equals_uint64(all.dropped_busy, 3);
+  fail_unless_equals_int(all.pool_users, 5);
+  fail_unless_equals_int(all.pool_sessions, 3);
+  fail_unless_equals_int(all.pool_max_sessions, 12);
+  fail_unless_equals_uint64(all.pool_creation_failures, 3);
+
+  /* Both in the stats line, next to the keyframe pool. */
+  Totals totals{.jpeg_encoders = all};
+  totals.gpus = {{.gpu = 0, .cameras = 3, .jpeg_encoders = gpu0},
+                 {.gpu = 1, .cameras = 1, .jpeg_encoders = gpu1},
+                 {.gpu = 2, .cameras = 1}};
+  const std::string line = stats_line({camera_status(CameraState::Streaming, 10)}, 1.0, totals);
+  fail_unless(line.find("\"max\":10},\"jpeg_encoder\":{\"instances\":4,\"encodes\":167,"
+                        "\"dropped_busy\":3,\"pool_users\":5,\"pool_sessions\":3,"
+                        "\"pool_max_sessions\":12,\"pool_creation_failures\":3},\"gpus\":[") !=
+                  std::string::npos,
+              "%s", line.c_str());
+  fail_unless(
+      line.ends_with("\"decoders_in_use\":0,\"jpeg_encoder\":{\"instances\":1,\"encodes\":10,"
+                     "\"dropped_busy\":0,\"pool_users\":1,\"pool_sessions\":1,"
+                     "\"pool_max_sessions\":8,\"pool_creation_failures\":2}},"
+                     "{\"gpu\":2,\"cameras\":1,\"keyframe_cameras\":0,\"decoders_in_use\":0}]}"),
+      "%s", line.c_str());
+  /* No gpujpegenc running: no field. */
+  fail_if(stats_line({}, 1.0).find("jpeg_encoder") != std::string::npos);
+}
+GST_END_TEST;
+
+/* A pipeline reports gpujpegenc's stats only where it has one: never for
+ * software decoding; for nvidia JPEG output its frames' and thumbnails'
+ * encoders together (where the plugin registered gpujpegenc: GPU hosts). */
+GST_START_TEST(test_pipeline_jpeg_encoder_stats) {
+  ElementCatalog elements;
+  GpuResources gpus;
+  std::string error;
+  std::vector<std::shared_ptr<CameraPipeline>> pipelines;
+  auto software = CameraPipeline::create(keyframe_camera(0), Decoder::Software, nullptr, elements,
+                                         gpus, {}, error);
+  fail_unless(software != nullptr, "%s", error.c_str());
+  fail_if(software->jpeg_encoder_stats().has_value());
+  pipelines.push_back(std::move(software));
+
+  g_autoptr(GstElementFactory) factory = gst_element_factory_find(catalog::gpujpegenc::kFactory);
+  if (factory) {
+    CameraConfig camera = keyframe_camera(0);
+    camera.settings.jpeg_encoder = JpegEncoderChoice::Gpujpegenc;
+    auto nvidia =
+        CameraPipeline::create(camera, Decoder::Nvidia, nullptr, elements, gpus, {}, error);
+    fail_unless(nvidia != nullptr, "%s", error.c_str());
+    const auto stats = nvidia->jpeg_encoder_stats();
+    fail_unless(stats.has_value());
+    fail_unless_equals_uint64(stats->encodes, 0);
+    fail_if(stats->pool.has_value()); /* not started */
+    pipelines.push_back(std::move(nvidia));
+  }
+  PipelineWorker worker;
+  worker.run([pipelines = std::move(pipelines)]() mutable {
+    for (auto &pipeline : pipelines)
+      pipeline->shutdown();
+    pipelines.clear();
+  });
 }
 GST_END_TEST;
 
@@ -435,6 +543,8 @@ static Suite *launch_scale_suite() {
   tcase_add_test(tc, test_keyframe_decoder_elements);
   tcase_add_test(tc, test_stats_line_rtp_filters);
   tcase_add_test(tc, test_stats_line_gpus);
+  tcase_add_test(tc, test_jpeg_encoder_totals);
+  tcase_add_test(tc, test_pipeline_jpeg_encoder_stats);
   tcase_add_test(tc, test_decoder_slots);
   tcase_add_test(tc, test_decoder_slots_threads);
   tcase_add_test(tc, test_decoder_slot_owners);

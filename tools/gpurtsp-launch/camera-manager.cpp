@@ -219,11 +219,15 @@ Sample CameraManager::latest_thumbnail(std::string_view id, std::int64_t &arriva
 
 Totals CameraManager::totals() const {
   Totals totals;
-  /* Each GPU has its own keyframe pool: add up per GPU first. */
+  /* Each GPU has its own keyframe and JPEG encoder pools: add up per GPU
+   * first. */
   std::map<int, KeyframeDecoderTotals> keyframes;
+  std::map<int, JpegEncoderTotals> jpeg_encoders;
   for (const auto &camera : cameras_) {
     if (const auto stats = camera->keyframe_decoder_stats())
       keyframes[camera->gpu()].add(*stats);
+    if (const auto stats = camera->jpeg_encoder_stats())
+      jpeg_encoders[camera->gpu()].add(*stats);
     if (const auto counters = camera->rtp_filter_counters()) {
       totals.rtp_filters.instances++;
       totals.rtp_filters.packets_passed += counters->packets_passed;
@@ -232,9 +236,12 @@ Totals CameraManager::totals() const {
   }
   for (const auto &[gpu, per_gpu] : keyframes)
     totals.keyframe_decoders.merge(per_gpu);
+  for (const auto &[gpu, per_gpu] : jpeg_encoders)
+    totals.jpeg_encoders.merge(per_gpu);
   for (const GpuResources::GpuFigures &figures : gpus_.figures())
     totals.gpus.push_back({figures.gpu, figures.cameras, figures.keyframe_cameras,
-                           figures.decoders_in_use, keyframes[figures.gpu]});
+                           figures.decoders_in_use, keyframes[figures.gpu],
+                           jpeg_encoders[figures.gpu]});
   return totals;
 }
 

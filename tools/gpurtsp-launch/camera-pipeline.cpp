@@ -295,12 +295,14 @@ bool CameraPipeline::build(std::string &error) {
   const auto output = add_chain(GST_BIN(pipeline_), output_chain, error);
   if (output.empty())
     return false;
+  keep_jpeg_encoders(output_chain, output);
   output_ = GST_ELEMENT(gst_object_ref(output.front()));
   GstElement *sink = output.back();
   if (!thumbnail_specs.empty()) {
     const auto branch = add_chain(GST_BIN(pipeline_), thumbnail_specs, error);
     if (branch.empty())
       return false;
+    keep_jpeg_encoders(thumbnail_specs, branch);
     if (!link_elements(output_, branch.front())) {
       error = "cannot link tee to " + thumbnail_specs.front().factory;
       return false;
@@ -456,6 +458,8 @@ CameraPipeline::~CameraPipeline() {
     gst_bus_set_sync_handler(bus, nullptr, nullptr, nullptr);
   }
   gst_clear_object(&keyframe_decoder_);
+  for (GstElement *encoder : jpeg_encoders_)
+    gst_object_unref(encoder);
   gst_clear_object(&rtp_filter_);
   sink_.reset();
   thumbnail_sink_.reset();
@@ -687,6 +691,33 @@ uint64_t CameraPipeline::corrupt_frames_dropped() const {
 std::optional<gpukeyframedec::Stats> CameraPipeline::keyframe_decoder_stats() const {
   std::lock_guard lock(stream_lock_);
   return gpukeyframedec::Stats::read(keyframe_decoder_);
+}
+
+void CameraPipeline::keep_jpeg_encoders(const std::vector<ElementSpec> &specs,
+                                        const std::vector<GstElement *> &elements) {
+  std::lock_guard lock(stream_lock_);
+  for (size_t i = 0; i < specs.size() && i < elements.size(); i++)
+    if (specs[i].factory == catalog::gpujpegenc::kFactory)
+      jpeg_encoders_.push_back(GST_ELEMENT(gst_object_ref(elements[i])));
+}
+
+std::optional<gpujpegenc::Stats> CameraPipeline::jpeg_encoder_stats() const {
+  std::lock_guard lock(stream_lock_);
+  std::optional<gpujpegenc::Stats> total;
+  for (GstElement *encoder : jpeg_encoders_) {
+    const auto stats = gpujpegenc::Stats::read(encoder);
+    if (!stats)
+      continue;
+    if (!total) {
+      total = stats;
+      continue;
+    }
+    total->encodes += stats->encodes;
+    total->dropped_busy += stats->dropped_busy;
+    if (!total->pool) /* the same pool: one encoder's view of it is enough */
+      total->pool = stats->pool;
+  }
+  return total;
 }
 
 std::optional<rtpkeyframefilter::Counters> CameraPipeline::rtp_filter_counters() const {

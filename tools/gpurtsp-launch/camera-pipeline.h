@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include <gpurtsp/gpujpegenc.hpp>
 #include <gpurtsp/gpukeyframedec.hpp>
 #include <gpurtsp/latestframesink.hpp>
 #include <gpurtsp/rtpkeyframefilter.hpp>
@@ -88,6 +89,10 @@ public:
   /* gpukeyframedec's statistics, nullopt when the camera decodes otherwise
    * or is not linked yet. Thread-safe. */
   std::optional<gpukeyframedec::Stats> keyframe_decoder_stats() const;
+  /* gpujpegenc's statistics, its frames' and its thumbnails' encoders
+   * together (counts summed; they share the GPU's pool); nullopt when the
+   * camera has no gpujpegenc (software, nvjpegenc, raw output). Thread-safe. */
+  std::optional<gpujpegenc::Stats> jpeg_encoder_stats() const;
   /* rtpkeyframefilter's packet counts (decode: keyframes); nullopt when the
    * camera has none (yet). Thread-safe. */
   std::optional<rtpkeyframefilter::Counters> rtp_filter_counters() const;
@@ -113,6 +118,9 @@ private:
                  GpuResources::DecoderSlot decoder_slot);
 
   bool build(std::string &error);
+  /* Keeps the gpujpegencs among @elements, made from @specs by add_chain(). */
+  void keep_jpeg_encoders(const std::vector<ElementSpec> &specs,
+                          const std::vector<GstElement *> &elements);
   /* decode: keyframes: drop delta frames' packets where they enter rtpbin. */
   void filter_keyframes_in_rtpbin();
   GstElement *make_rtp_filter();
@@ -163,6 +171,8 @@ private:
   GstElement *keyframe_decoder_ = nullptr; /* owned ref; guarded by stream_lock_ */
   std::shared_ptr<GuardedDepay> guard_;    /* guarded by stream_lock_ */
   GstElement *rtp_filter_ = nullptr;       /* owned ref; guarded by stream_lock_ */
+  /* The gpujpegencs, owned refs; guarded by stream_lock_. */
+  std::vector<GstElement *> jpeg_encoders_;
   std::weak_ptr<CameraPipeline> self_;
   std::function<void()> notify_frame_; /* set before play(), then constant */
 };

@@ -94,6 +94,10 @@ public:
   std::optional<gpukeyframedec::Stats> keyframe_decoder_stats() const {
     return pipeline_ ? pipeline_->keyframe_decoder_stats() : std::nullopt;
   }
+  /* See CameraPipeline::jpeg_encoder_stats(); nullopt between attempts. */
+  std::optional<gpujpegenc::Stats> jpeg_encoder_stats() const {
+    return pipeline_ ? pipeline_->jpeg_encoder_stats() : std::nullopt;
+  }
   /* See CameraPipeline::rtp_filter_counters(); nullopt between attempts. */
   std::optional<rtpkeyframefilter::Counters> rtp_filter_counters() const {
     return pipeline_ ? pipeline_->rtp_filter_counters() : std::nullopt;

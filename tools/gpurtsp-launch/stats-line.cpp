@@ -33,11 +33,22 @@ std::string keyframe_json(const KeyframeDecoderTotals &k) {
          ",\"pool_output_frames\":" + std::to_string(k.pool_output_frames) + "}";
 }
 
+std::string jpeg_json(const JpegEncoderTotals &j) {
+  return "{\"instances\":" + std::to_string(j.instances) +
+         ",\"encodes\":" + std::to_string(j.encodes) +
+         ",\"dropped_busy\":" + std::to_string(j.dropped_busy) +
+         ",\"pool_users\":" + std::to_string(j.pool_users) +
+         ",\"pool_sessions\":" + std::to_string(j.pool_sessions) +
+         ",\"pool_max_sessions\":" + std::to_string(j.pool_max_sessions) +
+         ",\"pool_creation_failures\":" + std::to_string(j.pool_creation_failures) + "}";
+}
+
 } // namespace
 
 std::string stats_line(const std::vector<CameraStatus> &cameras, double elapsed_s,
                        const Totals &totals) {
   const KeyframeDecoderTotals &keyframe_decoders = totals.keyframe_decoders;
+  const JpegEncoderTotals &jpeg_encoders = totals.jpeg_encoders;
   const RtpFilterTotals &rtp_filters = totals.rtp_filters;
   std::array<size_t, kStates.size()> in_state{};
   std::uint64_t reconnects = 0, frames = 0, decoded = 0;
@@ -76,6 +87,8 @@ std::string stats_line(const std::vector<CameraStatus> &cameras, double elapsed_
   }
   if (keyframe_decoders.instances > 0)
     line += ",\"keyframe_decoder\":" + keyframe_json(keyframe_decoders);
+  if (jpeg_encoders.instances > 0)
+    line += ",\"jpeg_encoder\":" + jpeg_json(jpeg_encoders);
   if (rtp_filters.instances > 0)
     line += ",\"rtp_filter\":{\"instances\":" + std::to_string(rtp_filters.instances) +
             ",\"packets_passed\":" + std::to_string(rtp_filters.packets_passed) +
@@ -90,6 +103,8 @@ std::string stats_line(const std::vector<CameraStatus> &cameras, double elapsed_
               ",\"decoders_in_use\":" + std::to_string(gpu.decoders_in_use);
       if (gpu.keyframe_decoders.instances > 0)
         line += ",\"keyframe_decoder\":" + keyframe_json(gpu.keyframe_decoders);
+      if (gpu.jpeg_encoders.instances > 0)
+        line += ",\"jpeg_encoder\":" + jpeg_json(gpu.jpeg_encoders);
       line += "}";
     }
     line += "]";

@@ -34,4 +34,28 @@ void KeyframeDecoderTotals::merge(const KeyframeDecoderTotals &other) {
   pool_output_frames += other.pool_output_frames;
 }
 
+void JpegEncoderTotals::add(const gpujpegenc::Stats &s) {
+  instances++;
+  encodes += s.encodes;
+  dropped_busy += s.dropped_busy;
+  /* Shared by every gpujpegenc of a GPU, as the keyframe pool is. */
+  if (const auto &pool = s.pool) {
+    pool_users = std::max(pool_users, pool->users);
+    pool_sessions = std::max(pool_sessions, pool->size);
+    pool_max_sessions = std::max(pool_max_sessions, pool->max);
+    pool_creation_failures =
+        std::max<std::uint64_t>(pool_creation_failures, pool->creation_failures);
+  }
+}
+
+void JpegEncoderTotals::merge(const JpegEncoderTotals &other) {
+  instances += other.instances;
+  encodes += other.encodes;
+  dropped_busy += other.dropped_busy;
+  pool_users += other.pool_users;
+  pool_sessions += other.pool_sessions;
+  pool_max_sessions += other.pool_max_sessions;
+  pool_creation_failures += other.pool_creation_failures;
+}
+
 } // namespace gpurtsp::launch
