@@ -685,7 +685,14 @@ GST_START_TEST(test_metrics) {
                   .cameras = 5,
                   .keyframe_cameras = 3,
                   .decoders_in_use = 2,
-                  .keyframe_decoders = keyframes},
+                  .keyframe_decoders = keyframes,
+                  .jpeg_encoders = {.instances = 4,
+                                    .encodes = 900,
+                                    .dropped_busy = 5,
+                                    .pool_users = 6,
+                                    .pool_sessions = 2,
+                                    .pool_max_sessions = 4,
+                                    .pool_creation_failures = 1}},
                  {.gpu = 1, .cameras = 1, .keyframe_cameras = 0, .decoders_in_use = 1}};
   const ShardInfo shard{{2, 4}, 17};
   const auto text = metrics_text(registry.list(), process, gpus, HttpStats{3, 1}, shard, totals);
@@ -699,6 +706,16 @@ GST_START_TEST(test_metrics) {
                            1);
   /* A GPU without keyframe cameras has no pool figures. */
   fail_if(offline.contains("gpurtsp_keyframe_pool_sessions{gpu=\"1\"}"));
+  /* gpujpegenc's encoder pool, likewise only where a camera has one. */
+  fail_unless_equals_float(offline.at("gpurtsp_jpeg_pool_users{gpu=\"0\"}"), 6);
+  fail_unless_equals_float(offline.at("gpurtsp_jpeg_pool_sessions{gpu=\"0\"}"), 2);
+  fail_unless_equals_float(offline.at("gpurtsp_jpeg_pool_max_sessions{gpu=\"0\"}"), 4);
+  fail_unless_equals_float(offline.at("gpurtsp_jpeg_pool_creation_failures_total{gpu=\"0\"}"), 1);
+  fail_unless_equals_float(offline.at("gpurtsp_jpeg_encodes_total{gpu=\"0\"}"), 900);
+  fail_unless_equals_float(offline.at("gpurtsp_jpeg_dropped_busy_total{gpu=\"0\"}"), 5);
+  fail_if(offline.contains("gpurtsp_jpeg_pool_sessions{gpu=\"1\"}"));
+  fail_unless(text.find("# TYPE gpurtsp_jpeg_encodes_total counter\n") != std::string::npos);
+  fail_unless(text.find("# TYPE gpurtsp_jpeg_pool_sessions gauge\n") != std::string::npos);
   fail_unless_equals_float(offline.at("gpurtsp_rtp_filter_packets_total{result=\"dropped\"}"), 430);
   fail_unless_equals_float(offline.at("gpurtsp_gpu_decoder_utilization_ratio{gpu=\"0\",name="
                                       "\"NVIDIA \\\"H100\\\" \\\\ 80GB\"}"),

@@ -255,6 +255,28 @@ std::string metrics_text(const std::vector<CameraStatus> &cameras,
     keyframe_family("gpurtsp_keyframe_pool_output_frames", "gauge",
                     "Frames the pool's shared output buffer pools allocated.",
                     [](const KeyframeDecoderTotals &k) { return k.pool_output_frames; });
+    const auto jpeg_family = [&](const char *name, const char *type, const char *help, auto value) {
+      page.family(name, type, help);
+      for (const GpuTotals &gpu : totals.gpus)
+        if (gpu.jpeg_encoders.instances > 0)
+          page.sample(name, label(gpu), double(value(gpu.jpeg_encoders)));
+    };
+    jpeg_family("gpurtsp_jpeg_encodes_total", "counter",
+                "JPEGs encoded by the running gpujpegenc instances.",
+                [](const JpegEncoderTotals &j) { return j.encodes; });
+    jpeg_family("gpurtsp_jpeg_dropped_busy_total", "counter",
+                "Frames dropped because every encoder slot of the pool was busy.",
+                [](const JpegEncoderTotals &j) { return j.dropped_busy; });
+    jpeg_family("gpurtsp_jpeg_pool_users", "gauge", "gpujpegenc instances sharing the pool.",
+                [](const JpegEncoderTotals &j) { return j.pool_users; });
+    jpeg_family("gpurtsp_jpeg_pool_sessions", "gauge",
+                "nvJPEG encoder slots of the pool (tens of MiB of VRAM each).",
+                [](const JpegEncoderTotals &j) { return j.pool_sessions; });
+    jpeg_family("gpurtsp_jpeg_pool_max_sessions", "gauge", "The pool's encoder slot cap.",
+                [](const JpegEncoderTotals &j) { return j.pool_max_sessions; });
+    jpeg_family("gpurtsp_jpeg_pool_creation_failures_total", "counter",
+                "nvJPEG encoder slot creations that failed.",
+                [](const JpegEncoderTotals &j) { return j.pool_creation_failures; });
   }
   if (const RtpFilterTotals &rtp = totals.rtp_filters; rtp.instances > 0) {
     page.family("gpurtsp_rtp_filter_packets_total", "counter",
