@@ -21,12 +21,18 @@
  *                   pool_creation_failures, pool_output_frames} summed over
  *                   the GPUs' pools (one per GPU, so pool_users ==
  *                   instances means every camera shares its GPU's pool)
+ *   jpeg_encoder    only while cameras encode with gpujpegenc: {instances
+ *                   (cameras), encodes, dropped_busy} summed over the running
+ *                   encoders, and of the shared nvJPEG encoder pool
+ *                   {pool_users (encoders), pool_sessions (slots),
+ *                   pool_max_sessions, pool_creation_failures} summed over
+ *                   the GPUs' pools
  *   rtp_filter      only while cameras run rtpkeyframefilter (decode:
  *                   keyframes): {instances, packets_passed, packets_dropped}
  *                   summed over the running filters
  *   gpus            only while cameras decode on GPUs: per GPU {gpu,
  *                   cameras, keyframe_cameras, decoders_in_use,
- *                   keyframe_decoder (as above, that GPU's)}
+ *                   keyframe_decoder, jpeg_encoder (as above, that GPU's)}
  *
  * /metrics reports the same figures from the same Totals (metrics.h).
  */
