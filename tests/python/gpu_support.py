@@ -113,12 +113,9 @@ _KR_KB = {3: (0.2126, 0.0722), 4: (0.299, 0.114), 5: (0.212, 0.087), 6: (0.2627,
           2: (0.30, 0.11)}
 
 
-def nv12_to_rgb(nv12, width, height, colorimetry, chroma_site, chroma_row=None):
-    """gpunv12torgb's same-size conversion in NumPy (docs/gpunv12torgb.md):
-    the caps' matrix and range (defaults of GStreamer for unknown ones),
-    chroma sampled bilinearly at its sited positions, edges replicated,
-    rounded to nearest and clamped. Returns H x W x 3 uint8."""
-    import numpy
+def _range_and_matrix(colorimetry, height):
+    """(full range?, Kr, Kb) of a caps colorimetry string, GStreamer's
+    defaults for what it leaves unknown."""
     rng, matrix = _NAMED.get(colorimetry, (0, 0))
     if not rng:
         parts = (colorimetry or "").split(":")
@@ -126,8 +123,16 @@ def nv12_to_rgb(nv12, width, height, colorimetry, chroma_site, chroma_row=None):
         matrix = int(parts[1]) if len(parts) == 4 and parts[1].isdigit() else 0
     if matrix not in _KR_KB:
         matrix = 3 if height > 576 else 4
-    full = rng == 1
-    kr, kb = _KR_KB[matrix]
+    return (rng == 1,) + _KR_KB[matrix]
+
+
+def nv12_to_rgb(nv12, width, height, colorimetry, chroma_site, chroma_row=None):
+    """gpunv12torgb's same-size conversion in NumPy (docs/gpunv12torgb.md):
+    the caps' matrix and range (defaults of GStreamer for unknown ones),
+    chroma sampled bilinearly at its sited positions, edges replicated,
+    rounded to nearest and clamped. Returns H x W x 3 uint8."""
+    import numpy
+    full, kr, kb = _range_and_matrix(colorimetry, height)
     site = chroma_site or ("mpeg2" if height > 576 else "jpeg")
     h_cosited = site in ("mpeg2", "cosited", "h-cosited", "dv")
     v_cosited = site in ("cosited", "v-cosited", "dv")
@@ -172,20 +177,13 @@ def nv12_as_jfif_rgb(nv12, width, height, colorimetry, chroma_row=None):
     chroma. The clamp is why a JPEG of a saturated picture cannot reach the
     frame's own RGB: the colors pattern's Cb/Cr leave JFIF's range."""
     import numpy
-    rng, matrix = _NAMED.get(colorimetry, (0, 0))
-    if not rng:
-        parts = (colorimetry or "").split(":")
-        rng = int(parts[0]) if len(parts) == 4 and parts[0].isdigit() else 0
-        matrix = int(parts[1]) if len(parts) == 4 and parts[1].isdigit() else 0
-    if matrix not in _KR_KB:
-        matrix = 3 if height > 576 else 4
-    kr, kb = _KR_KB[matrix]
+    full, kr, kb = _range_and_matrix(colorimetry, height)
     chroma_row = chroma_row or height
     cw, ch = (width + 1) // 2, (height + 1) // 2
     y = nv12[:height, :width].astype(numpy.float64)
     cb = nv12[chroma_row:chroma_row + ch, 0:2 * cw:2].astype(numpy.float64)
     cr = nv12[chroma_row:chroma_row + ch, 1:2 * cw:2].astype(numpy.float64)
-    if rng == 1:
+    if full:
         y, cb, cr = y / 255, (cb - 128) / 255, (cr - 128) / 255
     else:
         y, cb, cr = (y - 16) / 219, (cb - 128) / 224, (cr - 128) / 224
@@ -196,8 +194,8 @@ def nv12_as_jfif_rgb(nv12, width, height, colorimetry, chroma_row=None):
     jy_minus_y = jr * r_minus_y + (1 - jr - jb) * g_minus_y + jb * b_minus_y
     out_cb = 128 + 255 * (b_minus_y - jy_minus_y) / (2 * (1 - jb))
     out_cr = 128 + 255 * (r_minus_y - jy_minus_y) / (2 * (1 - jr))
-    full = numpy.repeat(numpy.repeat(jy_minus_y, 2, axis=0), 2, axis=1)[:height, :width]
-    out_y = 255 * (y + full)
+    luma_shift = numpy.repeat(numpy.repeat(jy_minus_y, 2, axis=0), 2, axis=1)[:height, :width]
+    out_y = 255 * (y + luma_shift)
     jfif = numpy.zeros((height + ch, 2 * cw), numpy.uint8)
     jfif[:height, :width] = numpy.clip(numpy.rint(out_y), 0, 255)
     jfif[height:, 0::2] = numpy.clip(numpy.rint(out_cb), 0, 255)

@@ -5,21 +5,29 @@
 
 namespace gpurtsp::launch {
 
+namespace {
+
+/* A per-GPU pool is shared by every camera of the GPU: its figures are the
+ * same in each camera's structure, so the largest is the pool's. */
+void add_shared_pool(const std::optional<PoolStats> &pool, unsigned &users, unsigned &sessions,
+                     unsigned &max_sessions, std::uint64_t &creation_failures) {
+  if (!pool)
+    return;
+  users = std::max(users, pool->users);
+  sessions = std::max(sessions, pool->size);
+  max_sessions = std::max(max_sessions, pool->max);
+  creation_failures = std::max<std::uint64_t>(creation_failures, pool->creation_failures);
+}
+
+} // namespace
+
 void KeyframeDecoderTotals::add(const gpukeyframedec::Stats &s) {
   instances++;
   decoded += s.decoded;
   dropped_busy += s.dropped_busy;
   dropped_non_intra += s.dropped_non_intra;
-  /* The pool is shared by every camera of a GPU: its figures are the same
-   * in each camera's structure, so the largest is the pool's. */
   pool_output_frames = std::max<std::uint64_t>(pool_output_frames, s.pool_output_frames);
-  if (const auto &pool = s.pool) {
-    pool_users = std::max(pool_users, pool->users);
-    pool_sessions = std::max(pool_sessions, pool->size);
-    pool_max_sessions = std::max(pool_max_sessions, pool->max);
-    pool_creation_failures =
-        std::max<std::uint64_t>(pool_creation_failures, pool->creation_failures);
-  }
+  add_shared_pool(s.pool, pool_users, pool_sessions, pool_max_sessions, pool_creation_failures);
 }
 
 void KeyframeDecoderTotals::merge(const KeyframeDecoderTotals &other) {
@@ -38,14 +46,7 @@ void JpegEncoderTotals::add(const gpujpegenc::Stats &s) {
   instances++;
   encodes += s.encodes;
   dropped_busy += s.dropped_busy;
-  /* Shared by every gpujpegenc of a GPU, as the keyframe pool is. */
-  if (const auto &pool = s.pool) {
-    pool_users = std::max(pool_users, pool->users);
-    pool_sessions = std::max(pool_sessions, pool->size);
-    pool_max_sessions = std::max(pool_max_sessions, pool->max);
-    pool_creation_failures =
-        std::max<std::uint64_t>(pool_creation_failures, pool->creation_failures);
-  }
+  add_shared_pool(s.pool, pool_users, pool_sessions, pool_max_sessions, pool_creation_failures);
 }
 
 void JpegEncoderTotals::merge(const JpegEncoderTotals &other) {
