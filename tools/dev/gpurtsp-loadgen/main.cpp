@@ -285,9 +285,15 @@ int main(int argc, char **argv) {
     std::string first = server.url_with_credentials(0);
     std::string pattern =
         first.substr(0, first.size() - 1) + "{0.." + std::to_string(options.cameras - 1) + "}";
-    std::printf("gpurtsp-loadgen: %u %s cameras %dx%d@%d, GOP %d, %d kbit/s, %s\n", options.cameras,
-                codec == "h265" ? "H.265" : "H.264", options.width, options.height, options.fps,
-                options.gop, options.bitrate_kbps, live ? "live encoders" : "looped clip");
+    const char *codec_name = codec == "h265" ? "H.265" : "H.264";
+    if (!live && !options.clip_file.empty())
+      /* The clip's own size, rate and GOP, not the options' defaults. */
+      std::printf("gpurtsp-loadgen: %u %s cameras looping %s as it is\n", options.cameras,
+                  codec_name, options.clip_file.c_str());
+    else
+      std::printf("gpurtsp-loadgen: %u %s cameras %dx%d@%d, GOP %d, %d kbit/s, %s\n",
+                  options.cameras, codec_name, options.width, options.height, options.fps,
+                  options.gop, options.bitrate_kbps, live ? "live encoders" : "looped clip");
     std::printf("gpurtsp-loadgen: URL pattern %s\n", pattern.c_str());
     std::fflush(stdout);
 
