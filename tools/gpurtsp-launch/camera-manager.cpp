@@ -37,8 +37,10 @@ void CameraManager::start(unsigned window_ms) {
       kTickMs,
       [](gpointer self) -> gboolean {
         const int64_t now_us = g_get_monotonic_time();
-        for (auto &camera : static_cast<CameraManager *>(self)->cameras_)
+        auto *manager = static_cast<CameraManager *>(self);
+        for (auto &camera : manager->cameras_)
           camera->tick(now_us);
+        manager->gpus_.trim_cuda_stacks(now_us);
         return G_SOURCE_CONTINUE;
       },
       this);
@@ -241,7 +243,7 @@ Totals CameraManager::totals() const {
   for (const GpuResources::GpuFigures &figures : gpus_.figures())
     totals.gpus.push_back({figures.gpu, figures.cameras, figures.keyframe_cameras,
                            figures.decoders_in_use, keyframes[figures.gpu],
-                           jpeg_encoders[figures.gpu]});
+                           jpeg_encoders[figures.gpu], gpus_.cuda_stack(figures.gpu)});
   return totals;
 }
 

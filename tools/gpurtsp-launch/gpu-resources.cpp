@@ -50,10 +50,13 @@ GpuResources::Gpu &GpuResources::gpu_state(int index) {
      * thread (~200 MiB of VRAM on an H200; docs/scale.md). */
     size_t stack = 0;
     std::string why;
-    if (gpurtsp::limit_context_stack(context, gpurtsp::context_stack_bytes(), stack, why))
+    if (gpurtsp::limit_context_stack(context, gpurtsp::context_stack_bytes(), stack, why)) {
       LAUNCH_DEBUG("GPU %d: CUDA context with a %zu-byte per-thread stack", index, stack);
-    else
+      gpu.stack_bytes = stack;
+      gpu.stack_trim.emplace(g_get_monotonic_time());
+    } else {
       LAUNCH_WARNING("GPU %d: CUDA stack limit left as it is: %s", index, why.c_str());
+    }
     gpu.cuda_context = GST_OBJECT(context);
     gpu.context = gst_context_new_cuda_context(context);
   } else {
@@ -206,6 +209,54 @@ void GpuResources::unplace(int gpu, bool keyframes) {
   found->second.cameras--;
   if (keyframes && found->second.keyframe_cameras > 0)
     found->second.keyframe_cameras--;
+}
+
+std::optional<GpuResources::CudaStack> GpuResources::cuda_stack(int gpu) const {
+#ifdef GPURTSP_LAUNCH_HAVE_CUDA
+  auto found = gpus_.find(gpu);
+  if (found == gpus_.end() || !found->second.cuda_context)
+    return std::nullopt;
+  size_t bytes = 0;
+  std::string why;
+  if (!gpurtsp::context_stack_limit(GST_CUDA_CONTEXT(found->second.cuda_context), bytes, why))
+    return std::nullopt;
+  return CudaStack{bytes, found->second.stack_trims};
+#else
+  (void)gpu;
+  return std::nullopt;
+#endif
+}
+
+void GpuResources::trim_cuda_stacks(int64_t now_us) {
+#ifdef GPURTSP_LAUNCH_HAVE_CUDA
+  for (auto &[index, gpu] : gpus_) {
+    if (!gpu.stack_trim || !gpu.stack_trim->due(now_us) || !gpu.cuda_context)
+      continue;
+    auto *context = GST_CUDA_CONTEXT(gpu.cuda_context);
+    size_t before = 0;
+    std::string why;
+    if (!gpurtsp::context_stack_limit(context, before, why)) {
+      gpu.stack_trim->checked(now_us, false, false);
+      continue;
+    }
+    const bool raised = before > *gpu.stack_bytes;
+    size_t now = before;
+    const bool lowered =
+        raised && gpurtsp::limit_context_stack(context, *gpu.stack_bytes, now, why) && now < before;
+    const int64_t next_us = gpu.stack_trim->checked(now_us, raised, lowered);
+    if (lowered) {
+      gpu.stack_trims++;
+      LAUNCH_INFO("GPU %d: a kernel had raised the CUDA stack to %zu bytes a thread; lowered back "
+                  "to %zu (next check in %lld s)",
+                  index, before, now, static_cast<long long>(next_us / 1000000));
+    } else if (raised) {
+      LAUNCH_DEBUG("GPU %d: the CUDA stack stays at %zu bytes a thread: %s", index, before,
+                   why.empty() ? "the driver kept it" : why.c_str());
+    }
+  }
+#else
+  (void)now_us;
+#endif
 }
 
 std::vector<GpuResources::GpuFigures> GpuResources::figures() const {

@@ -10,6 +10,8 @@
 #include <gst/gst.h>
 
 #include <atomic>
+#include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -19,6 +21,7 @@
 #include <vector>
 
 #include "config.h"
+#include "stack-trim.h"
 
 namespace gpurtsp::launch {
 
@@ -143,12 +146,31 @@ public:
   };
   std::vector<GpuFigures> figures() const;
 
+  /* The CUDA stack of @gpu's context (stack-trim.h): its per-thread limit now
+   * and how often a raised limit was lowered back. nullopt without a
+   * context or where the driver cannot tell. Main thread. */
+  struct CudaStack {
+    std::uint64_t bytes = 0;
+    std::uint64_t trims = 0;
+  };
+  std::optional<CudaStack> cuda_stack(int gpu) const;
+  /* Lowers, on the GPUs whose schedule says so, a stack limit a kernel
+   * raised above what the launcher gave its own contexts (stack-trim.h);
+   * never touches a context an application shares. Main thread: the camera
+   * manager's tick. */
+  void trim_cuda_stacks(int64_t now_us);
+
 private:
   struct Gpu {
     GstObject *cuda_context = nullptr; /* GstCudaContext, owned */
     GstContext *context = nullptr;     /* owned; carries cuda_context */
     std::string why;                   /* why there is no context */
     unsigned generation = 0;           /* contexts replaced after a sticky error */
+    /* Set for contexts gst_cuda_context_new() made here, whose stack we
+     * lowered: the limit to return to and when to check. */
+    std::optional<std::size_t> stack_bytes;
+    std::optional<StackTrimSchedule> stack_trim;
+    std::uint64_t stack_trims = 0;
   };
 
   Gpu &gpu_state(int gpu);

@@ -101,6 +101,9 @@ std::string stats_line(const std::vector<CameraStatus> &cameras, double elapsed_
               ",\"cameras\":" + std::to_string(gpu.cameras) +
               ",\"keyframe_cameras\":" + std::to_string(gpu.keyframe_cameras) +
               ",\"decoders_in_use\":" + std::to_string(gpu.decoders_in_use);
+      if (gpu.cuda_stack)
+        line += ",\"cuda_stack_bytes\":" + std::to_string(gpu.cuda_stack->bytes) +
+                ",\"cuda_stack_trims\":" + std::to_string(gpu.cuda_stack->trims);
       if (gpu.keyframe_decoders.instances > 0)
         line += ",\"keyframe_decoder\":" + keyframe_json(gpu.keyframe_decoders);
       if (gpu.jpeg_encoders.instances > 0)

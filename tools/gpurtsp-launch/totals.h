@@ -8,7 +8,10 @@
 #include <gpurtsp/gpujpegenc.hpp>
 #include <gpurtsp/gpukeyframedec.hpp>
 
+#include "gpu-resources.h"
+
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 namespace gpurtsp::launch {
@@ -62,6 +65,9 @@ struct GpuTotals {
   unsigned decoders_in_use = 0;  /* per-camera NVDEC decoders */
   KeyframeDecoderTotals keyframe_decoders{};
   JpegEncoderTotals jpeg_encoders{};
+  /* Its CUDA context's per-thread stack now and the times a raised one was
+   * lowered (stack-trim.h); none without a context of the launcher's. */
+  std::optional<GpuResources::CudaStack> cuda_stack{};
 };
 
 struct Totals {

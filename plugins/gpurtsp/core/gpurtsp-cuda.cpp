@@ -76,6 +76,33 @@ const ContextLimitApi &context_limit_api() {
 
 } // namespace
 
+namespace {
+
+/* The limit of the context current on this thread. */
+bool current_stack_limit(const ContextLimitApi &api, size_t &bytes, std::string &why) {
+  const CUresult ret = api.cuCtxGetLimit(&bytes, CU_LIMIT_STACK_SIZE);
+  if (ret == CUDA_SUCCESS)
+    return true;
+  why = std::string("cuCtxGetLimit failed: ") + cuda_error_name(ret);
+  return false;
+}
+
+} // namespace
+
+bool context_stack_limit(GstCudaContext *ctx, size_t &bytes, std::string &why) {
+  const ContextLimitApi &api = context_limit_api();
+  if (!api.cuCtxGetLimit) {
+    why = api.why;
+    return false;
+  }
+  CudaContextScope scope(ctx);
+  if (!scope.pushed()) {
+    why = GpuError::context_push().message();
+    return false;
+  }
+  return current_stack_limit(api, bytes, why);
+}
+
 bool limit_context_stack(GstCudaContext *ctx, size_t bytes, size_t &now, std::string &why) {
   init_debug();
   const ContextLimitApi &api = context_limit_api();
@@ -89,20 +116,18 @@ bool limit_context_stack(GstCudaContext *ctx, size_t bytes, size_t &now, std::st
     return false;
   }
   size_t before = 0;
-  CUresult ret = api.cuCtxGetLimit(&before, CU_LIMIT_STACK_SIZE);
-  if (ret != CUDA_SUCCESS) {
-    why = std::string("cuCtxGetLimit failed: ") + cuda_error_name(ret);
+  if (!current_stack_limit(api, before, why))
     return false;
-  }
   now = before;
   if (before <= bytes)
     return true;
-  ret = api.cuCtxSetLimit(CU_LIMIT_STACK_SIZE, bytes);
+  const CUresult ret = api.cuCtxSetLimit(CU_LIMIT_STACK_SIZE, bytes);
   if (ret != CUDA_SUCCESS) {
     why = std::string("cuCtxSetLimit(CU_LIMIT_STACK_SIZE) failed: ") + cuda_error_name(ret);
     return false;
   }
-  if (api.cuCtxGetLimit(&now, CU_LIMIT_STACK_SIZE) != CUDA_SUCCESS)
+  std::string ignored;
+  if (!current_stack_limit(api, now, ignored))
     now = bytes;
   GST_INFO("CUDA context %p: per-thread stack %zu -> %zu bytes (asked %zu)", ctx, before, now,
            bytes);

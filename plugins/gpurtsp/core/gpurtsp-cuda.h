@@ -47,6 +47,12 @@ size_t context_stack_bytes();
  * driver lacks cuCtxSetLimit. */
 bool limit_context_stack(GstCudaContext *ctx, size_t bytes, size_t &now, std::string &why);
 
+/* @ctx's per-thread stack limit now, in bytes: a kernel that needed more than
+ * limit_context_stack() gave raises it, and the driver keeps the raised value
+ * (and its VRAM) until someone lowers it again. False and @why when the driver
+ * cannot tell. */
+bool context_stack_limit(GstCudaContext *ctx, size_t &bytes, std::string &why);
+
 /* Call before reading @mem (an input another element produced) on
  * @own_stream: returns once the producer's writes are visible there.
  * GStreamer >= 1.24: a producer may push CUDA memory its own stream is still

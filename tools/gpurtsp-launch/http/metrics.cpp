@@ -227,12 +227,36 @@ std::string metrics_text(const std::vector<CameraStatus> &cameras,
                 "Per-camera NVDEC decoders held (--max-decoders-per-gpu).");
     for (const GpuTotals &gpu : totals.gpus)
       page.sample("gpurtsp_gpu_decoders_in_use", label(gpu), gpu.decoders_in_use);
-    const auto keyframe_family = [&](const char *name, const char *type, const char *help,
-                                     auto value) {
+    /* A family with one sample per GPU that has the part @part picks
+     * (nullptr: none), of the value @value reads from it. */
+    const auto per_gpu_family = [&](const char *name, const char *type, const char *help, auto part,
+                                    auto value) {
       page.family(name, type, help);
       for (const GpuTotals &gpu : totals.gpus)
-        if (gpu.keyframe_decoders.instances > 0)
-          page.sample(name, label(gpu), double(value(gpu.keyframe_decoders)));
+        if (const auto *figures = part(gpu))
+          page.sample(name, label(gpu), double(value(*figures)));
+    };
+    const auto stack_family = [&](const char *name, const char *type, const char *help,
+                                  auto value) {
+      per_gpu_family(
+          name, type, help,
+          [](const GpuTotals &gpu) { return gpu.cuda_stack ? &*gpu.cuda_stack : nullptr; }, value);
+    };
+    stack_family("gpurtsp_gpu_cuda_stack_bytes", "gauge",
+                 "The CUDA context's per-thread stack limit; VRAM for it is reserved for every "
+                 "thread the GPU holds.",
+                 [](const GpuResources::CudaStack &stack) { return stack.bytes; });
+    stack_family("gpurtsp_gpu_cuda_stack_trims_total", "counter",
+                 "Times a stack limit a kernel had raised was lowered back.",
+                 [](const GpuResources::CudaStack &stack) { return stack.trims; });
+    const auto keyframe_family = [&](const char *name, const char *type, const char *help,
+                                     auto value) {
+      per_gpu_family(
+          name, type, help,
+          [](const GpuTotals &gpu) {
+            return gpu.keyframe_decoders.instances > 0 ? &gpu.keyframe_decoders : nullptr;
+          },
+          value);
     };
     keyframe_family("gpurtsp_keyframe_decoder_decoded_total", "counter",
                     "Keyframes decoded by the running gpukeyframedec instances.",
@@ -256,10 +280,12 @@ std::string metrics_text(const std::vector<CameraStatus> &cameras,
                     "Frames the pool's shared output buffer pools allocated.",
                     [](const KeyframeDecoderTotals &k) { return k.pool_output_frames; });
     const auto jpeg_family = [&](const char *name, const char *type, const char *help, auto value) {
-      page.family(name, type, help);
-      for (const GpuTotals &gpu : totals.gpus)
-        if (gpu.jpeg_encoders.instances > 0)
-          page.sample(name, label(gpu), double(value(gpu.jpeg_encoders)));
+      per_gpu_family(
+          name, type, help,
+          [](const GpuTotals &gpu) {
+            return gpu.jpeg_encoders.instances > 0 ? &gpu.jpeg_encoders : nullptr;
+          },
+          value);
     };
     jpeg_family("gpurtsp_jpeg_encodes_total", "counter",
                 "JPEGs encoded by the running gpujpegenc instances.",
