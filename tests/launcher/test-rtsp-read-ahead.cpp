@@ -1,0 +1,332 @@
+// SPDX-License-Identifier: MIT
+/* The read buffer under GstRTSPConnection (rtsp-read-ahead.h): the stream
+ * alone, and a real GstRTSPConnection reading interleaved packets and
+ * requests cut at every possible place, a receive timeout, a flush that
+ * interrupts a blocked receive, and which URLs it applies to. */
+#include <gio/gio.h>
+#include <gst/rtsp/rtsp.h>
+
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "rtsp-read-ahead.h"
+
+/* Last: check.h defines fail(), which breaks <ios> included after it. */
+#include <gst/check/gstcheck.h>
+
+using namespace gpurtsp::launch;
+
+namespace {
+
+std::vector<guint8> pattern(size_t size) {
+  std::vector<guint8> bytes(size);
+  for (size_t i = 0; i < size; i++)
+    bytes[i] = guint8(i * 7 + i / 251);
+  return bytes;
+}
+
+GInputStream *memory_stream(const std::vector<guint8> &bytes) {
+  return g_memory_input_stream_new_from_data(g_memdup2(bytes.data(), bytes.size()), bytes.size(),
+                                             g_free);
+}
+
+void install_or_fail() {
+  std::string why;
+  fail_unless(install_rtsp_read_ahead(why), "not installed: %s", why.c_str());
+}
+
+/* One interleaved RTP packet as it goes over the wire. */
+std::string interleaved(guint8 channel, const std::vector<guint8> &payload) {
+  std::string wire = {'$', char(channel), char(payload.size() >> 8), char(payload.size() & 0xff)};
+  wire.append(payload.begin(), payload.end());
+  return wire;
+}
+
+/* A server on 127.0.0.1 that accepts one client and writes @wire to it in
+ * random pieces, pausing now and then so that reads end mid-packet. */
+class Server {
+public:
+  explicit Server(std::string wire, bool hold_open = false)
+      : wire_(std::move(wire)), hold_open_(hold_open) {
+    listener_ = g_socket_listener_new();
+    port_ = g_socket_listener_add_any_inet_port(listener_, nullptr, nullptr);
+    fail_unless(port_ != 0);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~Server() {
+    g_cancellable_cancel(done_);
+    thread_.join();
+    g_socket_listener_close(listener_);
+    g_object_unref(listener_);
+    g_object_unref(done_);
+  }
+  std::string url() const { return "rtsp://127.0.0.1:" + std::to_string(port_) + "/stream"; }
+
+private:
+  void serve() {
+    GSocketConnection *client = g_socket_listener_accept(listener_, nullptr, done_, nullptr);
+    if (!client)
+      return;
+    GOutputStream *out = g_io_stream_get_output_stream(G_IO_STREAM(client));
+    std::mt19937 random(7);
+    for (size_t at = 0; at < wire_.size();) {
+      const size_t piece = std::min<size_t>(wire_.size() - at, 1 + random() % 3000);
+      if (!g_output_stream_write_all(out, wire_.data() + at, piece, nullptr, nullptr, nullptr))
+        break;
+      at += piece;
+      if (random() % 4 == 0)
+        g_usleep(500);
+    }
+    if (hold_open_) /* until the test ends */
+      while (!g_cancellable_is_cancelled(done_))
+        g_usleep(10000);
+    g_io_stream_close(G_IO_STREAM(client), nullptr, nullptr);
+    g_object_unref(client);
+  }
+
+  std::string wire_;
+  bool hold_open_;
+  GSocketListener *listener_ = nullptr;
+  guint16 port_ = 0;
+  GCancellable *done_ = g_cancellable_new();
+  std::thread thread_;
+};
+
+/* Connected within @timeout_s, which is also the socket's read timeout. */
+GstRTSPConnection *connect_to(const std::string &url, int timeout_s = 5) {
+  GstRTSPUrl *parsed = nullptr;
+  fail_unless_equals_int(gst_rtsp_url_parse(url.c_str(), &parsed), GST_RTSP_OK);
+  GstRTSPConnection *conn = nullptr;
+  fail_unless_equals_int(gst_rtsp_connection_create(parsed, &conn), GST_RTSP_OK);
+  gst_rtsp_url_free(parsed);
+  fail_unless_equals_int(gst_rtsp_connection_connect_usec(conn, timeout_s * G_USEC_PER_SEC),
+                         GST_RTSP_OK);
+  return conn;
+}
+
+} // namespace
+
+GST_START_TEST(test_small_reads_come_from_one_base_read) {
+  const std::vector<guint8> bytes = pattern(20000);
+  GInputStream *base = memory_stream(bytes);
+  GInputStream *stream = rtsp_read_ahead_stream_new(base);
+  const size_t reads_before = rtsp_read_ahead_base_reads();
+  std::vector<guint8> got;
+  const size_t pieces[] = {1, 3, 1400, 4, 1, 9000};
+  for (size_t i = 0; got.size() < bytes.size(); i++) {
+    guint8 chunk[9000];
+    const gssize n =
+        g_input_stream_read(stream, chunk, pieces[i % G_N_ELEMENTS(pieces)], nullptr, nullptr);
+    fail_unless(n > 0, "read %zd at %zu", n, got.size());
+    got.insert(got.end(), chunk, chunk + n);
+  }
+  fail_unless(got == bytes, "the bytes read differ from the bytes written");
+  /* 20,000 bytes < 64 KiB: one read of the base stream served them all. */
+  fail_unless_equals_uint64(rtsp_read_ahead_base_reads() - reads_before, 1);
+  guint8 more;
+  fail_unless_equals_int(g_input_stream_read(stream, &more, 1, nullptr, nullptr), 0);
+  g_object_unref(stream);
+  g_object_unref(base);
+}
+GST_END_TEST;
+
+GST_START_TEST(test_large_read_goes_straight_through) {
+  const std::vector<guint8> bytes = pattern(3 * kRtspReadAheadBytes);
+  GInputStream *base = memory_stream(bytes);
+  GInputStream *stream = rtsp_read_ahead_stream_new(base);
+  std::vector<guint8> got(2 * kRtspReadAheadBytes);
+  fail_unless_equals_int64(g_input_stream_read(stream, got.data(), got.size(), nullptr, nullptr),
+                           gssize(got.size()));
+  fail_unless(std::equal(got.begin(), got.end(), bytes.begin()));
+  g_object_unref(stream);
+  g_object_unref(base);
+}
+GST_END_TEST;
+
+GST_START_TEST(test_buffered_bytes_are_readable_now) {
+  const std::vector<guint8> bytes = pattern(100);
+  GInputStream *base = memory_stream(bytes);
+  GInputStream *stream = rtsp_read_ahead_stream_new(base);
+  auto pollable = G_POLLABLE_INPUT_STREAM(stream);
+  fail_unless(g_pollable_input_stream_can_poll(pollable));
+  guint8 head[10];
+  GError *error = nullptr;
+  fail_unless_equals_int64(
+      g_pollable_input_stream_read_nonblocking(pollable, head, 10, nullptr, &error), 10);
+  /* The memory stream is drained; 90 bytes wait in our buffer. */
+  fail_unless(g_pollable_input_stream_is_readable(pollable));
+  GSource *source = g_pollable_input_stream_create_source(pollable, nullptr);
+  bool fired = false;
+  g_source_set_callback(source, G_SOURCE_FUNC(+[](GObject *, gpointer data) -> gboolean {
+                          *static_cast<bool *>(data) = true;
+                          return G_SOURCE_REMOVE;
+                        }),
+                        &fired, nullptr);
+  GMainContext *context = g_main_context_new();
+  g_source_attach(source, context);
+  for (int i = 0; i < 100 && !fired; i++)
+    g_main_context_iteration(context, FALSE);
+  fail_unless(fired, "the source of a stream with buffered bytes did not fire");
+  g_source_destroy(source);
+  g_source_unref(source);
+  g_main_context_unref(context);
+  g_object_unref(stream);
+  g_object_unref(base);
+}
+GST_END_TEST;
+
+GST_START_TEST(test_which_urls_go_through_it) {
+  install_or_fail();
+  GProxyResolver *resolver = g_proxy_resolver_get_default();
+  const struct {
+    const char *uri;
+    const char *proxy;
+  } cases[] = {
+      {"rtsp://camera.example:554/stream", "gpurtsp-read-ahead://camera.example:554"},
+      {"rtsp://[::1]:8554/cam0", "gpurtsp-read-ahead://[::1]:8554"},
+      /* TLS reads whole records already. */
+      {"rtsps://camera.example:322/stream", "direct://"},
+      {"http://camera.example:80/", "direct://"},
+  };
+  for (const auto &c : cases) {
+    gchar **proxies = g_proxy_resolver_lookup(resolver, c.uri, nullptr, nullptr);
+    fail_unless(proxies && proxies[0], "no answer for %s", c.uri);
+    fail_unless_equals_string(proxies[0], c.proxy);
+    g_strfreev(proxies);
+  }
+}
+GST_END_TEST;
+
+GST_START_TEST(test_switched_off) {
+  /* Installing is once a process: this needs a process of its own (the
+   * default, CK_FORK). */
+  if (rtsp_read_ahead_installed())
+    return;
+  g_setenv("GPURTSP_RTSP_READ_AHEAD", "0", TRUE);
+  std::string why;
+  fail_if(install_rtsp_read_ahead(why));
+  fail_unless_equals_string(why.c_str(), "GPURTSP_RTSP_READ_AHEAD=0");
+  fail_if(rtsp_read_ahead_installed());
+}
+GST_END_TEST;
+
+/* Interleaved packets of every size class, with RTSP requests between them,
+ * cut into random pieces on the wire: every message comes out whole and in
+ * order, and with far fewer reads of the socket than messages. */
+GST_START_TEST(test_connection_reads_messages_whole) {
+  install_or_fail();
+  std::mt19937 random(3);
+  std::string wire;
+  std::vector<std::vector<guint8>> payloads;
+  const int kPackets = 600;
+  for (int i = 0; i < kPackets; i++) {
+    const size_t size = i % 50 == 0 ? 60000 : 1 + random() % 1500;
+    std::vector<guint8> payload = pattern(size);
+    payload[0] = guint8(i);
+    wire += interleaved(guint8(i % 4), payload);
+    payloads.push_back(std::move(payload));
+    if (i % 100 == 99)
+      wire += "SET_PARAMETER rtsp://127.0.0.1/stream RTSP/1.0\r\nCSeq: " + std::to_string(i) +
+              "\r\nContent-Type: text/parameters\r\nContent-Length: 12\r\n\r\nposition: 1\n";
+  }
+  Server server(wire);
+  GstRTSPConnection *conn = connect_to(server.url());
+  const size_t reads_before = rtsp_read_ahead_base_reads();
+  int packets = 0, requests = 0;
+  while (packets < kPackets || requests < kPackets / 100) {
+    GstRTSPMessage message = {};
+    const GstRTSPResult res = gst_rtsp_connection_receive_usec(conn, &message, 5 * G_USEC_PER_SEC);
+    fail_unless(res == GST_RTSP_OK, "after %d packets and %d requests: %s", packets, requests,
+                gst_rtsp_strresult(res));
+    if (message.type == GST_RTSP_MESSAGE_DATA) {
+      guint8 channel = 0;
+      gst_rtsp_message_parse_data(&message, &channel);
+      guint8 *data = nullptr;
+      guint size = 0;
+      gst_rtsp_message_get_body(&message, &data, &size);
+      fail_unless_equals_int(channel, packets % 4);
+      /* GstRTSPConnection adds a NUL after a body (rtspsrc strips it). */
+      fail_unless(size == payloads[packets].size() + 1 &&
+                      memcmp(data, payloads[packets].data(), size - 1) == 0,
+                  "packet %d: %u bytes, not the %zu written + 1", packets, size,
+                  payloads[packets].size());
+      packets++;
+    } else {
+      /* A request of the server's, as keep-alives and parameters come. */
+      fail_unless_equals_int(message.type, GST_RTSP_MESSAGE_REQUEST);
+      gchar *cseq = nullptr;
+      gst_rtsp_message_get_header(&message, GST_RTSP_HDR_CSEQ, &cseq, 0);
+      fail_unless_equals_string(cseq, std::to_string(packets - 1).c_str());
+      guint8 *body = nullptr;
+      guint size = 0;
+      gst_rtsp_message_get_body(&message, &body, &size);
+      fail_unless(size == 13 && memcmp(body, "position: 1\n", 12) == 0);
+      requests++;
+    }
+    gst_rtsp_message_unset(&message);
+  }
+  fail_unless_equals_int(requests, kPackets / 100);
+  const size_t reads = rtsp_read_ahead_base_reads() - reads_before;
+  g_print("%d packets and %d requests in %zu reads of the socket\n", packets, requests, reads);
+  /* Without the buffer: at least 3 reads a packet. */
+  fail_unless(reads > 0 && reads < size_t(kPackets), "%zu reads for %d packets", reads, kPackets);
+  gst_rtsp_connection_free(conn);
+}
+GST_END_TEST;
+
+GST_START_TEST(test_receive_times_out) {
+  install_or_fail();
+  Server server("", true);
+  /* The socket's timeout, 1 s from the connect, bounds a receive: as without
+   * the buffer, GstRTSPConnection only ever raises it. */
+  GstRTSPConnection *conn = connect_to(server.url(), 1);
+  GstRTSPMessage message = {};
+  const gint64 started = g_get_monotonic_time();
+  fail_unless_equals_int(gst_rtsp_connection_receive_usec(conn, &message, 300000),
+                         GST_RTSP_ETIMEOUT);
+  const gint64 waited = g_get_monotonic_time() - started;
+  fail_unless(waited >= 900000 && waited < 2 * G_USEC_PER_SEC, "waited %" G_GINT64_FORMAT " us",
+              waited);
+  gst_rtsp_connection_free(conn);
+}
+GST_END_TEST;
+
+GST_START_TEST(test_flush_interrupts_a_blocked_receive) {
+  install_or_fail();
+  Server server("", true);
+  GstRTSPConnection *conn = connect_to(server.url());
+  GstRTSPResult res = GST_RTSP_OK;
+  std::thread receiver([&] {
+    GstRTSPMessage message = {};
+    res = gst_rtsp_connection_receive_usec(conn, &message, 30 * G_USEC_PER_SEC);
+    gst_rtsp_message_unset(&message);
+  });
+  g_usleep(200000);
+  const gint64 flushed = g_get_monotonic_time();
+  gst_rtsp_connection_flush(conn, TRUE);
+  receiver.join();
+  fail_unless(g_get_monotonic_time() - flushed < G_USEC_PER_SEC, "the flush took over 1 s");
+  fail_unless_equals_int(res, GST_RTSP_EINTR);
+  gst_rtsp_connection_free(conn);
+}
+GST_END_TEST;
+
+static Suite *rtsp_read_ahead_suite() {
+  Suite *s = suite_create("rtsp-read-ahead");
+  TCase *tc = tcase_create("general");
+  tcase_set_timeout(tc, 30);
+  suite_add_tcase(s, tc);
+  tcase_add_test(tc, test_small_reads_come_from_one_base_read);
+  tcase_add_test(tc, test_large_read_goes_straight_through);
+  tcase_add_test(tc, test_buffered_bytes_are_readable_now);
+  tcase_add_test(tc, test_which_urls_go_through_it);
+  tcase_add_test(tc, test_switched_off);
+  tcase_add_test(tc, test_connection_reads_messages_whole);
+  tcase_add_test(tc, test_receive_times_out);
+  tcase_add_test(tc, test_flush_interrupts_a_blocked_receive);
+  return s;
+}
+
+GST_CHECK_MAIN(rtsp_read_ahead)

@@ -1,0 +1,61 @@
+// SPDX-License-Identifier: MIT
+/* Fewer system calls for rtspsrc's RTSP-over-TCP reader: a read buffer
+ * between GstRTSPConnection and its socket, put there through GIO's proxy
+ * extension points, so rtspsrc itself is unchanged.
+ *
+ * Why: GStreamer's GstRTSPConnection reads each interleaved RTP packet in
+ * pieces straight from the socket (the '$' byte, the rest of its 4-byte
+ * header, the payload: 3 recv() a packet) and, when the socket runs dry, a
+ * fourth recv() that fails with EAGAIN, a poll() and a GCancellable eventfd
+ * made and closed for that poll. At 1,000 cameras (~180,000 packets a
+ * second) that reader was ~80 % of a keyframe camera's CPU (docs/scale.md).
+ * With the buffer one recv() takes everything the socket holds (64 KiB at
+ * most) and the packets are cut out of it: the syscalls per packet drop
+ * from ~4 to well under one, and the replies, keep-alives and RTCP that
+ * come in between are read from the same buffer in order.
+ *
+ * How: a GProxyResolver that answers "gpurtsp-read-ahead://HOST:PORT" for
+ * rtsp:// URLs (and whatever the system's resolver says for everything
+ * else, and for rtsp:// URLs that the system sends through a real proxy),
+ * and a GProxy of that name whose "handshake" wraps the TCP connection's
+ * input in the read buffer. GSocketClient connects the socket to HOST:PORT
+ * itself, as without a proxy; GstRTSPConnection gets a GSocketConnection
+ * (GIO's TCP wrapper) whose input stream is the buffered one and whose
+ * socket is the real one. Only plain rtsp://: rtsps:// goes through TLS,
+ * which reads whole records already, and no URL with a real proxy.
+ *
+ * Process-wide, like the malloc arena cap: installed by gpurtsp-launch (and
+ * the Python API) before any connection is made; an application that embeds
+ * the plugin is not changed. GPURTSP_RTSP_READ_AHEAD=0 turns it off. */
+#pragma once
+
+#include <gio/gio.h>
+
+#include <cstddef>
+#include <string>
+
+namespace gpurtsp::launch {
+
+/* Bytes one read takes from the socket at most. */
+inline constexpr std::size_t kRtspReadAheadBytes = 64 * 1024;
+
+/* The name of the GProxy, and the scheme of the proxy URIs it answers. */
+inline constexpr const char *kRtspReadAheadProtocol = "gpurtsp-read-ahead";
+
+/* Registers the resolver and the proxy, unless GPURTSP_RTSP_READ_AHEAD=0;
+ * returns whether it is in use, with @why when not. Call before the first
+ * network connection of the process (g_proxy_resolver_get_default() picks
+ * its resolver once); calling it again changes nothing. */
+bool install_rtsp_read_ahead(std::string &why);
+
+/* Whether install_rtsp_read_ahead() put it in place. */
+bool rtsp_read_ahead_installed();
+
+/* For tests: @base_input wrapped in the read buffer (transfer full). */
+GInputStream *rtsp_read_ahead_stream_new(GInputStream *base_input);
+
+/* For tests: how many reads of the base stream the buffered streams made,
+ * process-wide. */
+std::size_t rtsp_read_ahead_base_reads();
+
+} // namespace gpurtsp::launch
