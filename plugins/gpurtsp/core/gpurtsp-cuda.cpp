@@ -89,9 +89,12 @@ bool current_stack_limit(const ContextLimitApi &api, size_t &bytes, std::string 
 
 } // namespace
 
-bool context_stack_limit(GstCudaContext *ctx, size_t &bytes, std::string &why) {
+/* Runs @use(api) with @ctx current; false and @why when the driver lacks
+ * the calls or the context cannot be made current. */
+template <typename Use>
+bool with_limit_api(GstCudaContext *ctx, std::string &why, Use &&use) {
   const ContextLimitApi &api = context_limit_api();
-  if (!api.cuCtxGetLimit) {
+  if (!api.cuCtxSetLimit || !api.cuCtxGetLimit) {
     why = api.why;
     return false;
   }
@@ -100,38 +103,35 @@ bool context_stack_limit(GstCudaContext *ctx, size_t &bytes, std::string &why) {
     why = GpuError::context_push().message();
     return false;
   }
-  return current_stack_limit(api, bytes, why);
+  return use(api);
+}
+
+bool context_stack_limit(GstCudaContext *ctx, size_t &bytes, std::string &why) {
+  return with_limit_api(
+      ctx, why, [&](const ContextLimitApi &api) { return current_stack_limit(api, bytes, why); });
 }
 
 bool limit_context_stack(GstCudaContext *ctx, size_t bytes, size_t &now, std::string &why) {
   init_debug();
-  const ContextLimitApi &api = context_limit_api();
-  if (!api.cuCtxSetLimit) {
-    why = api.why;
-    return false;
-  }
-  CudaContextScope scope(ctx);
-  if (!scope.pushed()) {
-    why = GpuError::context_push().message();
-    return false;
-  }
-  size_t before = 0;
-  if (!current_stack_limit(api, before, why))
-    return false;
-  now = before;
-  if (before <= bytes)
+  return with_limit_api(ctx, why, [&](const ContextLimitApi &api) {
+    size_t before = 0;
+    if (!current_stack_limit(api, before, why))
+      return false;
+    now = before;
+    if (before <= bytes)
+      return true;
+    const CUresult ret = api.cuCtxSetLimit(CU_LIMIT_STACK_SIZE, bytes);
+    if (ret != CUDA_SUCCESS) {
+      why = std::string("cuCtxSetLimit(CU_LIMIT_STACK_SIZE) failed: ") + cuda_error_name(ret);
+      return false;
+    }
+    std::string ignored;
+    if (!current_stack_limit(api, now, ignored))
+      now = bytes;
+    GST_INFO("CUDA context %p: per-thread stack %zu -> %zu bytes (asked %zu)", ctx, before, now,
+             bytes);
     return true;
-  const CUresult ret = api.cuCtxSetLimit(CU_LIMIT_STACK_SIZE, bytes);
-  if (ret != CUDA_SUCCESS) {
-    why = std::string("cuCtxSetLimit(CU_LIMIT_STACK_SIZE) failed: ") + cuda_error_name(ret);
-    return false;
-  }
-  std::string ignored;
-  if (!current_stack_limit(api, now, ignored))
-    now = bytes;
-  GST_INFO("CUDA context %p: per-thread stack %zu -> %zu bytes (asked %zu)", ctx, before, now,
-           bytes);
-  return true;
+  });
 }
 
 void sync_producer_stream(GstMemory *mem, CUstream own_stream) {
