@@ -258,7 +258,8 @@ GST_START_TEST(test_connection_reads_messages_whole) {
       fail_unless_equals_int(message.type, GST_RTSP_MESSAGE_REQUEST);
       gchar *cseq = nullptr;
       gst_rtsp_message_get_header(&message, GST_RTSP_HDR_CSEQ, &cseq, 0);
-      fail_unless_equals_string(cseq, std::to_string(packets - 1).c_str());
+      const std::string expected_cseq = std::to_string(packets - 1);
+      fail_unless_equals_string(cseq, expected_cseq.c_str());
       guint8 *body = nullptr;
       guint size = 0;
       gst_rtsp_message_get_body(&message, &body, &size);
