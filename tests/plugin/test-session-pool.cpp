@@ -641,6 +641,115 @@ GST_START_TEST(test_idle_sessions_shrink) {
 }
 GST_END_TEST;
 
+/* Where the pool grows on contention it also shrinks on the lack of it:
+ * every session touched in bursts, none ever idle for idle_timeout, but no
+ * borrower waiting, or about to, for more than a few ms (under half of
+ * grow_after): one session goes per window, down to keep. With the idle
+ * rule alone all four stay (issue 15's keyframe pool). */
+GST_START_TEST(test_uncontended_sessions_shrink) {
+  std::atomic<int> made{0};
+  gpurtsp::SessionPoolPolicy policy;
+  policy.grow_after = 200ms;
+  policy.idle_timeout = 100ms;
+  policy.keep = 1;
+  SlotPool pool(4, slot_factory(made), policy);
+  std::string why;
+  /* One borrower holding every session asks for one more: it waits 200 ms,
+   * then the pool grows (a session on its first use does not count). */
+  for (unsigned grown = 0; grown < 4; grown++) {
+    std::vector<SlotPool::Lease> held(grown + 1);
+    for (auto &lease : held)
+      fail_unless(pool.acquire(AnyKey{}, 1000ms, lease, why) == SlotPool::Status::Ok);
+  }
+  fail_unless_equals_int(pool.stats().sessions, 4);
+  /* Four borrowers, each 1 ms of work every 5 ms: all four sessions get
+   * used, and with fewer a borrower waits a millisecond or two. */
+  std::atomic<bool> stop{false};
+  auto borrower = [&] {
+    std::string why;
+    while (!stop) {
+      {
+        SlotPool::Lease lease;
+        fail_unless(pool.acquire(AnyKey{}, 1000ms, lease, why) == SlotPool::Status::Ok);
+        std::this_thread::sleep_for(1ms);
+      }
+      std::this_thread::sleep_for(4ms);
+    }
+  };
+  std::vector<std::thread> borrowers;
+  for (int i = 0; i < 4; i++)
+    borrowers.emplace_back(borrower);
+  const auto until = std::chrono::steady_clock::now() + 3000ms;
+  while (pool.stats().sessions > 1 && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(10ms);
+  std::this_thread::sleep_for(100ms); /* and it stays there */
+  stop = true;
+  for (auto &t : borrowers)
+    t.join();
+  const auto stats = pool.stats();
+  fail_unless_equals_int(stats.sessions, 1);
+  fail_unless_equals_int(stats.destroyed, 3);
+  fail_unless_equals_int(made, 4);
+}
+GST_END_TEST;
+
+/* Two borrowers that each hold a session for 250 ms, back to back: without
+ * the second session one would wait 250 ms (over half of grow_after), so
+ * both stay, though neither is ever idle for long. */
+GST_START_TEST(test_needed_sessions_stay) {
+  std::atomic<int> made{0};
+  gpurtsp::SessionPoolPolicy policy;
+  policy.grow_after = 200ms;
+  policy.idle_timeout = 100ms;
+  policy.keep = 1;
+  SlotPool pool(4, slot_factory(made), policy);
+  std::atomic<bool> stop{false};
+  auto borrower = [&] {
+    std::string why;
+    while (!stop) {
+      SlotPool::Lease lease;
+      fail_unless(pool.acquire(AnyKey{}, 1000ms, lease, why) == SlotPool::Status::Ok);
+      std::this_thread::sleep_for(250ms);
+    }
+  };
+  std::thread a(borrower), b(borrower);
+  std::this_thread::sleep_for(1200ms);
+  stop = true;
+  a.join();
+  b.join();
+  const auto stats = pool.stats();
+  fail_unless_equals_int(stats.sessions, 2);
+  fail_unless_equals_int(stats.destroyed, 0);
+}
+GST_END_TEST;
+
+/* Shrinking on lack of contention never takes a format's last session: two
+ * formats used in turn, never waiting, keep both (else each window would
+ * destroy one and the next keyframe of its format make it again). */
+GST_START_TEST(test_uncontended_shrink_keeps_each_format) {
+  Factory factory;
+  gpurtsp::SessionPoolPolicy policy;
+  policy.grow_after = 200ms;
+  policy.idle_timeout = 100ms;
+  policy.keep = 1;
+  Pool pool(4, factory.get(), policy);
+  std::string why;
+  const auto until = std::chrono::steady_clock::now() + 600ms;
+  while (std::chrono::steady_clock::now() < until) {
+    for (int format : {1, 2}) {
+      Pool::Lease lease;
+      fail_unless(pool.acquire(FakeKey{format}, 1000ms, lease, why) == Pool::Status::Ok);
+      std::this_thread::sleep_for(1ms);
+    }
+    std::this_thread::sleep_for(3ms);
+  }
+  const auto stats = pool.stats();
+  fail_unless_equals_int(stats.sessions, 2);
+  fail_unless_equals_int(stats.destroyed, 0);
+  fail_unless_equals_int(factory.made, 2);
+}
+GST_END_TEST;
+
 /* One object per key while anyone holds it; destroyed with its last user,
  * and a later user gets a new one. */
 GST_START_TEST(test_weak_cache) {
@@ -697,6 +806,9 @@ static Suite *session_pool_suite() {
   tcase_add_test(tc, test_grow_at_once_for_other_format);
   tcase_add_test(tc, test_grow_one_at_a_time);
   tcase_add_test(tc, test_idle_sessions_shrink);
+  tcase_add_test(tc, test_uncontended_sessions_shrink);
+  tcase_add_test(tc, test_needed_sessions_stay);
+  tcase_add_test(tc, test_uncontended_shrink_keeps_each_format);
   tcase_add_test(tc, test_first_borrowers_share_the_one_being_made);
   tcase_add_test(tc, test_no_growth_behind_first_use);
   tcase_add_test(tc, test_weak_cache);

@@ -20,7 +20,15 @@
  *    to it or its timeout passes;
  *  - shrinking (SessionPoolPolicy::idle_timeout): an idle session unused for
  *    that long is destroyed when the pool is next used, down to
- *    SessionPoolPolicy::keep sessions;
+ *    SessionPoolPolicy::keep sessions; and, where the pool grows on
+ *    contention, also on measured lack of it: a pool whose borrowers take
+ *    idle sessions eagerly touches every session in a burst, so none ever
+ *    idles that long although fewer would serve. Over each idle_timeout
+ *    window the pool notes the longest wait a borrower had, and the longest
+ *    one would have had with a session fewer (from the moment a borrower
+ *    took the last idle session to the next return); both under half of
+ *    grow_after (half: hysteresis against the growth rule), one idle
+ *    session goes at the window's end;
  *  - when creation fails while other sessions exist, the cap drops to what
  *    exists: the limit is the driver's, and waiting beats failing.
  * Key needs `bool serves(const Key &wanted) const`; Session needs
@@ -172,6 +180,7 @@ public:
     for (;;) {
       if (self.handed) {
         lease = Lease(this, *self.handed);
+        note_lent(arrived, true);
         return Status::Ok;
       }
       bool contended = false; /* a busy session would serve us */
@@ -181,6 +190,7 @@ public:
           dequeue(&self);
           (*idle)->busy = true;
           lease = Lease(this, *idle);
+          note_lent(arrived, waited);
           return Status::Ok;
         }
         /* A busy session that serves us will be back soon: make another only
@@ -199,8 +209,10 @@ public:
         }
         if (have_slot) {
           dequeue(&self);
-          if (create(lk, wanted, std::move(victim), lease, why))
+          if (create(lk, wanted, std::move(victim), lease, why)) {
+            note_lent(arrived, waited);
             return Status::Ok;
+          }
           if (entries_.size() + pending_ == 0) {
             wake_front(); /* the next borrower fails fast too */
             return Status::Failed;
@@ -228,6 +240,8 @@ public:
         if (Clock::now() >= deadline) {
           dequeue(&self);
           timeouts_++;
+          if (shrinks_on_contention())
+            window_worst_wait_ = std::max(window_worst_wait_, Clock::now() - arrived);
           return Status::Timeout;
         }
         /* Time to grow: try again, keeping our place in the queue. */
@@ -310,14 +324,57 @@ private:
    * idle_timeout and more than keep sessions exist, taken out of the pool
    * for the caller to destroy without the lock. */
   std::unique_ptr<Session> take_expired(Clock::time_point now) {
-    if (policy_.idle_timeout.count() == 0 || entries_.size() <= policy_.keep)
+    if (policy_.idle_timeout.count() == 0)
       return nullptr;
-    auto lru = find_least_recent_idle();
-    if (!lru || now - (*lru)->released < policy_.idle_timeout)
+    /* The window's verdict on contention, whatever happens below. */
+    bool uncontended = false;
+    if (shrinks_on_contention() && now - window_start_ >= policy_.idle_timeout) {
+      if (last_idle_taken_at_)
+        window_worst_wait_ = std::max(window_worst_wait_, now - *last_idle_taken_at_);
+      uncontended = window_worst_wait_ < policy_.grow_after / 2;
+      window_start_ = now;
+      window_worst_wait_ = {};
+    }
+    if (entries_.size() <= policy_.keep)
       return nullptr;
-    std::unique_ptr<Session> session = std::move((*lru)->session);
-    entries_.erase(*lru);
+    auto victim = find_least_recent_idle();
+    if (victim && now - (*victim)->released < policy_.idle_timeout)
+      victim = uncontended ? find_least_recent_redundant_idle() : std::nullopt;
+    if (!victim)
+      return nullptr;
+    std::unique_ptr<Session> session = std::move((*victim)->session);
+    entries_.erase(*victim);
     return session;
+  }
+
+  /* The least recently used idle session whose borrowers another session
+   * also serves: shrinking on lack of contention never takes a format's
+   * last session (its next keyframe would wait for a new one). */
+  std::optional<EntryIt> find_least_recent_redundant_idle() {
+    for (auto it = entries_.begin(); it != entries_.end(); ++it) {
+      if (it->busy)
+        continue;
+      for (auto other = entries_.begin(); other != entries_.end(); ++other)
+        if (other != it && other->key.serves(it->key))
+          return it;
+    }
+    return std::nullopt;
+  }
+
+  bool shrinks_on_contention() const {
+    return policy_.grow_after.count() > 0 && policy_.idle_timeout.count() > 0;
+  }
+
+  /* A lease was given to a borrower that arrived at @arrived (and @waited):
+   * the window's figures for shrinking on lack of contention. */
+  void note_lent(Clock::time_point arrived, bool waited) {
+    if (!shrinks_on_contention())
+      return;
+    const auto now = Clock::now();
+    if (waited)
+      window_worst_wait_ = std::max(window_worst_wait_, now - arrived);
+    if (!last_idle_taken_at_ && !find_least_recent_idle())
+      last_idle_taken_at_ = now;
   }
 
   /* Idle sessions are kept in release order at the back of entries_, so the
@@ -400,6 +457,12 @@ private:
         entry->busy = false;
         entry->fresh = false;
         entry->released = Clock::now();
+        /* How long a borrower would have waited for this one had the last
+         * idle session not been there. */
+        if (last_idle_taken_at_) {
+          window_worst_wait_ = std::max(window_worst_wait_, entry->released - *last_idle_taken_at_);
+          last_idle_taken_at_.reset();
+        }
         entries_.splice(entries_.end(), entries_, entry); /* most recently used */
         for (auto it = waiters_.begin(); it != waiters_.end(); ++it) {
           if (entry->key.serves((*it)->wanted)) {
@@ -436,6 +499,10 @@ private:
   uint64_t waits_ = 0;
   uint64_t creation_failures_ = 0;
   std::string last_failure_;
+  /* Shrinking on lack of contention (see the top of this file). */
+  Clock::time_point window_start_ = Clock::now();
+  Clock::duration window_worst_wait_{};
+  std::optional<Clock::time_point> last_idle_taken_at_; /* no idle session left since */
 };
 
 } // namespace gpurtsp

@@ -51,7 +51,8 @@ private:
  * slot 0.15-0.6 ms (720p-1080p); a frame that waited 2 ms for one is behind
  * several others: the GPU is busy enough for another slot (34-52 MiB) to
  * pay. Cameras that merely overlap share one. Slots idle for 30 s go, down
- * to one. */
+ * to one; and one every 30 s while no frame waited, or would have waited
+ * with a slot fewer, 1 ms (session-pool.hpp). */
 inline constexpr SessionPoolPolicy kSlotPolicy = {
     .grow_after = std::chrono::milliseconds(2),
     .idle_timeout = std::chrono::seconds(30),

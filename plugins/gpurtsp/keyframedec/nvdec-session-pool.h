@@ -86,7 +86,8 @@ private:
  * a session ~0.85 ms (720p); one that waited 5 ms for a session of its format
  * is behind several others, and only then is another session (7.6 MiB, 50 ms
  * to create) made. A format no session serves gets one at once. Sessions
- * idle for 60 s go, down to one. */
+ * idle for 60 s go, down to one; and one a minute while no keyframe waited,
+ * or would have waited with a session fewer, 2.5 ms (session-pool.hpp). */
 inline constexpr SessionPoolPolicy kSessionPolicy = {
     .grow_after = std::chrono::milliseconds(5),
     .idle_timeout = std::chrono::seconds(60),
