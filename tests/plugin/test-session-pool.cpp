@@ -641,6 +641,50 @@ GST_START_TEST(test_idle_sessions_shrink) {
 }
 GST_END_TEST;
 
+namespace {
+
+/* The policy of the shrinking tests: growth after a 200 ms wait, windows of
+ * 100 ms; wide margins, for loaded CI machines. */
+gpurtsp::SessionPoolPolicy shrink_test_policy() {
+  gpurtsp::SessionPoolPolicy policy;
+  policy.grow_after = 200ms;
+  policy.idle_timeout = 100ms;
+  policy.keep = 1;
+  return policy;
+}
+
+/* @count threads borrowing from @pool until destroyed, each holding a slot
+ * for @hold, then pausing for @pause. */
+class Borrowers {
+public:
+  Borrowers(SlotPool &pool, int count, std::chrono::milliseconds hold,
+            std::chrono::milliseconds pause) {
+    for (int i = 0; i < count; i++)
+      threads_.emplace_back([&pool, hold, pause, this] {
+        std::string why;
+        while (!stop_) {
+          {
+            SlotPool::Lease lease;
+            fail_unless(pool.acquire(AnyKey{}, 1000ms, lease, why) == SlotPool::Status::Ok);
+            std::this_thread::sleep_for(hold);
+          }
+          std::this_thread::sleep_for(pause);
+        }
+      });
+  }
+  ~Borrowers() {
+    stop_ = true;
+    for (auto &t : threads_)
+      t.join();
+  }
+
+private:
+  std::atomic<bool> stop_{false};
+  std::vector<std::thread> threads_;
+};
+
+} // namespace
+
 /* Where the pool grows on contention it also shrinks on the lack of it:
  * every session touched in bursts, none ever idle for idle_timeout, but no
  * borrower waiting, or about to, for more than a few ms (under half of
@@ -648,11 +692,7 @@ GST_END_TEST;
  * rule alone all four stay (issue 15's keyframe pool). */
 GST_START_TEST(test_uncontended_sessions_shrink) {
   std::atomic<int> made{0};
-  gpurtsp::SessionPoolPolicy policy;
-  policy.grow_after = 200ms;
-  policy.idle_timeout = 100ms;
-  policy.keep = 1;
-  SlotPool pool(4, slot_factory(made), policy);
+  SlotPool pool(4, slot_factory(made), shrink_test_policy());
   std::string why;
   /* One borrower holding every session asks for one more: it waits 200 ms,
    * then the pool grows (a session on its first use does not count). */
@@ -662,30 +702,15 @@ GST_START_TEST(test_uncontended_sessions_shrink) {
       fail_unless(pool.acquire(AnyKey{}, 1000ms, lease, why) == SlotPool::Status::Ok);
   }
   fail_unless_equals_int(pool.stats().sessions, 4);
-  /* Four borrowers, each 1 ms of work every 5 ms: all four sessions get
-   * used, and with fewer a borrower waits a millisecond or two. */
-  std::atomic<bool> stop{false};
-  auto borrower = [&] {
-    std::string why;
-    while (!stop) {
-      {
-        SlotPool::Lease lease;
-        fail_unless(pool.acquire(AnyKey{}, 1000ms, lease, why) == SlotPool::Status::Ok);
-        std::this_thread::sleep_for(1ms);
-      }
-      std::this_thread::sleep_for(4ms);
-    }
-  };
-  std::vector<std::thread> borrowers;
-  for (int i = 0; i < 4; i++)
-    borrowers.emplace_back(borrower);
-  const auto until = std::chrono::steady_clock::now() + 3000ms;
-  while (pool.stats().sessions > 1 && std::chrono::steady_clock::now() < until)
-    std::this_thread::sleep_for(10ms);
-  std::this_thread::sleep_for(100ms); /* and it stays there */
-  stop = true;
-  for (auto &t : borrowers)
-    t.join();
+  {
+    /* Four borrowers, each 1 ms of work every 5 ms: all four sessions get
+     * used, and with fewer a borrower waits a millisecond or two. */
+    Borrowers borrowers(pool, 4, 1ms, 4ms);
+    const auto until = std::chrono::steady_clock::now() + 3000ms;
+    while (pool.stats().sessions > 1 && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(10ms);
+    std::this_thread::sleep_for(100ms); /* and it stays there */
+  }
   const auto stats = pool.stats();
   fail_unless_equals_int(stats.sessions, 1);
   fail_unless_equals_int(stats.destroyed, 3);
@@ -698,25 +723,11 @@ GST_END_TEST;
  * both stay, though neither is ever idle for long. */
 GST_START_TEST(test_needed_sessions_stay) {
   std::atomic<int> made{0};
-  gpurtsp::SessionPoolPolicy policy;
-  policy.grow_after = 200ms;
-  policy.idle_timeout = 100ms;
-  policy.keep = 1;
-  SlotPool pool(4, slot_factory(made), policy);
-  std::atomic<bool> stop{false};
-  auto borrower = [&] {
-    std::string why;
-    while (!stop) {
-      SlotPool::Lease lease;
-      fail_unless(pool.acquire(AnyKey{}, 1000ms, lease, why) == SlotPool::Status::Ok);
-      std::this_thread::sleep_for(250ms);
-    }
-  };
-  std::thread a(borrower), b(borrower);
-  std::this_thread::sleep_for(1200ms);
-  stop = true;
-  a.join();
-  b.join();
+  SlotPool pool(4, slot_factory(made), shrink_test_policy());
+  {
+    Borrowers borrowers(pool, 2, 250ms, 0ms);
+    std::this_thread::sleep_for(1200ms);
+  }
   const auto stats = pool.stats();
   fail_unless_equals_int(stats.sessions, 2);
   fail_unless_equals_int(stats.destroyed, 0);
@@ -728,11 +739,7 @@ GST_END_TEST;
  * destroy one and the next keyframe of its format make it again). */
 GST_START_TEST(test_uncontended_shrink_keeps_each_format) {
   Factory factory;
-  gpurtsp::SessionPoolPolicy policy;
-  policy.grow_after = 200ms;
-  policy.idle_timeout = 100ms;
-  policy.keep = 1;
-  Pool pool(4, factory.get(), policy);
+  Pool pool(4, factory.get(), shrink_test_policy());
   std::string why;
   const auto until = std::chrono::steady_clock::now() + 600ms;
   while (std::chrono::steady_clock::now() < until) {
