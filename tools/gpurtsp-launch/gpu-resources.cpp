@@ -52,8 +52,7 @@ GpuResources::Gpu &GpuResources::gpu_state(int index) {
     std::string why;
     if (gpurtsp::limit_context_stack(context, gpurtsp::context_stack_bytes(), stack, why)) {
       LAUNCH_DEBUG("GPU %d: CUDA context with a %zu-byte per-thread stack", index, stack);
-      gpu.stack_bytes = stack;
-      gpu.stack_trim.emplace(g_get_monotonic_time());
+      gpu.own_stack.emplace(Gpu::OwnStack{stack, StackTrimSchedule(g_get_monotonic_time())});
     } else {
       LAUNCH_WARNING("GPU %d: CUDA stack limit left as it is: %s", index, why.c_str());
     }
@@ -220,7 +219,8 @@ std::optional<GpuResources::CudaStack> GpuResources::cuda_stack(int gpu) const {
   std::string why;
   if (!gpurtsp::context_stack_limit(GST_CUDA_CONTEXT(found->second.cuda_context), bytes, why))
     return std::nullopt;
-  return CudaStack{bytes, found->second.stack_trims};
+  const auto &own = found->second.own_stack;
+  return CudaStack{bytes, own ? own->trims : 0};
 #else
   (void)gpu;
   return std::nullopt;
@@ -230,22 +230,23 @@ std::optional<GpuResources::CudaStack> GpuResources::cuda_stack(int gpu) const {
 void GpuResources::trim_cuda_stacks(int64_t now_us) {
 #ifdef GPURTSP_LAUNCH_HAVE_CUDA
   for (auto &[index, gpu] : gpus_) {
-    if (!gpu.stack_trim || !gpu.stack_trim->due(now_us) || !gpu.cuda_context)
+    if (!gpu.own_stack || !gpu.own_stack->schedule.due(now_us) || !gpu.cuda_context)
       continue;
+    Gpu::OwnStack &own = *gpu.own_stack;
     auto *context = GST_CUDA_CONTEXT(gpu.cuda_context);
     size_t before = 0;
     std::string why;
     if (!gpurtsp::context_stack_limit(context, before, why)) {
-      gpu.stack_trim->checked(now_us, false, false);
+      own.schedule.checked(now_us, false, false);
       continue;
     }
-    const bool raised = before > *gpu.stack_bytes;
+    const bool raised = before > own.bytes;
     size_t now = before;
     const bool lowered =
-        raised && gpurtsp::limit_context_stack(context, *gpu.stack_bytes, now, why) && now < before;
-    const int64_t next_us = gpu.stack_trim->checked(now_us, raised, lowered);
+        raised && gpurtsp::limit_context_stack(context, own.bytes, now, why) && now < before;
+    const int64_t next_us = own.schedule.checked(now_us, raised, lowered);
     if (lowered) {
-      gpu.stack_trims++;
+      own.trims++;
       LAUNCH_INFO("GPU %d: a kernel had raised the CUDA stack to %zu bytes a thread; lowered back "
                   "to %zu (next check in %lld s)",
                   index, before, now, static_cast<long long>(next_us / 1000000));

@@ -166,11 +166,14 @@ private:
     GstContext *context = nullptr;     /* owned; carries cuda_context */
     std::string why;                   /* why there is no context */
     unsigned generation = 0;           /* contexts replaced after a sticky error */
-    /* Set for contexts gst_cuda_context_new() made here, whose stack we
-     * lowered: the limit to return to and when to check. */
-    std::optional<std::size_t> stack_bytes;
-    std::optional<StackTrimSchedule> stack_trim;
-    std::uint64_t stack_trims = 0;
+    /* For contexts gst_cuda_context_new() made here, whose stack we
+     * lowered: the limit to return to, when to check, and the trims so far. */
+    struct OwnStack {
+      std::size_t bytes;
+      StackTrimSchedule schedule;
+      std::uint64_t trims = 0;
+    };
+    std::optional<OwnStack> own_stack;
   };
 
   Gpu &gpu_state(int gpu);
