@@ -416,6 +416,12 @@ static int gst_gpu_keyframe_dec_on_decode(void *user_data, CUVIDPICPARAMS *param
     return 0;
   }
   GstFlowReturn ret = priv->pool->acquire_output_frame(frames, &frame->output_buffer);
+  if (ret == GST_FLOW_EOS) {
+    priv->dropped_busy++;
+    GST_WARNING_OBJECT(self, "%u shared output frames already downstream, keyframe dropped",
+                       gpurtsp::kMaxFramesInFlight);
+    return 1;
+  }
   if (ret != GST_FLOW_OK) {
     GST_DEBUG_OBJECT(self, "no output buffer: %s", gst_flow_get_name(ret));
     st.flow = ret;

@@ -185,9 +185,10 @@ GstBufferPool *NvdecSessionPool::output_frames(unsigned width, unsigned height, 
                         gst_caps_features_new(GST_CAPS_FEATURE_MEMORY_CUDA_MEMORY, nullptr));
   GstBufferPool *pool = gst_cuda_buffer_pool_new(ctx_);
   GstStructure *config = gst_buffer_pool_get_config(pool);
-  /* Nothing preallocated and no cap: it grows to the most frames ever in
-   * flight at once and keeps them for the next keyframes. */
-  gst_buffer_pool_config_set_params(config, caps, static_cast<guint>(info.size), 0, 0);
+  /* Nothing preallocated: it grows to the most frames ever in flight at
+   * once, up to the cap, and keeps them for the next keyframes. */
+  gst_buffer_pool_config_set_params(config, caps, static_cast<guint>(info.size), 0,
+                                    kMaxFramesInFlight);
   gst_buffer_pool_config_add_option(config, GST_BUFFER_POOL_OPTION_VIDEO_META);
   gst_caps_unref(caps);
   if (!gst_buffer_pool_set_config(pool, config) || !gst_buffer_pool_set_active(pool, TRUE)) {
@@ -202,7 +203,11 @@ GstBufferPool *NvdecSessionPool::output_frames(unsigned width, unsigned height, 
 }
 
 GstFlowReturn NvdecSessionPool::acquire_output_frame(GstBufferPool *frames, GstBuffer **frame) {
-  GstFlowReturn ret = gst_buffer_pool_acquire_buffer(frames, frame, nullptr);
+  /* Waiting would stall this camera's streaming thread behind other
+   * cameras' encoders; the caller drops the keyframe instead. */
+  GstBufferPoolAcquireParams params = {};
+  params.flags = GST_BUFFER_POOL_ACQUIRE_FLAG_DONTWAIT;
+  GstFlowReturn ret = gst_buffer_pool_acquire_buffer(frames, frame, &params);
   if (ret != GST_FLOW_OK)
     return ret;
   /* A pooled buffer keeps its qdata while it cycles through the pool and

@@ -94,6 +94,13 @@ inline constexpr SessionPoolPolicy kSessionPolicy = {
     .keep = 1,
 };
 
+/* The most shared output frames of one size in flight at once (88 MiB at
+ * 720p, 200 MiB at 1080p). Frames wait downstream only while encoders fall
+ * behind (1,000 cameras at 1 keyframe/s keep ~22 in flight); past the cap a
+ * keyframe is dropped and counted, not queued in VRAM: at 2,000 cameras an
+ * uncapped pool grew to one frame per camera. */
+inline constexpr unsigned kMaxFramesInFlight = 64;
+
 /* The sessions of one GstCudaContext, shared by all its gpukeyframedecs. */
 class NvdecSessionPool {
 public:
@@ -121,8 +128,9 @@ public:
    * cameras. Borrowed; valid while this object lives. nullptr and @why when
    * the pool cannot be set up. */
   GstBufferPool *output_frames(unsigned width, unsigned height, std::string &why);
-  /* Acquires a frame from @frames (an output_frames() pool), counting the
-   * frames those pools allocate. */
+  /* Acquires a frame from @frames (an output_frames() pool) without
+   * waiting, counting the frames those pools allocate: GST_FLOW_EOS when
+   * kMaxFramesInFlight of them are downstream. */
   GstFlowReturn acquire_output_frame(GstBufferPool *frames, GstBuffer **frame);
   /* Frames those pools allocated so far, all sizes. */
   uint64_t output_frames_allocated() const { return output_frames_allocated_; }

@@ -303,6 +303,62 @@ GST_START_TEST(test_64_instances_share_pool) {
 }
 GST_END_TEST;
 
+/* Sinks that keep every frame pin the shared output frames: past the cap
+ * (64 of a size) keyframes are dropped and counted, not queued in VRAM. */
+GST_START_TEST(test_output_frames_capped) {
+  constexpr int kInstances = 80;
+  constexpr int kCap = 64;
+  Clip clip;
+  encode(clip, "h264", 1280, 720, 1, 1);
+
+  GstElement *pipeline = gst_pipeline_new(nullptr);
+  std::vector<GstElement *> srcs, decs, sinks;
+  for (int i = 0; i < kInstances; i++) {
+    GstElement *src = gst_element_factory_make("appsrc", nullptr);
+    GstElement *dec = gst_element_factory_make("gpukeyframedec", nullptr);
+    GstElement *sink = gst_element_factory_make("appsink", nullptr);
+    g_object_set(src, "format", GST_FORMAT_TIME, "caps", clip.caps, nullptr);
+    /* No preroll: the test pulls nothing until every instance is done. */
+    g_object_set(sink, "sync", FALSE, "async", FALSE, "wait-on-eos", FALSE, nullptr);
+    gst_bin_add_many(GST_BIN(pipeline), src, dec, sink, nullptr);
+    fail_unless(gst_element_link_many(src, dec, sink, nullptr));
+    srcs.push_back(src);
+    decs.push_back(dec);
+    sinks.push_back(sink);
+  }
+  gst_element_set_state(pipeline, GST_STATE_PLAYING);
+  for (auto src : srcs) {
+    gst_app_src_push_buffer(GST_APP_SRC(src), gst_buffer_ref(clip.access_units[0]));
+    gst_app_src_end_of_stream(GST_APP_SRC(src));
+  }
+  const std::string error =
+      gputest::wait_for_eos(pipeline, "80 x appsrc ! gpukeyframedec ! appsink", 45 * GST_SECOND);
+  fail_unless(error.empty(), "%s", error.c_str());
+
+  std::vector<GstSample *> held;
+  guint64 dropped = 0, decoded = 0;
+  for (int i = 0; i < kInstances; i++) {
+    drain(sinks[i], held);
+    const auto stats = gpurtsp::gpukeyframedec::Stats::read(decs[i]);
+    fail_unless(stats.has_value());
+    dropped += stats->dropped_busy;
+    decoded += stats->decoded;
+    fail_unless(stats->pool_output_frames <= kCap, "%" G_GUINT64_FORMAT " output frames",
+                stats->pool_output_frames);
+  }
+  g_print("%d instances holding their frame: %zu held, %" G_GUINT64_FORMAT " dropped\n", kInstances,
+          held.size(), dropped);
+  fail_unless_equals_int(held.size(), kCap);
+  fail_unless_equals_int(decoded, kCap);
+  fail_unless_equals_int(dropped, kInstances - kCap);
+
+  for (auto s : held)
+    gst_sample_unref(s);
+  gst_element_set_state(pipeline, GST_STATE_NULL);
+  gst_object_unref(pipeline);
+}
+GST_END_TEST;
+
 static Suite *gpukeyframedec_suite() {
   Suite *s = suite_create("gpukeyframedec");
   TCase *tc = tcase_create("gpu");
@@ -314,6 +370,7 @@ static Suite *gpukeyframedec_suite() {
   tcase_add_test(tc, test_h265_720p);
   tcase_add_test(tc, test_444_is_refused);
   tcase_add_test(tc, test_64_instances_share_pool);
+  tcase_add_test(tc, test_output_frames_capped);
   return s;
 }
 

@@ -31,7 +31,8 @@ inline constexpr char kName[] = "application/x-gpukeyframedec-stats";
 inline constexpr char kDecoded[] = "decoded";                   /* guint64 */
 inline constexpr char kDroppedDelta[] = "dropped-delta";        /* guint64: delta frames */
 inline constexpr char kDroppedNonIntra[] = "dropped-non-intra"; /* guint64: keyframes not intra */
-inline constexpr char kDroppedBusy[] = "dropped-busy";          /* guint64: no session in time */
+/* guint64: no session in time, or 64 shared output frames of its size downstream */
+inline constexpr char kDroppedBusy[] = "dropped-busy";
 /* guint64: frames the context's shared output frame pools allocated. */
 inline constexpr char kPoolOutputFrames[] = "pool-output-frames";
 } // namespace stats_field
