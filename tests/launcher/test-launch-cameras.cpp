@@ -258,6 +258,26 @@ GST_START_TEST(test_abandoned_pipeline_never_plays) {
 }
 GST_END_TEST;
 
+/* A camera is streaming from its first frame, not from the next tick: the
+ * sink posts it on the bus. No tick runs here; without that message the
+ * camera would stay connecting. */
+GST_START_TEST(test_streaming_from_first_frame) {
+  RtspFixture fixture;
+  ElementCatalog elements;
+  GpuResources gpus;
+  PipelineWorker worker;
+  Camera camera_under_test(camera("first", fixture.url(0)), elements, gpus, worker);
+  camera_under_test.start(0);
+  const bool streaming =
+      wait_for([&] { return camera_under_test.status().state == CameraState::Streaming; }, 30);
+  const CameraStatus status = camera_under_test.status();
+  fail_unless(streaming, "no tick, and: %s", describe(status).c_str());
+  fail_unless(status.width > 0 && status.height > 0, "%s", describe(status).c_str());
+  fail_unless_equals_string(status.codec.c_str(), "h264");
+  camera_under_test.stop();
+}
+GST_END_TEST;
+
 GST_START_TEST(test_reconnects_after_server_restart) {
   RtspFixture fixture;
   Launch launch({camera("door", fixture.url())});
@@ -964,6 +984,7 @@ static Suite *launch_cameras_suite() {
   tcase_add_test(tc, test_eight_cameras_stream);
   tcase_add_test(tc, test_thumbnails);
   tcase_add_test(tc, test_abandoned_pipeline_never_plays);
+  tcase_add_test(tc, test_streaming_from_first_frame);
   tcase_add_test(tc, test_reconnects_after_server_restart);
   tcase_add_test(tc, test_wrong_credentials_unauthorized);
   tcase_add_test(tc, test_digest_credentials);

@@ -332,6 +332,19 @@ bool CameraPipeline::build(std::string &error) {
     return false;
   }
 
+  g_autoptr(GstPad) sink_pad = gst_element_get_static_pad(sink, catalog::kSinkPad);
+  gst_pad_add_probe(
+      sink_pad, GstPadProbeType(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST),
+      [](GstPad *pad, GstPadProbeInfo *, gpointer) {
+        g_autoptr(GstElement) element = gst_pad_get_parent_element(pad);
+        if (element)
+          gst_element_post_message(
+              element, gst_message_new_application(GST_OBJECT(element),
+                                                   gst_structure_new_empty(kFirstFrameMessage)));
+        return GST_PAD_PROBE_REMOVE;
+      },
+      nullptr, nullptr);
+
   g_autoptr(GstPad) output_pad = gst_element_get_static_pad(output_, catalog::kSinkPad);
   /* Added first, so it counts what the rate limit drops too. */
   gst_pad_add_probe(
@@ -586,6 +599,10 @@ GstBusSyncReply CameraPipeline::on_bus_sync(GstBus *, GstMessage *message, gpoin
   case GST_MESSAGE_WARNING:
   case GST_MESSAGE_EOS:
     return GST_BUS_PASS; /* Camera::on_bus_message, on the main thread */
+  case GST_MESSAGE_APPLICATION:
+    if (gst_message_has_name(message, kFirstFrameMessage))
+      return GST_BUS_PASS;
+    break;
   case GST_MESSAGE_NEED_CONTEXT:
     if (self->cuda_context_ && gst_message_parse_context_type(message, &type) &&
         g_strcmp0(type, kCudaContextType) == 0)

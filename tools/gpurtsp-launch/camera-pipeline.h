@@ -36,6 +36,10 @@ struct GuardedDepay; /* camera-pipeline.cpp: AccessUnitGuard and its count */
 
 class CameraPipeline {
 public:
+  /* The application message the sink posts with its first frame, so that
+   * the camera is streaming from then, not from the next 1 s tick. */
+  static constexpr char kFirstFrameMessage[] = "gpurtsp-first-frame";
+
   /* Builds the pipeline of @camera decoding with @decoder, with the elements
    * @elements chooses; @cuda_context is the GPU's shared context for nvidia,
    * nullptr for software. @decoder_slot

@@ -229,6 +229,10 @@ gboolean Camera::on_bus_message(GstBus *, GstMessage *message, gpointer data) {
   case GST_MESSAGE_EOS:
     self->reconnect("the camera ended the stream");
     break;
+  case GST_MESSAGE_APPLICATION:
+    if (gst_message_has_name(message, CameraPipeline::kFirstFrameMessage))
+      self->note_streaming(g_get_monotonic_time());
+    break;
   case GST_MESSAGE_WARNING: {
     g_autoptr(GError) warning = nullptr;
     g_autofree char *debug = nullptr;
@@ -254,12 +258,7 @@ void Camera::tick(int64_t now_us) {
     codec_ = codec_name(*codec);
   if (frames > 0) {
     pipeline_->frame_size(width_, height_);
-    if (state_ != CameraState::Streaming) {
-      state_ = CameraState::Streaming;
-      streaming_since_us_ = now_us;
-      LAUNCH_INFO("%s: streaming %dx%d %s, %s decoder", id().c_str(), width_, height_,
-                  codec_.c_str(), decoder_name(*decoder_));
-    }
+    note_streaming(now_us);
   }
 
   /* Measured from the newest frame of this pipeline, or from its start. An
@@ -273,6 +272,18 @@ void Camera::tick(int64_t now_us) {
   if (now_us - since_us > int64_t(limit_s) * G_USEC_PER_SEC)
     reconnect(frames > 0 ? "no frame for " + std::to_string(limit_s) + " s"
                          : "no first frame within " + std::to_string(limit_s) + " s");
+}
+
+void Camera::note_streaming(int64_t now_us) {
+  if (!pipeline_ || state_ == CameraState::Streaming)
+    return;
+  if (auto codec = pipeline_->codec())
+    codec_ = codec_name(*codec);
+  pipeline_->frame_size(width_, height_);
+  state_ = CameraState::Streaming;
+  streaming_since_us_ = now_us;
+  LAUNCH_INFO("%s: streaming %dx%d %s, %s decoder", id().c_str(), width_, height_, codec_.c_str(),
+              decoder_name(*decoder_));
 }
 
 CameraStatus Camera::status() const {

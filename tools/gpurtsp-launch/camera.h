@@ -120,8 +120,10 @@ private:
   void fail(const std::string &error);
   void drop_pipeline();
   void handle_error(GstMessage *message);
+  /* The pipeline's first frame reached its sink: streaming from @now_us. */
+  void note_streaming(int64_t now_us);
 
-  /* Errors, warnings and EOS only: CameraPipeline's bus sync handler drops
+  /* Errors, warnings, EOS and the first frame only: CameraPipeline's bus sync handler drops
    * every other message before it would wake the main thread. */
   static gboolean on_bus_message(GstBus *bus, GstMessage *message, gpointer self);
 
