@@ -332,18 +332,12 @@ bool CameraPipeline::build(std::string &error) {
     return false;
   }
 
-  g_autoptr(GstPad) sink_pad = gst_element_get_static_pad(sink, catalog::kSinkPad);
-  gst_pad_add_probe(
-      sink_pad, GstPadProbeType(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST),
-      [](GstPad *pad, GstPadProbeInfo *, gpointer) {
-        g_autoptr(GstElement) element = gst_pad_get_parent_element(pad);
-        if (element)
-          gst_element_post_message(
-              element, gst_message_new_application(GST_OBJECT(element),
-                                                   gst_structure_new_empty(kFirstFrameMessage)));
-        return GST_PAD_PROBE_REMOVE;
-      },
-      nullptr, nullptr);
+  /* After the sink stored the frame, so that a camera read as streaming
+   * has a JPEG to serve; once, then the handler goes (new-frame with no
+   * handler costs a flag test a frame). */
+  g_object_set(sink, catalog::latestframesink::property::kEmitSignals, TRUE, nullptr);
+  g_signal_connect(sink, catalog::latestframesink::signal_name::kNewFrame,
+                   G_CALLBACK(post_first_frame), nullptr);
 
   g_autoptr(GstPad) output_pad = gst_element_get_static_pad(output_, catalog::kSinkPad);
   /* Added first, so it counts what the rate limit drops too. */
@@ -589,6 +583,13 @@ void CameraPipeline::link_stream(GstPad *pad) {
 void CameraPipeline::post_error(GQuark domain, gint code, const std::string &message) {
   g_autoptr(GError) error = g_error_new_literal(domain, code, message.c_str());
   gst_element_post_message(source_, gst_message_new_error(GST_OBJECT(source_), error, nullptr));
+}
+
+void CameraPipeline::post_first_frame(GstElement *sink, gpointer) {
+  gst_element_post_message(
+      sink,
+      gst_message_new_application(GST_OBJECT(sink), gst_structure_new_empty(kFirstFrameMessage)));
+  g_signal_handlers_disconnect_by_func(sink, reinterpret_cast<gpointer>(post_first_frame), nullptr);
 }
 
 GstBusSyncReply CameraPipeline::on_bus_sync(GstBus *, GstMessage *message, gpointer data) {

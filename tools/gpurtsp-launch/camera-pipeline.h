@@ -36,8 +36,8 @@ struct GuardedDepay; /* camera-pipeline.cpp: AccessUnitGuard and its count */
 
 class CameraPipeline {
 public:
-  /* The application message the sink posts with its first frame, so that
-   * the camera is streaming from then, not from the next 1 s tick. */
+  /* The application message posted once the sink stored its first frame,
+   * so that the camera is streaming from then, not from the next 1 s tick. */
   static constexpr char kFirstFrameMessage[] = "gpurtsp-first-frame";
 
   /* Builds the pipeline of @camera decoding with @decoder, with the elements
@@ -133,6 +133,8 @@ private:
   /* Drops what AccessUnitGuard says between @depay and the parser. */
   void guard_depayloader(GstElement *depay, Codec codec);
   void post_error(GQuark domain, gint code, const std::string &message);
+  /* latestframesink::new-frame, once: posts kFirstFrameMessage. */
+  static void post_first_frame(GstElement *sink, gpointer);
   /* rtsps: tls-database from tls_ca_file, and the certificate check. */
   bool set_up_tls(std::string &error);
 
