@@ -290,7 +290,7 @@ GST_START_TEST(test_thumbnail_pipelines) {
                   catalog::gpukeyframedec::kFactory, "nvjpegdevice1enc", "gpujpegenc");
   assert_contains(nvidia, "! gpukeyframedec cuda-device-id=1 ! videorate drop-only=true "
                           "max-rate=5 ! tee name=split ! gpunv12torgb cuda-device-id=1 ! "
-                          "nvjpegdevice1enc quality=70 ! latestframesink buffer-size=30 "
+                          "nvjpegdevice1enc quality=70 ! latestframesink buffer-size=1 "
                           "sync=false split. ! videorate drop-only=true max-rate=1 ! "
                           "gpunv12torgb cuda-device-id=1 ! "
                           "'video/x-raw(memory:CUDAMemory),width=320,pixel-aspect-ratio=1/1' ! "
@@ -305,7 +305,7 @@ GST_START_TEST(test_thumbnail_pipelines) {
   software.settings.thumbnail_width = 160;
   const std::string line = launch_line(software, Codec::H264, Decoder::Software, "avdec_h264");
   assert_contains(line, "! tee name=split ! videoconvert ! jpegenc quality=70 ! latestframesink "
-                        "buffer-size=30 sync=false split. ! videorate drop-only=true max-rate=1 ! "
+                        "buffer-size=1 sync=false split. ! videorate drop-only=true max-rate=1 ! "
                         "videoscale ! video/x-raw,width=160,pixel-aspect-ratio=1/1 ! videoconvert "
                         "! jpegenc quality=70 ! latestframesink name=thumb");
   const auto branch = thumbnail_elements(software, Decoder::Software);
@@ -336,6 +336,7 @@ GST_START_TEST(test_raw_output_pipelines) {
   CameraConfig rgbp = camera(1, DecodeMode::All);
   rgbp.settings.format = OutputFormat::Rgbp;
   rgbp.settings.width = 640;
+  rgbp.settings.buffer_size = 30; /* the Python API's default, passed through */
   assert_contains(launch_line(rgbp, Codec::H264, Decoder::Nvidia, "nvh264dec", "gpujpegenc"),
                   "max-rate=5 ! gpunv12torgb cuda-device-id=1 ! "
                   "'video/x-raw(memory:CUDAMemory),format=RGBP,width=640,pixel-aspect-ratio=1/1' "

@@ -32,7 +32,8 @@ static const char *const kGood = "defaults:\n"
                                  "  - id: yard\n"
                                  "    url: rtsp://viewer:s3cret@127.0.0.1:8554/cam1\n"
                                  "    fps: 0\n"
-                                 "    width: 640\n";
+                                 "    width: 640\n"
+                                 "    buffer_size: 30\n";
 
 /* The ConfigError message of @text, or "" when it parses. */
 static std::string config_error(const std::string &text, const Variables &variables = Variables()) {
@@ -79,6 +80,10 @@ GST_START_TEST(test_good_config_merges_defaults) {
   fail_unless_equals_int(lobby.settings.jpeg_quality, CameraSettings().jpeg_quality);
   fail_unless(lobby.settings.jpeg_encoder == JpegEncoderChoice::Auto);
   fail_unless_equals_int(yard.settings.latency_ms, CameraSettings().latency_ms);
+  /* The launcher serves only the newest frame: its sink keeps one unless a
+   * camera asks for more. */
+  fail_unless_equals_int(lobby.settings.buffer_size, 1);
+  fail_unless_equals_int(yard.settings.buffer_size, 30);
   /* Credentials leave the location for rtspsrc's user-id/user-pw. */
   assert_equals_text(yard.url.location, "rtsp://127.0.0.1:8554/cam1");
   assert_equals_text(yard.url.user, "viewer");

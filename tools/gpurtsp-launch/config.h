@@ -62,7 +62,11 @@ struct CameraSettings {
    * for frame.jpg?width= (docs/http-api.md); 0: none. */
   int thumbnail_width = 320;
   int jpeg_quality = 85;
-  int buffer_size = 30;
+  /* Frames the camera's latestframesink keeps. The launcher serves only the
+   * newest (frame.jpg, MJPEG, the wall): every older JPEG in the ring is
+   * memory nobody reads, ~70 KiB each at 720p (docs/scale.md, "RSS per
+   * camera"). The Python API passes its own (30, for latest_frames(n)). */
+  int buffer_size = 1;
   int stall_timeout_s = 10;
   DecodeMode decode = DecodeMode::All;
   JpegEncoderChoice jpeg_encoder = JpegEncoderChoice::Auto;
