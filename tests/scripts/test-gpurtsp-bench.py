@@ -25,7 +25,7 @@ RUN_FIELDS = {
     "threads_per_camera", "fds", "fds_per_camera", "vram_process_mib", "vram_device_delta_mib",
     "vram_per_camera_mib", "age_p50_ms", "age_p99_ms", "age_max_ms", "reconnects",
     "cameras_failed", "keyframe_decoder", "rtp_filter", "logs", "settle_s", "frames_sent_per_s",
-    "decoded_limit_per_s",
+    "decoded_limit_per_s", "reader_cpu_cores",
 }
 SETTLE_S = 1
 RUNS = (("gpurtsp", "full"), ("gpurtsp", "keyframes"), ("baseline", "full"),
@@ -77,6 +77,12 @@ def main():
             fail(f"{name}: failures {r['failures']}")
         if not r["cpu_cores"] > 0 or not r["threads"] > 0:
             fail(f"{name}: no CPU or threads measured: {r}")
+        # rtspsrc's TCP reader threads ("taskN"): part of the process's CPU
+        # (a camera's can be under one clock tick in a window: all runs
+        # together must show some, below).
+        reader = r["reader_cpu_cores"]
+        if not isinstance(reader, (int, float)) or not 0 <= reader <= 1.05 * r["cpu_cores"] + 0.01:
+            fail(f"{name}: reader_cpu_cores {reader} of cpu_cores {r['cpu_cores']}")
         # The load generator's count over the same window: 30 fps per camera.
         sent = r["frames_sent_per_s"]
         if not isinstance(sent, (int, float)) or not 20 <= sent / r["cameras"] <= 40:
@@ -132,6 +138,8 @@ def main():
             fail(f"{name}: process {r['pid']} still runs")
         except ProcessLookupError:
             pass
+    if not sum(r["reader_cpu_cores"] for r in results) > 0:
+        fail("no run measured any CPU in its reader threads: are they still named taskN?")
     print(f"OK: {len(results)} runs")
     check_gives_up_on_failed_cameras(bench, launch, loadgen, workdir)
 
