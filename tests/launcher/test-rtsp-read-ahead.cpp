@@ -5,6 +5,7 @@
  * interrupts a blocked receive, and which URLs it applies to. */
 #include <gio/gio.h>
 #include <gst/rtsp/rtsp.h>
+#include <sys/socket.h>
 
 #include <random>
 #include <string>
@@ -44,12 +45,20 @@ std::string interleaved(guint8 channel, const std::vector<guint8> &payload) {
   return wire;
 }
 
+/* How a Server writes: random pieces with a pause now and then (reads end
+ * mid-packet), or pieces of one size with a pause after each. */
+struct Pacing {
+  size_t piece = 0; /* 0: random pieces */
+  gulong pause_us = 0;
+};
+
 /* A server on 127.0.0.1 that accepts one client and writes @wire to it in
- * random pieces, pausing now and then so that reads end mid-packet. */
+ * pieces, by default random ones, pausing now and then so that reads end
+ * mid-packet. */
 class Server {
 public:
-  explicit Server(std::string wire, bool hold_open = false)
-      : wire_(std::move(wire)), hold_open_(hold_open) {
+  explicit Server(std::string wire, bool hold_open = false, Pacing pacing = {})
+      : wire_(std::move(wire)), hold_open_(hold_open), pacing_(pacing) {
     listener_ = g_socket_listener_new();
     port_ = g_socket_listener_add_any_inet_port(listener_, nullptr, nullptr);
     fail_unless(port_ != 0);
@@ -72,11 +81,14 @@ private:
     GOutputStream *out = g_io_stream_get_output_stream(G_IO_STREAM(client));
     std::mt19937 random(7);
     for (size_t at = 0; at < wire_.size();) {
-      const size_t piece = std::min<size_t>(wire_.size() - at, 1 + random() % 3000);
+      const size_t piece =
+          std::min<size_t>(wire_.size() - at, pacing_.piece ? pacing_.piece : 1 + random() % 3000);
       if (!g_output_stream_write_all(out, wire_.data() + at, piece, nullptr, nullptr, nullptr))
         break;
       at += piece;
-      if (random() % 4 == 0)
+      if (pacing_.piece)
+        g_usleep(pacing_.pause_us);
+      else if (random() % 4 == 0)
         g_usleep(500);
     }
     if (hold_open_) /* until the test ends */
@@ -88,6 +100,7 @@ private:
 
   std::string wire_;
   bool hold_open_;
+  Pacing pacing_;
   GSocketListener *listener_ = nullptr;
   guint16 port_ = 0;
   GCancellable *done_ = g_cancellable_new();
@@ -314,6 +327,130 @@ GST_START_TEST(test_flush_interrupts_a_blocked_receive) {
 }
 GST_END_TEST;
 
+/* Receives @count interleaved packets of @conn; fails on anything else. */
+static void receive_packets(GstRTSPConnection *conn, int count) {
+  for (int i = 0; i < count; i++) {
+    GstRTSPMessage message = {};
+    const GstRTSPResult res = gst_rtsp_connection_receive_usec(conn, &message, 5 * G_USEC_PER_SEC);
+    fail_unless(res == GST_RTSP_OK, "packet %d: %s", i, gst_rtsp_strresult(res));
+    fail_unless_equals_int(message.type, GST_RTSP_MESSAGE_DATA);
+    gst_rtsp_message_unset(&message);
+  }
+}
+
+/* Packets that trickle in (one every 5 ms, as a camera's frames do every
+ * 33 ms) are read together: after a read that emptied the socket the next
+ * one waits out the interval, so the reads are at most one per interval
+ * however the host is loaded (none fills the buffer). Without it each
+ * packet is a read of its own (printed, as a load can merge them). */
+GST_START_TEST(test_trickling_packets_read_together) {
+  install_or_fail();
+  const int kPackets = 100;
+  std::string wire;
+  for (int i = 0; i < kPackets; i++)
+    wire += interleaved(0, pattern(200));
+  const size_t packet_size = wire.size() / kPackets;
+  for (const unsigned interval_ms : {0u, 50u}) {
+    set_rtsp_read_ahead_coalesce_ms(interval_ms);
+    fail_unless_equals_int(rtsp_read_ahead_coalesce_ms(), interval_ms);
+    Server server(wire, true, Pacing{packet_size, 5000});
+    GstRTSPConnection *conn = connect_to(server.url());
+    const size_t reads_before = rtsp_read_ahead_base_reads();
+    const gint64 started = g_get_monotonic_time();
+    receive_packets(conn, kPackets);
+    const double elapsed_ms = double(g_get_monotonic_time() - started) / 1000;
+    const size_t reads = rtsp_read_ahead_base_reads() - reads_before;
+    g_print("interval %u ms: %d packets in %zu reads over %.0f ms\n", interval_ms, kPackets, reads,
+            elapsed_ms);
+    if (interval_ms > 0)
+      fail_unless(double(reads) <= elapsed_ms / interval_ms + 2,
+                  "%zu reads in %.0f ms at one per %u ms at most", reads, elapsed_ms, interval_ms);
+    gst_rtsp_connection_free(conn);
+  }
+  /* Capped: a second's wait is the most a read is ever held back. */
+  set_rtsp_read_ahead_coalesce_ms(60000);
+  fail_unless_equals_int(rtsp_read_ahead_coalesce_ms(), kMaxRtspCoalesceMs);
+}
+GST_END_TEST;
+
+/* A fast stream through a receive window smaller than the buffer: no read
+ * fills the buffer, but none is small, so none waits (waiting after each
+ * would hold the stream to a window a second here). */
+GST_START_TEST(test_fast_stream_never_waits) {
+  install_or_fail();
+  set_rtsp_read_ahead_coalesce_ms(kMaxRtspCoalesceMs);
+  const int kPackets = 3000;
+  std::string wire;
+  for (int i = 0; i < kPackets; i++)
+    wire += interleaved(0, pattern(1400));
+  Server server(wire, true, Pacing{kRtspReadAheadBytes, 0});
+  GstRTSPConnection *conn = connect_to(server.url());
+  GSocket *socket = gst_rtsp_connection_get_read_socket(conn);
+  fail_unless(g_socket_set_option(socket, SOL_SOCKET, SO_RCVBUF, 24 * 1024, nullptr));
+  const size_t reads_before = rtsp_read_ahead_base_reads();
+  const gint64 started = g_get_monotonic_time();
+  for (int i = 0; i < kPackets; i++) {
+    receive_packets(conn, 1);
+    fail_unless(g_get_monotonic_time() - started < 20 * G_USEC_PER_SEC,
+                "%d of %d packets after 20 s: reads wait", i, kPackets);
+  }
+  g_print("%d packets (%zu bytes) in %zu reads over %.0f ms\n", kPackets, wire.size(),
+          rtsp_read_ahead_base_reads() - reads_before,
+          double(g_get_monotonic_time() - started) / 1000);
+  gst_rtsp_connection_free(conn);
+}
+GST_END_TEST;
+
+/* A flush ends the wait between reads as it ends a blocked receive. */
+GST_START_TEST(test_flush_interrupts_the_wait_between_reads) {
+  install_or_fail();
+  Server server(interleaved(0, pattern(100)), true);
+  GstRTSPConnection *conn = connect_to(server.url());
+  receive_packets(conn, 1); /* emptied the socket: the next read waits */
+  set_rtsp_read_ahead_coalesce_ms(kMaxRtspCoalesceMs);
+  GstRTSPResult res = GST_RTSP_OK;
+  std::thread receiver([&] {
+    GstRTSPMessage message = {};
+    res = gst_rtsp_connection_receive_usec(conn, &message, 30 * G_USEC_PER_SEC);
+    gst_rtsp_message_unset(&message);
+  });
+  g_usleep(100000);
+  const gint64 flushed = g_get_monotonic_time();
+  gst_rtsp_connection_flush(conn, TRUE);
+  receiver.join();
+  const gint64 took = g_get_monotonic_time() - flushed;
+  fail_unless(took < kMaxRtspCoalesceMs * 1000 / 2, "the flush took %" G_GINT64_FORMAT " us", took);
+  fail_unless_equals_int(res, GST_RTSP_EINTR);
+  gst_rtsp_connection_free(conn);
+}
+GST_END_TEST;
+
+/* A value that is not a number of milliseconds in range is ignored, said,
+ * and the default stays. */
+GST_START_TEST(test_bad_interval_ignored) {
+  if (rtsp_read_ahead_installed())
+    return; /* installing is once a process (CK_FORK gives each test one) */
+  g_setenv("GPURTSP_RTSP_COALESCE_MS", "5s", TRUE);
+  std::string why;
+  fail_unless(install_rtsp_read_ahead(why));
+  fail_unless(why.find("GPURTSP_RTSP_COALESCE_MS=5s ignored") == 0, "%s", why.c_str());
+  fail_unless_equals_int(rtsp_read_ahead_coalesce_ms(), kDefaultRtspCoalesceMs);
+  g_unsetenv("GPURTSP_RTSP_COALESCE_MS");
+}
+GST_END_TEST;
+
+GST_START_TEST(test_interval_from_environment) {
+  if (rtsp_read_ahead_installed())
+    return;
+  g_setenv("GPURTSP_RTSP_COALESCE_MS", "0", TRUE);
+  std::string why;
+  fail_unless(install_rtsp_read_ahead(why));
+  fail_unless_equals_string(why.c_str(), "");
+  fail_unless_equals_int(rtsp_read_ahead_coalesce_ms(), 0);
+  g_unsetenv("GPURTSP_RTSP_COALESCE_MS");
+}
+GST_END_TEST;
+
 static Suite *rtsp_read_ahead_suite() {
   Suite *s = suite_create("rtsp-read-ahead");
   TCase *tc = tcase_create("general");
@@ -327,6 +464,11 @@ static Suite *rtsp_read_ahead_suite() {
   tcase_add_test(tc, test_connection_reads_messages_whole);
   tcase_add_test(tc, test_receive_times_out);
   tcase_add_test(tc, test_flush_interrupts_a_blocked_receive);
+  tcase_add_test(tc, test_trickling_packets_read_together);
+  tcase_add_test(tc, test_fast_stream_never_waits);
+  tcase_add_test(tc, test_flush_interrupts_the_wait_between_reads);
+  tcase_add_test(tc, test_bad_interval_ignored);
+  tcase_add_test(tc, test_interval_from_environment);
   return s;
 }
 

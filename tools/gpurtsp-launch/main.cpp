@@ -364,12 +364,17 @@ int run(const Config &config, ElementCatalog &elements, GpuResources &gpus, cons
         const ShardInfo &shard) {
   raise_limits(config.cameras.size());
   log_malloc_arenas();
-  if (std::string why; install_rtsp_read_ahead(why))
-    LAUNCH_INFO("rtsp read-ahead: RTSP over TCP reads up to %zu KiB a recv() "
-                "(GPURTSP_RTSP_READ_AHEAD=0 turns it off)",
-                kRtspReadAheadBytes / 1024);
-  else
+  if (std::string why; install_rtsp_read_ahead(why)) {
+    if (!why.empty())
+      LAUNCH_WARNING("rtsp read-ahead: %s", why.c_str());
+    LAUNCH_INFO("rtsp read-ahead: RTSP over TCP reads up to %zu KiB a recv(), %u ms after a "
+                "read under %zu KiB (GPURTSP_RTSP_COALESCE_MS; GPURTSP_RTSP_READ_AHEAD=0 turns "
+                "it off)",
+                kRtspReadAheadBytes / 1024, rtsp_read_ahead_coalesce_ms(),
+                kRtspCoalesceBelowBytes / 1024);
+  } else {
     LAUNCH_INFO("rtsp read-ahead: off (%s)", why.c_str());
+  }
   const int status = run_cameras(config, elements, gpus, options, shard);
   /* The manager waited for its worker threads: the CUDA contexts may go. */
   LAUNCH_DEBUG("every pipeline is down");

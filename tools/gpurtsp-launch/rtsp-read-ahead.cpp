@@ -10,6 +10,7 @@ namespace {
 
 std::atomic<std::size_t> base_reads{0};
 std::atomic<bool> installed{false};
+std::atomic<unsigned> coalesce_ms{gpurtsp::launch::kDefaultRtspCoalesceMs};
 
 } // namespace
 } // namespace gpurtsp::launch
@@ -32,6 +33,9 @@ struct _GpurtspReadAheadInput {
   guint8 *buffer; /* kRtspReadAheadBytes, made on the first read */
   gsize start;    /* buffered bytes: buffer[start, end) */
   gsize end;
+  /* Monotonic time of the last blocking read if it was small (the next one
+   * waits out the coalescing interval from it), else 0. */
+  gint64 trickle_read_at_us;
 };
 
 static void gpurtsp_read_ahead_input_pollable_init(GPollableInputStreamInterface *iface);
@@ -60,26 +64,77 @@ static void hold_cancellable(GpurtspReadAheadInput *self, GCancellable *cancella
     self->held_cancellable = G_CANCELLABLE(g_object_ref(cancellable));
 }
 
-/* A blocking read of the socket: wait, then read what is there. The buffer
- * was drained, so the socket is almost always dry by now: polling first
- * saves the recv() that would fail with EAGAIN. The socket's timeout (set by
- * GstRTSPConnection for each receive) bounds the wait. */
+/* One recv() that does not wait: what the socket holds, or -1 with
+ * @would_block set when it holds nothing. */
+static gssize receive_now(GpurtspReadAheadInput *self, void *out, gsize count,
+                          GCancellable *cancellable, bool &would_block, GError **error) {
+  GError *again = nullptr;
+  const gssize got = g_socket_receive_with_blocking(self->socket, static_cast<gchar *>(out), count,
+                                                    FALSE, cancellable, &again);
+  would_block = got < 0 && g_error_matches(again, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK);
+  if (would_block)
+    g_error_free(again);
+  else if (again)
+    g_propagate_error(error, again);
+  return got;
+}
+
+/* Waits until @until (monotonic) or until @cancellable is cancelled; false
+ * when @until has passed already. The cancellable's wakeup fd is held open
+ * (hold_cancellable), so this makes none. */
+static bool sleep_until(GCancellable *cancellable, gint64 until) {
+  const gint64 now = g_get_monotonic_time();
+  if (until <= now)
+    return false;
+  GPollFD fd;
+  if (cancellable && g_cancellable_make_pollfd(cancellable, &fd)) {
+    g_poll(&fd, 1, int((until - now + 999) / 1000));
+    g_cancellable_release_fd(cancellable);
+  } else {
+    g_usleep(gulong(until - now));
+  }
+  return true;
+}
+
+/* A blocking read of the socket, with the buffer drained.
+ *   - After a small read (a trickle: the socket had less than
+ *     kRtspCoalesceBelowBytes), first sleep out the coalescing interval from
+ *     that read: what arrives meanwhile comes in this one read instead of a
+ *     wakeup a frame, and the thread that would wake ~30 times a second
+ *     wakes ~20 times at 50 ms.
+ *   - Then wait and read. The socket is almost always dry here without the
+ *     sleep, so polling first saves the recv() that would fail with EAGAIN.
+ * The socket's timeout (set by GstRTSPConnection for each receive) bounds
+ * the wait; a flush (the cancellable) ends the sleep and the wait. */
 static gssize receive_blocking(GpurtspReadAheadInput *self, void *out, gsize count,
                                GCancellable *cancellable, GError **error) {
   hold_cancellable(self, cancellable);
-  for (;;) {
+  const gint64 interval_us =
+      gint64(gpurtsp::launch::coalesce_ms.load(std::memory_order_relaxed)) * 1000;
+  bool would_block = true;
+  gssize got = -1;
+  /* A trickle that stopped for longer than the interval goes straight to
+   * the wait: a recv() now would only fail with EAGAIN. */
+  if (interval_us > 0 && self->trickle_read_at_us > 0 &&
+      sleep_until(cancellable, self->trickle_read_at_us + interval_us)) {
+    if (g_cancellable_set_error_if_cancelled(cancellable, error))
+      return -1;
+    got = receive_now(self, out, count, cancellable, would_block, error);
+  }
+  while (would_block) {
     if (!g_socket_condition_timed_wait(self->socket, G_IO_IN, -1, cancellable, error))
       return -1;
-    GError *again = nullptr;
-    const gssize got = g_socket_receive_with_blocking(self->socket, static_cast<gchar *>(out),
-                                                      count, FALSE, cancellable, &again);
-    if (got >= 0 || !g_error_matches(again, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK)) {
-      if (again)
-        g_propagate_error(error, again);
-      return got;
-    }
-    g_error_free(again); /* readable, then not: wait again */
+    got = receive_now(self, out, count, cancellable, would_block, error); /* may be dry again */
   }
+  /* Only a trickle waits. A large read may have left more behind, and
+   * where the TCP window is smaller than the buffer no read is ever full:
+   * waiting after those would cap a high-rate camera at a window per
+   * interval. */
+  self->trickle_read_at_us =
+      got >= 0 && gsize(got) < MIN(count, gpurtsp::launch::kRtspCoalesceBelowBytes)
+          ? g_get_monotonic_time()
+          : 0;
+  return got;
 }
 
 /* One read of the base stream into @out: @blocking or not. */
@@ -422,6 +477,14 @@ std::size_t rtsp_read_ahead_base_reads() {
   return base_reads.load(std::memory_order_relaxed);
 }
 
+unsigned rtsp_read_ahead_coalesce_ms() {
+  return coalesce_ms.load();
+}
+
+void set_rtsp_read_ahead_coalesce_ms(unsigned ms) {
+  coalesce_ms = MIN(ms, kMaxRtspCoalesceMs);
+}
+
 bool rtsp_read_ahead_installed() {
   return installed.load();
 }
@@ -429,7 +492,16 @@ bool rtsp_read_ahead_installed() {
 bool install_rtsp_read_ahead(std::string &why) {
   static std::once_flag once;
   static std::string refused;
+  static std::string ignored;
   std::call_once(once, [] {
+    if (const char *env = g_getenv("GPURTSP_RTSP_COALESCE_MS")) {
+      guint64 ms = 0;
+      if (g_ascii_string_to_unsigned(env, 10, 0, kMaxRtspCoalesceMs, &ms, nullptr))
+        set_rtsp_read_ahead_coalesce_ms(unsigned(ms));
+      else
+        ignored = std::string("GPURTSP_RTSP_COALESCE_MS=") + env + " ignored: not 0 to " +
+                  std::to_string(kMaxRtspCoalesceMs) + " (ms)";
+    }
     if (const char *env = g_getenv("GPURTSP_RTSP_READ_AHEAD"); env && strcmp(env, "0") == 0) {
       refused = "GPURTSP_RTSP_READ_AHEAD=0";
       return;
@@ -454,7 +526,7 @@ bool install_rtsp_read_ahead(std::string &why) {
     }
     installed = true;
   });
-  why = refused;
+  why = installed.load() ? ignored : refused;
   return installed.load();
 }
 

@@ -39,14 +39,34 @@ namespace gpurtsp::launch {
 /* Bytes one read takes from the socket at most. */
 inline constexpr std::size_t kRtspReadAheadBytes = 64 * 1024;
 
+/* After a small read (under kRtspCoalesceBelowBytes: the socket had only
+ * a trickle), the next read waits this long from it, so that the packets
+ * arriving meanwhile come in one wakeup of the reader thread rather than
+ * one a frame (~30 a second a camera). Measured on 2 cores, 40 keyframe
+ * cameras: the reader threads' CPU 0.77x at 50 ms;
+ * packets arrive up to the interval later (docs/scale.md). A larger read
+ * never waits, so no camera is held to a TCP window per interval.
+ * GPURTSP_RTSP_COALESCE_MS sets it; 0 reads as soon as bytes arrive. */
+inline constexpr unsigned kDefaultRtspCoalesceMs = 50;
+inline constexpr unsigned kMaxRtspCoalesceMs = 1000;
+/* 16 KiB in 50 ms is 2.6 Mbit/s: a 720p camera at 2 Mbit/s waits. */
+inline constexpr std::size_t kRtspCoalesceBelowBytes = 16 * 1024;
+
 /* The name of the GProxy, and the scheme of the proxy URIs it answers. */
 inline constexpr const char *kRtspReadAheadProtocol = "gpurtsp-read-ahead";
 
 /* Registers the resolver and the proxy, unless GPURTSP_RTSP_READ_AHEAD=0;
- * returns whether it is in use, with @why when not. Call before the first
+ * returns whether it is in use, with @why when not (when it is: a setting
+ * of the environment that was ignored, or empty). Call before the first
  * network connection of the process (g_proxy_resolver_get_default() picks
  * its resolver once); calling it again changes nothing. */
 bool install_rtsp_read_ahead(std::string &why);
+
+/* The coalescing interval in use (kDefaultRtspCoalesceMs unless the
+ * environment or a test changed it), and a change of it for the
+ * connections' next reads, capped at kMaxRtspCoalesceMs. */
+unsigned rtsp_read_ahead_coalesce_ms();
+void set_rtsp_read_ahead_coalesce_ms(unsigned ms);
 
 /* Whether install_rtsp_read_ahead() put it in place. */
 bool rtsp_read_ahead_installed();

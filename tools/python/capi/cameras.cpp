@@ -216,6 +216,8 @@ GpurtspCameras *gpurtsp_cameras_new(int gpu, char *error, size_t error_size) {
   /* As gpurtsp-launch: fewer syscalls for RTSP over TCP (rtsp-read-ahead.h). */
   if (std::string why; !launch::install_rtsp_read_ahead(why))
     g_debug("gpurtsp: rtsp read-ahead off: %s", why.c_str());
+  else if (!why.empty())
+    g_warning("gpurtsp: rtsp read-ahead: %s", why.c_str());
 
   auto cameras = new GpurtspCameras;
   cameras->gpu = gpu;
