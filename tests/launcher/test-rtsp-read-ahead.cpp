@@ -7,6 +7,7 @@
 #include <gst/rtsp/rtsp.h>
 #include <sys/socket.h>
 
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -212,16 +213,25 @@ GST_START_TEST(test_which_urls_go_through_it) {
 }
 GST_END_TEST;
 
-GST_START_TEST(test_switched_off) {
-  /* Installing is once a process: this needs a process of its own (the
-   * default, CK_FORK). */
+/* install_rtsp_read_ahead() with @name=@value in the environment, and
+ * whether it was installed as @installed says; its why. Installing is once
+ * a process, so each test calling this needs a process of its own (CK_FORK,
+ * the default); nullopt where this one installed it already. */
+static std::optional<std::string> install_with_env(const char *name, const char *value,
+                                                   bool installed) {
   if (rtsp_read_ahead_installed())
-    return;
-  g_setenv("GPURTSP_RTSP_READ_AHEAD", "0", TRUE);
+    return std::nullopt;
+  g_setenv(name, value, TRUE);
   std::string why;
-  fail_if(install_rtsp_read_ahead(why));
-  fail_unless_equals_string(why.c_str(), "GPURTSP_RTSP_READ_AHEAD=0");
-  fail_if(rtsp_read_ahead_installed());
+  fail_unless_equals_int(install_rtsp_read_ahead(why), installed);
+  fail_unless_equals_int(rtsp_read_ahead_installed(), installed);
+  g_unsetenv(name);
+  return why;
+}
+
+GST_START_TEST(test_switched_off) {
+  if (const auto why = install_with_env("GPURTSP_RTSP_READ_AHEAD", "0", false))
+    fail_unless_equals_string(why->c_str(), "GPURTSP_RTSP_READ_AHEAD=0");
 }
 GST_END_TEST;
 
@@ -307,22 +317,31 @@ GST_START_TEST(test_receive_times_out) {
 }
 GST_END_TEST;
 
-GST_START_TEST(test_flush_interrupts_a_blocked_receive) {
-  install_or_fail();
-  Server server("", true);
-  GstRTSPConnection *conn = connect_to(server.url());
+/* A receive of @conn (30 s timeout) on a thread of its own, flushed after
+ * @after_us: how long the receive went on after the flush. It must have
+ * ended interrupted. */
+static gint64 flush_blocked_receive(GstRTSPConnection *conn, gulong after_us) {
   GstRTSPResult res = GST_RTSP_OK;
   std::thread receiver([&] {
     GstRTSPMessage message = {};
     res = gst_rtsp_connection_receive_usec(conn, &message, 30 * G_USEC_PER_SEC);
     gst_rtsp_message_unset(&message);
   });
-  g_usleep(200000);
+  g_usleep(after_us);
   const gint64 flushed = g_get_monotonic_time();
   gst_rtsp_connection_flush(conn, TRUE);
   receiver.join();
-  fail_unless(g_get_monotonic_time() - flushed < G_USEC_PER_SEC, "the flush took over 1 s");
+  const gint64 took = g_get_monotonic_time() - flushed;
   fail_unless_equals_int(res, GST_RTSP_EINTR);
+  return took;
+}
+
+GST_START_TEST(test_flush_interrupts_a_blocked_receive) {
+  install_or_fail();
+  Server server("", true);
+  GstRTSPConnection *conn = connect_to(server.url());
+  const gint64 took = flush_blocked_receive(conn, 200000);
+  fail_unless(took < G_USEC_PER_SEC, "the flush took %" G_GINT64_FORMAT " us", took);
   gst_rtsp_connection_free(conn);
 }
 GST_END_TEST;
@@ -406,21 +425,10 @@ GST_START_TEST(test_flush_interrupts_the_wait_between_reads) {
   install_or_fail();
   Server server(interleaved(0, pattern(100)), true);
   GstRTSPConnection *conn = connect_to(server.url());
-  receive_packets(conn, 1); /* emptied the socket: the next read waits */
+  receive_packets(conn, 1); /* a small read: the next one waits */
   set_rtsp_read_ahead_coalesce_ms(kMaxRtspCoalesceMs);
-  GstRTSPResult res = GST_RTSP_OK;
-  std::thread receiver([&] {
-    GstRTSPMessage message = {};
-    res = gst_rtsp_connection_receive_usec(conn, &message, 30 * G_USEC_PER_SEC);
-    gst_rtsp_message_unset(&message);
-  });
-  g_usleep(100000);
-  const gint64 flushed = g_get_monotonic_time();
-  gst_rtsp_connection_flush(conn, TRUE);
-  receiver.join();
-  const gint64 took = g_get_monotonic_time() - flushed;
+  const gint64 took = flush_blocked_receive(conn, 100000);
   fail_unless(took < kMaxRtspCoalesceMs * 1000 / 2, "the flush took %" G_GINT64_FORMAT " us", took);
-  fail_unless_equals_int(res, GST_RTSP_EINTR);
   gst_rtsp_connection_free(conn);
 }
 GST_END_TEST;
@@ -428,26 +436,18 @@ GST_END_TEST;
 /* A value that is not a number of milliseconds in range is ignored, said,
  * and the default stays. */
 GST_START_TEST(test_bad_interval_ignored) {
-  if (rtsp_read_ahead_installed())
-    return; /* installing is once a process (CK_FORK gives each test one) */
-  g_setenv("GPURTSP_RTSP_COALESCE_MS", "5s", TRUE);
-  std::string why;
-  fail_unless(install_rtsp_read_ahead(why));
-  fail_unless(why.find("GPURTSP_RTSP_COALESCE_MS=5s ignored") == 0, "%s", why.c_str());
-  fail_unless_equals_int(rtsp_read_ahead_coalesce_ms(), kDefaultRtspCoalesceMs);
-  g_unsetenv("GPURTSP_RTSP_COALESCE_MS");
+  if (const auto why = install_with_env("GPURTSP_RTSP_COALESCE_MS", "5s", true)) {
+    fail_unless(why->find("GPURTSP_RTSP_COALESCE_MS=5s ignored") == 0, "%s", why->c_str());
+    fail_unless_equals_int(rtsp_read_ahead_coalesce_ms(), kDefaultRtspCoalesceMs);
+  }
 }
 GST_END_TEST;
 
 GST_START_TEST(test_interval_from_environment) {
-  if (rtsp_read_ahead_installed())
-    return;
-  g_setenv("GPURTSP_RTSP_COALESCE_MS", "0", TRUE);
-  std::string why;
-  fail_unless(install_rtsp_read_ahead(why));
-  fail_unless_equals_string(why.c_str(), "");
-  fail_unless_equals_int(rtsp_read_ahead_coalesce_ms(), 0);
-  g_unsetenv("GPURTSP_RTSP_COALESCE_MS");
+  if (const auto why = install_with_env("GPURTSP_RTSP_COALESCE_MS", "0", true)) {
+    fail_unless_equals_string(why->c_str(), "");
+    fail_unless_equals_int(rtsp_read_ahead_coalesce_ms(), 0);
+  }
 }
 GST_END_TEST;
 
