@@ -116,11 +116,8 @@ static gssize receive_blocking(GpurtspReadAheadInput *self, void *out, gsize cou
   /* A trickle that stopped for longer than the interval goes straight to
    * the wait: a recv() now would only fail with EAGAIN. */
   if (interval_us > 0 && self->trickle_read_at_us > 0 &&
-      sleep_until(cancellable, self->trickle_read_at_us + interval_us)) {
-    if (g_cancellable_set_error_if_cancelled(cancellable, error))
-      return -1;
-    got = receive_now(self, out, count, cancellable, would_block, error);
-  }
+      sleep_until(cancellable, self->trickle_read_at_us + interval_us))
+    got = receive_now(self, out, count, cancellable, would_block, error); /* fails if flushed */
   while (would_block) {
     if (!g_socket_condition_timed_wait(self->socket, G_IO_IN, -1, cancellable, error))
       return -1;

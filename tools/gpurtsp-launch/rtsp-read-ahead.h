@@ -43,9 +43,9 @@ inline constexpr std::size_t kRtspReadAheadBytes = 64 * 1024;
  * a trickle), the next read waits this long from it, so that the packets
  * arriving meanwhile come in one wakeup of the reader thread rather than
  * one a frame (~30 a second a camera). Measured on 2 cores, 40 keyframe
- * cameras: the reader threads' CPU 0.77x at 50 ms;
- * packets arrive up to the interval later (docs/scale.md). A larger read
- * never waits, so no camera is held to a TCP window per interval.
+ * cameras: the reader threads' CPU 0.77x at 50 ms; packets arrive up to
+ * the interval later (docs/scale.md). A larger read never waits, so no
+ * camera is held to a TCP window per interval.
  * GPURTSP_RTSP_COALESCE_MS sets it; 0 reads as soon as bytes arrive. */
 inline constexpr unsigned kDefaultRtspCoalesceMs = 50;
 inline constexpr unsigned kMaxRtspCoalesceMs = 1000;
