@@ -53,6 +53,8 @@ struct Options {
   int report_every = 16;
   int timeout = 110; /* seconds until the probe gives up */
   int decode = 1;    /* sessions: decode a keyframe on every session */
+  int rounds = 1;    /* sessions: create and destroy them this many times */
+  int buffers = 0;   /* sessions: NV12 frames cuMemAlloc'd per session, as a decoder's pool */
   int threads = 1;   /* throughput: sessions decoding in parallel */
   int frames = 2000; /* throughput: keyframes per thread */
   std::string clip;  /* Annex-B file; generated when empty */
@@ -102,6 +104,8 @@ bool parse_options(int argc, char **argv, Options &opt) {
       {"report-every", &opt.report_every},
       {"timeout", &opt.timeout},
       {"decode", &opt.decode},
+      {"rounds", &opt.rounds},
+      {"buffers", &opt.buffers},
       {"threads", &opt.threads},
       {"frames", &opt.frames},
       {"width", &opt.width},
@@ -141,12 +145,14 @@ bool parse_options(int argc, char **argv, Options &opt) {
   opt.processes = std::max(1, opt.processes);
   opt.threads = std::max(1, opt.threads);
   opt.report_every = std::max(1, opt.report_every);
+  opt.rounds = std::max(1, opt.rounds);
   return true;
 }
 
 void usage() {
   fprintf(stderr, "usage: gpurtsp-nvdec-probe sessions|throughput [--name=value ...]\n"
                   "  sessions:   --max=1024 --contexts=1 --processes=1 --streams=0 --decode=1\n"
+                  "              --rounds=1 --buffers=0 (NV12 frames allocated per session)\n"
                   "  throughput: --threads=1 --frames=2000\n"
                   "  both:       --clip=FILE (Annex-B; generated when absent) --codec=h264|h265\n"
                   "              --width=1280 --height=720 --keyint=5 --pattern=smpte\n"
@@ -417,9 +423,15 @@ void print_environment(CUdevice device) {
       caps.nMinHeight, caps.nMaxWidth, caps.nMaxHeight, caps.nMaxMBCount);
 }
 
-size_t free_vram() {
+/* cuMemGetInfo fails without a current context, and the probe keeps none
+ * current between its steps: @ctx is pushed for the call. */
+size_t free_vram(CUcontext ctx) {
+  probe::CtxScope scope(cuda, ctx);
   size_t free = 0, total = 0;
-  cuda.mem_get_info(&free, &total);
+  if (CUresult ret = cuda.mem_get_info(&free, &total); ret != CUDA_SUCCESS) {
+    say("ERROR: cuMemGetInfo failed: %s", cuda.error_name(ret).c_str());
+    exit(1);
+  }
   return free;
 }
 
@@ -429,6 +441,7 @@ struct Session {
   CUvideodecoder decoder = nullptr;
   CUcontext ctx = nullptr;
   CUstream stream = nullptr;
+  std::vector<CUdeviceptr> buffers; /* --buffers */
 };
 
 constexpr int kSkip = -2; /* no GPU, driver or NVDECODE library */
@@ -468,7 +481,7 @@ int run_sessions(const Options &opt, int ready_fd, int go_fd) {
 
   for (int k = 1; k < opt.contexts; k++) {
     CUcontext ctx;
-    size_t before = free_vram();
+    size_t before = free_vram(contexts[0]);
     CUresult ret = cuda.ctx_create(&ctx, 0, device);
     if (ret != CUDA_SUCCESS) {
       say("ERROR: cuCtxCreate #%d failed: %s", k + 1, cuda.error_name(ret).c_str());
@@ -477,161 +490,186 @@ int run_sessions(const Options &opt, int ready_fd, int go_fd) {
     cuda.ctx_pop_current(&popped);
     contexts.push_back(ctx);
     if (k == 1)
-      say("context: one more CUDA context costs %.1f MiB VRAM", (before - free_vram()) / 1048576.0);
+      say("context: one more CUDA context costs %.1f MiB VRAM",
+          (before - free_vram(contexts[0])) / 1048576.0);
   }
   say("config: %s %ux%u, %u decode + %u output surfaces, intra-only %d, %d context(s), "
       "stream per session %d, max %d",
       opt.codec.c_str(), spec.width, spec.height, spec.decode_surfaces, spec.output_surfaces,
       spec.intra_only, opt.contexts, opt.streams, opt.max);
 
-  std::vector<Session> sessions;
-  std::vector<double> create_ms;
-  const ProcCounters proc_start = proc_counters();
-  const size_t free_before = free_vram();
-  std::string failure;
-  for (int i = 0; i < opt.max; i++) {
-    Session s;
-    s.ctx = contexts[i % contexts.size()];
-    probe::CtxScope scope(cuda, s.ctx);
-    if (opt.streams) {
-      CUresult ret = cuda.stream_create(&s.stream, 0);
+  /* VRAM free before the first round: what a round leaves allocated after
+   * destroying its sessions is measured against it, so a figure that grows
+   * round after round is a leak and one that stays put a driver cache. */
+  const size_t free_baseline = free_vram(contexts[0]);
+  int created = 0;
+  for (int round = 1; round <= opt.rounds; round++) {
+    std::vector<Session> sessions;
+    std::vector<double> create_ms;
+    const ProcCounters proc_start = proc_counters();
+    const size_t free_before = free_vram(contexts[0]);
+    std::string failure;
+    for (int i = 0; i < opt.max; i++) {
+      Session s;
+      s.ctx = contexts[i % contexts.size()];
+      probe::CtxScope scope(cuda, s.ctx);
+      if (opt.streams) {
+        CUresult ret = cuda.stream_create(&s.stream, 0);
+        if (ret != CUDA_SUCCESS) {
+          failure = "cuStreamCreate -> " + cuda.error_name(ret);
+          break;
+        }
+      }
+      auto t0 = Clock::now();
+      CUresult ret = create_decoder(spec, &s.decoder);
+      create_ms.push_back(ms_since(t0));
       if (ret != CUDA_SUCCESS) {
-        failure = "cuStreamCreate -> " + cuda.error_name(ret);
+        failure = "cuvidCreateDecoder -> " + cuda.error_name(ret);
+        if (s.stream)
+          cuda.stream_destroy(s.stream);
+        create_ms.pop_back();
         break;
       }
+      const size_t nv12 = static_cast<size_t>(spec.width) * spec.height * 3 / 2;
+      for (int b = 0; b < opt.buffers && failure.empty(); b++) {
+        CUdeviceptr buffer = 0;
+        if (CUresult alloc = cuda.mem_alloc(&buffer, nv12); alloc != CUDA_SUCCESS)
+          failure = "cuMemAlloc -> " + cuda.error_name(alloc);
+        else
+          s.buffers.push_back(buffer);
+      }
+      sessions.push_back(s);
+      if (!failure.empty())
+        break;
+      const int n = static_cast<int>(sessions.size());
+      if (n % opt.report_every == 0 || n == 1) {
+        ProcCounters c = proc_counters();
+        say("progress: sessions=%d create_ms=%.2f vram_used_mib=%.1f maps=%ld threads=%ld fds=%ld "
+            "rss_mib=%.1f",
+            n, create_ms.back(), (free_before - free_vram(contexts[0])) / 1048576.0, c.maps,
+            c.threads, c.fds, c.rss_kib / 1024.0);
+      }
     }
-    auto t0 = Clock::now();
-    CUresult ret = create_decoder(spec, &s.decoder);
-    create_ms.push_back(ms_since(t0));
-    if (ret != CUDA_SUCCESS) {
-      failure = "cuvidCreateDecoder -> " + cuda.error_name(ret);
+
+    const int n = static_cast<int>(sessions.size());
+    const ProcCounters proc_end = proc_counters();
+    const double vram_mib = (free_before - free_vram(contexts[0])) / 1048576.0;
+    if (!failure.empty())
+      say("FAILED at session %d: %s (maps=%ld threads=%ld fds=%ld, VRAM free %.0f MiB)", n + 1,
+          failure.c_str(), proc_end.maps, proc_end.threads, proc_end.fds,
+          free_vram(contexts[0]) / 1048576.0);
+    const double per = n ? 1.0 / n : 0;
+    say("RESULT sessions created=%d limit_hit=%s error=\"%s\" contexts=%d create_ms p50=%.2f "
+        "p99=%.2f max=%.2f vram_per_session_mib=%.2f maps_per_session=%.1f "
+        "threads_per_session=%.2f fds_per_session=%.2f rss_per_session_kib=%.0f",
+        n, failure.empty() ? "no" : "yes", failure.c_str(), opt.contexts, percentile(create_ms, 50),
+        percentile(create_ms, 99), percentile(create_ms, 100), vram_mib * per,
+        (proc_end.maps - proc_start.maps) * per, (proc_end.threads - proc_start.threads) * per,
+        (proc_end.fds - proc_start.fds) * per, (proc_end.rss_kib - proc_start.rss_kib) * per);
+
+    if (opt.decode && n > 0 && round == 1) {
+      /* One parse of the first keyframe; its decode callback decodes the
+       * picture on every session in turn. */
+      const size_t nv12 = static_cast<size_t>(spec.width) * spec.height * 3 / 2;
+      std::map<CUcontext, CUdeviceptr> buffers;
+      std::map<CUcontext, CUstream> streams;
+      for (CUcontext ctx : contexts) {
+        probe::CtxScope scope(cuda, ctx);
+        CUdeviceptr buffer = 0;
+        CUstream stream = nullptr;
+        cuda.mem_alloc(&buffer, nv12);
+        cuda.stream_create(&stream, 0);
+        buffers[ctx] = buffer;
+        streams[ctx] = stream;
+      }
+      std::vector<double> decode_ms;
+      int ok = 0, identical = 0;
+      uint64_t reference = 0;
+      double mean = 0;
+      std::string first_error;
+      std::vector<uint8_t> luma(static_cast<size_t>(spec.width) * spec.height);
+      Parser parser;
+      parser.on_sequence = [&](CUVIDEOFORMAT *) { return (int)spec.decode_surfaces; };
+      parser.on_decode = [&](CUVIDPICPARAMS *params) {
+        for (int i = 0; i < n; i++) {
+          probe::CtxScope scope(cuda, sessions[i].ctx);
+          CUresult ret;
+          auto t0 = Clock::now();
+          const char *failed =
+              decode_picture(sessions[i].decoder, params, spec, streams[sessions[i].ctx],
+                             buffers[sessions[i].ctx], ret);
+          if (!failed) {
+            decode_ms.push_back(ms_since(t0));
+            ret = cuda.memcpy_dtoh(luma.data(), buffers[sessions[i].ctx], luma.size());
+            if (ret != CUDA_SUCCESS)
+              failed = "cuMemcpyDtoH";
+          }
+          if (failed) {
+            if (first_error.empty())
+              first_error = "session " + std::to_string(i + 1) + ": " + failed + " -> " +
+                            cuda.error_name(ret);
+            continue;
+          }
+          ok++;
+          double m = 0;
+          uint64_t h = luma_hash(luma, m);
+          if (i == 0) {
+            reference = h;
+            mean = m;
+          }
+          identical += h == reference ? 1 : 0;
+        }
+        return 1;
+      };
+      CUresult ret;
+      {
+        probe::CtxScope scope(cuda, contexts[0]);
+        ret = parser.create(spec.codec);
+        if (ret == CUDA_SUCCESS)
+          ret = parser.parse(clip.keyframes[0]);
+      }
+      if (ret != CUDA_SUCCESS && first_error.empty())
+        first_error = "cuvidParseVideoData -> " + cuda.error_name(ret);
+      say("RESULT decode ok=%d/%d identical=%d/%d luma_mean=%.1f decode_map_copy_ms p50=%.2f "
+          "p99=%.2f first_error=\"%s\"",
+          ok, n, identical, n, mean, percentile(decode_ms, 50), percentile(decode_ms, 99),
+          first_error.c_str());
+      for (CUcontext ctx : contexts) {
+        probe::CtxScope scope(cuda, ctx);
+        cuda.mem_free(buffers[ctx]);
+        cuda.stream_destroy(streams[ctx]);
+      }
+    }
+
+    if (ready_fd >= 0 && round == 1) {
+      /* Hold every session until all probes have made theirs. */
+      ssize_t w = write(ready_fd, &n, sizeof(n));
+      (void)w;
+      char go;
+      ssize_t r = read(go_fd, &go, 1);
+      (void)r;
+    }
+
+    std::vector<double> destroy_ms;
+    for (auto &s : sessions) {
+      probe::CtxScope scope(cuda, s.ctx);
+      auto t0 = Clock::now();
+      nvdec->cuvidDestroyDecoder(s.decoder);
+      destroy_ms.push_back(ms_since(t0));
       if (s.stream)
         cuda.stream_destroy(s.stream);
-      create_ms.pop_back();
-      break;
+      for (CUdeviceptr buffer : s.buffers)
+        cuda.mem_free(buffer);
     }
-    sessions.push_back(s);
-    const int n = static_cast<int>(sessions.size());
-    if (n % opt.report_every == 0 || n == 1) {
-      ProcCounters c = proc_counters();
-      say("progress: sessions=%d create_ms=%.2f vram_used_mib=%.1f maps=%ld threads=%ld fds=%ld "
-          "rss_mib=%.1f",
-          n, create_ms.back(), (free_before - free_vram()) / 1048576.0, c.maps, c.threads, c.fds,
-          c.rss_kib / 1024.0);
-    }
+    say("destroy_ms p50=%.2f p99=%.2f", percentile(destroy_ms, 50), percentile(destroy_ms, 99));
+    say("RESULT round=%d held_after_destroy_mib=%.1f", round,
+        (static_cast<double>(free_baseline) - static_cast<double>(free_vram(contexts[0]))) /
+            1048576.0);
+    created = n;
   }
-
-  const int n = static_cast<int>(sessions.size());
-  const ProcCounters proc_end = proc_counters();
-  const double vram_mib = (free_before - free_vram()) / 1048576.0;
-  if (!failure.empty())
-    say("FAILED at session %d: %s (maps=%ld threads=%ld fds=%ld, VRAM free %.0f MiB)", n + 1,
-        failure.c_str(), proc_end.maps, proc_end.threads, proc_end.fds, free_vram() / 1048576.0);
-  const double per = n ? 1.0 / n : 0;
-  say("RESULT sessions created=%d limit_hit=%s error=\"%s\" contexts=%d create_ms p50=%.2f "
-      "p99=%.2f max=%.2f vram_per_session_mib=%.2f maps_per_session=%.1f "
-      "threads_per_session=%.2f fds_per_session=%.2f rss_per_session_kib=%.0f",
-      n, failure.empty() ? "no" : "yes", failure.c_str(), opt.contexts, percentile(create_ms, 50),
-      percentile(create_ms, 99), percentile(create_ms, 100), vram_mib * per,
-      (proc_end.maps - proc_start.maps) * per, (proc_end.threads - proc_start.threads) * per,
-      (proc_end.fds - proc_start.fds) * per, (proc_end.rss_kib - proc_start.rss_kib) * per);
-
-  if (opt.decode && n > 0) {
-    /* One parse of the first keyframe; its decode callback decodes the
-     * picture on every session in turn. */
-    const size_t nv12 = static_cast<size_t>(spec.width) * spec.height * 3 / 2;
-    std::map<CUcontext, CUdeviceptr> buffers;
-    std::map<CUcontext, CUstream> streams;
-    for (CUcontext ctx : contexts) {
-      probe::CtxScope scope(cuda, ctx);
-      CUdeviceptr buffer = 0;
-      CUstream stream = nullptr;
-      cuda.mem_alloc(&buffer, nv12);
-      cuda.stream_create(&stream, 0);
-      buffers[ctx] = buffer;
-      streams[ctx] = stream;
-    }
-    std::vector<double> decode_ms;
-    int ok = 0, identical = 0;
-    uint64_t reference = 0;
-    double mean = 0;
-    std::string first_error;
-    std::vector<uint8_t> luma(static_cast<size_t>(spec.width) * spec.height);
-    Parser parser;
-    parser.on_sequence = [&](CUVIDEOFORMAT *) { return (int)spec.decode_surfaces; };
-    parser.on_decode = [&](CUVIDPICPARAMS *params) {
-      for (int i = 0; i < n; i++) {
-        probe::CtxScope scope(cuda, sessions[i].ctx);
-        CUresult ret;
-        auto t0 = Clock::now();
-        const char *failed =
-            decode_picture(sessions[i].decoder, params, spec, streams[sessions[i].ctx],
-                           buffers[sessions[i].ctx], ret);
-        if (!failed) {
-          decode_ms.push_back(ms_since(t0));
-          ret = cuda.memcpy_dtoh(luma.data(), buffers[sessions[i].ctx], luma.size());
-          if (ret != CUDA_SUCCESS)
-            failed = "cuMemcpyDtoH";
-        }
-        if (failed) {
-          if (first_error.empty())
-            first_error =
-                "session " + std::to_string(i + 1) + ": " + failed + " -> " + cuda.error_name(ret);
-          continue;
-        }
-        ok++;
-        double m = 0;
-        uint64_t h = luma_hash(luma, m);
-        if (i == 0) {
-          reference = h;
-          mean = m;
-        }
-        identical += h == reference ? 1 : 0;
-      }
-      return 1;
-    };
-    CUresult ret;
-    {
-      probe::CtxScope scope(cuda, contexts[0]);
-      ret = parser.create(spec.codec);
-      if (ret == CUDA_SUCCESS)
-        ret = parser.parse(clip.keyframes[0]);
-    }
-    if (ret != CUDA_SUCCESS && first_error.empty())
-      first_error = "cuvidParseVideoData -> " + cuda.error_name(ret);
-    say("RESULT decode ok=%d/%d identical=%d/%d luma_mean=%.1f decode_map_copy_ms p50=%.2f "
-        "p99=%.2f first_error=\"%s\"",
-        ok, n, identical, n, mean, percentile(decode_ms, 50), percentile(decode_ms, 99),
-        first_error.c_str());
-    for (CUcontext ctx : contexts) {
-      probe::CtxScope scope(cuda, ctx);
-      cuda.mem_free(buffers[ctx]);
-      cuda.stream_destroy(streams[ctx]);
-    }
-  }
-
-  if (ready_fd >= 0) {
-    /* Hold every session until all probes have made theirs. */
-    ssize_t w = write(ready_fd, &n, sizeof(n));
-    (void)w;
-    char go;
-    ssize_t r = read(go_fd, &go, 1);
-    (void)r;
-  }
-
-  std::vector<double> destroy_ms;
-  for (auto &s : sessions) {
-    probe::CtxScope scope(cuda, s.ctx);
-    auto t0 = Clock::now();
-    nvdec->cuvidDestroyDecoder(s.decoder);
-    destroy_ms.push_back(ms_since(t0));
-    if (s.stream)
-      cuda.stream_destroy(s.stream);
-  }
-  say("destroy_ms p50=%.2f p99=%.2f", percentile(destroy_ms, 50), percentile(destroy_ms, 99));
   for (CUcontext ctx : contexts)
     cuda.ctx_destroy(ctx);
-  return n;
+  return created;
 }
 
 /* Several probes at once: per process or per GPU limit? */
