@@ -25,7 +25,7 @@ struct KeyframeDecoderTotals {
   unsigned pool_sessions = 0;
   unsigned pool_max_sessions = 0;
   std::uint64_t pool_creation_failures = 0;
-  std::uint64_t pool_output_frames = 0; /* frames the shared output pools allocated */
+  std::uint64_t pool_output_frames = 0; /* frames the shared output pools hold now */
 
   /* Adds one gpukeyframedec's statistics (of one GPU's pool). */
   void add(const gpukeyframedec::Stats &stats);

@@ -173,7 +173,7 @@ static GstStructure *gst_gpu_keyframe_dec_stats(GstGpuKeyframeDec *self) {
     gpurtsp::set_pool_stats(s, priv->pool->sessions().stats(),
                             static_cast<unsigned>(priv->pool.use_count()));
     gst_structure_set(s, stats_field::kPoolOutputFrames, G_TYPE_UINT64,
-                      static_cast<guint64>(priv->pool->output_frames_allocated()), nullptr);
+                      static_cast<guint64>(priv->pool->output_frames_held()), nullptr);
   }
   return s;
 }
@@ -409,13 +409,13 @@ static int gst_gpu_keyframe_dec_on_decode(void *user_data, CUVIDPICPARAMS *param
   /* From the frames every instance shares, not a pool per camera: a camera
    * costs VRAM only while its frame is in flight. Taken once a session is,
    * so cameras waiting for one hold no frame. */
-  GstBufferPool *frames = priv->pool->output_frames(st.crop.width, st.crop.height, why);
-  if (!frames) {
+  GstFlowReturn ret =
+      priv->pool->acquire_output_frame(st.crop.width, st.crop.height, &frame->output_buffer, why);
+  if (ret == GST_FLOW_ERROR) {
     GST_ELEMENT_ERROR(self, RESOURCE, FAILED, ("No CUDA frame pool"), ("%s", why.c_str()));
     st.flow = GST_FLOW_ERROR;
     return 0;
   }
-  GstFlowReturn ret = priv->pool->acquire_output_frame(frames, &frame->output_buffer);
   if (ret == GST_FLOW_EOS) {
     priv->dropped_busy++;
     GST_WARNING_OBJECT(self, "%u shared output frames already downstream, keyframe dropped",

@@ -2,6 +2,9 @@
 #include "keyframedec/nvdec-session-pool.h"
 
 #include "core/weak-cache.hpp"
+#include "keyframedec/counting-frame-pool.h"
+
+#include <algorithm>
 
 GST_DEBUG_CATEGORY_STATIC(gpurtsp_nvdec_debug);
 #define GST_CAT_DEFAULT gpurtsp_nvdec_debug
@@ -149,6 +152,20 @@ bool NvdecSession::decode(CUVIDPICPARAMS *params, const CropRect &crop, GstVideo
 namespace {
 /* One pool per context while any gpukeyframedec uses it. */
 WeakCache<GstCudaContext *, NvdecSessionPool> pool_cache;
+
+std::chrono::milliseconds frame_trim_window() {
+  const char *value = g_getenv("GPURTSP_KEYFRAME_FRAME_TRIM_MS");
+  if (!value)
+    return kDefaultFrameTrimWindow;
+  char *end = nullptr;
+  const guint64 ms = g_ascii_strtoull(value, &end, 10);
+  if (end == value || *end || ms < 1 || ms > 3600 * 1000) {
+    GST_WARNING("GPURTSP_KEYFRAME_FRAME_TRIM_MS=%s is not 1 to 3600000: using %lld ms", value,
+                static_cast<long long>(kDefaultFrameTrimWindow.count()));
+    return kDefaultFrameTrimWindow;
+  }
+  return std::chrono::milliseconds(ms);
+}
 } // namespace
 
 NvdecSessionPool::NvdecSessionPool(GstCudaContext *ctx, const nvcuvid::Api *api,
@@ -163,30 +180,30 @@ NvdecSessionPool::NvdecSessionPool(GstCudaContext *ctx, const nvcuvid::Api *api,
               why = error.message();
             return session;
           },
-          kSessionPolicy) {}
+          kSessionPolicy),
+      frame_trim_window_(frame_trim_window()) {}
 
 NvdecSessionPool::~NvdecSessionPool() {
-  for (auto &[size, pool] : frame_pools_) {
+  for (auto &[size, frames] : output_frames_)
+    retired_pools_.push_back(frames.pool);
+  for (GstBufferPool *pool : retired_pools_) {
     gst_buffer_pool_set_active(pool, FALSE);
     gst_object_unref(pool);
   }
   gst_object_unref(ctx_);
 }
 
-GstBufferPool *NvdecSessionPool::output_frames(unsigned width, unsigned height, std::string &why) {
-  std::lock_guard<std::mutex> guard(frames_lock_);
-  if (auto it = frame_pools_.find({width, height}); it != frame_pools_.end())
-    return it->second;
-
+GstBufferPool *NvdecSessionPool::new_output_pool(unsigned width, unsigned height,
+                                                 std::string &why) {
   GstVideoInfo info;
   gst_video_info_set_format(&info, GST_VIDEO_FORMAT_NV12, width, height);
   GstCaps *caps = gst_video_info_to_caps(&info);
   gst_caps_set_features(caps, 0,
                         gst_caps_features_new(GST_CAPS_FEATURE_MEMORY_CUDA_MEMORY, nullptr));
-  GstBufferPool *pool = gst_cuda_buffer_pool_new(ctx_);
+  GstBufferPool *pool = counting_frame_pool_new(ctx_);
   GstStructure *config = gst_buffer_pool_get_config(pool);
-  /* Nothing preallocated: it grows to the most frames ever in flight at
-   * once, up to the cap, and keeps them for the next keyframes. */
+  /* Nothing preallocated: it grows to the most frames in flight at once,
+   * up to the cap, and keeps them for the next keyframes. */
   gst_buffer_pool_config_set_params(config, caps, static_cast<guint>(info.size), 0,
                                     kMaxFramesInFlight);
   gst_buffer_pool_config_add_option(config, GST_BUFFER_POOL_OPTION_VIDEO_META);
@@ -197,29 +214,70 @@ GstBufferPool *NvdecSessionPool::output_frames(unsigned width, unsigned height, 
     gst_object_unref(pool);
     return nullptr;
   }
-  GST_INFO("shared %ux%u NV12 output frames for CUDA context %p", width, height, ctx_);
-  frame_pools_[{width, height}] = pool;
   return pool;
 }
 
-GstFlowReturn NvdecSessionPool::acquire_output_frame(GstBufferPool *frames, GstBuffer **frame) {
+void NvdecSessionPool::prune_retired_pools() {
+  std::erase_if(retired_pools_, [](GstBufferPool *pool) {
+    if (counting_frame_pool_held(pool) > 0)
+      return false;
+    gst_object_unref(pool);
+    return true;
+  });
+}
+
+GstFlowReturn NvdecSessionPool::acquire_output_frame(unsigned width, unsigned height,
+                                                     GstBuffer **frame, std::string &why) {
+  std::lock_guard<std::mutex> guard(frames_lock_);
+  prune_retired_pools();
+  const auto now = std::chrono::steady_clock::now();
+  OutputFrames &frames = output_frames_[{width, height}];
+  if (!frames.pool) {
+    frames.pool = new_output_pool(width, height, why);
+    if (!frames.pool) {
+      output_frames_.erase({width, height});
+      return GST_FLOW_ERROR;
+    }
+    frames.window_start = now;
+    GST_INFO("shared %ux%u NV12 output frames for CUDA context %p", width, height, ctx_);
+  } else if (now - frames.window_start >= frame_trim_window_) {
+    const unsigned held = counting_frame_pool_held(frames.pool);
+    if (held > frames.window_peak + kSpareOutputFrames) {
+      std::string ignored;
+      if (GstBufferPool *fresh = new_output_pool(width, height, ignored)) {
+        GST_INFO("%ux%u output frames: %u held, at most %u in flight in the last %lld ms: "
+                 "idle ones freed",
+                 width, height, held, frames.window_peak,
+                 static_cast<long long>(frame_trim_window_.count()));
+        gst_buffer_pool_set_active(frames.pool, FALSE);
+        retired_pools_.push_back(frames.pool);
+        frames.pool = fresh;
+        prune_retired_pools();
+      }
+    }
+    frames.window_start = now;
+    frames.window_peak = counting_frame_pool_in_flight(frames.pool);
+  }
+
   /* Waiting would stall this camera's streaming thread behind other
    * cameras' encoders; the caller drops the keyframe instead. */
   GstBufferPoolAcquireParams params = {};
   params.flags = GST_BUFFER_POOL_ACQUIRE_FLAG_DONTWAIT;
-  GstFlowReturn ret = gst_buffer_pool_acquire_buffer(frames, frame, &params);
-  if (ret != GST_FLOW_OK)
-    return ret;
-  /* A pooled buffer keeps its qdata while it cycles through the pool and
-   * loses it only when freed, so a buffer without the mark is one the pool
-   * allocated since: counting them needs no GstCudaBufferPool subclass. */
-  static const GQuark seen = g_quark_from_static_string("gpurtsp-nvdec-output-frame");
-  GstMiniObject *object = GST_MINI_OBJECT_CAST(*frame);
-  if (!gst_mini_object_get_qdata(object, seen)) {
-    gst_mini_object_set_qdata(object, seen, GINT_TO_POINTER(1), nullptr);
-    output_frames_allocated_++;
-  }
-  return GST_FLOW_OK;
+  GstFlowReturn ret = gst_buffer_pool_acquire_buffer(frames.pool, frame, &params);
+  if (ret == GST_FLOW_OK)
+    frames.window_peak = std::max(frames.window_peak, counting_frame_pool_in_flight(frames.pool));
+  return ret;
+}
+
+unsigned NvdecSessionPool::output_frames_held() {
+  std::lock_guard<std::mutex> guard(frames_lock_);
+  prune_retired_pools();
+  unsigned held = 0;
+  for (auto &[size, frames] : output_frames_)
+    held += counting_frame_pool_held(frames.pool);
+  for (GstBufferPool *pool : retired_pools_)
+    held += counting_frame_pool_held(pool);
+  return held;
 }
 
 std::shared_ptr<NvdecSessionPool>

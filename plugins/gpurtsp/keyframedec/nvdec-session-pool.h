@@ -12,10 +12,12 @@
 #include "core/session-pool.hpp"
 
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 namespace gpurtsp {
 
@@ -101,6 +103,15 @@ inline constexpr SessionPoolPolicy kSessionPolicy = {
  * uncapped pool grew to one frame per camera. */
 inline constexpr unsigned kMaxFramesInFlight = 64;
 
+/* GstBufferPool frees nothing while active, so the shared frames would stay
+ * at the most ever in flight (64 after one burst: 88 MiB at 720p). Over
+ * each window (60 s; GPURTSP_KEYFRAME_FRAME_TRIM_MS) the pool of a size
+ * notes the most frames in flight at once; holding more than that plus
+ * kSpareOutputFrames at the window's end, it is swapped for a new one and
+ * deactivated: its idle frames are freed, the rest when they come back. */
+inline constexpr unsigned kSpareOutputFrames = 4;
+inline constexpr std::chrono::milliseconds kDefaultFrameTrimWindow = std::chrono::seconds(60);
+
 /* The sessions of one GstCudaContext, shared by all its gpukeyframedecs. */
 class NvdecSessionPool {
 public:
@@ -122,18 +133,15 @@ public:
    * what the GPU lacks. */
   bool supports(const NvdecFormat &format, GpuError &error);
 
-  /* The active pool of NV12 @width x @height CUDA frames that every
-   * gpukeyframedec of the context decodes into: frames return to it when
-   * downstream lets go, so VRAM follows the frames in flight, not the
-   * cameras. Borrowed; valid while this object lives. nullptr and @why when
-   * the pool cannot be set up. */
-  GstBufferPool *output_frames(unsigned width, unsigned height, std::string &why);
-  /* Acquires a frame from @frames (an output_frames() pool) without
-   * waiting, counting the frames those pools allocate: GST_FLOW_EOS when
-   * kMaxFramesInFlight of them are downstream. */
-  GstFlowReturn acquire_output_frame(GstBufferPool *frames, GstBuffer **frame);
-  /* Frames those pools allocated so far, all sizes. */
-  uint64_t output_frames_allocated() const { return output_frames_allocated_; }
+  /* Acquires, without waiting, an NV12 @width x @height CUDA frame from the
+   * frames every gpukeyframedec of the context decodes into: frames return
+   * when downstream lets go, so VRAM follows the frames in flight, not the
+   * cameras. GST_FLOW_EOS when kMaxFramesInFlight of them are downstream;
+   * GST_FLOW_ERROR and @why when the frames cannot be set up. */
+  GstFlowReturn acquire_output_frame(unsigned width, unsigned height, GstBuffer **frame,
+                                     std::string &why);
+  /* Frames allocated and not yet freed, all sizes. */
+  unsigned output_frames_held();
 
 private:
   NvdecSessionPool(GstCudaContext *ctx, const nvcuvid::Api *api, unsigned max_sessions);
@@ -144,11 +152,21 @@ private:
   std::mutex caps_lock_;
   std::map<cudaVideoCodec, CUVIDDECODECAPS> caps_; /* guarded by caps_lock_ */
 
+  struct OutputFrames {
+    GstBufferPool *pool = nullptr; /* owned ref, active */
+    std::chrono::steady_clock::time_point window_start;
+    unsigned window_peak = 0; /* most in flight at once since window_start */
+  };
+  GstBufferPool *new_output_pool(unsigned width, unsigned height, std::string &why);
+  void prune_retired_pools();
+
+  const std::chrono::milliseconds frame_trim_window_;
   std::mutex frames_lock_;
-  /* Owned refs, active; guarded by frames_lock_. Deactivated in the
-   * destructor: frames still downstream then free themselves on return. */
-  std::map<std::pair<unsigned, unsigned>, GstBufferPool *> frame_pools_;
-  std::atomic<uint64_t> output_frames_allocated_{0};
+  /* Guarded by frames_lock_. Every pool is deactivated by the destructor:
+   * frames still downstream then free themselves on return. */
+  std::map<std::pair<unsigned, unsigned>, OutputFrames> output_frames_;
+  /* Swapped-out pools, inactive, until their last frame is freed. */
+  std::vector<GstBufferPool *> retired_pools_;
 };
 
 } // namespace gpurtsp

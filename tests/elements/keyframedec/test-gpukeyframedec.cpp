@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cmath>
 #include <map>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,7 @@
 #include "gpu-test-util.h"
 #include "core/gpurtsp-cuda.h"
 #include "keyframedec/nvcuvid-loader.h"
+#include "keyframedec/nvdec-session-pool.h"
 
 /* Last: gstcheck's fail() macros clash with the C++ library's headers. */
 #include "gpu-test-runner.h"
@@ -186,6 +188,100 @@ void check_decode(const Clip &clip, const char *codec, int width, int height) {
   gst_object_unref(pipeline);
 }
 
+/* @n appsrc ! gpukeyframedec ! fakesink, playing, in one pipeline. The
+ * test keeps every frame the sinks get until release(), pinning the shared
+ * output frames. Not appsink, which also keeps its preroll buffer. */
+struct HoldingInstances {
+  GstElement *pipeline = gst_pipeline_new(nullptr);
+  std::vector<GstElement *> srcs, decs;
+
+  HoldingInstances(int n, GstCaps *caps) {
+    for (int i = 0; i < n; i++) {
+      GstElement *src = gst_element_factory_make("appsrc", nullptr);
+      GstElement *dec = gst_element_factory_make("gpukeyframedec", nullptr);
+      GstElement *sink = gst_element_factory_make("fakesink", nullptr);
+      g_object_set(src, "format", GST_FORMAT_TIME, "caps", caps, nullptr);
+      g_object_set(sink, "sync", FALSE, "async", FALSE, "enable-last-sample", FALSE,
+                   "signal-handoffs", TRUE, nullptr);
+      g_signal_connect(sink, "handoff",
+                       G_CALLBACK(+[](GstElement *, GstBuffer *buffer, GstPad *, gpointer self) {
+                         auto cams = static_cast<HoldingInstances *>(self);
+                         std::lock_guard<std::mutex> guard(cams->lock);
+                         cams->held.push_back(gst_buffer_ref(buffer));
+                       }),
+                       this);
+      gst_bin_add_many(GST_BIN(pipeline), src, dec, sink, nullptr);
+      fail_unless(gst_element_link_many(src, dec, sink, nullptr));
+      srcs.push_back(src);
+      decs.push_back(dec);
+    }
+    gst_element_set_state(pipeline, GST_STATE_PLAYING);
+  }
+  ~HoldingInstances() {
+    gst_element_set_state(pipeline, GST_STATE_NULL);
+    release();
+    gst_object_unref(pipeline);
+  }
+  HoldingInstances(const HoldingInstances &) = delete;
+  HoldingInstances &operator=(const HoldingInstances &) = delete;
+
+  void push(int i, GstBuffer *access_unit) {
+    gst_app_src_push_buffer(GST_APP_SRC(srcs[i]), gst_buffer_ref(access_unit));
+  }
+  /* Frames held once @count are (a frame counted as decoded may still be
+   * on its way to its sink), or after 5 s. */
+  size_t wait_held(size_t count) {
+    const gint64 deadline = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
+    for (;;) {
+      {
+        std::lock_guard<std::mutex> guard(lock);
+        if (held.size() >= count || g_get_monotonic_time() > deadline)
+          return held.size();
+      }
+      g_usleep(10000);
+    }
+  }
+  /* Gives every held frame back to the shared pool. */
+  void release() {
+    std::lock_guard<std::mutex> guard(lock);
+    for (GstBuffer *buffer : held)
+      gst_buffer_unref(buffer);
+    held.clear();
+  }
+
+  std::mutex lock;
+  std::vector<GstBuffer *> held; /* guarded by lock */
+};
+
+/* Polls @decs' counters until their decoded and busy-dropped keyframes
+ * reach @total (45 s at most), calling @check on each stats read and
+ * failing on a bus error. */
+template <typename Check>
+void wait_for_keyframes(GstElement *pipeline, const std::vector<GstElement *> &decs, guint64 total,
+                        guint64 &decoded, guint64 &dropped, Check check) {
+  g_autoptr(GstBus) bus = gst_element_get_bus(pipeline);
+  const gint64 deadline = g_get_monotonic_time() + 45 * G_USEC_PER_SEC;
+  for (;;) {
+    dropped = decoded = 0;
+    for (auto dec : decs) {
+      const auto stats = gpurtsp::gpukeyframedec::Stats::read(dec);
+      fail_unless(stats.has_value());
+      dropped += stats->dropped_busy;
+      decoded += stats->decoded;
+      check(*stats);
+    }
+    if (decoded + dropped >= total || g_get_monotonic_time() > deadline)
+      break;
+    if (GstMessage *error = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR)) {
+      g_autoptr(GError) err = nullptr;
+      gst_message_parse_error(error, &err, nullptr);
+      gst_message_unref(error);
+      fail("%s", err->message);
+    }
+    g_usleep(10000);
+  }
+}
+
 } // namespace
 
 GST_START_TEST(test_h264_720p) {
@@ -311,71 +407,75 @@ GST_START_TEST(test_output_frames_capped) {
   Clip clip;
   encode(clip, "h264", 1280, 720, 1, 1);
 
-  GstElement *pipeline = gst_pipeline_new(nullptr);
-  std::vector<GstElement *> srcs, decs, sinks;
-  for (int i = 0; i < kInstances; i++) {
-    GstElement *src = gst_element_factory_make("appsrc", nullptr);
-    GstElement *dec = gst_element_factory_make("gpukeyframedec", nullptr);
-    GstElement *sink = gst_element_factory_make("appsink", nullptr);
-    g_object_set(src, "format", GST_FORMAT_TIME, "caps", clip.caps, nullptr);
-    /* No preroll: the test pulls nothing until every instance is done. */
-    g_object_set(sink, "sync", FALSE, "async", FALSE, "wait-on-eos", FALSE, nullptr);
-    gst_bin_add_many(GST_BIN(pipeline), src, dec, sink, nullptr);
-    fail_unless(gst_element_link_many(src, dec, sink, nullptr));
-    srcs.push_back(src);
-    decs.push_back(dec);
-    sinks.push_back(sink);
-  }
-  gst_element_set_state(pipeline, GST_STATE_PLAYING);
-  for (auto src : srcs)
-    gst_app_src_push_buffer(GST_APP_SRC(src), gst_buffer_ref(clip.access_units[0]));
+  HoldingInstances cams(kInstances, clip.caps);
+  for (int i = 0; i < kInstances; i++)
+    cams.push(i, clip.access_units[0]);
   /* No EOS: a decoder that dropped its only keyframe would end the stream
    * with GstVideoDecoder's "no valid frames" error. Done when every
    * instance decoded or dropped its keyframe. */
-  g_autoptr(GstBus) bus = gst_element_get_bus(pipeline);
-  guint64 dropped = 0, decoded = 0;
-  const gint64 deadline = g_get_monotonic_time() + 45 * G_USEC_PER_SEC;
-  for (;;) {
-    dropped = decoded = 0;
-    for (auto dec : decs) {
-      const auto stats = gpurtsp::gpukeyframedec::Stats::read(dec);
-      fail_unless(stats.has_value());
-      dropped += stats->dropped_busy;
-      decoded += stats->decoded;
-      fail_unless(stats->pool_output_frames <= kCap, "%" G_GUINT64_FORMAT " output frames",
-                  stats->pool_output_frames);
-    }
-    if (decoded + dropped >= kInstances || g_get_monotonic_time() > deadline)
-      break;
-    if (GstMessage *error = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR)) {
-      g_autoptr(GError) err = nullptr;
-      gst_message_parse_error(error, &err, nullptr);
-      gst_message_unref(error);
-      fail("%s", err->message);
-    }
-    g_usleep(10000);
-  }
+  guint64 decoded = 0, dropped = 0;
+  wait_for_keyframes(cams.pipeline, cams.decs, kInstances, decoded, dropped,
+                     [&](const auto &stats) {
+                       fail_unless(stats.pool_output_frames <= kCap,
+                                   "%" G_GUINT64_FORMAT " output frames", stats.pool_output_frames);
+                     });
 
-  /* A frame counted as decoded may still be on its way to its sink. */
-  std::vector<GstSample *> held;
-  const gint64 drained_by = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
-  for (;;) {
-    for (auto sink : sinks)
-      drain(sink, held);
-    if (held.size() >= decoded || g_get_monotonic_time() > drained_by)
-      break;
-    g_usleep(10000);
-  }
+  const size_t held = cams.wait_held(decoded);
   g_print("%d instances holding their frame: %zu held, %" G_GUINT64_FORMAT " dropped\n", kInstances,
-          held.size(), dropped);
-  fail_unless_equals_int(held.size(), kCap);
+          held, dropped);
+  fail_unless_equals_int(held, kCap);
   fail_unless_equals_int(decoded, kCap);
   fail_unless_equals_int(dropped, kInstances - kCap);
+}
+GST_END_TEST;
 
-  for (auto s : held)
-    gst_sample_unref(s);
-  gst_element_set_state(pipeline, GST_STATE_NULL);
-  gst_object_unref(pipeline);
+/* Frames that were in flight once and are idle now go back: after a window
+ * in which at most one frame was in flight, the 16 that a burst needed are
+ * freed, and keyframes still decode. The window is 300 ms here, 60 s by
+ * default. */
+GST_START_TEST(test_idle_output_frames_trimmed) {
+  constexpr int kInstances = 16;
+  constexpr gulong kWindowUs = 300 * 1000;
+  g_setenv("GPURTSP_KEYFRAME_FRAME_TRIM_MS", "300", TRUE);
+  Clip clip;
+  encode(clip, "h264", 1280, 720, 1, 1);
+  HoldingInstances cams(kInstances, clip.caps);
+  auto frames_held = [&] {
+    const auto stats = gpurtsp::gpukeyframedec::Stats::read(cams.decs[0]);
+    fail_unless(stats.has_value());
+    return stats->pool_output_frames;
+  };
+  /* Pushes a keyframe to instance @i, waits for @total decoded, lets go of
+   * what the sinks hold. */
+  auto decode_one = [&](int i, guint64 total) {
+    cams.push(i, clip.access_units[0]);
+    guint64 decoded = 0, dropped = 0;
+    wait_for_keyframes(cams.pipeline, cams.decs, total, decoded, dropped, [](const auto &) {});
+    fail_unless_equals_int(decoded, total);
+    fail_unless_equals_int(cams.wait_held(1), 1);
+    cams.release();
+  };
+
+  for (int i = 0; i < kInstances; i++)
+    cams.push(i, clip.access_units[0]);
+  guint64 decoded = 0, dropped = 0;
+  wait_for_keyframes(cams.pipeline, cams.decs, kInstances, decoded, dropped, [](const auto &) {});
+  fail_unless_equals_int(decoded, kInstances);
+  fail_unless_equals_int(cams.wait_held(kInstances), kInstances);
+  cams.release();
+  fail_unless_equals_int(frames_held(), kInstances); /* all idle now, none freed */
+
+  /* The window of the burst ends: 16 were in flight in it, so none go. */
+  g_usleep(kWindowUs + 50000);
+  decode_one(0, kInstances + 1);
+  fail_unless(frames_held() >= kInstances, "%" G_GUINT64_FORMAT " held", frames_held());
+  /* A window with one in flight ends: the idle ones go. */
+  g_usleep(kWindowUs + 50000);
+  decode_one(1, kInstances + 2);
+  g_print("16 frames after a burst, %" G_GUINT64_FORMAT " after a quiet window\n", frames_held());
+  fail_unless(frames_held() <= 1 + gpurtsp::kSpareOutputFrames, "%" G_GUINT64_FORMAT " held",
+              frames_held());
+  g_unsetenv("GPURTSP_KEYFRAME_FRAME_TRIM_MS");
 }
 GST_END_TEST;
 
@@ -391,6 +491,7 @@ static Suite *gpukeyframedec_suite() {
   tcase_add_test(tc, test_444_is_refused);
   tcase_add_test(tc, test_64_instances_share_pool);
   tcase_add_test(tc, test_output_frames_capped);
+  tcase_add_test(tc, test_idle_output_frames_trimmed);
   return s;
 }
 
