@@ -367,11 +367,14 @@ int run(const Config &config, ElementCatalog &elements, GpuResources &gpus, cons
   if (std::string why; install_rtsp_read_ahead(why)) {
     if (!why.empty())
       LAUNCH_WARNING("rtsp read-ahead: %s", why.c_str());
-    LAUNCH_INFO("rtsp read-ahead: RTSP over TCP reads up to %zu KiB a recv(), %u ms after a "
-                "read under %zu KiB (GPURTSP_RTSP_COALESCE_MS; GPURTSP_RTSP_READ_AHEAD=0 turns "
-                "it off)",
-                kRtspReadAheadBytes / 1024, rtsp_read_ahead_coalesce_ms(),
-                kRtspCoalesceBelowBytes / 1024);
+    const unsigned coalesce_ms = rtsp_read_ahead_coalesce_ms();
+    const std::string when = coalesce_ms
+                                 ? std::to_string(coalesce_ms) + " ms after a read under " +
+                                       std::to_string(kRtspCoalesceBelowBytes / 1024) + " KiB"
+                                 : std::string("as soon as bytes arrive");
+    LAUNCH_INFO("rtsp read-ahead: RTSP over TCP reads up to %zu KiB a recv(), %s "
+                "(GPURTSP_RTSP_COALESCE_MS; GPURTSP_RTSP_READ_AHEAD=0 turns it off)",
+                kRtspReadAheadBytes / 1024, when.c_str());
   } else {
     LAUNCH_INFO("rtsp read-ahead: off (%s)", why.c_str());
   }
