@@ -358,7 +358,10 @@ def test_reload(launcher_path, loadgen, directory, watch):
         time.sleep(1.5)
         keep = launcher.cameras()['keep']
         assert keep['frames'] > before['keep']['frames'], (keep, before['keep'])
-        assert keep['reconnects'] == 0, keep
+        # Against the count before the reload, not 0: a first connect can
+        # meet the load generator still tearing down the previous test's
+        # mount and get a 503, which is a reconnect before the reload.
+        assert keep['reconnects'] == before['keep']['reconnects'], (keep, before['keep'])
 
         # Invalid: refused whole, with file:line, the cameras as they were.
         bad = text.replace('    url: %s' % loadgen.url(4), '    url: http://nope/x')
@@ -367,7 +370,8 @@ def test_reload(launcher_path, loadgen, directory, watch):
         assert '%s.yaml:%d: cameras[2].url: unsupported scheme' % (name, line_number) in line, line
         assert sorted(launcher.cameras()) == ['added', 'change', 'keep']
         after = launcher.cameras()['keep']
-        assert after['reconnects'] == 0 and after['frames'] >= keep['frames'], after
+        assert after['reconnects'] == before['keep']['reconnects'], (after, before['keep'])
+        assert after['frames'] >= keep['frames'], after
         if not watch:
             # The same config again: nothing restarts.
             reload(text, r'reload: 0 added, 0 changed, 0 removed, 3 unchanged')
