@@ -229,7 +229,6 @@ void NvdecSessionPool::prune_retired_pools() {
 GstFlowReturn NvdecSessionPool::acquire_output_frame(unsigned width, unsigned height,
                                                      GstBuffer **frame, std::string &why) {
   std::lock_guard<std::mutex> guard(frames_lock_);
-  prune_retired_pools();
   const auto now = std::chrono::steady_clock::now();
   OutputFrames &frames = output_frames_[{width, height}];
   if (!frames.pool) {
@@ -252,12 +251,13 @@ GstFlowReturn NvdecSessionPool::acquire_output_frame(unsigned width, unsigned he
         gst_buffer_pool_set_active(frames.pool, FALSE);
         retired_pools_.push_back(frames.pool);
         frames.pool = fresh;
-        prune_retired_pools();
       }
     }
     frames.window_start = now;
     frames.window_peak = counting_frame_pool_in_flight(frames.pool);
   }
+  /* After any swap: a pool retired with nothing in flight is empty now. */
+  prune_retired_pools();
 
   /* Waiting would stall this camera's streaming thread behind other
    * cameras' encoders; the caller drops the keyframe instead. */
