@@ -7,11 +7,12 @@
  * shared by every instance of a CUDA context.
  *
  * A keyframe references no other picture, so a camera needs no decoder of its
- * own: each instance keeps a CPU-only cuvid parser (the camera's SPS/PPS) and
- * borrows a pooled session per keyframe to decode, map and copy it into an
- * NV12 CUDA buffer. Delta units are always dropped: without their references a
- * shared session could not decode them. A keyframe that finds every session
- * busy for #GstGpuKeyframeDec:session-timeout is dropped.
+ * own: each instance keeps its camera's parameter sets, and per keyframe
+ * borrows a CPU-only cuvid parser and an NVDEC session from pools shared by
+ * the context to parse, decode, map and copy it into an NV12 CUDA buffer.
+ * Delta units are always dropped: without their references a shared session
+ * could not decode them. A keyframe that finds every parser or session busy
+ * for #GstGpuKeyframeDec:session-timeout is dropped.
  *
  * libnvcuvid is loaded at run time; without it the element is not registered
  * and the plugin says why.
@@ -30,12 +31,14 @@
 #include "core/gpurtsp-cuda.h"
 #include "core/pool-stats.h"
 #include "keyframedec/nvdec-session-pool.h"
+#include "keyframedec/parameter-sets.h"
 
 #include <atomic>
 #include <chrono>
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <vector>
 
 GST_DEBUG_CATEGORY_STATIC(gst_gpu_keyframe_dec_debug);
 #define GST_CAT_DEFAULT gst_gpu_keyframe_dec_debug
@@ -71,32 +74,6 @@ static GstStaticPadTemplate src_template =
 
 namespace {
 
-/* A cuvid parser: CPU only, holds one stream's parameter sets. */
-class VideoParser {
-public:
-  ~VideoParser() { reset(); }
-  bool create(const nvcuvid::Api *api, CUVIDPARSERPARAMS &params, gpurtsp::GpuError &error) {
-    reset();
-    if (!gpurtsp::check(api->cuvidCreateVideoParser(&parser_, &params), "cuvidCreateVideoParser",
-                        error)) {
-      parser_ = nullptr;
-      return false;
-    }
-    api_ = api;
-    return true;
-  }
-  void reset() {
-    if (parser_)
-      api_->cuvidDestroyVideoParser(parser_);
-    parser_ = nullptr;
-  }
-  CUvideoparser get() const { return parser_; }
-
-private:
-  const nvcuvid::Api *api_ = nullptr;
-  CUvideoparser parser_ = nullptr;
-};
-
 /* What the streaming thread uses, built in start() and set_format(),
  * dropped in stop(). */
 struct StreamState {
@@ -105,8 +82,12 @@ struct StreamState {
   StreamState(const StreamState &) = delete;
   StreamState &operator=(const StreamState &) = delete;
 
-  VideoParser parser;
+  /* The parser is borrowed per keyframe from the pool; the camera's
+   * parameter sets are kept here and go with every keyframe. */
+  bool have_codec = false;
   cudaVideoCodec codec = cudaVideoCodec_H264;
+  gpurtsp::ParameterSetCache parameter_sets{gpurtsp::ParameterSetCache::Codec::H264};
+  std::vector<uint8_t> access_unit; /* a keyframe with parameter sets put back */
   GstVideoCodecState *input_state = nullptr;
   std::chrono::milliseconds session_timeout{kDefaultSessionTimeoutMs};
 
@@ -173,7 +154,9 @@ static GstStructure *gst_gpu_keyframe_dec_stats(GstGpuKeyframeDec *self) {
     gpurtsp::set_pool_stats(s, priv->pool->sessions().stats(),
                             static_cast<unsigned>(priv->pool.use_count()));
     gst_structure_set(s, stats_field::kPoolOutputFrames, G_TYPE_UINT64,
-                      static_cast<guint64>(priv->pool->output_frames_held()), nullptr);
+                      static_cast<guint64>(priv->pool->output_frames_held()),
+                      stats_field::kPoolParsers, G_TYPE_UINT64,
+                      static_cast<guint64>(priv->pool->parsers().stats().sessions), nullptr);
   }
   return s;
 }
@@ -460,12 +443,6 @@ static int gst_gpu_keyframe_dec_on_decode(void *user_data, CUVIDPICPARAMS *param
   return 1;
 }
 
-/* Parser callback: display order. With no display delay there is nothing to
- * reorder; the decode callback already produced the frame. */
-static int gst_gpu_keyframe_dec_on_display(void *, CUVIDPARSERDISPINFO *) {
-  return 1;
-}
-
 static gboolean gst_gpu_keyframe_dec_set_format(GstVideoDecoder *decoder,
                                                 GstVideoCodecState *state) {
   auto self = GST_GPU_KEYFRAME_DEC(decoder);
@@ -505,18 +482,14 @@ static gboolean gst_gpu_keyframe_dec_set_format(GstVideoDecoder *decoder,
     priv->pool = std::move(pool);
   }
 
-  if (st.parser.get() && codec == st.codec)
+  if (st.have_codec && codec == st.codec)
     return TRUE;
-  CUVIDPARSERPARAMS params = gpurtsp::nvdec_keyframe_parser_params(
-      codec, self, gst_gpu_keyframe_dec_on_sequence, gst_gpu_keyframe_dec_on_decode,
-      gst_gpu_keyframe_dec_on_display);
+  st.have_codec = true;
   st.codec = codec;
   st.have_output = false;
-  gpurtsp::GpuError error;
-  if (!st.parser.create(priv->api, params, error)) {
-    GPURTSP_GPU_ELEMENT_ERROR(self, RESOURCE, FAILED, error);
-    return FALSE;
-  }
+  st.parameter_sets = gpurtsp::ParameterSetCache(codec == cudaVideoCodec_HEVC
+                                                     ? gpurtsp::ParameterSetCache::Codec::H265
+                                                     : gpurtsp::ParameterSetCache::Codec::H264);
   return TRUE;
 }
 
@@ -541,19 +514,33 @@ static GstFlowReturn gst_gpu_keyframe_dec_handle_frame(GstVideoDecoder *decoder,
       gst_video_decoder_release_frame(decoder, frame);
       return GST_FLOW_ERROR;
     }
-    CUVIDSOURCEDATAPACKET packet{};
-    /* One access unit per buffer: the parser decodes it without waiting for
-     * the next start code. */
-    packet.flags = CUVID_PKT_ENDOFPICTURE;
-    packet.payload = input.info().data;
-    packet.payload_size = input.info().size;
+    const auto access_unit = st.parameter_sets.complete(
+        std::span<const uint8_t>(input.info().data, input.info().size), st.access_unit);
+
+    NvdecSessionPool::Parsers::Lease parser;
+    std::string why;
+    switch (priv->pool->parsers().acquire({st.codec}, st.session_timeout, parser, why)) {
+    case NvdecSessionPool::Parsers::Status::Ok:
+      break;
+    case NvdecSessionPool::Parsers::Status::Timeout:
+      priv->dropped_busy++;
+      GST_WARNING_OBJECT(self, "no parser free within %lld ms, keyframe dropped",
+                         static_cast<long long>(st.session_timeout.count()));
+      gst_video_decoder_release_frame(decoder, frame);
+      return GST_FLOW_OK;
+    case NvdecSessionPool::Parsers::Status::Failed:
+      GST_ELEMENT_ERROR(self, RESOURCE, FAILED, ("No cuvid parser"), ("%s", why.c_str()));
+      gst_video_decoder_release_frame(decoder, frame);
+      return GST_FLOW_ERROR;
+    }
+    const gpurtsp::ParserBorrower borrower{self, gst_gpu_keyframe_dec_on_sequence,
+                                           gst_gpu_keyframe_dec_on_decode};
     st.frame = frame;
     st.flow = GST_FLOW_OK;
     gpurtsp::CudaContextScope scope(priv->pool->context());
     pushed = scope.pushed();
     if (pushed)
-      parsed = gpurtsp::check(priv->api->cuvidParseVideoData(st.parser.get(), &packet),
-                              "cuvidParseVideoData", error);
+      parsed = parser->parse(borrower, access_unit.data(), access_unit.size(), error);
     st.frame = nullptr;
   }
   if (!pushed) {

@@ -65,6 +65,61 @@ CUVIDPARSERPARAMS nvdec_keyframe_parser_params(cudaVideoCodec codec, void *user_
   return params;
 }
 
+std::unique_ptr<PooledParser> PooledParser::create(const nvcuvid::Api *api, const ParserKey &key,
+                                                   GpuError &error) {
+  std::unique_ptr<PooledParser> parser(new PooledParser(api, key));
+  CUVIDPARSERPARAMS params =
+      nvdec_keyframe_parser_params(key.codec, parser.get(), &PooledParser::on_sequence,
+                                   &PooledParser::on_decode, &PooledParser::on_display);
+  if (!check(api->cuvidCreateVideoParser(&parser->parser_, &params), "cuvidCreateVideoParser",
+             error)) {
+    parser->parser_ = nullptr;
+    return nullptr;
+  }
+  return parser;
+}
+
+PooledParser::~PooledParser() {
+  if (parser_)
+    api_->cuvidDestroyVideoParser(parser_);
+}
+
+bool PooledParser::parse(const ParserBorrower &borrower, const uint8_t *data, size_t size,
+                         GpuError &error) {
+  CUVIDSOURCEDATAPACKET packet{};
+  /* One access unit: decoded without waiting for the next start code. */
+  packet.flags = CUVID_PKT_ENDOFPICTURE;
+  packet.payload = data;
+  packet.payload_size = size;
+  borrower_ = &borrower;
+  sequence_told_ = false;
+  const bool parsed =
+      check(api_->cuvidParseVideoData(parser_, &packet), "cuvidParseVideoData", error);
+  borrower_ = nullptr;
+  return parsed;
+}
+
+int CUDAAPI PooledParser::on_sequence(void *user_data, CUVIDEOFORMAT *format) {
+  auto self = static_cast<PooledParser *>(user_data);
+  self->sequence_ = *format;
+  self->have_sequence_ = true;
+  self->sequence_told_ = true;
+  return self->borrower_->on_sequence(self->borrower_->user_data, format);
+}
+
+int CUDAAPI PooledParser::on_decode(void *user_data, CUVIDPICPARAMS *params) {
+  auto self = static_cast<PooledParser *>(user_data);
+  const ParserBorrower &borrower = *self->borrower_;
+  if (!self->sequence_told_ && self->have_sequence_) {
+    /* The parser saw this sequence for an earlier borrower. */
+    self->sequence_told_ = true;
+    CUVIDEOFORMAT sequence = self->sequence_;
+    if (!borrower.on_sequence(borrower.user_data, &sequence))
+      return 0;
+  }
+  return borrower.on_decode(borrower.user_data, params);
+}
+
 std::unique_ptr<NvdecSession> NvdecSession::create(GstCudaContext *ctx, const nvcuvid::Api *api,
                                                    const NvdecFormat &format, GpuError &error) {
   std::unique_ptr<NvdecSession> session(new NvdecSession(ctx, api, format));
@@ -181,6 +236,16 @@ NvdecSessionPool::NvdecSessionPool(GstCudaContext *ctx, const nvcuvid::Api *api,
             return session;
           },
           kSessionPolicy),
+      parsers_(
+          kMaxParsers,
+          [this](const ParserKey &wanted, std::string &why) {
+            GpuError error;
+            auto parser = PooledParser::create(api_, wanted, error);
+            if (!parser)
+              why = error.message();
+            return parser;
+          },
+          kParserPolicy),
       frame_trim_window_(frame_trim_window()) {}
 
 NvdecSessionPool::~NvdecSessionPool() {

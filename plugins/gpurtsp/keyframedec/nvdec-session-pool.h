@@ -49,6 +49,68 @@ CUVIDPARSERPARAMS nvdec_keyframe_parser_params(cudaVideoCodec codec, void *user_
                                                PFNVIDDECODECALLBACK on_decode,
                                                PFNVIDDISPLAYCALLBACK on_display);
 
+/* What a pooled parser is made for: any parser of the codec serves. */
+struct ParserKey {
+  cudaVideoCodec codec = cudaVideoCodec_H264;
+  bool serves(const ParserKey &wanted) const { return codec == wanted.codec; }
+};
+
+/* The callbacks of the instance a pooled parser parses for. */
+struct ParserBorrower {
+  void *user_data = nullptr;
+  PFNVIDSEQUENCECALLBACK on_sequence = nullptr;
+  PFNVIDDECODECALLBACK on_decode = nullptr;
+};
+
+/* A cuvid parser (CPU only) that parses one access unit at a time for
+ * whichever gpukeyframedec borrowed it, instead of one parser per camera
+ * (an H.265 parser holds ~3.1 MiB, an H.264 one ~0.8: docs/scale.md). The
+ * access unit must carry its camera's parameter sets (ParameterSetCache).
+ * The parser calls its sequence callback only when the sequence changes, so
+ * a borrower whose picture has the sequence an earlier borrower announced
+ * is told it before its first picture. */
+class PooledParser {
+public:
+  static std::unique_ptr<PooledParser> create(const nvcuvid::Api *api, const ParserKey &key,
+                                              GpuError &error);
+  ~PooledParser();
+  PooledParser(const PooledParser &) = delete;
+  PooledParser &operator=(const PooledParser &) = delete;
+
+  const ParserKey &key() const { return key_; }
+
+  /* Parses the access unit @data for @borrower, whose callbacks run on this
+   * thread before it returns. */
+  bool parse(const ParserBorrower &borrower, const uint8_t *data, size_t size, GpuError &error);
+
+private:
+  PooledParser(const nvcuvid::Api *api, const ParserKey &key) : api_(api), key_(key) {}
+  static int CUDAAPI on_sequence(void *self, CUVIDEOFORMAT *format);
+  static int CUDAAPI on_decode(void *self, CUVIDPICPARAMS *params);
+  static int CUDAAPI on_display(void *, CUVIDPARSERDISPINFO *) { return 1; }
+
+  const nvcuvid::Api *const api_;
+  const ParserKey key_;
+  CUvideoparser parser_ = nullptr;
+  /* During parse() only. */
+  const ParserBorrower *borrower_ = nullptr;
+  bool sequence_told_ = false; /* the borrower knows the parser's sequence */
+  /* The sequence the parser last announced, and whether there was one. */
+  CUVIDEOFORMAT sequence_{};
+  bool have_sequence_ = false;
+};
+
+/* Parsers of a context: one per keyframe being parsed at once, up to this
+ * many of all codecs (a keyframe holds its parser while it waits for a
+ * session: 32 is 4 per session at the default cap); idle ones go after a
+ * minute, down to one. */
+inline constexpr unsigned kMaxParsers = 32;
+inline constexpr SessionPoolPolicy kParserPolicy = {
+    .grow_after = std::chrono::microseconds(0),
+    .idle_timeout = std::chrono::seconds(60),
+    .keep = 1,
+};
+
 /* The displayed part of a coded picture (even left/top, as 4:2:0 crops are). */
 struct CropRect {
   unsigned left = 0, top = 0, width = 0, height = 0;
@@ -116,6 +178,7 @@ inline constexpr std::chrono::milliseconds kDefaultFrameTrimWindow = std::chrono
 class NvdecSessionPool {
 public:
   using Sessions = SessionPool<NvdecFormat, NvdecSession>;
+  using Parsers = SessionPool<ParserKey, PooledParser>;
 
   /* Returns the pool of @ctx, creating it on first use with at most
    * @max_sessions sessions; a later caller asking for more raises the cap. */
@@ -126,6 +189,7 @@ public:
   NvdecSessionPool &operator=(const NvdecSessionPool &) = delete;
 
   Sessions &sessions() { return sessions_; }
+  Parsers &parsers() { return parsers_; }
   GstCudaContext *context() const { return ctx_; }
 
   /* Whether the GPU decodes @format (8-bit 4:2:0); @error says why not:
@@ -149,6 +213,7 @@ private:
   GstCudaContext *const ctx_; /* owned ref */
   const nvcuvid::Api *const api_;
   Sessions sessions_;
+  Parsers parsers_;
   std::mutex caps_lock_;
   std::map<cudaVideoCodec, CUVIDDECODECAPS> caps_; /* guarded by caps_lock_ */
 

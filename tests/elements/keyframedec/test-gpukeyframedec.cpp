@@ -196,26 +196,32 @@ struct HoldingInstances {
   std::vector<GstElement *> srcs, decs;
 
   HoldingInstances(int n, GstCaps *caps) {
-    for (int i = 0; i < n; i++) {
-      GstElement *src = gst_element_factory_make("appsrc", nullptr);
-      GstElement *dec = gst_element_factory_make("gpukeyframedec", nullptr);
-      GstElement *sink = gst_element_factory_make("fakesink", nullptr);
-      g_object_set(src, "format", GST_FORMAT_TIME, "caps", caps, nullptr);
-      g_object_set(sink, "sync", FALSE, "async", FALSE, "enable-last-sample", FALSE,
-                   "signal-handoffs", TRUE, nullptr);
-      g_signal_connect(sink, "handoff",
-                       G_CALLBACK(+[](GstElement *, GstBuffer *buffer, GstPad *, gpointer self) {
-                         auto cams = static_cast<HoldingInstances *>(self);
-                         std::lock_guard<std::mutex> guard(cams->lock);
-                         cams->held.push_back(gst_buffer_ref(buffer));
-                       }),
-                       this);
-      gst_bin_add_many(GST_BIN(pipeline), src, dec, sink, nullptr);
-      fail_unless(gst_element_link_many(src, dec, sink, nullptr));
-      srcs.push_back(src);
-      decs.push_back(dec);
-    }
+    for (int i = 0; i < n; i++)
+      add(caps);
     gst_element_set_state(pipeline, GST_STATE_PLAYING);
+  }
+  /* Adds an instance fed @caps, in the pipeline's state. */
+  void add(GstCaps *caps) {
+    GstElement *src = gst_element_factory_make("appsrc", nullptr);
+    GstElement *dec = gst_element_factory_make("gpukeyframedec", nullptr);
+    GstElement *sink = gst_element_factory_make("fakesink", nullptr);
+    g_object_set(src, "format", GST_FORMAT_TIME, "caps", caps, nullptr);
+    g_object_set(sink, "sync", FALSE, "async", FALSE, "enable-last-sample", FALSE,
+                 "signal-handoffs", TRUE, nullptr);
+    g_signal_connect(sink, "handoff",
+                     G_CALLBACK(+[](GstElement *, GstBuffer *buffer, GstPad *pad, gpointer self) {
+                       auto cams = static_cast<HoldingInstances *>(self);
+                       std::lock_guard<std::mutex> guard(cams->lock);
+                       cams->held.push_back(gst_buffer_ref(buffer));
+                       cams->held_caps.push_back(gst_pad_get_current_caps(pad));
+                     }),
+                     this);
+    gst_bin_add_many(GST_BIN(pipeline), src, dec, sink, nullptr);
+    fail_unless(gst_element_link_many(src, dec, sink, nullptr));
+    srcs.push_back(src);
+    decs.push_back(dec);
+    for (GstElement *e : {sink, dec, src})
+      fail_unless(gst_element_sync_state_with_parent(e));
   }
   ~HoldingInstances() {
     gst_element_set_state(pipeline, GST_STATE_NULL);
@@ -247,10 +253,14 @@ struct HoldingInstances {
     for (GstBuffer *buffer : held)
       gst_buffer_unref(buffer);
     held.clear();
+    for (GstCaps *caps : held_caps)
+      gst_clear_caps(&caps);
+    held_caps.clear();
   }
 
   std::mutex lock;
-  std::vector<GstBuffer *> held; /* guarded by lock */
+  std::vector<GstBuffer *> held;    /* guarded by lock */
+  std::vector<GstCaps *> held_caps; /* guarded by lock: each frame's caps */
 };
 
 /* Polls @decs' counters until their decoded and busy-dropped keyframes
@@ -479,6 +489,108 @@ GST_START_TEST(test_idle_output_frames_trimmed) {
 }
 GST_END_TEST;
 
+/* @access_unit without its SPS and PPS (a camera that sends them once). */
+GstBuffer *without_parameter_sets(GstBuffer *access_unit) {
+  GstMapInfo map;
+  fail_unless(gst_buffer_map(access_unit, &map, GST_MAP_READ));
+  std::vector<guint8> out;
+  const guint8 *d = map.data;
+  const size_t n = map.size;
+  /* Copies each unit from its start code on unless it is an SPS or PPS. */
+  size_t unit = n;
+  auto flush = [&](size_t end) {
+    if (unit < n && ((d[unit + 3] & 0x1f) != 7 && (d[unit + 3] & 0x1f) != 8))
+      out.insert(out.end(), d + unit, d + end);
+  };
+  for (size_t i = 0; i + 3 < n; i++) {
+    if (d[i] == 0 && d[i + 1] == 0 && d[i + 2] == 1) {
+      flush(i);
+      unit = i;
+      i += 2;
+    }
+  }
+  flush(n);
+  gst_buffer_unmap(access_unit, &map);
+  fail_unless(out.size() < map.size, "no parameter sets to strip");
+  GstBuffer *stripped = gst_buffer_new_memdup(out.data(), out.size());
+  gst_buffer_copy_into(stripped, access_unit, GST_BUFFER_COPY_METADATA, 0, -1);
+  return stripped;
+}
+
+/* One parser serves cameras of other sizes and cameras that sent their
+ * parameter sets only once: keyframes of a 720p camera whose sets came
+ * once, a 360p camera and another 720p camera, decoded one at a time so
+ * that they all go through the same pooled parser. Each must come out at
+ * its own size and match its source; without the sets put back, the first
+ * camera's keyframes would be parsed with the 360p camera's SPS. */
+GST_START_TEST(test_pooled_parser_keeps_cameras_apart) {
+  Clip big, small;
+  encode(big, "h264", 1280, 720, 30, 10);
+  encode(small, "h264", 640, 360, 30, 10);
+  struct Camera {
+    const Clip *clip;
+    bool strip;
+    int width, height;
+    std::vector<GstBuffer *> keyframes;
+  } cameras[] = {
+      {&big, true, 1280, 720, {}}, {&small, false, 640, 360, {}}, {&big, false, 1280, 720, {}}};
+  for (auto &cam : cameras) {
+    for (GstBuffer *b : cam.clip->access_units) {
+      if (GST_BUFFER_FLAG_IS_SET(b, GST_BUFFER_FLAG_DELTA_UNIT))
+        continue;
+      cam.keyframes.push_back(cam.strip && !cam.keyframes.empty() ? without_parameter_sets(b)
+                                                                  : gst_buffer_ref(b));
+    }
+  }
+
+  HoldingInstances cams(0, nullptr);
+  for (auto &cam : cameras)
+    cams.add(cam.clip->caps);
+  guint64 total = 0;
+  for (size_t k = 0; k < cameras[0].keyframes.size(); k++) {
+    for (int i = 0; i < 3; i++) {
+      cams.push(i, cameras[i].keyframes[k]);
+      guint64 decoded = 0, dropped = 0;
+      wait_for_keyframes(cams.pipeline, cams.decs, ++total, decoded, dropped, [](const auto &) {});
+      fail_unless_equals_int(decoded, total);
+      fail_unless_equals_int(cams.wait_held(total), total);
+    }
+  }
+
+  std::lock_guard<std::mutex> guard(cams.lock);
+  for (size_t n = 0; n < cams.held.size(); n++) {
+    const Camera &cam = cameras[n % 3];
+    GstVideoInfo info;
+    fail_unless(gst_video_info_from_caps(&info, cams.held_caps[n]));
+    fail_unless(GST_VIDEO_INFO_WIDTH(&info) == cam.width &&
+                    GST_VIDEO_INFO_HEIGHT(&info) == cam.height,
+                "frame %zu of camera %zu is %dx%d", n / 3, n % 3, GST_VIDEO_INFO_WIDTH(&info),
+                GST_VIDEO_INFO_HEIGHT(&info));
+    GstBuffer *buffer = cams.held[n];
+    auto raw = cam.clip->raw.find(GST_BUFFER_PTS(buffer) - cam.clip->pts_offset);
+    fail_unless(raw != cam.clip->raw.end());
+    GstVideoInfo raw_info;
+    fail_unless(gst_video_info_from_caps(&raw_info, gst_sample_get_caps(raw->second)));
+    GstVideoFrame o, r;
+    fail_unless(gst_video_frame_map(&o, &info, buffer, GST_MAP_READ));
+    fail_unless(
+        gst_video_frame_map(&r, &raw_info, gst_sample_get_buffer(raw->second), GST_MAP_READ));
+    const double y = psnr(&o, &r, 0, 1, 0, 0, cam.width, cam.height);
+    gst_video_frame_unmap(&o);
+    gst_video_frame_unmap(&r);
+    fail_unless(y >= 35.0, "camera %zu keyframe %zu: luma PSNR %.1f dB", n % 3, n / 3, y);
+  }
+  const auto stats = gpurtsp::gpukeyframedec::Stats::read(cams.decs[0]);
+  fail_unless(stats.has_value());
+  g_print("3 cameras, %zu keyframes each, one at a time: %" G_GUINT64_FORMAT " parser(s)\n",
+          cameras[0].keyframes.size(), stats->pool_parsers);
+  fail_unless_equals_int(stats->pool_parsers, 1);
+  for (auto &cam : cameras)
+    for (GstBuffer *b : cam.keyframes)
+      gst_buffer_unref(b);
+}
+GST_END_TEST;
+
 static Suite *gpukeyframedec_suite() {
   Suite *s = suite_create("gpukeyframedec");
   TCase *tc = tcase_create("gpu");
@@ -492,6 +604,7 @@ static Suite *gpukeyframedec_suite() {
   tcase_add_test(tc, test_64_instances_share_pool);
   tcase_add_test(tc, test_output_frames_capped);
   tcase_add_test(tc, test_idle_output_frames_trimmed);
+  tcase_add_test(tc, test_pooled_parser_keeps_cameras_apart);
   return s;
 }
 

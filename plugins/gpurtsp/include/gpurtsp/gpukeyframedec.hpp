@@ -25,7 +25,7 @@ inline constexpr const char *kStats = kStatsProperty;        /* GstStructure, re
 } // namespace property
 
 /* The stats structure: this instance's counters, plus pool_field's and
- * kPoolOutputFrames while started. */
+ * kPoolOutputFrames and kPoolParsers while started. */
 namespace stats_field {
 inline constexpr char kName[] = "application/x-gpukeyframedec-stats";
 inline constexpr char kDecoded[] = "decoded";                   /* guint64 */
@@ -35,6 +35,9 @@ inline constexpr char kDroppedNonIntra[] = "dropped-non-intra"; /* guint64: keyf
 inline constexpr char kDroppedBusy[] = "dropped-busy";
 /* guint64: frames the context's shared output frame pools allocated. */
 inline constexpr char kPoolOutputFrames[] = "pool-output-frames";
+/* guint64: cuvid parsers the context's instances share (one per keyframe
+ * being parsed at once, at most 32). */
+inline constexpr char kPoolParsers[] = "pool-parsers";
 } // namespace stats_field
 
 struct Stats {
@@ -44,6 +47,7 @@ struct Stats {
   guint64 dropped_busy = 0;
   std::optional<PoolStats> pool; /* the context's session pool, while started */
   guint64 pool_output_frames = 0;
+  guint64 pool_parsers = 0;
 
   /* nullopt unless @stats is gpukeyframedec's stats structure. */
   static std::optional<Stats> from_structure(const GstStructure *stats) {
@@ -56,6 +60,7 @@ struct Stats {
     s.dropped_busy = detail::get_uint64(stats, stats_field::kDroppedBusy);
     s.pool = PoolStats::from_structure(stats);
     s.pool_output_frames = detail::get_uint64(stats, stats_field::kPoolOutputFrames);
+    s.pool_parsers = detail::get_uint64(stats, stats_field::kPoolParsers);
     return s;
   }
 
