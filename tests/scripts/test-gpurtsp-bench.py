@@ -83,6 +83,12 @@ def main():
         reader = r["reader_cpu_cores"]
         if not isinstance(reader, (int, float)) or not 0 <= reader <= 1.05 * r["cpu_cores"] + 0.01:
             fail(f"{name}: reader_cpu_cores {reader} of cpu_cores {r['cpu_cores']}")
+        # Cores by thread name (digits folded): they add up to at most the
+        # process's, and the readers are among them.
+        groups = r.get("thread_cpu_cores")
+        if not isinstance(groups, dict) or sum(groups.values()) > 1.05 * r["cpu_cores"] + 0.01 \
+                or any("0" <= c <= "9" for name in groups for c in name):
+            fail(f"{name}: thread_cpu_cores {groups} of cpu_cores {r['cpu_cores']}")
         # The load generator's count over the same window: 30 fps per camera.
         sent = r["frames_sent_per_s"]
         if not isinstance(sent, (int, float)) or not 20 <= sent / r["cameras"] <= 40:
