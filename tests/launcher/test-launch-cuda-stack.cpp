@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /* The launcher's CUDA contexts on a GPU (77 without one): the per-thread
  * stack starts low, a raised one is lowered back by trim_cuda_stacks() once
- * its check is due, and that gives VRAM back (stack-trim.h). */
+ * its check is due, and that gives VRAM back (stack-trim.h); threads that
+ * wait for the context sleep (blocking sync) unless GPURTSP_CUDA_SYNC=auto. */
 #include <dlfcn.h>
 #include <gst/cuda/gstcudacontext.h>
 #include <gst/cuda/gstcudaloader.h>
@@ -25,8 +26,10 @@ struct Driver {
   void *handle = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
   using SetLimit = CUresult (*)(CUlimit, size_t);
   using MemGetInfo = CUresult (*)(size_t *, size_t *);
+  using GetFlags = CUresult (*)(unsigned int *);
   SetLimit set_limit = handle ? SetLimit(dlsym(handle, "cuCtxSetLimit")) : nullptr;
   MemGetInfo mem_get_info = handle ? MemGetInfo(dlsym(handle, "cuMemGetInfo_v2")) : nullptr;
+  GetFlags get_flags = handle ? GetFlags(dlsym(handle, "cuCtxGetFlags")) : nullptr;
   ~Driver() {
     if (handle)
       dlclose(handle);
@@ -91,12 +94,39 @@ GST_START_TEST(test_raised_stack_is_lowered_back) {
 }
 GST_END_TEST;
 
+/* The scheduling flags of GPU 0's context in a new GpuResources. */
+unsigned int launcher_context_sched() {
+  Driver driver;
+  fail_unless(driver.get_flags != nullptr, "libcuda.so.1 lacks cuCtxGetFlags");
+  GpuResources gpus;
+  std::string why;
+  fail_unless(gpus.has_context(0, why), "%s", why.c_str());
+  auto *context = GST_CUDA_CONTEXT(gpurtsp::test::shared_cuda_context(gpus, 0));
+  gpurtsp::CudaContextScope scope(context);
+  unsigned int flags = 0;
+  fail_unless(scope.pushed() && driver.get_flags(&flags) == CUDA_SUCCESS);
+  return flags & CU_CTX_SCHED_MASK;
+}
+
+/* gst-cuda's contexts spin while waiting (CU_CTX_SCHED_AUTO with fewer
+ * contexts than cores): a core per streaming thread that waits for a decode
+ * or an encode. The launcher's sleep. */
+GST_START_TEST(test_waiting_threads_sleep) {
+  fail_unless_equals_int(launcher_context_sched(), CU_CTX_SCHED_BLOCKING_SYNC);
+  g_setenv("GPURTSP_CUDA_SYNC", "auto", TRUE);
+  const unsigned int sched = launcher_context_sched();
+  g_unsetenv("GPURTSP_CUDA_SYNC");
+  fail_unless(sched != CU_CTX_SCHED_BLOCKING_SYNC, "GPURTSP_CUDA_SYNC=auto still blocks");
+}
+GST_END_TEST;
+
 static Suite *cuda_stack_suite() {
   Suite *s = suite_create("launch-cuda-stack");
   TCase *tc = tcase_create("general");
   tcase_set_timeout(tc, 60);
   suite_add_tcase(s, tc);
   tcase_add_test(tc, test_raised_stack_is_lowered_back);
+  tcase_add_test(tc, test_waiting_threads_sleep);
   return s;
 }
 

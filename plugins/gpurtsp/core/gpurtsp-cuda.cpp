@@ -59,6 +59,9 @@ namespace {
 struct ContextLimitApi {
   CUresult (*cuCtxSetLimit)(CUlimit, size_t) = nullptr;
   CUresult (*cuCtxGetLimit)(size_t *, CUlimit) = nullptr;
+  /* CUDA 12.1 and later only. */
+  CUresult (*cuCtxSetFlags)(unsigned int) = nullptr;
+  CUresult (*cuCtxGetFlags)(unsigned int *) = nullptr;
   std::string why;
 };
 
@@ -67,7 +70,9 @@ const ContextLimitApi &context_limit_api() {
     ContextLimitApi loaded;
     load_library("libcuda.so.1",
                  {LibrarySymbol::mandatory_symbol("cuCtxSetLimit", loaded.cuCtxSetLimit),
-                  LibrarySymbol::mandatory_symbol("cuCtxGetLimit", loaded.cuCtxGetLimit)},
+                  LibrarySymbol::mandatory_symbol("cuCtxGetLimit", loaded.cuCtxGetLimit),
+                  LibrarySymbol::optional_symbol("cuCtxSetFlags", loaded.cuCtxSetFlags),
+                  LibrarySymbol::optional_symbol("cuCtxGetFlags", loaded.cuCtxGetFlags)},
                  loaded.why);
     return loaded;
   }();
@@ -130,6 +135,41 @@ bool limit_context_stack(GstCudaContext *ctx, size_t bytes, size_t &now, std::st
       now = bytes;
     GST_INFO("CUDA context %p: per-thread stack %zu -> %zu bytes (asked %zu)", ctx, before, now,
              bytes);
+    return true;
+  });
+}
+
+bool context_blocking_sync_wanted() {
+  const char *env = g_getenv("GPURTSP_CUDA_SYNC");
+  if (!env || !*env || g_strcmp0(env, "blocking") == 0)
+    return true;
+  if (g_strcmp0(env, "auto") == 0)
+    return false;
+  init_debug();
+  GST_WARNING("GPURTSP_CUDA_SYNC=%s is neither blocking nor auto; using blocking", env);
+  return true;
+}
+
+bool set_context_blocking_sync(GstCudaContext *ctx, std::string &why) {
+  init_debug();
+  return with_limit_api(ctx, why, [&](const ContextLimitApi &api) {
+    if (!api.cuCtxSetFlags || !api.cuCtxGetFlags) {
+      why = "the CUDA driver lacks cuCtxSetFlags (CUDA 12.1 or later)";
+      return false;
+    }
+    unsigned int flags = 0;
+    CUresult ret = api.cuCtxGetFlags(&flags);
+    if (ret == CUDA_SUCCESS) {
+      /* Only the scheduling bits change. */
+      flags = (flags & ~static_cast<unsigned int>(CU_CTX_SCHED_MASK)) | CU_CTX_SCHED_BLOCKING_SYNC;
+      ret = api.cuCtxSetFlags(flags);
+    }
+    if (ret != CUDA_SUCCESS) {
+      why =
+          std::string("cuCtxSetFlags(CU_CTX_SCHED_BLOCKING_SYNC) failed: ") + cuda_error_name(ret);
+      return false;
+    }
+    GST_INFO("CUDA context %p: threads waiting for it sleep (flags 0x%x)", ctx, flags);
     return true;
   });
 }
@@ -303,6 +343,8 @@ bool CudaElementCore::open(GstElement *element) {
       std::string why;
       if (!limit_context_stack(ctx_, context_stack_bytes(), now, why))
         GST_WARNING_OBJECT(element, "CUDA stack limit left as it is: %s", why.c_str());
+      if (context_blocking_sync_wanted() && !set_context_blocking_sync(ctx_, why))
+        GST_WARNING_OBJECT(element, "threads waiting for the GPU keep spinning: %s", why.c_str());
     }
     return true;
   }

@@ -47,6 +47,22 @@ size_t context_stack_bytes();
  * driver lacks cuCtxSetLimit. */
 bool limit_context_stack(GstCudaContext *ctx, size_t bytes, size_t &now, std::string &why);
 
+/* Makes threads that wait for @ctx's work (cuStreamSynchronize, nvJPEG's
+ * and NVDEC's waits) sleep until it is done instead of spinning on a core
+ * (CU_CTX_SCHED_BLOCKING_SYNC), for a context gpurtsp created. gst-cuda
+ * creates contexts with CU_CTX_SCHED_AUTO, which spins while the process has
+ * fewer contexts than cores: with one context per GPU every streaming
+ * thread waiting for a keyframe's decode (~0.85 ms) or a JPEG (~0.15 ms)
+ * held a core meanwhile (docs/scale.md). Contexts an application shares keep
+ * the application's flags. False and @why when the driver lacks
+ * cuCtxSetFlags (CUDA < 12.1) or refuses. */
+bool set_context_blocking_sync(GstCudaContext *ctx, std::string &why);
+
+/* Whether contexts gpurtsp creates get set_context_blocking_sync():
+ * unless $GPURTSP_CUDA_SYNC is "auto" (the driver's default, for
+ * before/after measurements; "blocking" or unset: yes). */
+bool context_blocking_sync_wanted();
+
 /* @ctx's per-thread stack limit now, in bytes: a kernel that needed more than
  * limit_context_stack() gave raises it, and the driver keeps the raised value
  * (and its VRAM) until someone lowers it again. False and @why when the driver
