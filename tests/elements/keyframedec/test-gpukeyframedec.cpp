@@ -118,6 +118,30 @@ double psnr(const GstVideoFrame *out, const GstVideoFrame *src, int out_plane, i
   return mse == 0 ? 99.0 : 10.0 * std::log10(255.0 * 255.0 / mse);
 }
 
+struct Quality {
+  double y, uv; /* PSNR in dB, the worse chroma plane for uv */
+};
+
+/* The decoded NV12 @buffer (@info) against the source picture of its PTS. */
+Quality against_source(const Clip &clip, GstBuffer *buffer, const GstVideoInfo &info) {
+  auto raw = clip.raw.find(GST_BUFFER_PTS(buffer) - clip.pts_offset);
+  fail_unless(raw != clip.raw.end(), "output PTS %" GST_TIME_FORMAT " is no source frame",
+              GST_TIME_ARGS(GST_BUFFER_PTS(buffer)));
+  GstVideoInfo raw_info;
+  fail_unless(gst_video_info_from_caps(&raw_info, gst_sample_get_caps(raw->second)));
+  GstVideoFrame o, r;
+  /* A plain read map downloads the CUDA memory. */
+  fail_unless(gst_video_frame_map(&o, &info, buffer, GST_MAP_READ));
+  fail_unless(gst_video_frame_map(&r, &raw_info, gst_sample_get_buffer(raw->second), GST_MAP_READ));
+  const int width = GST_VIDEO_INFO_WIDTH(&info), height = GST_VIDEO_INFO_HEIGHT(&info);
+  const Quality quality{psnr(&o, &r, 0, 1, 0, 0, width, height),
+                        std::min(psnr(&o, &r, 1, 2, 0, 1, width / 2, height / 2),
+                                 psnr(&o, &r, 1, 2, 1, 2, width / 2, height / 2))};
+  gst_video_frame_unmap(&o);
+  gst_video_frame_unmap(&r);
+  return quality;
+}
+
 /* Decodes @clip with one gpukeyframedec; checks output count, timestamps,
  * caps and picture quality against the sources. */
 void check_decode(const Clip &clip, const char *codec, int width, int height) {
@@ -154,21 +178,9 @@ void check_decode(const Clip &clip, const char *codec, int width, int height) {
                                            GST_CAPS_FEATURE_MEMORY_CUDA_MEMORY));
     GstBuffer *buffer = gst_sample_get_buffer(s);
     fail_if(GST_BUFFER_FLAG_IS_SET(buffer, GST_BUFFER_FLAG_DELTA_UNIT));
-    auto raw = clip.raw.find(GST_BUFFER_PTS(buffer) - clip.pts_offset);
-    fail_unless(raw != clip.raw.end(), "output PTS %" GST_TIME_FORMAT " is no source frame",
-                GST_TIME_ARGS(GST_BUFFER_PTS(buffer)));
-    GstVideoInfo raw_info;
-    fail_unless(gst_video_info_from_caps(&raw_info, gst_sample_get_caps(raw->second)));
-    GstVideoFrame o, r;
-    /* A plain read map downloads the CUDA memory. */
-    fail_unless(gst_video_frame_map(&o, &info, buffer, GST_MAP_READ));
-    fail_unless(
-        gst_video_frame_map(&r, &raw_info, gst_sample_get_buffer(raw->second), GST_MAP_READ));
-    worst_y = std::min(worst_y, psnr(&o, &r, 0, 1, 0, 0, width, height));
-    worst_uv = std::min(worst_uv, psnr(&o, &r, 1, 2, 0, 1, width / 2, height / 2));
-    worst_uv = std::min(worst_uv, psnr(&o, &r, 1, 2, 1, 2, width / 2, height / 2));
-    gst_video_frame_unmap(&o);
-    gst_video_frame_unmap(&r);
+    const Quality quality = against_source(clip, buffer, info);
+    worst_y = std::min(worst_y, quality.y);
+    worst_uv = std::min(worst_uv, quality.uv);
     gst_sample_unref(s);
   }
   g_print("%s %dx%d: %zu keyframes, worst PSNR Y %.1f dB, UV %.1f dB\n", codec, width, height,
@@ -566,18 +578,7 @@ GST_START_TEST(test_pooled_parser_keeps_cameras_apart) {
                     GST_VIDEO_INFO_HEIGHT(&info) == cam.height,
                 "frame %zu of camera %zu is %dx%d", n / 3, n % 3, GST_VIDEO_INFO_WIDTH(&info),
                 GST_VIDEO_INFO_HEIGHT(&info));
-    GstBuffer *buffer = cams.held[n];
-    auto raw = cam.clip->raw.find(GST_BUFFER_PTS(buffer) - cam.clip->pts_offset);
-    fail_unless(raw != cam.clip->raw.end());
-    GstVideoInfo raw_info;
-    fail_unless(gst_video_info_from_caps(&raw_info, gst_sample_get_caps(raw->second)));
-    GstVideoFrame o, r;
-    fail_unless(gst_video_frame_map(&o, &info, buffer, GST_MAP_READ));
-    fail_unless(
-        gst_video_frame_map(&r, &raw_info, gst_sample_get_buffer(raw->second), GST_MAP_READ));
-    const double y = psnr(&o, &r, 0, 1, 0, 0, cam.width, cam.height);
-    gst_video_frame_unmap(&o);
-    gst_video_frame_unmap(&r);
+    const double y = against_source(*cam.clip, cams.held[n], info).y;
     fail_unless(y >= 35.0, "camera %zu keyframe %zu: luma PSNR %.1f dB", n % 3, n / 3, y);
   }
   const auto stats = gpurtsp::gpukeyframedec::Stats::read(cams.decs[0]);
