@@ -62,6 +62,14 @@ GST_START_TEST(test_keyframe_decoder_elements) {
   fail_unless(line.find("h264parse ! identity drop-buffer-flags=delta-unit ! gpukeyframedec "
                         "cuda-device-id=1 ! ") != std::string::npos,
               "%s", line.c_str());
+  /* Pooled parsers only where asked for. */
+  g_setenv("GPURTSP_KEYFRAME_SHARE_PARSERS", "1", TRUE);
+  const std::string shared =
+      launch_line(camera, Codec::H264, Decoder::Nvidia, catalog::gpukeyframedec::kFactory);
+  g_unsetenv("GPURTSP_KEYFRAME_SHARE_PARSERS");
+  fail_unless(shared.find("gpukeyframedec cuda-device-id=1 share-parsers=true ! ") !=
+                  std::string::npos,
+              "%s", shared.c_str());
 
   /* Full decoding keeps the per-camera decoder and no filter; its output is
    * pinned to CUDA memory (never GL). */

@@ -129,9 +129,14 @@ std::vector<ElementSpec> decode_elements(const CameraConfig &camera, Decoder dec
     elements.push_back({catalog::identity::kFactory,
                         {{catalog::identity::property::kDropBufferFlags, "delta-unit"}}});
   if (decoder_factory == catalog::gpukeyframedec::kFactory) {
-    elements.push_back({decoder_factory,
-                        {{catalog::gpukeyframedec::property::kCudaDeviceId,
-                          std::to_string(camera.settings.gpu)}}});
+    ElementSpec spec{
+        decoder_factory,
+        {{catalog::gpukeyframedec::property::kCudaDeviceId, std::to_string(camera.settings.gpu)}}};
+    /* Pooled cuvid parsers (0.8-3.1 MiB of RSS a camera) stay opt-in until
+     * their GPU test has run on the GPU host (docs/nvdec-sessions.md). */
+    if (g_strcmp0(g_getenv("GPURTSP_KEYFRAME_SHARE_PARSERS"), "1") == 0)
+      spec.properties.push_back({catalog::gpukeyframedec::property::kShareParsers, "true"});
+    elements.push_back(std::move(spec));
   } else if (decoder == Decoder::Software) {
     /* One thread per camera: a thousand cameras must not mean a thousand
      * thread pools; and no JPEG of a half-decoded frame after packet loss. */

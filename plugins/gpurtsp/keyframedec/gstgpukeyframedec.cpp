@@ -7,11 +7,12 @@
  * shared by every instance of a CUDA context.
  *
  * A keyframe references no other picture, so a camera needs no decoder of its
- * own: each instance keeps its camera's parameter sets, and per keyframe
- * borrows a CPU-only cuvid parser and an NVDEC session from pools shared by
- * the context to parse, decode, map and copy it into an NV12 CUDA buffer.
- * Delta units are always dropped: without their references a shared session
- * could not decode them. A keyframe that finds every parser or session busy
+ * own: each instance keeps its camera's parameter sets and a CPU-only cuvid
+ * parser (with #GstGpuKeyframeDec:share-parsers, borrows one per keyframe
+ * from a pool of the context instead), and borrows a pooled NVDEC session per
+ * keyframe to decode, map and copy it into an NV12 CUDA buffer. Delta units
+ * are always dropped: without their references a shared session could not
+ * decode them. A keyframe that finds every session (or shared parser) busy
  * for #GstGpuKeyframeDec:session-timeout is dropped.
  *
  * libnvcuvid is loaded at run time; without it the element is not registered
@@ -54,6 +55,7 @@ enum {
   PROP_CUDA_DEVICE_ID,
   PROP_MAX_SESSIONS,
   PROP_SESSION_TIMEOUT,
+  PROP_SHARE_PARSERS,
   PROP_STATS,
 };
 
@@ -61,6 +63,9 @@ enum {
 constexpr guint kDefaultMaxSessions = 8;
 /* A keyframe waiting longer is dropped: the camera's next one is due. */
 constexpr guint kDefaultSessionTimeoutMs = 1000;
+/* Off until the pooled parser has passed its GPU test on the GPU host
+ * (test_pooled_parser_keeps_cameras_apart); docs/nvdec-sessions.md. */
+constexpr gboolean kDefaultShareParsers = FALSE;
 
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE(
     "sink", GST_PAD_SINK, GST_PAD_ALWAYS,
@@ -82,8 +87,11 @@ struct StreamState {
   StreamState(const StreamState &) = delete;
   StreamState &operator=(const StreamState &) = delete;
 
-  /* The parser is borrowed per keyframe from the pool; the camera's
-   * parameter sets are kept here and go with every keyframe. */
+  /* With share-parsers the parser is borrowed per keyframe from the pool,
+   * else this instance's own; the camera's parameter sets are kept here and
+   * go with every keyframe either way. */
+  bool share_parsers = kDefaultShareParsers;
+  std::unique_ptr<gpurtsp::PooledParser> own_parser;
   bool have_codec = false;
   cudaVideoCodec codec = cudaVideoCodec_H264;
   gpurtsp::ParameterSetCache parameter_sets{gpurtsp::ParameterSetCache::Codec::H264};
@@ -111,6 +119,7 @@ struct GstGpuKeyframeDecPrivate {
   std::mutex settings_lock;
   guint max_sessions = kDefaultMaxSessions;            /* guarded by settings_lock */
   guint session_timeout_ms = kDefaultSessionTimeoutMs; /* guarded by settings_lock */
+  gboolean share_parsers = kDefaultShareParsers;       /* guarded by settings_lock */
 
   const nvcuvid::Api *api = nullptr; /* loaded in open() */
 
@@ -176,6 +185,9 @@ static void gst_gpu_keyframe_dec_set_property(GObject *object, guint prop_id, co
   case PROP_SESSION_TIMEOUT:
     priv->session_timeout_ms = g_value_get_uint(value);
     break;
+  case PROP_SHARE_PARSERS:
+    priv->share_parsers = g_value_get_boolean(value);
+    break;
   default:
     G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
     break;
@@ -201,6 +213,9 @@ static void gst_gpu_keyframe_dec_get_property(GObject *object, guint prop_id, GV
     break;
   case PROP_SESSION_TIMEOUT:
     g_value_set_uint(value, priv->session_timeout_ms);
+    break;
+  case PROP_SHARE_PARSERS:
+    g_value_set_boolean(value, priv->share_parsers);
     break;
   default:
     G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
@@ -470,6 +485,7 @@ static gboolean gst_gpu_keyframe_dec_set_format(GstVideoDecoder *decoder,
     std::lock_guard<std::mutex> lk(priv->settings_lock);
     max_sessions = priv->max_sessions;
     st.session_timeout = std::chrono::milliseconds(priv->session_timeout_ms);
+    st.share_parsers = priv->share_parsers;
   }
   if (!priv->pool) {
     GstCudaContext *ctx = priv->cuda.context();
@@ -487,6 +503,7 @@ static gboolean gst_gpu_keyframe_dec_set_format(GstVideoDecoder *decoder,
   st.have_codec = true;
   st.codec = codec;
   st.have_output = false;
+  st.own_parser.reset();
   st.parameter_sets = gpurtsp::ParameterSetCache(codec == cudaVideoCodec_HEVC
                                                      ? gpurtsp::ParameterSetCache::Codec::H265
                                                      : gpurtsp::ParameterSetCache::Codec::H264);
@@ -517,21 +534,34 @@ static GstFlowReturn gst_gpu_keyframe_dec_handle_frame(GstVideoDecoder *decoder,
     const auto access_unit = st.parameter_sets.complete(
         std::span<const uint8_t>(input.info().data, input.info().size), st.access_unit);
 
-    NvdecSessionPool::Parsers::Lease parser;
+    NvdecSessionPool::Parsers::Lease lease;
+    gpurtsp::PooledParser *parser = st.own_parser.get();
     std::string why;
-    switch (priv->pool->parsers().acquire({st.codec}, st.session_timeout, parser, why)) {
-    case NvdecSessionPool::Parsers::Status::Ok:
-      break;
-    case NvdecSessionPool::Parsers::Status::Timeout:
-      priv->dropped_busy++;
-      GST_WARNING_OBJECT(self, "no parser free within %lld ms, keyframe dropped",
-                         static_cast<long long>(st.session_timeout.count()));
-      gst_video_decoder_release_frame(decoder, frame);
-      return GST_FLOW_OK;
-    case NvdecSessionPool::Parsers::Status::Failed:
-      GST_ELEMENT_ERROR(self, RESOURCE, FAILED, ("No cuvid parser"), ("%s", why.c_str()));
-      gst_video_decoder_release_frame(decoder, frame);
-      return GST_FLOW_ERROR;
+    if (!st.share_parsers && !parser) {
+      st.own_parser = gpurtsp::PooledParser::create(priv->api, {st.codec}, error);
+      if (!st.own_parser) {
+        GPURTSP_GPU_ELEMENT_ERROR(self, RESOURCE, FAILED, error);
+        gst_video_decoder_release_frame(decoder, frame);
+        return GST_FLOW_ERROR;
+      }
+      parser = st.own_parser.get();
+    }
+    if (st.share_parsers) {
+      switch (priv->pool->parsers().acquire({st.codec}, st.session_timeout, lease, why)) {
+      case NvdecSessionPool::Parsers::Status::Ok:
+        parser = &*lease;
+        break;
+      case NvdecSessionPool::Parsers::Status::Timeout:
+        priv->dropped_busy++;
+        GST_WARNING_OBJECT(self, "no parser free within %lld ms, keyframe dropped",
+                           static_cast<long long>(st.session_timeout.count()));
+        gst_video_decoder_release_frame(decoder, frame);
+        return GST_FLOW_OK;
+      case NvdecSessionPool::Parsers::Status::Failed:
+        GST_ELEMENT_ERROR(self, RESOURCE, FAILED, ("No cuvid parser"), ("%s", why.c_str()));
+        gst_video_decoder_release_frame(decoder, frame);
+        return GST_FLOW_ERROR;
+      }
     }
     const gpurtsp::ParserBorrower borrower{self, gst_gpu_keyframe_dec_on_sequence,
                                            gst_gpu_keyframe_dec_on_decode};
@@ -606,6 +636,13 @@ static void gst_gpu_keyframe_dec_class_init(GstGpuKeyframeDecClass *klass) {
                         "Milliseconds a keyframe waits for a free NVDEC session before it is "
                         "dropped",
                         0, 60000, kDefaultSessionTimeoutMs, rw));
+  g_object_class_install_property(
+      object_class, PROP_SHARE_PARSERS,
+      g_param_spec_boolean(property::kShareParsers, "Share parsers",
+                           "Borrow a cuvid parser per keyframe from the CUDA context's pool "
+                           "instead of keeping one per instance (0.8 MiB of RSS for H.264, "
+                           "3.1 MiB for H.265)",
+                           kDefaultShareParsers, rw));
   g_object_class_install_property(
       object_class, PROP_STATS,
       g_param_spec_boxed(property::kStats, "Statistics",

@@ -558,6 +558,8 @@ GST_START_TEST(test_pooled_parser_keeps_cameras_apart) {
   HoldingInstances cams(0, nullptr);
   for (auto &cam : cameras)
     cams.add(cam.clip->caps);
+  for (GstElement *dec : cams.decs)
+    g_object_set(dec, gpurtsp::gpukeyframedec::property::kShareParsers, TRUE, nullptr);
   guint64 total = 0;
   for (size_t k = 0; k < cameras[0].keyframes.size(); k++) {
     for (int i = 0; i < 3; i++) {

@@ -21,7 +21,9 @@ namespace property {
 inline constexpr const char *kCudaDeviceId = kCudaDeviceIdProperty;
 inline constexpr char kMaxSessions[] = "max-sessions";       /* guint: the pool's cap */
 inline constexpr char kSessionTimeout[] = "session-timeout"; /* guint ms */
-inline constexpr const char *kStats = kStatsProperty;        /* GstStructure, read-only */
+/* gboolean: cuvid parsers from the context's pool, not one per instance */
+inline constexpr char kShareParsers[] = "share-parsers";
+inline constexpr const char *kStats = kStatsProperty; /* GstStructure, read-only */
 } // namespace property
 
 /* The stats structure: this instance's counters, plus pool_field's and
