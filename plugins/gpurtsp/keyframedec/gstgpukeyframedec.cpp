@@ -535,18 +535,18 @@ static GstFlowReturn gst_gpu_keyframe_dec_handle_frame(GstVideoDecoder *decoder,
         std::span<const uint8_t>(input.info().data, input.info().size), st.access_unit);
 
     NvdecSessionPool::Parsers::Lease lease;
-    gpurtsp::PooledParser *parser = st.own_parser.get();
-    std::string why;
-    if (!st.share_parsers && !parser) {
-      st.own_parser = gpurtsp::PooledParser::create(priv->api, {st.codec}, error);
+    gpurtsp::PooledParser *parser = nullptr;
+    if (!st.share_parsers) {
+      if (!st.own_parser)
+        st.own_parser = gpurtsp::PooledParser::create(priv->api, {st.codec}, error);
       if (!st.own_parser) {
         GPURTSP_GPU_ELEMENT_ERROR(self, RESOURCE, FAILED, error);
         gst_video_decoder_release_frame(decoder, frame);
         return GST_FLOW_ERROR;
       }
       parser = st.own_parser.get();
-    }
-    if (st.share_parsers) {
+    } else {
+      std::string why;
       switch (priv->pool->parsers().acquire({st.codec}, st.session_timeout, lease, why)) {
       case NvdecSessionPool::Parsers::Status::Ok:
         parser = &*lease;

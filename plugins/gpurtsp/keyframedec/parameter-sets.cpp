@@ -18,7 +18,7 @@ size_t next_nal(const uint8_t *data, size_t size, size_t from) {
     if (!p)
       return size;
     i = static_cast<size_t>(p - data);
-    if (i >= 2 && data[i - 1] == 0 && data[i - 2] == 0 && i >= from + 2)
+    if (i >= from + 2 && data[i - 1] == 0 && data[i - 2] == 0)
       return i + 1;
   }
   return size;

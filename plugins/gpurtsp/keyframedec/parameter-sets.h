@@ -36,8 +36,6 @@ public:
   /* Whether any parameter set has been seen. */
   bool empty() const;
 
-  Codec codec() const { return codec_; }
-
 private:
   /* VPS (H.265 only), SPS, PPS: the order they are put back in. */
   enum Kind { kVps, kSps, kPps, kKinds };
