@@ -87,8 +87,9 @@ def main():
         # process's, and the readers are among them.
         groups = r.get("thread_cpu_cores")
         if not isinstance(groups, dict) or sum(
-                v for k, v in groups.items() if not k.endswith(" (sys)")) > 1.05 * r["cpu_cores"] + 0.01 \
-                or any("0" <= c <= "9" for name in groups for c in name):
+                g["cores"] for g in groups.values()) > 1.05 * r["cpu_cores"] + 0.01 \
+                or any("0" <= c <= "9" for name in groups for c in name) \
+                or any(not 0 <= g["sys"] <= g["cores"] + 0.01 for g in groups.values()):
             fail(f"{name}: thread_cpu_cores {groups} of cpu_cores {r['cpu_cores']}")
         # The load generator's count over the same window: 30 fps per camera.
         sent = r["frames_sent_per_s"]
