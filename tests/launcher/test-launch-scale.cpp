@@ -59,9 +59,24 @@ GST_START_TEST(test_keyframe_decoder_elements) {
 
   const std::string line =
       launch_line(camera, Codec::H264, Decoder::Nvidia, catalog::gpukeyframedec::kFactory);
-  fail_unless(line.find("h264parse ! identity drop-buffer-flags=delta-unit ! gpukeyframedec "
+  /* No parser in front of gpukeyframedec: the depayloader's access units. */
+  fail_unless(line.find("rtph264depay ! video/x-h264,stream-format=byte-stream,alignment=au ! "
+                        "identity drop-buffer-flags=delta-unit ! gpukeyframedec "
                         "cuda-device-id=1 ! ") != std::string::npos,
               "%s", line.c_str());
+  fail_unless(line.find("h264parse") == std::string::npos, "%s", line.c_str());
+  const std::string h265 =
+      launch_line(camera, Codec::H265, Decoder::Nvidia, catalog::gpukeyframedec::kFactory);
+  fail_unless(h265.find("rtph265depay ! video/x-h265,stream-format=byte-stream,alignment=au ! "
+                        "identity") != std::string::npos,
+              "%s", h265.c_str());
+  /* The parser back for the before/after. */
+  g_setenv("GPURTSP_KEYFRAME_PARSE", "1", TRUE);
+  const std::string parsed =
+      launch_line(camera, Codec::H264, Decoder::Nvidia, catalog::gpukeyframedec::kFactory);
+  g_unsetenv("GPURTSP_KEYFRAME_PARSE");
+  fail_unless(parsed.find("rtph264depay ! h264parse ! identity") != std::string::npos, "%s",
+              parsed.c_str());
   /* Pooled parsers only where asked for. */
   g_setenv("GPURTSP_KEYFRAME_SHARE_PARSERS", "1", TRUE);
   const std::string shared =
@@ -81,6 +96,10 @@ GST_START_TEST(test_keyframe_decoder_elements) {
   fail_unless_equals_string(elements[1].factory.c_str(), "capsfilter");
   fail_unless_equals_string(elements[1].properties[0].value.c_str(),
                             "video/x-raw(memory:CUDAMemory)");
+  /* Every other decoder keeps its parser. */
+  const std::string full_line = launch_line(full, Codec::H264, Decoder::Nvidia, "nvh264dec");
+  fail_unless(full_line.find("rtph264depay ! h264parse ! nvh264dec") != std::string::npos, "%s",
+              full_line.c_str());
 }
 GST_END_TEST;
 

@@ -544,7 +544,7 @@ void CameraPipeline::link_stream(GstPad *pad) {
                    " decoder element for GPU " + std::to_string(camera_.settings.gpu));
     return;
   }
-  std::vector<ElementSpec> specs = depayload_elements(*codec);
+  std::vector<ElementSpec> specs = depayload_elements(*codec, factory);
   for (auto &spec : decode_elements(camera_, decoder_, factory))
     specs.push_back(std::move(spec));
 

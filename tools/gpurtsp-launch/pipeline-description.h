@@ -47,8 +47,9 @@ struct ElementSpec {
  * location, so GStreamer's errors and logs never quote the password. */
 ElementSpec source_element(const CameraConfig &camera);
 
-/* RTP depayloader and parser of @codec. */
-std::vector<ElementSpec> depayload_elements(Codec codec);
+/* RTP depayloader of @codec and what makes its output fit @decoder_factory:
+ * a parser, or for gpukeyframedec only caps (access units, byte-stream). */
+std::vector<ElementSpec> depayload_elements(Codec codec, const std::string &decoder_factory);
 
 /* From parsed access units to raw frames: the keyframe filter (decode:
  * keyframes) and @decoder_factory, a decoder of @decoder's kind, which may be
