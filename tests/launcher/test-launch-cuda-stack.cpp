@@ -108,15 +108,14 @@ unsigned int launcher_context_sched() {
   return flags & CU_CTX_SCHED_MASK;
 }
 
-/* gst-cuda's contexts spin while waiting (CU_CTX_SCHED_AUTO with fewer
- * contexts than cores): a core per streaming thread that waits for a decode
- * or an encode. The launcher's sleep. */
-GST_START_TEST(test_waiting_threads_sleep) {
-  fail_unless_equals_int(launcher_context_sched(), CU_CTX_SCHED_BLOCKING_SYNC);
-  g_setenv("GPURTSP_CUDA_SYNC", "auto", TRUE);
+/* The launcher's context keeps the driver's scheduling unless
+ * GPURTSP_CUDA_SYNC=blocking asks threads that wait for it to sleep. */
+GST_START_TEST(test_waiting_threads_sleep_on_request) {
+  fail_if(launcher_context_sched() == CU_CTX_SCHED_BLOCKING_SYNC, "blocking sync by default");
+  g_setenv("GPURTSP_CUDA_SYNC", "blocking", TRUE);
   const unsigned int sched = launcher_context_sched();
   g_unsetenv("GPURTSP_CUDA_SYNC");
-  fail_unless(sched != CU_CTX_SCHED_BLOCKING_SYNC, "GPURTSP_CUDA_SYNC=auto still blocks");
+  fail_unless_equals_int(sched, CU_CTX_SCHED_BLOCKING_SYNC);
 }
 GST_END_TEST;
 
@@ -126,7 +125,7 @@ static Suite *cuda_stack_suite() {
   tcase_set_timeout(tc, 60);
   suite_add_tcase(s, tc);
   tcase_add_test(tc, test_raised_stack_is_lowered_back);
-  tcase_add_test(tc, test_waiting_threads_sleep);
+  tcase_add_test(tc, test_waiting_threads_sleep_on_request);
   return s;
 }
 

@@ -77,14 +77,14 @@ GST_START_TEST(test_keyframe_decoder_elements) {
   g_unsetenv("GPURTSP_KEYFRAME_PARSE");
   fail_unless(parsed.find("rtph264depay ! h264parse ! identity") != std::string::npos, "%s",
               parsed.c_str());
-  /* Pooled parsers only where asked for. */
-  g_setenv("GPURTSP_KEYFRAME_SHARE_PARSERS", "1", TRUE);
-  const std::string shared =
+  /* Pooled parsers (the element's default) unless turned off. */
+  g_setenv("GPURTSP_KEYFRAME_SHARE_PARSERS", "0", TRUE);
+  const std::string own =
       launch_line(camera, Codec::H264, Decoder::Nvidia, catalog::gpukeyframedec::kFactory);
   g_unsetenv("GPURTSP_KEYFRAME_SHARE_PARSERS");
-  fail_unless(shared.find("gpukeyframedec cuda-device-id=1 share-parsers=true ! ") !=
+  fail_unless(own.find("gpukeyframedec cuda-device-id=1 share-parsers=false ! ") !=
                   std::string::npos,
-              "%s", shared.c_str());
+              "%s", own.c_str());
 
   /* Full decoding keeps the per-camera decoder and no filter; its output is
    * pinned to CUDA memory (never GL). */

@@ -144,10 +144,10 @@ std::vector<ElementSpec> decode_elements(const CameraConfig &camera, Decoder dec
     ElementSpec spec{
         decoder_factory,
         {{catalog::gpukeyframedec::property::kCudaDeviceId, std::to_string(camera.settings.gpu)}}};
-    /* Pooled cuvid parsers (0.8-3.1 MiB of RSS a camera) stay opt-in until
-     * their GPU test has run on the GPU host (docs/nvdec-sessions.md). */
-    if (g_strcmp0(g_getenv("GPURTSP_KEYFRAME_SHARE_PARSERS"), "1") == 0)
-      spec.properties.push_back({catalog::gpukeyframedec::property::kShareParsers, "true"});
+    /* Pooled cuvid parsers are the element's default; a parser per camera
+     * (0.8-3.1 MiB of RSS more) stays for the before/after. */
+    if (g_strcmp0(g_getenv("GPURTSP_KEYFRAME_SHARE_PARSERS"), "0") == 0)
+      spec.properties.push_back({catalog::gpukeyframedec::property::kShareParsers, "false"});
     elements.push_back(std::move(spec));
   } else if (decoder == Decoder::Software) {
     /* One thread per camera: a thousand cameras must not mean a thousand

@@ -141,13 +141,13 @@ bool limit_context_stack(GstCudaContext *ctx, size_t bytes, size_t &now, std::st
 
 bool context_blocking_sync_wanted() {
   const char *env = g_getenv("GPURTSP_CUDA_SYNC");
-  if (!env || !*env || g_strcmp0(env, "blocking") == 0)
-    return true;
-  if (g_strcmp0(env, "auto") == 0)
+  if (!env || !*env || g_strcmp0(env, "auto") == 0)
     return false;
+  if (g_strcmp0(env, "blocking") == 0)
+    return true;
   init_debug();
-  GST_WARNING("GPURTSP_CUDA_SYNC=%s is neither blocking nor auto; using blocking", env);
-  return true;
+  GST_WARNING("GPURTSP_CUDA_SYNC=%s is neither blocking nor auto; using auto", env);
+  return false;
 }
 
 bool set_context_blocking_sync(GstCudaContext *ctx, std::string &why) {

@@ -58,9 +58,10 @@ bool limit_context_stack(GstCudaContext *ctx, size_t bytes, size_t &now, std::st
  * cuCtxSetFlags (CUDA < 12.1) or refuses. */
 bool set_context_blocking_sync(GstCudaContext *ctx, std::string &why);
 
-/* Whether contexts gpurtsp creates get set_context_blocking_sync():
- * unless $GPURTSP_CUDA_SYNC is "auto" (the driver's default, for
- * before/after measurements; "blocking" or unset: yes). */
+/* Whether contexts gpurtsp creates get set_context_blocking_sync(): only
+ * when $GPURTSP_CUDA_SYNC is "blocking". Unset or "auto" keeps the driver's
+ * default: at 1,000 keyframe cameras blocking sync saved no CPU on an H100
+ * host and the longer waits dropped ~10x more keyframes (docs/scale.md). */
 bool context_blocking_sync_wanted();
 
 /* @ctx's per-thread stack limit now, in bytes: a kernel that needed more than

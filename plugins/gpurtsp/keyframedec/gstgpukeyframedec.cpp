@@ -63,9 +63,10 @@ enum {
 constexpr guint kDefaultMaxSessions = 8;
 /* A keyframe waiting longer is dropped: the camera's next one is due. */
 constexpr guint kDefaultSessionTimeoutMs = 1000;
-/* Off until the pooled parser has passed its GPU test on the GPU host
- * (test_pooled_parser_keeps_cameras_apart); docs/nvdec-sessions.md. */
-constexpr gboolean kDefaultShareParsers = FALSE;
+/* A parser per camera is 0.76 MiB of RSS for H.264 and 3.1 MiB for H.265;
+ * shared, 1,000 cameras measured 0.98 / 1.07 MiB a camera in all on an H100
+ * host, decoding as many keyframes (docs/nvdec-sessions.md). */
+constexpr gboolean kDefaultShareParsers = TRUE;
 
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE(
     "sink", GST_PAD_SINK, GST_PAD_ALWAYS,

@@ -142,12 +142,20 @@ Quality against_source(const Clip &clip, GstBuffer *buffer, const GstVideoInfo &
   return quality;
 }
 
+/* What feeds gpukeyframedec in check_decode(). */
+enum class Feed {
+  Parser,     /* h26Xparse: caps with the SPS's fields (chroma, depth, size) */
+  AccessUnits /* bare byte-stream/au caps, as the launcher's depayloaders give */
+};
+
 /* Decodes @clip with one gpukeyframedec; checks output count, timestamps,
  * caps and picture quality against the sources. */
-void check_decode(const Clip &clip, const char *codec, int width, int height) {
+void check_decode(const Clip &clip, const char *codec, int width, int height,
+                  Feed feed = Feed::Parser, bool share_parsers = true) {
   const std::string description =
-      std::string("appsrc name=src format=time ! ") + codec +
-      "parse ! gpukeyframedec name=dec ! appsink name=out sync=false wait-on-eos=false "
+      std::string("appsrc name=src format=time ! ") + (feed == Feed::Parser ? codec : "") +
+      (feed == Feed::Parser ? "parse ! " : "") +
+      "gpukeyframedec name=dec ! appsink name=out sync=false wait-on-eos=false "
       "caps=\"video/x-raw(memory:CUDAMemory),format=NV12\"";
   GError *err = nullptr;
   GstElement *pipeline = gst_parse_launch(description.c_str(), &err);
@@ -155,7 +163,15 @@ void check_decode(const Clip &clip, const char *codec, int width, int height) {
   GstElement *src = gst_bin_get_by_name(GST_BIN(pipeline), "src");
   GstElement *dec = gst_bin_get_by_name(GST_BIN(pipeline), "dec");
   GstElement *out = gst_bin_get_by_name(GST_BIN(pipeline), "out");
-  gst_app_src_set_caps(GST_APP_SRC(src), clip.caps);
+  g_object_set(dec, gpurtsp::gpukeyframedec::property::kShareParsers, share_parsers, nullptr);
+  if (feed == Feed::Parser) {
+    gst_app_src_set_caps(GST_APP_SRC(src), clip.caps);
+  } else {
+    g_autoptr(GstCaps) caps = gst_caps_new_simple((std::string("video/x-") + codec).c_str(),
+                                                  "stream-format", G_TYPE_STRING, "byte-stream",
+                                                  "alignment", G_TYPE_STRING, "au", nullptr);
+    gst_app_src_set_caps(GST_APP_SRC(src), caps);
+  }
   gst_element_set_state(pipeline, GST_STATE_PLAYING);
   for (auto b : clip.access_units)
     gst_app_src_push_buffer(GST_APP_SRC(src), gst_buffer_ref(b));
@@ -313,6 +329,16 @@ GST_START_TEST(test_h264_720p) {
 }
 GST_END_TEST;
 
+/* The launcher's keyframe cameras: the depayloader's access units, no
+ * parser element, with both kinds of cuvid parser. */
+GST_START_TEST(test_h264_720p_access_units) {
+  Clip clip;
+  encode(clip, "h264", 1280, 720, 30, 10);
+  check_decode(clip, "h264", 1280, 720, Feed::AccessUnits);
+  check_decode(clip, "h264", 1280, 720, Feed::AccessUnits, false);
+}
+GST_END_TEST;
+
 /* 1080 lines are coded as 1088: the output is cropped to the display area. */
 GST_START_TEST(test_h264_1080p_cropped) {
   Clip clip;
@@ -330,6 +356,8 @@ GST_START_TEST(test_h265_720p) {
   Clip clip;
   encode(clip, "h265", 1280, 720, 30, 10);
   check_decode(clip, "h265", 1280, 720);
+  check_decode(clip, "h265", 1280, 720, Feed::AccessUnits);
+  check_decode(clip, "h265", 1280, 720, Feed::AccessUnits, false);
 }
 GST_END_TEST;
 
@@ -601,6 +629,7 @@ static Suite *gpukeyframedec_suite() {
   tcase_set_timeout(tc, 60);
   suite_add_tcase(s, tc);
   tcase_add_test(tc, test_h264_720p);
+  tcase_add_test(tc, test_h264_720p_access_units);
   tcase_add_test(tc, test_h264_1080p_cropped);
   tcase_add_test(tc, test_h265_720p);
   tcase_add_test(tc, test_444_is_refused);
