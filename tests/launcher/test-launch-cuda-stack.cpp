@@ -2,7 +2,8 @@
 /* The launcher's CUDA contexts on a GPU (77 without one): the per-thread
  * stack starts low, a raised one is lowered back by trim_cuda_stacks() once
  * its check is due, and that gives VRAM back (stack-trim.h); threads that
- * wait for the context sleep (blocking sync) unless GPURTSP_CUDA_SYNC=auto. */
+ * wait for the context sleep (blocking sync) only with
+ * GPURTSP_CUDA_SYNC=blocking. */
 #include <dlfcn.h>
 #include <gst/cuda/gstcudacontext.h>
 #include <gst/cuda/gstcudaloader.h>

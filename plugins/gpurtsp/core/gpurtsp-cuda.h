@@ -51,11 +51,9 @@ bool limit_context_stack(GstCudaContext *ctx, size_t bytes, size_t &now, std::st
  * and NVDEC's waits) sleep until it is done instead of spinning on a core
  * (CU_CTX_SCHED_BLOCKING_SYNC), for a context gpurtsp created. gst-cuda
  * creates contexts with CU_CTX_SCHED_AUTO, which spins while the process has
- * fewer contexts than cores: with one context per GPU every streaming
- * thread waiting for a keyframe's decode (~0.85 ms) or a JPEG (~0.15 ms)
- * held a core meanwhile (docs/scale.md). Contexts an application shares keep
- * the application's flags. False and @why when the driver lacks
- * cuCtxSetFlags (CUDA < 12.1) or refuses. */
+ * fewer contexts than cores. Contexts an application shares keep the
+ * application's flags. False and @why when the driver lacks cuCtxSetFlags
+ * (CUDA < 12.1) or refuses. */
 bool set_context_blocking_sync(GstCudaContext *ctx, std::string &why);
 
 /* Whether contexts gpurtsp creates get set_context_blocking_sync(): only

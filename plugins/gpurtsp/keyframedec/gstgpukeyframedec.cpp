@@ -7,10 +7,12 @@
  * shared by every instance of a CUDA context.
  *
  * A keyframe references no other picture, so a camera needs no decoder of its
- * own: each instance keeps its camera's parameter sets and a CPU-only cuvid
- * parser (with #GstGpuKeyframeDec:share-parsers, borrows one per keyframe
- * from a pool of the context instead), and borrows a pooled NVDEC session per
- * keyframe to decode, map and copy it into an NV12 CUDA buffer. Delta units
+ * own: each instance keeps its camera's parameter sets, borrows a CPU-only
+ * cuvid parser per keyframe from a pool of the context (or keeps one of its
+ * own with #GstGpuKeyframeDec:share-parsers off), and borrows a pooled NVDEC
+ * session per keyframe to decode, map and copy it into an NV12 CUDA buffer.
+ * Whole access units in byte-stream form are all it needs: after an RTP
+ * depayloader, no parser element is required. Delta units
  * are always dropped: without their references a shared session could not
  * decode them. A keyframe that finds every session (or shared parser) busy
  * for #GstGpuKeyframeDec:session-timeout is dropped.
@@ -20,7 +22,7 @@
  *
  * ## Example launch line
  * |[
- * gst-launch-1.0 rtspsrc location=rtsp://camera/stream ! rtph264depay ! h264parse ! \
+ * gst-launch-1.0 rtspsrc location=rtsp://camera/stream ! rtph264depay ! \
  *     video/x-h264,stream-format=byte-stream,alignment=au ! gpukeyframedec ! \
  *     gpujpegenc ! multifilesink location=keyframe-%05d.jpg
  * ]|
