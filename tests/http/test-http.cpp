@@ -676,10 +676,12 @@ GST_START_TEST(test_metrics) {
                                   .decoded = 40,
                                   .dropped_busy = 2,
                                   .dropped_non_intra = 9,
-                                  .pool_users = 3,
-                                  .pool_sessions = 2,
-                                  .pool_max_sessions = 8,
-                                  .pool_creation_failures = 1,
+                                  .pool = {.users = 3,
+                                           .sessions = 2,
+                                           .max_sessions = 8,
+                                           .creation_failures = 1,
+                                           .waits = 7,
+                                           .timeouts = 1},
                                   .pool_output_frames = 12};
   totals.gpus = {{.gpu = 0,
                   .cameras = 5,
@@ -689,10 +691,12 @@ GST_START_TEST(test_metrics) {
                   .jpeg_encoders = {.instances = 4,
                                     .encodes = 900,
                                     .dropped_busy = 5,
-                                    .pool_users = 6,
-                                    .pool_sessions = 2,
-                                    .pool_max_sessions = 4,
-                                    .pool_creation_failures = 1}},
+                                    .pool = {.users = 6,
+                                             .sessions = 2,
+                                             .max_sessions = 4,
+                                             .creation_failures = 1,
+                                             .waits = 11,
+                                             .timeouts = 0}}},
                  {.gpu = 1, .cameras = 1, .keyframe_cameras = 0, .decoders_in_use = 1}};
   const ShardInfo shard{{2, 4}, 17};
   const auto text = metrics_text(registry.list(), process, gpus, HttpStats{3, 1}, shard, totals);
@@ -704,6 +708,8 @@ GST_START_TEST(test_metrics) {
   fail_unless_equals_float(offline.at("gpurtsp_keyframe_decoder_dropped_busy_total{gpu=\"0\"}"), 2);
   fail_unless_equals_float(offline.at("gpurtsp_keyframe_pool_creation_failures_total{gpu=\"0\"}"),
                            1);
+  fail_unless_equals_float(offline.at("gpurtsp_keyframe_pool_waits_total{gpu=\"0\"}"), 7);
+  fail_unless_equals_float(offline.at("gpurtsp_keyframe_pool_timeouts_total{gpu=\"0\"}"), 1);
   /* A GPU without keyframe cameras has no pool figures. */
   fail_if(offline.contains("gpurtsp_keyframe_pool_sessions{gpu=\"1\"}"));
   /* gpujpegenc's encoder pool, likewise only where a camera has one. */
@@ -711,6 +717,8 @@ GST_START_TEST(test_metrics) {
   fail_unless_equals_float(offline.at("gpurtsp_jpeg_pool_sessions{gpu=\"0\"}"), 2);
   fail_unless_equals_float(offline.at("gpurtsp_jpeg_pool_max_sessions{gpu=\"0\"}"), 4);
   fail_unless_equals_float(offline.at("gpurtsp_jpeg_pool_creation_failures_total{gpu=\"0\"}"), 1);
+  fail_unless_equals_float(offline.at("gpurtsp_jpeg_pool_waits_total{gpu=\"0\"}"), 11);
+  fail_unless_equals_float(offline.at("gpurtsp_jpeg_pool_timeouts_total{gpu=\"0\"}"), 0);
   fail_unless_equals_float(offline.at("gpurtsp_jpeg_encodes_total{gpu=\"0\"}"), 900);
   fail_unless_equals_float(offline.at("gpurtsp_jpeg_dropped_busy_total{gpu=\"0\"}"), 5);
   fail_if(offline.contains("gpurtsp_jpeg_pool_sessions{gpu=\"1\"}"));

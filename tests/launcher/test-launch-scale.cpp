@@ -182,8 +182,9 @@ GST_START_TEST(test_stats_line_keyframe_decoders) {
         G_TYPE_UINT64, guint64(users), p::kSize, G_TYPE_UINT, users, p::kInUse, G_TYPE_UINT, 0u,
         p::kMax, G_TYPE_UINT, 8u, p::kCreated, G_TYPE_UINT64, guint64(users), p::kDestroyed,
         G_TYPE_UINT64, guint64(0), p::kCreationFailures, G_TYPE_UINT64, guint64(0), p::kWaiting,
-        G_TYPE_UINT, 0u, p::kUsers, G_TYPE_UINT, users, f::kPoolOutputFrames, G_TYPE_UINT64,
-        guint64(3 * users), nullptr);
+        G_TYPE_UINT, 0u, p::kUsers, G_TYPE_UINT, users, p::kWaits, G_TYPE_UINT64,
+        guint64(5 * users), p::kTimeouts, G_TYPE_UINT64, guint64(users - 1), f::kPoolOutputFrames,
+        G_TYPE_UINT64, guint64(3 * users), nullptr);
     totals.add(*gpurtsp::gpukeyframedec::Stats::from_structure(stats));
     gst_structure_free(stats);
   }
@@ -193,7 +194,8 @@ GST_START_TEST(test_stats_line_keyframe_decoders) {
                              "\"keyframe_decoder\":{\"instances\":2,\"decoded\":20,"
                              "\"dropped_busy\":3,\"dropped_non_intra\":2,\"pool_users\":2,"
                              "\"pool_sessions\":2,\"pool_max_sessions\":8,"
-                             "\"pool_creation_failures\":0,\"pool_output_frames\":6}}"),
+                             "\"pool_creation_failures\":0,\"pool_waits\":10,"
+                             "\"pool_timeouts\":1,\"pool_output_frames\":6}}"),
               "%s", line.c_str());
 }
 GST_END_TEST;
@@ -208,7 +210,8 @@ static gpurtsp::gpujpegenc::Stats jpeg_stats(guint64 encodes, guint64 dropped_bu
       p::kSize, G_TYPE_UINT, slots, p::kInUse, G_TYPE_UINT, 0u, p::kMax, G_TYPE_UINT, max,
       p::kWaiting, G_TYPE_UINT, 0u, p::kUsers, G_TYPE_UINT, users, p::kCreated, G_TYPE_UINT64,
       guint64(slots), p::kDestroyed, G_TYPE_UINT64, guint64(0), p::kCreationFailures, G_TYPE_UINT64,
-      failures, nullptr);
+      failures, p::kWaits, G_TYPE_UINT64, guint64(10 * slots), p::kTimeouts, G_TYPE_UINT64,
+      guint64(failures), nullptr);
   auto parsed = gpurtsp::gpujpegenc::Stats::from_structure(stats);
   gst_structure_free(stats);
   fail_unless(parsed.has_value());
@@ -229,10 +232,12 @@ GST_START_TEST(test_jpeg_encoder_totals) {
   fail_unless_equals_int(gpu0.instances, 3);
   fail_unless_equals_uint64(gpu0.encodes, 157);
   fail_unless_equals_uint64(gpu0.dropped_busy, 3);
-  fail_unless_equals_int(gpu0.pool_users, 4);
-  fail_unless_equals_int(gpu0.pool_sessions, 2);
-  fail_unless_equals_int(gpu0.pool_max_sessions, 4);
-  fail_unless_equals_uint64(gpu0.pool_creation_failures, 1);
+  fail_unless_equals_int(gpu0.pool.users, 4);
+  fail_unless_equals_int(gpu0.pool.sessions, 2);
+  fail_unless_equals_int(gpu0.pool.max_sessions, 4);
+  fail_unless_equals_uint64(gpu0.pool.creation_failures, 1);
+  fail_unless_equals_uint64(gpu0.pool.waits, 20);
+  fail_unless_equals_uint64(gpu0.pool.timeouts, 1);
 
   JpegEncoderTotals gpu1;
   gpu1.add(jpeg_stats(10, 0, 1, 1, 8, 2));
@@ -242,10 +247,12 @@ GST_START_TEST(test_jpeg_encoder_totals) {
   fail_unless_equals_int(all.instances, 4);
   fail_unless_equals_uint64(all.encodes, 167);
   fail_unless_equals_uint64(all.dropped_busy, 3);
-  fail_unless_equals_int(all.pool_users, 5);
-  fail_unless_equals_int(all.pool_sessions, 3);
-  fail_unless_equals_int(all.pool_max_sessions, 12);
-  fail_unless_equals_uint64(all.pool_creation_failures, 3);
+  fail_unless_equals_int(all.pool.users, 5);
+  fail_unless_equals_int(all.pool.sessions, 3);
+  fail_unless_equals_int(all.pool.max_sessions, 12);
+  fail_unless_equals_uint64(all.pool.creation_failures, 3);
+  fail_unless_equals_uint64(all.pool.waits, 30);
+  fail_unless_equals_uint64(all.pool.timeouts, 3);
 
   /* Both in the stats line, next to the keyframe pool. */
   Totals totals{.jpeg_encoders = all};
@@ -255,13 +262,14 @@ GST_START_TEST(test_jpeg_encoder_totals) {
   const std::string line = stats_line({camera_status(CameraState::Streaming, 10)}, 1.0, totals);
   fail_unless(line.find("\"max\":10},\"jpeg_encoder\":{\"instances\":4,\"encodes\":167,"
                         "\"dropped_busy\":3,\"pool_users\":5,\"pool_sessions\":3,"
-                        "\"pool_max_sessions\":12,\"pool_creation_failures\":3},\"gpus\":[") !=
-                  std::string::npos,
+                        "\"pool_max_sessions\":12,\"pool_creation_failures\":3,\"pool_waits\":30,"
+                        "\"pool_timeouts\":3},\"gpus\":[") != std::string::npos,
               "%s", line.c_str());
   fail_unless(
       line.ends_with("\"decoders_in_use\":0,\"jpeg_encoder\":{\"instances\":1,\"encodes\":10,"
                      "\"dropped_busy\":0,\"pool_users\":1,\"pool_sessions\":1,"
-                     "\"pool_max_sessions\":8,\"pool_creation_failures\":2}},"
+                     "\"pool_max_sessions\":8,\"pool_creation_failures\":2,\"pool_waits\":10,"
+                     "\"pool_timeouts\":2}},"
                      "{\"gpu\":2,\"cameras\":1,\"keyframe_cameras\":0,\"decoders_in_use\":0}]}"),
       "%s", line.c_str());
   /* No gpujpegenc running: no field. */
@@ -312,14 +320,15 @@ GST_START_TEST(test_stats_line_gpus) {
                   .cameras = 3,
                   .keyframe_cameras = 2,
                   .decoders_in_use = 1,
-                  .keyframe_decoders = {.instances = 2, .pool_users = 2, .pool_sessions = 1}},
+                  .keyframe_decoders = {.instances = 2, .pool = {.users = 2, .sessions = 1}}},
                  {.gpu = 1, .cameras = 1, .keyframe_cameras = 0, .decoders_in_use = 1}};
   const std::string line = stats_line({}, 1.0, totals);
   fail_unless(line.ends_with(
                   ",\"gpus\":[{\"gpu\":0,\"cameras\":3,\"keyframe_cameras\":2,"
                   "\"decoders_in_use\":1,\"keyframe_decoder\":{\"instances\":2,\"decoded\":0,"
                   "\"dropped_busy\":0,\"dropped_non_intra\":0,\"pool_users\":2,\"pool_sessions\":1,"
-                  "\"pool_max_sessions\":0,\"pool_creation_failures\":0,\"pool_output_frames\":0}},"
+                  "\"pool_max_sessions\":0,\"pool_creation_failures\":0,\"pool_waits\":0,"
+                  "\"pool_timeouts\":0,\"pool_output_frames\":0}},"
                   "{\"gpu\":1,\"cameras\":1,\"keyframe_cameras\":0,\"decoders_in_use\":1}]}"),
               "%s", line.c_str());
   fail_if(stats_line({}, 1.0).find("gpus") != std::string::npos);

@@ -21,26 +21,28 @@ std::int64_t quantile(const std::vector<std::int64_t> &values, double q) {
   return values[std::clamp<size_t>(rank, 1, values.size()) - 1];
 }
 
+/* The shared pool's fields, after a comma. */
+std::string pool_json(const SharedPoolTotals &pool) {
+  return ",\"pool_users\":" + std::to_string(pool.users) +
+         ",\"pool_sessions\":" + std::to_string(pool.sessions) +
+         ",\"pool_max_sessions\":" + std::to_string(pool.max_sessions) +
+         ",\"pool_creation_failures\":" + std::to_string(pool.creation_failures) +
+         ",\"pool_waits\":" + std::to_string(pool.waits) +
+         ",\"pool_timeouts\":" + std::to_string(pool.timeouts);
+}
+
 std::string keyframe_json(const KeyframeDecoderTotals &k) {
   return "{\"instances\":" + std::to_string(k.instances) +
          ",\"decoded\":" + std::to_string(k.decoded) +
          ",\"dropped_busy\":" + std::to_string(k.dropped_busy) +
-         ",\"dropped_non_intra\":" + std::to_string(k.dropped_non_intra) +
-         ",\"pool_users\":" + std::to_string(k.pool_users) +
-         ",\"pool_sessions\":" + std::to_string(k.pool_sessions) +
-         ",\"pool_max_sessions\":" + std::to_string(k.pool_max_sessions) +
-         ",\"pool_creation_failures\":" + std::to_string(k.pool_creation_failures) +
+         ",\"dropped_non_intra\":" + std::to_string(k.dropped_non_intra) + pool_json(k.pool) +
          ",\"pool_output_frames\":" + std::to_string(k.pool_output_frames) + "}";
 }
 
 std::string jpeg_json(const JpegEncoderTotals &j) {
   return "{\"instances\":" + std::to_string(j.instances) +
          ",\"encodes\":" + std::to_string(j.encodes) +
-         ",\"dropped_busy\":" + std::to_string(j.dropped_busy) +
-         ",\"pool_users\":" + std::to_string(j.pool_users) +
-         ",\"pool_sessions\":" + std::to_string(j.pool_sessions) +
-         ",\"pool_max_sessions\":" + std::to_string(j.pool_max_sessions) +
-         ",\"pool_creation_failures\":" + std::to_string(j.pool_creation_failures) + "}";
+         ",\"dropped_busy\":" + std::to_string(j.dropped_busy) + pool_json(j.pool) + "}";
 }
 
 } // namespace

@@ -18,14 +18,16 @@
  *                   summed over the running decoders (counts restart with a
  *                   camera's pipeline), and of the shared NVDEC session pool
  *                   {pool_users, pool_sessions, pool_max_sessions,
- *                   pool_creation_failures, pool_output_frames} summed over
+ *                   pool_creation_failures, pool_waits, pool_timeouts,
+ *                   pool_output_frames} summed over
  *                   the GPUs' pools (one per GPU, so pool_users ==
  *                   instances means every camera shares its GPU's pool)
  *   jpeg_encoder    only while cameras encode with gpujpegenc: {instances
  *                   (cameras), encodes, dropped_busy} summed over the running
  *                   encoders, and of the shared nvJPEG encoder pool
  *                   {pool_users (encoders), pool_sessions (slots),
- *                   pool_max_sessions, pool_creation_failures} summed over
+ *                   pool_max_sessions, pool_creation_failures, pool_waits,
+ *                   pool_timeouts} summed over
  *                   the GPUs' pools
  *   rtp_filter      only while cameras run rtpkeyframefilter (decode:
  *                   keyframes): {instances, packets_passed, packets_dropped}

@@ -16,15 +16,27 @@
 
 namespace gpurtsp::launch {
 
+/* A pool of one GPU that all its cameras share (gpukeyframedec's NVDEC
+ * sessions, gpujpegenc's encoder slots): every camera reports the same
+ * figures, so per GPU the largest is the pool's; GPUs' pools add up. */
+struct SharedPoolTotals {
+  unsigned users = 0;
+  unsigned sessions = 0; /* that exist, idle or in use */
+  unsigned max_sessions = 0;
+  std::uint64_t creation_failures = 0;
+  std::uint64_t waits = 0;    /* acquisitions that found none free and waited */
+  std::uint64_t timeouts = 0; /* waits that gave up */
+
+  void add(const std::optional<PoolStats> &pool);
+  void merge(const SharedPoolTotals &other);
+};
+
 struct KeyframeDecoderTotals {
   unsigned instances = 0;
   std::uint64_t decoded = 0;
-  std::uint64_t dropped_busy = 0;
+  std::uint64_t dropped_busy = 0; /* session timeouts and the output frames' cap */
   std::uint64_t dropped_non_intra = 0;
-  unsigned pool_users = 0;
-  unsigned pool_sessions = 0;
-  unsigned pool_max_sessions = 0;
-  std::uint64_t pool_creation_failures = 0;
+  SharedPoolTotals pool{};              /* NVDEC sessions */
   std::uint64_t pool_output_frames = 0; /* frames the shared output pools hold now */
 
   /* Adds one gpukeyframedec's statistics (of one GPU's pool). */
@@ -39,10 +51,7 @@ struct JpegEncoderTotals {
   unsigned instances = 0; /* cameras with a gpujpegenc (frames, thumbnails or both) */
   std::uint64_t encodes = 0;
   std::uint64_t dropped_busy = 0;
-  unsigned pool_users = 0;    /* gpujpegenc instances sharing the pool */
-  unsigned pool_sessions = 0; /* encoder slots that exist, idle or in use */
-  unsigned pool_max_sessions = 0;
-  std::uint64_t pool_creation_failures = 0;
+  SharedPoolTotals pool{}; /* encoder slots; users are gpujpegenc instances */
 
   /* Adds one camera's gpujpegenc statistics (of one GPU's pool). */
   void add(const gpujpegenc::Stats &stats);

@@ -262,20 +262,27 @@ std::string metrics_text(const std::vector<CameraStatus> &cameras,
                     "Keyframes decoded by the running gpukeyframedec instances.",
                     [](const KeyframeDecoderTotals &k) { return k.decoded; });
     keyframe_family("gpurtsp_keyframe_decoder_dropped_busy_total", "counter",
-                    "Keyframes dropped because every session of the pool was busy.",
+                    "Keyframes dropped: no NVDEC session free within session-timeout, or "
+                    "the shared output frames' cap reached.",
                     [](const KeyframeDecoderTotals &k) { return k.dropped_busy; });
     keyframe_family("gpurtsp_keyframe_decoder_dropped_non_intra_total", "counter",
                     "Frames dropped because they were not intra frames.",
                     [](const KeyframeDecoderTotals &k) { return k.dropped_non_intra; });
     keyframe_family("gpurtsp_keyframe_pool_users", "gauge", "Decoders sharing the pool.",
-                    [](const KeyframeDecoderTotals &k) { return k.pool_users; });
+                    [](const KeyframeDecoderTotals &k) { return k.pool.users; });
     keyframe_family("gpurtsp_keyframe_pool_sessions", "gauge", "NVDEC sessions of the pool.",
-                    [](const KeyframeDecoderTotals &k) { return k.pool_sessions; });
+                    [](const KeyframeDecoderTotals &k) { return k.pool.sessions; });
     keyframe_family("gpurtsp_keyframe_pool_max_sessions", "gauge", "The pool's session cap.",
-                    [](const KeyframeDecoderTotals &k) { return k.pool_max_sessions; });
+                    [](const KeyframeDecoderTotals &k) { return k.pool.max_sessions; });
     keyframe_family("gpurtsp_keyframe_pool_creation_failures_total", "counter",
                     "NVDEC session creations that failed.",
-                    [](const KeyframeDecoderTotals &k) { return k.pool_creation_failures; });
+                    [](const KeyframeDecoderTotals &k) { return k.pool.creation_failures; });
+    keyframe_family("gpurtsp_keyframe_pool_waits_total", "counter",
+                    "Keyframes that found every NVDEC session busy and waited.",
+                    [](const KeyframeDecoderTotals &k) { return k.pool.waits; });
+    keyframe_family("gpurtsp_keyframe_pool_timeouts_total", "counter",
+                    "Waits for an NVDEC session that gave up (the keyframe was dropped).",
+                    [](const KeyframeDecoderTotals &k) { return k.pool.timeouts; });
     keyframe_family("gpurtsp_keyframe_pool_output_frames", "gauge",
                     "Frames the pool's shared output buffer pools allocated.",
                     [](const KeyframeDecoderTotals &k) { return k.pool_output_frames; });
@@ -294,15 +301,21 @@ std::string metrics_text(const std::vector<CameraStatus> &cameras,
                 "Frames dropped because every encoder slot of the pool was busy.",
                 [](const JpegEncoderTotals &j) { return j.dropped_busy; });
     jpeg_family("gpurtsp_jpeg_pool_users", "gauge", "gpujpegenc instances sharing the pool.",
-                [](const JpegEncoderTotals &j) { return j.pool_users; });
+                [](const JpegEncoderTotals &j) { return j.pool.users; });
     jpeg_family("gpurtsp_jpeg_pool_sessions", "gauge",
                 "nvJPEG encoder slots of the pool (tens of MiB of VRAM each).",
-                [](const JpegEncoderTotals &j) { return j.pool_sessions; });
+                [](const JpegEncoderTotals &j) { return j.pool.sessions; });
     jpeg_family("gpurtsp_jpeg_pool_max_sessions", "gauge", "The pool's encoder slot cap.",
-                [](const JpegEncoderTotals &j) { return j.pool_max_sessions; });
+                [](const JpegEncoderTotals &j) { return j.pool.max_sessions; });
     jpeg_family("gpurtsp_jpeg_pool_creation_failures_total", "counter",
                 "nvJPEG encoder slot creations that failed.",
-                [](const JpegEncoderTotals &j) { return j.pool_creation_failures; });
+                [](const JpegEncoderTotals &j) { return j.pool.creation_failures; });
+    jpeg_family("gpurtsp_jpeg_pool_waits_total", "counter",
+                "Frames that found every encoder slot busy and waited.",
+                [](const JpegEncoderTotals &j) { return j.pool.waits; });
+    jpeg_family("gpurtsp_jpeg_pool_timeouts_total", "counter",
+                "Waits for an encoder slot that gave up (the frame was dropped).",
+                [](const JpegEncoderTotals &j) { return j.pool.timeouts; });
   }
   if (const RtpFilterTotals &rtp = totals.rtp_filters; rtp.instances > 0) {
     page.family("gpurtsp_rtp_filter_packets_total", "counter",
