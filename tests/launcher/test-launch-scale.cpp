@@ -103,6 +103,38 @@ GST_START_TEST(test_keyframe_decoder_elements) {
 }
 GST_END_TEST;
 
+/* GPURTSP_JPEG_MAX_ENCODERS raises gpujpegenc's pool cap for the frames and
+ * the thumbnails alike; a bad value is refused with the reason. */
+GST_START_TEST(test_jpeg_max_encoders) {
+  const CameraConfig camera = keyframe_camera(0);
+  const auto line = [&] {
+    return launch_line(camera, Codec::H264, Decoder::Nvidia, catalog::gpukeyframedec::kFactory);
+  };
+  fail_unless(line().find("max-encoders") == std::string::npos, "%s", line().c_str());
+  g_setenv("GPURTSP_JPEG_MAX_ENCODERS", "8", TRUE);
+  const std::string eight = line();
+  std::string ignored;
+  fail_unless_equals_int(jpeg_max_encoders(&ignored).value_or(0), 8);
+  fail_unless(ignored.empty());
+  size_t encoders = 0;
+  for (size_t at = 0; (at = eight.find("gpujpegenc cuda-device-id=0 quality=85 max-encoders=8",
+                                       at)) != std::string::npos;
+       at++)
+    encoders++;
+  fail_unless_equals_int(encoders, 2); /* frames and thumbnails */
+  for (const char *bad : {"0", "65", "eight", "-1"}) {
+    g_setenv("GPURTSP_JPEG_MAX_ENCODERS", bad, TRUE);
+    ignored.clear();
+    fail_if(jpeg_max_encoders(&ignored).has_value(), "%s taken", bad);
+    fail_unless(ignored ==
+                    std::string("GPURTSP_JPEG_MAX_ENCODERS=") + bad + " ignored: not 1 to 64",
+                "%s", ignored.c_str());
+    fail_unless(line().find("max-encoders") == std::string::npos, "%s", line().c_str());
+  }
+  g_unsetenv("GPURTSP_JPEG_MAX_ENCODERS");
+}
+GST_END_TEST;
+
 GST_START_TEST(test_keyframe_decoder_choice) {
   ElementCatalog elements;
   const std::string all =
@@ -587,6 +619,7 @@ static Suite *launch_scale_suite() {
   tcase_add_test(tc, test_pipeline_holds_decoder_slot);
   tcase_add_test(tc, test_pipeline_bus_passes_only_errors_warnings_eos);
   tcase_add_test(tc, test_keyframe_decoder_choice);
+  tcase_add_test(tc, test_jpeg_max_encoders);
   tcase_add_test(tc, test_start_window);
   tcase_add_test(tc, test_stall_limit);
   tcase_add_test(tc, test_stats_line);

@@ -378,6 +378,12 @@ int run(const Config &config, ElementCatalog &elements, GpuResources &gpus, cons
   } else {
     LAUNCH_INFO("rtsp read-ahead: off (%s)", why.c_str());
   }
+  std::string ignored;
+  if (const auto encoders = jpeg_max_encoders(&ignored))
+    LAUNCH_INFO("gpujpegenc: up to %u nvJPEG encoders per GPU (GPURTSP_JPEG_MAX_ENCODERS)",
+                *encoders);
+  else if (!ignored.empty())
+    LAUNCH_WARNING("%s", ignored.c_str());
   const int status = run_cameras(config, elements, gpus, options, shard);
   /* The manager waited for its worker threads: the CUDA contexts may go. */
   LAUNCH_DEBUG("every pipeline is down");

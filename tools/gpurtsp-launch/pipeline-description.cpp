@@ -39,6 +39,19 @@ std::string describe(const ElementSpec &element) {
 /* The tee's name in the launch line. */
 constexpr char kSplitName[] = "split";
 
+/* gpujpegenc with the camera's GPU and quality, and the pool cap where the
+ * environment sets one. */
+ElementSpec gpujpegenc_element(const CameraSettings &settings) {
+  ElementSpec encoder{
+      catalog::gpujpegenc::kFactory,
+      {{catalog::gpujpegenc::property::kCudaDeviceId, std::to_string(settings.gpu)},
+       {catalog::gpujpegenc::property::kQuality, std::to_string(settings.jpeg_quality)}}};
+  if (const auto max = jpeg_max_encoders())
+    encoder.properties.push_back(
+        {catalog::gpujpegenc::property::kMaxEncoders, std::to_string(*max)});
+  return encoder;
+}
+
 ElementSpec scaled_caps(const char *features, int width) {
   /* Height follows from the source's aspect ratio with square pixels. */
   return {catalog::capsfilter::kFactory,
@@ -75,6 +88,21 @@ void add_raw_output(const CameraSettings &settings, Decoder decoder,
 }
 
 } // namespace
+
+std::optional<unsigned> jpeg_max_encoders(std::string *ignored) {
+  constexpr guint64 kMost = 64;
+  const char *env = g_getenv("GPURTSP_JPEG_MAX_ENCODERS");
+  if (!env || !*env)
+    return std::nullopt;
+  guint64 value = 0;
+  if (!g_ascii_string_to_unsigned(env, 10, 1, kMost, &value, nullptr)) {
+    if (ignored)
+      *ignored = std::string("GPURTSP_JPEG_MAX_ENCODERS=") + env + " ignored: not 1 to " +
+                 std::to_string(kMost);
+    return std::nullopt;
+  }
+  return unsigned(value);
+}
 
 const char *codec_name(Codec codec) {
   return codec == Codec::H265 ? "h265" : "h264";
@@ -192,9 +220,7 @@ std::vector<ElementSpec> output_elements(const CameraConfig &camera, Decoder dec
                           {{catalog::gpunv12torgb::property::kCudaDeviceId, gpu}}});
       elements.push_back(scaled_caps("(memory:CUDAMemory)", settings.width));
     }
-    elements.push_back({catalog::gpujpegenc::kFactory,
-                        {{catalog::gpujpegenc::property::kCudaDeviceId, gpu},
-                         {catalog::gpujpegenc::property::kQuality, quality}}});
+    elements.push_back(gpujpegenc_element(settings));
   } else {
     elements.push_back({catalog::kVideoConvert, {}});
     if (settings.width > 0) {
@@ -235,9 +261,7 @@ std::vector<ElementSpec> thumbnail_elements(const CameraConfig &camera, Decoder 
         {catalog::gpunv12torgb::kFactory, {{catalog::gpunv12torgb::property::kCudaDeviceId, gpu}}});
     elements.push_back(scaled_caps("(memory:CUDAMemory)", width));
     if (jpeg_encoder == catalog::gpujpegenc::kFactory)
-      elements.push_back({jpeg_encoder,
-                          {{catalog::gpujpegenc::property::kCudaDeviceId, gpu},
-                           {catalog::gpujpegenc::property::kQuality, quality}}});
+      elements.push_back(gpujpegenc_element(camera.settings));
     else
       elements.push_back({jpeg_encoder, {{catalog::nvcodec::property::kQuality, quality}}});
   } else {

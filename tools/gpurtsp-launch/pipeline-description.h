@@ -19,6 +19,7 @@
 
 #include <gpurtsp/gpujpegenc.hpp>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -88,6 +89,12 @@ constexpr int kThumbnailFps = 1;
 std::vector<ElementSpec> thumbnail_elements(const CameraConfig &camera, Decoder decoder,
                                             const std::string &jpeg_encoder = gpujpegenc::kFactory);
 inline constexpr char kThumbnailSinkName[] = "thumb";
+
+/* $GPURTSP_JPEG_MAX_ENCODERS (1-64): gpujpegenc's max-encoders for every
+ * camera, so the per-GPU nvJPEG pool may grow past its default of 4 when
+ * frames wait for a slot. nullopt when unset or invalid; then @ignored (if
+ * given) says why an invalid value was not taken. */
+std::optional<unsigned> jpeg_max_encoders(std::string *ignored = nullptr);
 
 /* The software decoder of @codec: "avdec_h264", "avdec_h265". */
 std::string software_decoder_factory(Codec codec);
