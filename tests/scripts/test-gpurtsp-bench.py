@@ -24,8 +24,8 @@ RUN_FIELDS = {
     "cpu_cores", "cpu_cores_per_camera", "rss_mib", "rss_per_camera_mib", "threads",
     "threads_per_camera", "fds", "fds_per_camera", "vram_process_mib", "vram_device_delta_mib",
     "vram_per_camera_mib", "age_p50_ms", "age_p99_ms", "age_max_ms", "reconnects",
-    "cameras_failed", "keyframe_decoder", "jpeg_encoder", "rtp_filter", "logs", "settle_s", "frames_sent_per_s",
-    "decoded_limit_per_s", "reader_cpu_cores",
+    "cameras_failed", "keyframe_decoder", "jpeg_encoder", "rtp_filter", "logs", "settle_s",
+    "frames_sent_per_s", "decoded_limit_per_s", "reader_cpu_cores",
 }
 SETTLE_S = 1
 RUNS = (("gpurtsp", "full"), ("gpurtsp", "keyframes"), ("baseline", "full"),

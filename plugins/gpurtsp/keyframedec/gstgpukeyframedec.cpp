@@ -12,10 +12,10 @@
  * own with #GstGpuKeyframeDec:share-parsers off), and borrows a pooled NVDEC
  * session per keyframe to decode, map and copy it into an NV12 CUDA buffer.
  * Whole access units in byte-stream form are all it needs: after an RTP
- * depayloader, no parser element is required. Delta units
- * are always dropped: without their references a shared session could not
- * decode them. A keyframe that finds every session (or shared parser) busy
- * for #GstGpuKeyframeDec:session-timeout is dropped.
+ * depayloader, no parser element is required. Delta units are always
+ * dropped: without their references a shared session could not decode them.
+ * A keyframe that finds every session (or shared parser) busy for
+ * #GstGpuKeyframeDec:session-timeout is dropped.
  *
  * libnvcuvid is loaded at run time; without it the element is not registered
  * and the plugin says why.
