@@ -433,6 +433,150 @@ GST_START_TEST(test_flush_interrupts_the_wait_between_reads) {
 }
 GST_END_TEST;
 
+/* A keyframe camera's stream: a description naming H.264 on payload type
+ * 96, then keyframes (SPS + IDR) with @deltas P-slice packets after each,
+ * @keyframes times; RTP sequence numbers from 0. The description comes in
+ * a server's ANNOUNCE, which GstRTSPConnection parses without having sent
+ * a request (the filter reads any message's SDP; rtspsrc gets it in the
+ * DESCRIBE reply, as the launcher tests over TCP show). */
+static std::string keyframe_camera_wire(int keyframes, int deltas) {
+  const std::string sdp = "v=0\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n";
+  std::string wire = "ANNOUNCE rtsp://127.0.0.1/stream RTSP/1.0\r\nCSeq: 2\r\n"
+                     "Content-Type: application/sdp\r\nContent-Length: " +
+                     std::to_string(sdp.size()) + "\r\n\r\n" + sdp;
+  guint16 seq = 0;
+  guint32 timestamp = 0;
+  auto add = [&](std::vector<guint8> payload) {
+    std::vector<guint8> rtp = {0x80,
+                               96,
+                               guint8(seq >> 8),
+                               guint8(seq),
+                               guint8(timestamp >> 24),
+                               guint8(timestamp >> 16),
+                               guint8(timestamp >> 8),
+                               guint8(timestamp),
+                               1,
+                               2,
+                               3,
+                               4};
+    rtp.insert(rtp.end(), payload.begin(), payload.end());
+    wire += interleaved(0, rtp);
+    seq++;
+  };
+  for (int k = 0; k < keyframes; k++) {
+    add({0x67, 0x42, 0x00, 0x1f}); /* SPS */
+    add({0x65, 0x88, 0x84, 0x21}); /* IDR slice */
+    for (int d = 0; d < deltas; d++) {
+      timestamp += 3000;
+      add({0x41, 0xe0, 0x11, 0x22}); /* P slice */
+    }
+    timestamp += 3000;
+  }
+  return wire;
+}
+
+/* The RTP packets @conn receives until @count came or the stream went
+ * quiet: their sequence numbers and first payload bytes (NAL headers). */
+static std::vector<std::pair<guint16, guint8>> receive_rtp(GstRTSPConnection *conn, size_t count) {
+  std::vector<std::pair<guint16, guint8>> got;
+  while (got.size() < count) {
+    GstRTSPMessage message = {};
+    const GstRTSPResult res = gst_rtsp_connection_receive_usec(conn, &message, G_USEC_PER_SEC);
+    if (res != GST_RTSP_OK)
+      break;
+    if (message.type == GST_RTSP_MESSAGE_DATA) {
+      guint8 *data = nullptr;
+      guint size = 0;
+      gst_rtsp_message_get_body(&message, &data, &size);
+      fail_unless(size > 12);
+      got.emplace_back(guint16((data[2] << 8) | data[3]), data[12]);
+    }
+    gst_rtsp_message_unset(&message);
+  }
+  return got;
+}
+
+/* Connections to a keyframe camera's server drop the P slices' packets
+ * before GstRTSPConnection parses them, renumber the rest gaplessly and
+ * count the drops; the resolver asks the proxy for it by the user name. */
+GST_START_TEST(test_keyframe_camera_drops_delta_packets) {
+  install_or_fail();
+  const int kKeyframes = 5, kDeltas = 29;
+  Server server(keyframe_camera_wire(kKeyframes, kDeltas), true);
+  RtspUrlUse camera(server.url(), true);
+  const std::string server_uri = server.url().substr(0, server.url().rfind('/'));
+  gchar **proxies =
+      g_proxy_resolver_lookup(g_proxy_resolver_get_default(), server_uri.c_str(), nullptr, nullptr);
+  fail_unless(proxies && g_str_has_prefix(proxies[0], "gpurtsp-read-ahead://keyframes@127.0.0.1:"),
+              "%s", proxies ? proxies[0] : "no answer");
+  g_strfreev(proxies);
+  const std::uint64_t dropped_before = rtsp_read_ahead_packets_dropped();
+
+  GstRTSPConnection *conn = connect_to(server.url());
+  const auto got = receive_rtp(conn, 2 * kKeyframes + 1);
+  fail_unless_equals_uint64(got.size(), 2 * kKeyframes);
+  for (size_t i = 0; i < got.size(); i++) {
+    fail_unless_equals_int(got[i].first, int(i));
+    fail_unless_equals_int(got[i].second, i % 2 ? 0x65 : 0x67);
+  }
+  fail_unless_equals_uint64(rtsp_read_ahead_packets_dropped() - dropped_before,
+                            kKeyframes * kDeltas);
+  gst_rtsp_connection_free(conn);
+}
+GST_END_TEST;
+
+/* Every packet comes when a camera that decodes them all uses the same
+ * server (the resolver cannot tell the cameras' connections apart), when
+ * the filter is switched off, and for a camera that is not keyframe-only. */
+GST_START_TEST(test_keyframe_filter_only_where_safe) {
+  install_or_fail();
+  const int kKeyframes = 2, kDeltas = 10;
+  const size_t all = kKeyframes * (2 + kDeltas);
+  for (int round = 0; round < 3; round++) {
+    Server server(keyframe_camera_wire(kKeyframes, kDeltas), true);
+    std::optional<RtspUrlUse> keyframes, full;
+    if (round != 2)
+      keyframes.emplace(server.url(), true);
+    if (round != 1)
+      full.emplace(server.url(), false);
+    set_rtsp_read_ahead_filters_keyframes(round != 1);
+    const std::uint64_t dropped_before = rtsp_read_ahead_packets_dropped();
+    GstRTSPConnection *conn = connect_to(server.url());
+    fail_unless_equals_uint64(receive_rtp(conn, all).size(), all);
+    fail_unless_equals_uint64(rtsp_read_ahead_packets_dropped(), dropped_before);
+    gst_rtsp_connection_free(conn);
+  }
+  set_rtsp_read_ahead_filters_keyframes(true);
+}
+GST_END_TEST;
+
+/* A camera's location and the URI GSocketClient asks the resolver about
+ * ("rtsp://host:port") name the same server: credentials, the host's case,
+ * rtspt://, the default port and the path do not matter. */
+GST_START_TEST(test_camera_urls_match_request_uris) {
+  install_or_fail();
+  const struct {
+    const char *location;
+    const char *request_uri;
+    bool filtered;
+  } cases[] = {
+      {"rtsp://admin:secret@Camera.Example:8554/live?ch=1", "rtsp://camera.example:8554", true},
+      {"rtspt://camera.example/live", "rtsp://camera.example:554", true},
+      {"rtsp://camera.example:8554/live", "rtsp://camera.example:8555", false},
+      {"rtsp://camera.example:8554/live", "rtsp://other.example:8554", false},
+      {"not a url", "rtsp://camera.example:554", false},
+  };
+  for (const auto &c : cases) {
+    RtspUrlUse camera(c.location, true);
+    gchar **proxies =
+        g_proxy_resolver_lookup(g_proxy_resolver_get_default(), c.request_uri, nullptr, nullptr);
+    fail_unless(proxies && proxies[0]);
+    fail_unless_equals_int(strstr(proxies[0], "://keyframes@") != nullptr, c.filtered);
+    g_strfreev(proxies);
+  }
+}
+GST_END_TEST;
+
 /* A value that is not a number of milliseconds in range is ignored, said,
  * and the default stays. */
 GST_START_TEST(test_bad_interval_ignored) {
@@ -458,6 +602,9 @@ static Suite *rtsp_read_ahead_suite() {
   suite_add_tcase(s, tc);
   tcase_add_test(tc, test_small_reads_come_from_one_base_read);
   tcase_add_test(tc, test_large_read_goes_straight_through);
+  tcase_add_test(tc, test_keyframe_camera_drops_delta_packets);
+  tcase_add_test(tc, test_keyframe_filter_only_where_safe);
+  tcase_add_test(tc, test_camera_urls_match_request_uris);
   tcase_add_test(tc, test_buffered_bytes_are_readable_now);
   tcase_add_test(tc, test_which_urls_go_through_it);
   tcase_add_test(tc, test_switched_off);

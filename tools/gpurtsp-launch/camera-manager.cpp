@@ -5,6 +5,7 @@
 #include <set>
 
 #include "main-context.h"
+#include "rtsp-read-ahead.h"
 
 namespace gpurtsp::launch {
 
@@ -236,6 +237,9 @@ Totals CameraManager::totals() const {
       totals.rtp_filters.packets_dropped += counters->packets_dropped;
     }
   }
+  /* Dropped before rtspsrc, so before any camera's filter saw them. */
+  if (totals.rtp_filters.instances > 0)
+    totals.rtp_filters.packets_dropped += rtsp_read_ahead_packets_dropped();
   for (const auto &[gpu, per_gpu] : keyframes)
     totals.keyframe_decoders.merge(per_gpu);
   for (const auto &[gpu, per_gpu] : jpeg_encoders)

@@ -273,6 +273,10 @@ bool CameraPipeline::build(std::string &error) {
   source_ = make_element(source_element(camera_), error);
   if (!source_)
     return false;
+  /* Told to the read buffer under RTSP over TCP: for decode: keyframes it
+   * drops delta frames' packets before rtspsrc reads them. */
+  url_use_ = std::make_unique<RtspUrlUse>(camera_.url.location,
+                                          camera_.settings.decode == DecodeMode::Keyframes);
   gst_bin_add(GST_BIN(pipeline_), source_);
   if (camera_.url.tls() && !set_up_tls(error))
     return false;

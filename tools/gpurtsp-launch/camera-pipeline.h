@@ -29,6 +29,7 @@
 #include "element-catalog.h"
 #include "gpu-resources.h"
 #include "pipeline-description.h"
+#include "rtsp-read-ahead.h"
 
 namespace gpurtsp::launch {
 
@@ -159,6 +160,7 @@ private:
   GstElement *output_ = nullptr;   /* owned ref: first element after the decoder */
   std::optional<LatestFrameSink> sink_;
   std::optional<LatestFrameSink> thumbnail_sink_; /* none without thumbnails */
+  std::unique_ptr<RtspUrlUse> url_use_;           /* the camera's URL, for the read buffer */
 
   std::mutex state_lock_;  /* serialises play() and shutdown() */
   bool shut_down_ = false; /* guarded by state_lock_ */

@@ -3,7 +3,10 @@
 
 #include <atomic>
 #include <cstring>
+#include <map>
 #include <mutex>
+
+#include "rtp/rtsp-interleaved-filter.h"
 
 namespace gpurtsp::launch {
 namespace {
@@ -11,11 +14,68 @@ namespace {
 std::atomic<std::size_t> base_reads{0};
 std::atomic<bool> installed{false};
 std::atomic<unsigned> coalesce_ms{gpurtsp::launch::kDefaultRtspCoalesceMs};
+std::atomic<bool> filters_keyframes{true};
+
+std::atomic<std::uint64_t> keyframe_packets_dropped{0};
+
+/* How many cameras use each RTSP server (url_key()), and of those how many
+ * need every packet. */
+struct ServerUsers {
+  unsigned keyframes_only = 0;
+  unsigned all_packets = 0;
+};
+std::mutex server_users_lock;
+std::map<std::string, ServerUsers> server_users; /* guarded by server_users_lock */
+
+/* The user name of a proxy URI that asks for the keyframe filter. */
+constexpr const char *kKeyframesUser = "keyframes";
+
+/* "host:port" of an RTSP URL: the same for a camera's location
+ * (credentials, rtspt://, no port) and the URI GSocketClient asks the
+ * resolver about ("rtsp://host:port", no path); empty when @uri is no RTSP
+ * URL. */
+std::string url_key(const char *uri) {
+  GUri *parsed = g_uri_parse(uri, G_URI_FLAGS_ENCODED, nullptr);
+  if (!parsed)
+    return {};
+  std::string key;
+  const char *scheme = g_uri_get_scheme(parsed);
+  const char *host = g_uri_get_host(parsed);
+  if (host && *host &&
+      (g_ascii_strcasecmp(scheme, "rtsp") == 0 || g_ascii_strcasecmp(scheme, "rtspt") == 0 ||
+       g_ascii_strcasecmp(scheme, "rtspu") == 0)) {
+    gchar *lower = g_ascii_strdown(host, -1);
+    const int port = g_uri_get_port(parsed);
+    key = std::string(lower) + ":" + std::to_string(port > 0 ? port : 554);
+    g_free(lower);
+  }
+  g_uri_unref(parsed);
+  return key;
+}
+
+/* Whether connections to @uri's server drop delta frames' packets: only
+ * when every camera using that server is keyframe-only, since a connection
+ * cannot be told from another camera's on the same server. */
+bool keyframes_only(const char *uri) {
+  if (!filters_keyframes.load())
+    return false;
+  const std::string key = url_key(uri);
+  std::lock_guard lock(server_users_lock);
+  const auto users = server_users.find(key);
+  return users != server_users.end() && users->second.keyframes_only > 0 &&
+         users->second.all_packets == 0;
+}
 
 } // namespace
 } // namespace gpurtsp::launch
 
 using gpurtsp::launch::kRtspReadAheadBytes;
+using gpurtsp::rtp::InterleavedKeyframeFilter;
+
+/* The buffer of a filtering stream holds the longest interleaved packet
+ * undecided and still has room to read. */
+static constexpr gsize kFilteringBufferBytes =
+    MAX(kRtspReadAheadBytes, InterleavedKeyframeFilter::kMaxPacketBytes + 1);
 
 /* ---- The input stream: a read buffer over the connection's input ---- */
 
@@ -30,9 +90,15 @@ struct _GpurtspReadAheadInput {
   /* The last cancellable a blocking read was given, with its wakeup fd kept
    * open: GIO makes and closes an eventfd at every wait otherwise. */
   GCancellable *held_cancellable;
-  guint8 *buffer; /* kRtspReadAheadBytes, made on the first read */
-  gsize start;    /* buffered bytes: buffer[start, end) */
+  guint8
+      *buffer; /* kRtspReadAheadBytes (filtering: kFilteringBufferBytes), made on the first read */
+  gsize start; /* buffered bytes: buffer[start, end) */
   gsize end;
+  /* Keyframe cameras: drops delta frames' packets; owned, else null. Bytes
+   * it has not judged yet follow the buffered ones: buffer[end, end +
+   * pending). */
+  InterleavedKeyframeFilter *filter;
+  gsize pending;
   /* Monotonic time of the last blocking read if it was small (the next one
    * waits out the coalescing interval from it), else 0. */
   gint64 trickle_read_at_us;
@@ -158,10 +224,52 @@ static gssize refill(GpurtspReadAheadInput *self, bool blocking, GCancellable *c
   return got;
 }
 
+/* Reads and filters until some bytes pass. A blocking read gives up after
+ * the socket's timeout even while dropped packets keep coming, so that
+ * rtspsrc still wakes up to send its keep-alives. */
+static gssize read_filtered(GpurtspReadAheadInput *self, void *out, gsize count, bool blocking,
+                            GCancellable *cancellable, GError **error) {
+  if (!self->buffer)
+    self->buffer = static_cast<guint8 *>(g_malloc(kFilteringBufferBytes));
+  const guint timeout_s = blocking && self->socket ? g_socket_get_timeout(self->socket) : 0;
+  const gint64 deadline = timeout_s ? g_get_monotonic_time() + timeout_s * G_USEC_PER_SEC : 0;
+  for (;;) {
+    memmove(self->buffer, self->buffer + self->end, self->pending);
+    self->start = self->end = 0;
+    gsize size = self->pending;
+    if (size == kFilteringBufferBytes) {
+      self->filter->give_up(); /* a message head or SDP larger than the buffer */
+    } else {
+      const gssize got = read_base(self, self->buffer + size, kFilteringBufferBytes - size,
+                                   blocking, cancellable, error);
+      if (got < 0)
+        return got;
+      if (got == 0) {
+        if (size == 0)
+          return 0;
+        self->filter->give_up(); /* the end: what was undecided goes as it is */
+      }
+      size += gsize(got);
+    }
+    const std::uint64_t dropped_before = self->filter->packets_dropped();
+    self->end = self->filter->filter(self->buffer, size, self->pending);
+    if (const std::uint64_t dropped = self->filter->packets_dropped() - dropped_before)
+      gpurtsp::launch::keyframe_packets_dropped.fetch_add(dropped, std::memory_order_relaxed);
+    if (self->end > 0)
+      return take_buffered(self, out, count);
+    if (deadline && g_get_monotonic_time() >= deadline) {
+      g_set_error_literal(error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT, "Socket I/O timed out");
+      return -1;
+    }
+  }
+}
+
 static gssize read_ahead(GpurtspReadAheadInput *self, void *out, gsize count, bool blocking,
                          GCancellable *cancellable, GError **error) {
   if (self->end > self->start)
     return take_buffered(self, out, count);
+  if (self->filter)
+    return read_filtered(self, out, count, blocking, cancellable, error);
   /* A read as large as the buffer gains nothing from it. */
   if (count >= kRtspReadAheadBytes)
     return read_base(self, out, count, blocking, cancellable, error);
@@ -187,6 +295,7 @@ static void gpurtsp_read_ahead_input_finalize(GObject *object) {
   g_clear_object(&self->socket);
   g_clear_object(&self->base);
   g_free(self->buffer);
+  delete self->filter;
   G_OBJECT_CLASS(gpurtsp_read_ahead_input_parent_class)->finalize(object);
 }
 
@@ -280,11 +389,14 @@ static void gpurtsp_read_ahead_connection_class_init(GpurtspReadAheadConnectionC
 
 static void gpurtsp_read_ahead_connection_init(GpurtspReadAheadConnection *) {}
 
-static GIOStream *read_ahead_connection_new(GIOStream *base) {
+/* With @keyframes_only, the input drops delta frames' packets. */
+static GIOStream *read_ahead_connection_new(GIOStream *base, bool keyframes_only) {
   auto self =
       GPURTSP_READ_AHEAD_CONNECTION(g_object_new(GPURTSP_TYPE_READ_AHEAD_CONNECTION, nullptr));
   self->base = G_IO_STREAM(g_object_ref(base));
   self->input = gpurtsp::launch::rtsp_read_ahead_stream_new(g_io_stream_get_input_stream(base));
+  if (keyframes_only)
+    GPURTSP_READ_AHEAD_INPUT(self->input)->filter = new InterleavedKeyframeFilter();
   if (G_IS_SOCKET_CONNECTION(base))
     GPURTSP_READ_AHEAD_INPUT(self->input)->socket =
         G_SOCKET(g_object_ref(g_socket_connection_get_socket(G_SOCKET_CONNECTION(base))));
@@ -310,17 +422,24 @@ G_DEFINE_FINAL_TYPE_WITH_CODE(GpurtspReadAheadProxy, gpurtsp_read_ahead_proxy, G
 static void gpurtsp_read_ahead_proxy_class_init(GpurtspReadAheadProxyClass *) {}
 static void gpurtsp_read_ahead_proxy_init(GpurtspReadAheadProxy *) {}
 
-static GIOStream *gpurtsp_read_ahead_proxy_connect(GProxy *, GIOStream *connection, GProxyAddress *,
-                                                   GCancellable *, GError **) {
-  return read_ahead_connection_new(connection);
+static GIOStream *gpurtsp_read_ahead_proxy_connect(GProxy *, GIOStream *connection,
+                                                   GProxyAddress *address, GCancellable *,
+                                                   GError **) {
+  return read_ahead_connection_new(connection, g_strcmp0(g_proxy_address_get_username(address),
+                                                         gpurtsp::launch::kKeyframesUser) == 0);
 }
 
 static void gpurtsp_read_ahead_proxy_connect_async(GProxy *proxy, GIOStream *connection,
-                                                   GProxyAddress *, GCancellable *cancellable,
+                                                   GProxyAddress *address,
+                                                   GCancellable *cancellable,
                                                    GAsyncReadyCallback callback,
                                                    gpointer user_data) {
   GTask *task = g_task_new(proxy, cancellable, callback, user_data);
-  g_task_return_pointer(task, read_ahead_connection_new(connection), g_object_unref);
+  g_task_return_pointer(
+      task,
+      read_ahead_connection_new(connection, g_strcmp0(g_proxy_address_get_username(address),
+                                                      gpurtsp::launch::kKeyframesUser) == 0),
+      g_object_unref);
   g_object_unref(task);
 }
 
@@ -401,16 +520,21 @@ static gchar **direct() {
 }
 
 /* "gpurtsp-read-ahead://HOST:PORT" for a plain rtsp:// @uri with a port,
- * else nullptr. */
+ * "gpurtsp-read-ahead://keyframes@HOST:PORT" when connections to it drop
+ * delta frames' packets (GIO hands the proxy the user name); else
+ * nullptr. */
 static gchar *read_ahead_proxy_uri(const gchar *uri) {
   GUri *parsed = g_uri_parse(uri, G_URI_FLAGS_NONE, nullptr);
   if (!parsed)
     return nullptr;
   gchar *proxy = nullptr;
   if (g_ascii_strcasecmp(g_uri_get_scheme(parsed), "rtsp") == 0 && g_uri_get_host(parsed) &&
-      g_uri_get_port(parsed) > 0)
-    proxy = g_uri_join(G_URI_FLAGS_NONE, gpurtsp::launch::kRtspReadAheadProtocol, nullptr,
-                       g_uri_get_host(parsed), g_uri_get_port(parsed), "", nullptr, nullptr);
+      g_uri_get_port(parsed) > 0) {
+    proxy =
+        g_uri_join(G_URI_FLAGS_NONE, gpurtsp::launch::kRtspReadAheadProtocol,
+                   gpurtsp::launch::keyframes_only(uri) ? gpurtsp::launch::kKeyframesUser : nullptr,
+                   g_uri_get_host(parsed), g_uri_get_port(parsed), "", nullptr, nullptr);
+  }
   g_uri_unref(parsed);
   return proxy;
 }
@@ -486,6 +610,39 @@ bool rtsp_read_ahead_installed() {
   return installed.load();
 }
 
+bool rtsp_read_ahead_filters_keyframes() {
+  return filters_keyframes.load();
+}
+
+void set_rtsp_read_ahead_filters_keyframes(bool on) {
+  filters_keyframes = on;
+}
+
+std::uint64_t rtsp_read_ahead_packets_dropped() {
+  return keyframe_packets_dropped.load(std::memory_order_relaxed);
+}
+
+RtspUrlUse::RtspUrlUse(const std::string &location, bool keyframes_only)
+    : key_(url_key(location.c_str())), keyframes_only_(keyframes_only) {
+  if (key_.empty())
+    return;
+  std::lock_guard lock(server_users_lock);
+  ServerUsers &users = server_users[key_];
+  (keyframes_only_ ? users.keyframes_only : users.all_packets)++;
+}
+
+RtspUrlUse::~RtspUrlUse() {
+  if (key_.empty())
+    return;
+  std::lock_guard lock(server_users_lock);
+  const auto users = server_users.find(key_);
+  if (users == server_users.end())
+    return;
+  (keyframes_only_ ? users->second.keyframes_only : users->second.all_packets)--;
+  if (users->second.keyframes_only == 0 && users->second.all_packets == 0)
+    server_users.erase(users);
+}
+
 bool install_rtsp_read_ahead(std::string &why) {
   static std::once_flag once;
   static std::string refused;
@@ -499,6 +656,8 @@ bool install_rtsp_read_ahead(std::string &why) {
         ignored = std::string("GPURTSP_RTSP_COALESCE_MS=") + env + " ignored: not 0 to " +
                   std::to_string(kMaxRtspCoalesceMs) + " (ms)";
     }
+    if (const char *env = g_getenv("GPURTSP_RTSP_KEYFRAME_FILTER"); env && strcmp(env, "0") == 0)
+      set_rtsp_read_ahead_filters_keyframes(false);
     if (const char *env = g_getenv("GPURTSP_RTSP_READ_AHEAD"); env && strcmp(env, "0") == 0) {
       refused = "GPURTSP_RTSP_READ_AHEAD=0";
       return;

@@ -24,6 +24,11 @@
  * socket is the real one. Only plain rtsp://: rtsps:// goes through TLS,
  * which reads whole records already, and no URL with a real proxy.
  *
+ * Keyframe cameras (RtspUrlUse): the buffer also drops the RTP packets of
+ * delta frames before GstRTSPConnection sees them (rtp/rtsp-interleaved-
+ * filter.h), so rtspsrc makes no message, buffer or push for ~80 % of a
+ * camera's packets; rtpkeyframefilter in rtpbin drops them otherwise.
+ *
  * Process-wide, like the malloc arena cap: installed by gpurtsp-launch (and
  * the Python API) before any connection is made; an application that embeds
  * the plugin is not changed. GPURTSP_RTSP_READ_AHEAD=0 turns it off. */
@@ -32,6 +37,7 @@
 #include <gio/gio.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 namespace gpurtsp::launch {
@@ -70,6 +76,33 @@ void set_rtsp_read_ahead_coalesce_ms(unsigned ms);
 
 /* Whether install_rtsp_read_ahead() put it in place. */
 bool rtsp_read_ahead_installed();
+
+/* Whether keyframe cameras' delta packets are dropped in the buffer:
+ * GPURTSP_RTSP_KEYFRAME_FILTER=0 (read at install) or a test turns it off. */
+bool rtsp_read_ahead_filters_keyframes();
+void set_rtsp_read_ahead_filters_keyframes(bool on);
+
+/* A camera's use of an RTSP server, for as long as it lives. With
+ * @keyframes_only, the read buffers of connections made to that server
+ * (host and port: GIO asks the resolver without the path) drop the delta
+ * frames' packets, unless a camera that needs every packet uses the same
+ * server: an NVR serving both kinds gets no filtering in the buffer (then
+ * rtpkeyframefilter drops them in rtpbin). A location that is not
+ * rtsp://, rtspt:// or rtspu:// registers nothing. */
+class RtspUrlUse {
+public:
+  RtspUrlUse(const std::string &location, bool keyframes_only);
+  ~RtspUrlUse();
+  RtspUrlUse(const RtspUrlUse &) = delete;
+  RtspUrlUse &operator=(const RtspUrlUse &) = delete;
+
+private:
+  std::string key_; /* empty: not registered */
+  bool keyframes_only_;
+};
+
+/* Delta frames' packets the read buffers dropped, process-wide. */
+std::uint64_t rtsp_read_ahead_packets_dropped();
 
 /* For tests: @base_input wrapped in the read buffer (transfer full). */
 GInputStream *rtsp_read_ahead_stream_new(GInputStream *base_input);
