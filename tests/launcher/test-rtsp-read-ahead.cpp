@@ -550,6 +550,55 @@ GST_START_TEST(test_keyframe_filter_only_where_safe) {
 }
 GST_END_TEST;
 
+/* A keyframe camera's reader waits between reads only after reads whose
+ * packets it dropped: the description before them comes in pieces 5 ms
+ * apart without a wait, the P slices that trickle after it (one every 5
+ * ms) in at most one read per interval, and the keyframe after them. */
+GST_START_TEST(test_keyframe_reader_waits_between_dropped_packets) {
+  install_or_fail();
+  const unsigned kIntervalMs = 400;
+  set_rtsp_read_ahead_keyframe_coalesce_ms(kIntervalMs);
+  fail_unless_equals_int(rtsp_read_ahead_keyframe_coalesce_ms(), kIntervalMs);
+  /* Every packet of it is 20 bytes: a piece each. */
+  const std::string wire = keyframe_camera_wire(1, 0);
+  const size_t description = wire.size() - 2 * 20;
+  std::string paced = wire.substr(0, description);
+  const std::string delta = keyframe_camera_wire(1, 1).substr(wire.size(), 20);
+  const int kDeltas = 100;
+  for (int i = 0; i < kDeltas; i++)
+    paced += delta;
+  paced += wire.substr(description);
+  Server server(paced, true, Pacing{20, 5000});
+  RtspUrlUse camera(server.url(), true);
+  GstRTSPConnection *conn = connect_to(server.url());
+
+  const gint64 started = g_get_monotonic_time();
+  GstRTSPMessage message = {};
+  fail_unless_equals_int(gst_rtsp_connection_receive_usec(conn, &message, 5 * G_USEC_PER_SEC),
+                         GST_RTSP_OK);
+  fail_unless_equals_int(message.type, GST_RTSP_MESSAGE_REQUEST);
+  gst_rtsp_message_unset(&message);
+  const gint64 description_us = g_get_monotonic_time() - started;
+  fail_unless(description_us < kIntervalMs * 1000,
+              "the description took %" G_GINT64_FORMAT " us in %zu pieces", description_us,
+              description / 20 + 1);
+
+  const size_t reads_before = rtsp_read_ahead_base_reads();
+  const gint64 trickle_started = g_get_monotonic_time();
+  /* The keyframe's two packets, after the dropped ones. */
+  const auto got = receive_rtp(conn, 2);
+  fail_unless_equals_uint64(got.size(), 2);
+  const double elapsed_ms = double(g_get_monotonic_time() - trickle_started) / 1000;
+  const size_t reads = rtsp_read_ahead_base_reads() - reads_before;
+  g_print("keyframe reader: %d dropped packets 5 ms apart in %zu reads over %.0f ms\n", kDeltas,
+          reads, elapsed_ms);
+  fail_unless(double(reads) <= elapsed_ms / kIntervalMs + 3, "%zu reads in %.0f ms", reads,
+              elapsed_ms);
+  set_rtsp_read_ahead_keyframe_coalesce_ms(kDefaultRtspKeyframeCoalesceMs);
+  gst_rtsp_connection_free(conn);
+}
+GST_END_TEST;
+
 /* A camera's location and the URI GSocketClient asks the resolver about
  * ("rtsp://host:port") name the same server: credentials, the host's case,
  * rtspt://, the default port and the path do not matter. */
@@ -605,6 +654,7 @@ static Suite *rtsp_read_ahead_suite() {
   tcase_add_test(tc, test_keyframe_camera_drops_delta_packets);
   tcase_add_test(tc, test_keyframe_filter_only_where_safe);
   tcase_add_test(tc, test_camera_urls_match_request_uris);
+  tcase_add_test(tc, test_keyframe_reader_waits_between_dropped_packets);
   tcase_add_test(tc, test_buffered_bytes_are_readable_now);
   tcase_add_test(tc, test_which_urls_go_through_it);
   tcase_add_test(tc, test_switched_off);

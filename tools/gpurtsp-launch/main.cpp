@@ -372,14 +372,17 @@ int run(const Config &config, ElementCatalog &elements, GpuResources &gpus, cons
                                  ? std::to_string(coalesce_ms) + " ms after a read under " +
                                        std::to_string(kRtspCoalesceBelowBytes / 1024) + " KiB"
                                  : std::string("as soon as bytes arrive");
+    const std::string keyframe_note =
+        rtsp_read_ahead_filters_keyframes()
+            ? "keyframe cameras' delta frames are dropped there, their reader waiting " +
+                  std::to_string(rtsp_read_ahead_keyframe_coalesce_ms()) +
+                  " ms after a read of only those (GPURTSP_RTSP_KEYFRAME_FILTER=0 keeps them "
+                  "for rtpkeyframefilter; GPURTSP_RTSP_KEYFRAME_COALESCE_MS)"
+            : std::string("keyframe cameras' delta frames pass to rtpkeyframefilter "
+                          "(GPURTSP_RTSP_KEYFRAME_FILTER=0)");
     LAUNCH_INFO("rtsp read-ahead: RTSP over TCP reads up to %zu KiB a recv(), %s "
                 "(GPURTSP_RTSP_COALESCE_MS; GPURTSP_RTSP_READ_AHEAD=0 turns it off); %s",
-                kRtspReadAheadBytes / 1024, when.c_str(),
-                rtsp_read_ahead_filters_keyframes()
-                    ? "keyframe cameras' delta frames are dropped there "
-                      "(GPURTSP_RTSP_KEYFRAME_FILTER=0 keeps them for rtpkeyframefilter)"
-                    : "keyframe cameras' delta frames pass to rtpkeyframefilter "
-                      "(GPURTSP_RTSP_KEYFRAME_FILTER=0)");
+                kRtspReadAheadBytes / 1024, when.c_str(), keyframe_note.c_str());
   } else {
     LAUNCH_INFO("rtsp read-ahead: off (%s)", why.c_str());
   }

@@ -14,6 +14,7 @@ namespace {
 std::atomic<std::size_t> base_reads{0};
 std::atomic<bool> installed{false};
 std::atomic<unsigned> coalesce_ms{gpurtsp::launch::kDefaultRtspCoalesceMs};
+std::atomic<unsigned> keyframe_coalesce_ms{gpurtsp::launch::kDefaultRtspKeyframeCoalesceMs};
 std::atomic<bool> filters_keyframes{true};
 
 std::atomic<std::uint64_t> keyframe_packets_dropped{0};
@@ -175,8 +176,9 @@ static bool sleep_until(GCancellable *cancellable, gint64 until) {
 static gssize receive_blocking(GpurtspReadAheadInput *self, void *out, gsize count,
                                GCancellable *cancellable, GError **error) {
   hold_cancellable(self, cancellable);
-  const gint64 interval_us =
-      gint64(gpurtsp::launch::coalesce_ms.load(std::memory_order_relaxed)) * 1000;
+  const std::atomic<unsigned> &interval_ms =
+      self->filter ? gpurtsp::launch::keyframe_coalesce_ms : gpurtsp::launch::coalesce_ms;
+  const gint64 interval_us = gint64(interval_ms.load(std::memory_order_relaxed)) * 1000;
   bool would_block = true;
   gssize got = -1;
   /* A trickle that stopped for longer than the interval goes straight to
@@ -255,6 +257,8 @@ static gssize read_filtered(GpurtspReadAheadInput *self, void *out, gsize count,
     self->end = self->filter->filter(self->buffer, size, self->pending);
     if (const std::uint64_t dropped = self->filter->packets_dropped() - dropped_before)
       gpurtsp::launch::keyframe_packets_dropped.fetch_add(dropped, std::memory_order_relaxed);
+    else
+      self->trickle_read_at_us = 0; /* set-up, a keyframe: the next read waits for nothing */
     if (self->end > 0)
       return take_buffered(self, out, count);
     if (deadline && g_get_monotonic_time() >= deadline) {
@@ -606,6 +610,14 @@ void set_rtsp_read_ahead_coalesce_ms(unsigned ms) {
   coalesce_ms = MIN(ms, kMaxRtspCoalesceMs);
 }
 
+unsigned rtsp_read_ahead_keyframe_coalesce_ms() {
+  return keyframe_coalesce_ms.load();
+}
+
+void set_rtsp_read_ahead_keyframe_coalesce_ms(unsigned ms) {
+  keyframe_coalesce_ms = MIN(ms, kMaxRtspCoalesceMs);
+}
+
 bool rtsp_read_ahead_installed() {
   return installed.load();
 }
@@ -648,14 +660,20 @@ bool install_rtsp_read_ahead(std::string &why) {
   static std::string refused;
   static std::string ignored;
   std::call_once(once, [] {
-    if (const char *env = g_getenv("GPURTSP_RTSP_COALESCE_MS")) {
+    auto interval_from_env = [](const char *name, void (*set)(unsigned)) {
+      const char *env = g_getenv(name);
       guint64 ms = 0;
+      if (!env)
+        return;
       if (g_ascii_string_to_unsigned(env, 10, 0, kMaxRtspCoalesceMs, &ms, nullptr))
-        set_rtsp_read_ahead_coalesce_ms(unsigned(ms));
+        set(unsigned(ms));
       else
-        ignored = std::string("GPURTSP_RTSP_COALESCE_MS=") + env + " ignored: not 0 to " +
-                  std::to_string(kMaxRtspCoalesceMs) + " (ms)";
-    }
+        ignored += std::string(ignored.empty() ? "" : "; ") + name + "=" + env +
+                   " ignored: not 0 to " + std::to_string(kMaxRtspCoalesceMs) + " (ms)";
+    };
+    interval_from_env("GPURTSP_RTSP_COALESCE_MS", set_rtsp_read_ahead_coalesce_ms);
+    interval_from_env("GPURTSP_RTSP_KEYFRAME_COALESCE_MS",
+                      set_rtsp_read_ahead_keyframe_coalesce_ms);
     if (const char *env = g_getenv("GPURTSP_RTSP_KEYFRAME_FILTER"); env && strcmp(env, "0") == 0)
       set_rtsp_read_ahead_filters_keyframes(false);
     if (const char *env = g_getenv("GPURTSP_RTSP_READ_AHEAD"); env && strcmp(env, "0") == 0) {
