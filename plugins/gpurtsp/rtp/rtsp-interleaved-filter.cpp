@@ -196,8 +196,11 @@ InterleavedKeyframeFilter::Item InterleavedKeyframeFilter::judge_packet(uint8_t 
     return {Step::NeedMore};
 
   std::size_t header = kRtpHeader + 4 * (rtp[0] & 0x0f);
-  if ((rtp[0] & 0x10) && header + 4 <= length)
+  if (rtp[0] & 0x10) {
+    if (header + 4 > length)
+      return pass; /* an extension header cut short: malformed */
     header += 4 + 4 * std::size_t(read_be16(rtp + header + 2));
+  }
   std::size_t payload = length >= header ? length - header : 0;
   if ((rtp[0] & 0x20) && payload > 0)
     payload = rtp[length - 1] <= payload ? payload - rtp[length - 1] : 0;

@@ -264,7 +264,8 @@ GST_START_TEST(test_malformed_packets_pass) {
   Bytes wire;
   append(wire, describe_reply(kSdp));
   /* Shorter than an RTP header; padding longer than the payload; an
-   * extension header running past the end; RTP version 1. */
+   * extension running past the end; an extension header cut short; RTP
+   * version 1. */
   append(wire, interleaved(0, {0x80, 96, 0, 1}));
   Bytes padded = rtp(96, 2, 4000, {0x41, 0xe0, 0x09});
   padded[0] |= 0x20;
@@ -272,6 +273,11 @@ GST_START_TEST(test_malformed_packets_pass) {
   Bytes extended = rtp(96, 3, 4000, {0xbe, 0xde, 0x00, 0x09, 0x41});
   extended[0] |= 0x10;
   append(wire, interleaved(0, extended));
+  /* The extension bit with only 2 bytes after the header: a P slice's
+   * bytes, but no room for the extension header they would have to be. */
+  Bytes short_extension = rtp(96, 4, 4000, {0x41, 0xe0});
+  short_extension[0] |= 0x10;
+  append(wire, interleaved(0, short_extension));
   Bytes version1 = rtp(96, 4, 4000, kPSlice);
   version1[0] = 0x40;
   append(wire, interleaved(0, version1));
