@@ -91,8 +91,9 @@ struct _GpurtspReadAheadInput {
   /* The last cancellable a blocking read was given, with its wakeup fd kept
    * open: GIO makes and closes an eventfd at every wait otherwise. */
   GCancellable *held_cancellable;
-  guint8
-      *buffer; /* kRtspReadAheadBytes (filtering: kFilteringBufferBytes), made on the first read */
+  /* kRtspReadAheadBytes (kFilteringBufferBytes with a filter), made on the
+   * first read. */
+  guint8 *buffer;
   gsize start; /* buffered bytes: buffer[start, end) */
   gsize end;
   /* Keyframe cameras: drops delta frames' packets; owned, else null. Bytes
@@ -426,11 +427,15 @@ G_DEFINE_FINAL_TYPE_WITH_CODE(GpurtspReadAheadProxy, gpurtsp_read_ahead_proxy, G
 static void gpurtsp_read_ahead_proxy_class_init(GpurtspReadAheadProxyClass *) {}
 static void gpurtsp_read_ahead_proxy_init(GpurtspReadAheadProxy *) {}
 
+/* Whether the resolver asked for the keyframe filter (read_ahead_proxy_uri). */
+static bool asks_for_keyframes(GProxyAddress *address) {
+  return g_strcmp0(g_proxy_address_get_username(address), gpurtsp::launch::kKeyframesUser) == 0;
+}
+
 static GIOStream *gpurtsp_read_ahead_proxy_connect(GProxy *, GIOStream *connection,
                                                    GProxyAddress *address, GCancellable *,
                                                    GError **) {
-  return read_ahead_connection_new(connection, g_strcmp0(g_proxy_address_get_username(address),
-                                                         gpurtsp::launch::kKeyframesUser) == 0);
+  return read_ahead_connection_new(connection, asks_for_keyframes(address));
 }
 
 static void gpurtsp_read_ahead_proxy_connect_async(GProxy *proxy, GIOStream *connection,
@@ -439,11 +444,8 @@ static void gpurtsp_read_ahead_proxy_connect_async(GProxy *proxy, GIOStream *con
                                                    GAsyncReadyCallback callback,
                                                    gpointer user_data) {
   GTask *task = g_task_new(proxy, cancellable, callback, user_data);
-  g_task_return_pointer(
-      task,
-      read_ahead_connection_new(connection, g_strcmp0(g_proxy_address_get_username(address),
-                                                      gpurtsp::launch::kKeyframesUser) == 0),
-      g_object_unref);
+  g_task_return_pointer(task, read_ahead_connection_new(connection, asks_for_keyframes(address)),
+                        g_object_unref);
   g_object_unref(task);
 }
 
