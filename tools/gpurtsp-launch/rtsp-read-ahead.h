@@ -26,7 +26,7 @@
  *
  * Keyframe cameras (RtspUrlUse): the buffer also drops the RTP packets of
  * delta frames before GstRTSPConnection sees them (rtp/rtsp-interleaved-
- * filter.h), so rtspsrc makes no message, buffer or push for ~80 % of a
+ * filter.h), so rtspsrc makes no message, buffer or push for ~94 % of a
  * camera's packets; rtpkeyframefilter in rtpbin drops them otherwise.
  *
  * Process-wide, like the malloc arena cap: installed by gpurtsp-launch (and

@@ -3,7 +3,7 @@
  * server sends over TCP (RFC 2326 10.12: '$'-framed interleaved packets
  * between RTSP messages), before any RTSP client parses them.
  *
- * Why: for a keyframe-only camera ~80 % of the packets are dropped anyway
+ * Why: for a keyframe-only camera ~94 % of the packets are dropped anyway
  * (rtpkeyframefilter in rtpbin), but each one first costs GStreamer 1.22's
  * GstRTSPConnection and rtspsrc a message, a buffer and a push into rtpbin.
  * Cut out of the read buffer (tools/gpurtsp-launch/rtsp-read-ahead.h), they
