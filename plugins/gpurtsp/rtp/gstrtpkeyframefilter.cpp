@@ -36,7 +36,7 @@
 GST_DEBUG_CATEGORY_STATIC(gst_rtp_keyframe_filter_debug);
 #define GST_CAT_DEFAULT gst_rtp_keyframe_filter_debug
 
-using gpurtsp::rtp::KeyframeClassifier;
+using gpurtsp::rtp::KeyframeSequence;
 using gpurtsp::rtp::VideoCodec;
 namespace property = gpurtsp::rtpkeyframefilter::property;
 
@@ -76,12 +76,14 @@ struct GstRtpKeyframeFilterPrivate {
 
   /* Streaming thread only (chain and serialized events are never concurrent
    * on one pad). */
-  std::optional<KeyframeClassifier> classifier; /* none: pass everything */
-  bool have_last_seq = false;
-  guint16 last_seq = 0;   /* of the last packet received, kept or not */
-  guint16 seq_offset = 0; /* packets dropped so far, modulo 2^16 */
+  /* Made at the first H.264/H.265 caps; its numbering outlives a change of
+   * codec, as the stream's does. Used only while @filtering, else every
+   * packet passes. */
+  std::optional<KeyframeSequence> sequence;
+  bool filtering = false;
   /* reorder-window: packets that came before an earlier one (owned refs),
-   * by extended sequence number: last_seq's is @extended_last. */
+   * by extended sequence number: the sequence's last_seq() has
+   * @extended_last. */
   gint64 extended_last = 0;
   std::map<gint64, GstBuffer *> waiting;
 
@@ -235,11 +237,9 @@ static void gst_rtp_keyframe_filter_get_property(GObject *object, guint prop_id,
 
 /* Forgets the stream's numbering and the unit in progress. */
 static void reset_stream(GstRtpKeyframeFilterPrivate *priv) {
-  priv->have_last_seq = false;
-  priv->seq_offset = 0;
   drop_waiting(priv);
-  if (priv->classifier)
-    priv->classifier->reset();
+  if (priv->sequence)
+    priv->sequence->reset();
 }
 
 static gboolean gst_rtp_keyframe_filter_sink_event(GstPad *pad, GstObject *parent,
@@ -251,11 +251,13 @@ static gboolean gst_rtp_keyframe_filter_sink_event(GstPad *pad, GstObject *paren
     GstCaps *caps;
     gst_event_parse_caps(event, &caps);
     std::optional<VideoCodec> codec = codec_of(caps);
-    if (codec != (priv->classifier ? std::optional(priv->classifier->codec()) : std::nullopt)) {
+    if (codec != (priv->filtering ? std::optional(priv->sequence->codec()) : std::nullopt)) {
       GST_INFO_OBJECT(self, "%s", codec ? "filtering for keyframes" : "passing every packet");
-      priv->classifier.reset();
-      if (codec)
-        priv->classifier.emplace(*codec);
+      priv->filtering = codec.has_value();
+      if (codec && priv->sequence)
+        priv->sequence->set_codec(*codec);
+      else if (codec)
+        priv->sequence.emplace(*codec);
     }
     break;
   }
@@ -282,27 +284,21 @@ static GstFlowReturn process_packet(GstRtpKeyframeFilter *self, GstBuffer *buffe
     priv->packets_passed++;
     return gst_pad_push(self->srcpad, buffer);
   }
-  guint16 seq = gst_rtp_buffer_get_seq(&rtp);
-  /* After a loss on the wire a fragment's start may be missing. */
-  if (priv->have_last_seq && seq != guint16(priv->last_seq + 1))
-    priv->classifier->reset();
-  priv->have_last_seq = true;
-  priv->last_seq = seq;
-  bool keep = priv->classifier->keep(static_cast<const uint8_t *>(gst_rtp_buffer_get_payload(&rtp)),
-                                     gst_rtp_buffer_get_payload_len(&rtp),
-                                     gst_rtp_buffer_get_timestamp(&rtp));
+  const guint16 seq = gst_rtp_buffer_get_seq(&rtp);
+  const std::optional<uint16_t> renumbered = priv->sequence->keep(
+      seq, static_cast<const uint8_t *>(gst_rtp_buffer_get_payload(&rtp)),
+      gst_rtp_buffer_get_payload_len(&rtp), gst_rtp_buffer_get_timestamp(&rtp));
   gst_rtp_buffer_unmap(&rtp);
 
-  if (!keep) {
+  if (!renumbered) {
     priv->packets_dropped++;
-    priv->seq_offset++;
     gst_buffer_unref(buffer);
     return GST_FLOW_OK;
   }
-  if (priv->renumber && priv->seq_offset != 0) {
+  if (priv->renumber && *renumbered != seq) {
     buffer = gst_buffer_make_writable(buffer);
     if (gst_rtp_buffer_map(buffer, GST_MAP_WRITE, &rtp)) {
-      gst_rtp_buffer_set_seq(&rtp, guint16(seq - priv->seq_offset));
+      gst_rtp_buffer_set_seq(&rtp, *renumbered);
       gst_rtp_buffer_unmap(&rtp);
     }
   }
@@ -331,7 +327,7 @@ static GstFlowReturn release_waiting(GstRtpKeyframeFilter *self, bool give_up) {
 static GstFlowReturn gst_rtp_keyframe_filter_chain(GstPad *, GstObject *parent, GstBuffer *buffer) {
   auto self = GST_RTP_KEYFRAME_FILTER(parent);
   auto priv = self->priv;
-  if (!priv->classifier) {
+  if (!priv->filtering) {
     priv->packets_passed++;
     return gst_pad_push(self->srcpad, buffer);
   }
@@ -344,7 +340,8 @@ static GstFlowReturn gst_rtp_keyframe_filter_chain(GstPad *, GstObject *parent, 
   }
   const guint16 seq = gst_rtp_buffer_get_seq(&rtp);
   gst_rtp_buffer_unmap(&rtp);
-  if (!priv->have_last_seq) {
+  const std::optional<uint16_t> last_seq = priv->sequence->last_seq();
+  if (!last_seq) {
     priv->extended_last = 0;
     return process_packet(self, buffer);
   }
@@ -353,7 +350,7 @@ static GstFlowReturn gst_rtp_keyframe_filter_chain(GstPad *, GstObject *parent, 
    * number of a packet kept since, and the jitterbuffer would drop that one
    * as its duplicate, leaving no gap to show a packet was lost. Dropped, it
    * leaves a gap where it belonged, which the depayloader sees as a loss. */
-  const gint16 distance = gint16(guint16(seq - priv->last_seq));
+  const gint16 distance = gint16(guint16(seq - *last_seq));
   const gint64 extended = priv->extended_last + distance;
   if (distance <= 0 || priv->waiting.count(extended)) {
     priv->packets_dropped++;

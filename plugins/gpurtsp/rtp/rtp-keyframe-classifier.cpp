@@ -3,6 +3,8 @@
 
 #include <optional>
 
+#include "rtp/byte-order.h"
+
 namespace gpurtsp::rtp {
 
 namespace {
@@ -62,10 +64,6 @@ private:
   uint8_t current_ = 0;
   int bits_left_ = 0;
 };
-
-uint16_t read_be16(const uint8_t *data) {
-  return uint16_t((data[0] << 8) | data[1]);
-}
 
 /* RFC 6184 payload types beyond single NAL units. */
 constexpr unsigned kH264StapA = 24;
@@ -215,6 +213,24 @@ void KeyframeClassifier::reset() {
   have_access_unit_ = false;
   keep_access_unit_ = false;
   keep_fragments_ = false;
+}
+
+std::optional<uint16_t> KeyframeSequence::keep(uint16_t seq, const uint8_t *payload, size_t size,
+                                               uint32_t rtp_timestamp) {
+  if (last_seq_ && seq != uint16_t(*last_seq_ + 1))
+    classifier_.reset();
+  last_seq_ = seq;
+  if (!classifier_.keep(payload, size, rtp_timestamp)) {
+    seq_offset_++;
+    return std::nullopt;
+  }
+  return uint16_t(seq - seq_offset_);
+}
+
+void KeyframeSequence::reset() {
+  classifier_.reset();
+  last_seq_.reset();
+  seq_offset_ = 0;
 }
 
 } // namespace gpurtsp::rtp

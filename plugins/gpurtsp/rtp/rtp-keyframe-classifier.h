@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 
 namespace gpurtsp::rtp {
 
@@ -51,6 +52,38 @@ private:
   bool keep_access_unit_ = false;
   /* The fragmented NAL unit in progress: its start was seen and kept. */
   bool keep_fragments_ = false;
+};
+
+/* One stream's packets, in sequence order, through a KeyframeClassifier:
+ * which to keep, and the kept ones renumbered to close up over the dropped
+ * ones, so a jitterbuffer neither waits for nor reports them. A gap in the
+ * numbers (a loss on the wire) stays a gap, and the classifier forgets the
+ * unit in progress, whose start may be missing. rtpkeyframefilter and the
+ * launcher's TCP read buffer both number their streams with it. */
+class KeyframeSequence {
+public:
+  explicit KeyframeSequence(VideoCodec codec) : classifier_(codec) {}
+
+  /* The number to give the packet with this sequence number, payload and
+   * RTP timestamp if it is kept; nullopt when it is dropped. */
+  std::optional<uint16_t> keep(uint16_t seq, const uint8_t *payload, size_t size,
+                               uint32_t rtp_timestamp);
+
+  /* Forgets the numbering and the unit in progress (a flush, a new
+   * stream). */
+  void reset();
+
+  /* Judges by @codec from the next packet on; the numbering goes on. */
+  void set_codec(VideoCodec codec) { classifier_ = KeyframeClassifier(codec); }
+  VideoCodec codec() const { return classifier_.codec(); }
+
+  /* The sequence number of the last packet given, kept or not. */
+  std::optional<uint16_t> last_seq() const { return last_seq_; }
+
+private:
+  KeyframeClassifier classifier_;
+  std::optional<uint16_t> last_seq_;
+  uint16_t seq_offset_ = 0; /* packets dropped so far, modulo 2^16 */
 };
 
 } // namespace gpurtsp::rtp

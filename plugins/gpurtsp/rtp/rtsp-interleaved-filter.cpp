@@ -7,17 +7,11 @@
 #include <set>
 #include <string>
 
+#include "rtp/byte-order.h"
+
 namespace gpurtsp::rtp {
 
 namespace {
-
-uint16_t read_be16(const uint8_t *data) {
-  return uint16_t((data[0] << 8) | data[1]);
-}
-
-uint32_t read_be32(const uint8_t *data) {
-  return (uint32_t(data[0]) << 24) | (uint32_t(data[1]) << 16) | (uint32_t(data[2]) << 8) | data[3];
-}
 
 bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
@@ -116,12 +110,9 @@ std::map<uint8_t, VideoCodec> keyframe_payload_types(std::string_view sdp) {
 
 /* One interleaved channel's video stream. */
 struct InterleavedKeyframeFilter::Channel {
-  Channel(VideoCodec codec, uint32_t ssrc) : classifier(codec), ssrc(ssrc) {}
-  KeyframeClassifier classifier;
+  Channel(VideoCodec codec, uint32_t ssrc) : sequence(codec), ssrc(ssrc) {}
+  KeyframeSequence sequence;
   uint32_t ssrc;
-  bool have_last_seq = false;
-  uint16_t last_seq = 0;
-  uint16_t seq_offset = 0; /* packets dropped so far, modulo 2^16 */
 };
 
 InterleavedKeyframeFilter::InterleavedKeyframeFilter() = default;
@@ -213,23 +204,19 @@ InterleavedKeyframeFilter::Item InterleavedKeyframeFilter::judge_packet(uint8_t 
   const uint32_t ssrc = read_be32(rtp + 8);
   std::unique_ptr<Channel> &channel = channels_[channel_id];
   /* A new source (the server restarted the stream) numbers afresh. */
-  if (!channel || channel->ssrc != ssrc || channel->classifier.codec() != codec->second)
+  if (!channel || channel->ssrc != ssrc || channel->sequence.codec() != codec->second)
     channel = std::make_unique<Channel>(codec->second, ssrc);
-  /* A gap (the server dropped packets for a slow reader): a fragment's start
-   * may be missing. */
-  if (channel->have_last_seq && seq != uint16_t(channel->last_seq + 1))
-    channel->classifier.reset();
-  channel->have_last_seq = true;
-  channel->last_seq = seq;
-  if (!channel->classifier.keep(rtp + header, payload, timestamp)) {
-    channel->seq_offset++;
+  /* A gap in the numbers here is the server dropping packets for a slow
+   * reader; KeyframeSequence keeps it a gap. */
+  const std::optional<uint16_t> renumbered =
+      channel->sequence.keep(seq, rtp + header, payload, timestamp);
+  if (!renumbered) {
     packets_dropped_++;
     return {Step::Drop, 4 + length};
   }
-  if (channel->seq_offset != 0) {
-    const uint16_t renumbered = uint16_t(seq - channel->seq_offset);
-    rtp[2] = uint8_t(renumbered >> 8);
-    rtp[3] = uint8_t(renumbered & 0xff);
+  if (*renumbered != seq) {
+    rtp[2] = uint8_t(*renumbered >> 8);
+    rtp[3] = uint8_t(*renumbered & 0xff);
   }
   return pass;
 }

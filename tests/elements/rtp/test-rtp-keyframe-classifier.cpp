@@ -8,6 +8,7 @@
 #include "rtp/rtp-keyframe-classifier.h"
 
 using gpurtsp::rtp::KeyframeClassifier;
+using gpurtsp::rtp::KeyframeSequence;
 using gpurtsp::rtp::VideoCodec;
 using Bytes = std::vector<uint8_t>;
 
@@ -219,6 +220,41 @@ GST_START_TEST(test_h265) {
 }
 GST_END_TEST;
 
+/* KeyframeSequence: kept packets renumbered over the dropped ones; a gap
+ * on the wire stays a gap and forgets the unit in progress; reset() starts
+ * the numbering afresh; a change of codec does not. */
+GST_START_TEST(test_sequence_renumbers) {
+  KeyframeSequence sequence(VideoCodec::H264);
+  fail_if(sequence.last_seq().has_value());
+  const auto idr = fu_a(h264_slice(5, 0, 7));
+  const auto p = fu_a(h264_slice(1, 0, 5));
+  fail_unless_equals_int(*sequence.keep(100, idr[0].data(), idr[0].size(), 0), 100);
+  fail_unless_equals_int(*sequence.keep(101, idr[1].data(), idr[1].size(), 0), 101);
+  fail_unless_equals_int(*sequence.keep(102, idr[2].data(), idr[2].size(), 0), 102);
+  for (uint16_t i = 0; i < 3; i++)
+    fail_if(sequence.keep(uint16_t(103 + i), p[i].data(), p[i].size(), 3000).has_value());
+  fail_unless_equals_int(*sequence.last_seq(), 105);
+  /* Three dropped: 106 goes out as 103. */
+  fail_unless_equals_int(*sequence.keep(106, idr[0].data(), idr[0].size(), 6000), 103);
+  /* 107 lost: the continuation after the gap cannot be judged (dropped),
+   * and the numbers keep the gap. */
+  fail_if(sequence.keep(108, idr[1].data(), idr[1].size(), 6000).has_value());
+  fail_unless_equals_int(*sequence.keep(109, idr[0].data(), idr[0].size(), 9000), 105);
+  /* Across 65535 -> 0. */
+  sequence.reset();
+  fail_if(sequence.last_seq().has_value());
+  fail_if(sequence.keep(65535, p[0].data(), p[0].size(), 12000).has_value());
+  fail_unless_equals_int(*sequence.keep(0, idr[0].data(), idr[0].size(), 15000), 65535);
+  /* Another codec: the numbering goes on. */
+  sequence.set_codec(VideoCodec::H265);
+  fail_unless(sequence.codec() == VideoCodec::H265);
+  const Bytes h265_p = {0x02, 0x01, 0xd0};
+  fail_if(sequence.keep(1, h265_p.data(), h265_p.size(), 18000).has_value());
+  const Bytes h265_idr = {0x26, 0x01, 0xaf};
+  fail_unless_equals_int(*sequence.keep(2, h265_idr.data(), h265_idr.size(), 21000), 0);
+}
+GST_END_TEST;
+
 static Suite *rtp_keyframe_classifier_suite() {
   Suite *s = suite_create("rtp-keyframe-classifier");
   TCase *tc = tcase_create("general");
@@ -230,6 +266,7 @@ static Suite *rtp_keyframe_classifier_suite() {
   tcase_add_test(tc, test_h264_aggregates);
   tcase_add_test(tc, test_short_payloads);
   tcase_add_test(tc, test_h265);
+  tcase_add_test(tc, test_sequence_renumbers);
   return s;
 }
 
