@@ -13,9 +13,14 @@ namespace gpurtsp::rtp {
 
 namespace {
 
+char ascii_lower(char c) {
+  return c >= 'A' && c <= 'Z' ? char(c | 0x20) : c;
+}
+
+/* RTSP header names and media types compare without case, letters only. */
 bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return (x | 0x20) == (y | 0x20);
+           return ascii_lower(x) == ascii_lower(y);
          });
 }
 

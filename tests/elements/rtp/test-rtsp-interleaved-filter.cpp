@@ -232,8 +232,13 @@ GST_START_TEST(test_renumbering_follows_on) {
 GST_END_TEST;
 
 GST_START_TEST(test_without_description_passes_everything) {
-  /* No SDP seen (a connection without DESCRIBE): nothing to judge by. */
+  /* No SDP seen (a connection without DESCRIBE, or a body whose type only
+   * differs from application/sdp in a byte that is no letter): nothing to
+   * judge by. */
   Bytes wire;
+  std::string not_sdp = describe_reply(kSdp);
+  not_sdp[not_sdp.find("application/sdp") + 11] = '\x0f';
+  append(wire, not_sdp);
   append(wire, interleaved(0, rtp(96, 1, 1000, kPSlice)));
   append(wire, interleaved(0, rtp(96, 2, 4000, kPSlice)));
   InterleavedKeyframeFilter filter;
