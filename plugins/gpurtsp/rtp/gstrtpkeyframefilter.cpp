@@ -20,7 +20,11 @@
  * jitterbuffer's thread hop, the depayloader and the parser for ~94 % of
  * the packets. The kept packets are renumbered to a gapless sequence so the
  * jitterbuffer does not wait for, nor report, packets dropped on purpose;
- * gaps from the network stay gaps. */
+ * gaps from the network stay gaps. With gaps-are-drops, a kernel socket
+ * filter on the UDP socket (rtp-socket-filter.h, attached by the launcher)
+ * already dropped most delta packets: the gaps it leaves close up at once
+ * where no kept packet can be missing, and a keyframe found cut short is
+ * posted so that the filter can be taken off. */
 #include "rtp/gstrtpkeyframefilter.h"
 
 #include <gpurtsp/rtpkeyframefilter.hpp>
@@ -43,6 +47,7 @@ namespace property = gpurtsp::rtpkeyframefilter::property;
 namespace {
 
 constexpr bool kDefaultRenumber = true;
+constexpr bool kDefaultGapsAreDrops = false;
 constexpr guint kDefaultReorderWindow = 0;
 constexpr guint kMaxReorderWindow = 1024;
 
@@ -52,6 +57,8 @@ enum {
   PROP_REORDER_WINDOW,
   PROP_PACKETS_PASSED,
   PROP_PACKETS_DROPPED,
+  PROP_GAPS_ARE_DROPS,
+  PROP_KEYFRAMES_CUT,
 };
 
 /* The codec named by RTP caps, or none (then every packet passes). */
@@ -73,6 +80,7 @@ std::optional<VideoCodec> codec_of(GstCaps *caps) {
 struct GstRtpKeyframeFilterPrivate {
   std::atomic<bool> renumber{kDefaultRenumber};
   std::atomic<guint> reorder_window{kDefaultReorderWindow};
+  std::atomic<bool> gaps_are_drops{kDefaultGapsAreDrops};
 
   /* Streaming thread only (chain and serialized events are never concurrent
    * on one pad). */
@@ -90,6 +98,7 @@ struct GstRtpKeyframeFilterPrivate {
   /* Written by the streaming thread, read by property getters. */
   std::atomic<guint64> packets_passed{0};
   std::atomic<guint64> packets_dropped{0};
+  std::atomic<guint64> keyframes_cut{0};
 };
 
 struct _GstRtpKeyframeFilter {
@@ -154,8 +163,26 @@ static void gst_rtp_keyframe_filter_class_init(GstRtpKeyframeFilterClass *klass)
   g_object_class_install_property(
       object_class, PROP_PACKETS_DROPPED,
       g_param_spec_uint64(property::kPacketsDropped, "Packets dropped",
-                          "Packets of delta frames, SEI and delimiters dropped", 0, G_MAXUINT64, 0,
-                          stat));
+                          "Packets of delta frames, SEI and delimiters dropped (with "
+                          "gaps-are-drops, also those missing in gaps closed up)",
+                          0, G_MAXUINT64, 0, stat));
+  g_object_class_install_property(
+      object_class, PROP_GAPS_ARE_DROPS,
+      g_param_spec_boolean(property::kGapsAreDrops, "Gaps are drops",
+                           "Packets missing upstream were dropped on purpose (a keyframe socket "
+                           "filter on the UDP socket): a gap after a picture's end, before a "
+                           "unit's start, closes up at once instead of waiting or counting as "
+                           "a loss; a keyframe cut short posts a "
+                           "\"rtpkeyframefilter-keyframe-cut\" element message",
+                           kDefaultGapsAreDrops,
+                           static_cast<GParamFlags>(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+                                                    GST_PARAM_MUTABLE_PLAYING)));
+  g_object_class_install_property(
+      object_class, PROP_KEYFRAMES_CUT,
+      g_param_spec_uint64(property::kKeyframesCut, "Keyframes cut",
+                          "Gaps found inside a kept picture: keyframes cut short by a loss, or "
+                          "by a socket filter that dropped what they need",
+                          0, G_MAXUINT64, 0, stat));
 
   gst_element_class_add_static_pad_template(element_class, &sink_template);
   gst_element_class_add_static_pad_template(element_class, &src_template);
@@ -207,6 +234,9 @@ static void gst_rtp_keyframe_filter_set_property(GObject *object, guint prop_id,
   case PROP_REORDER_WINDOW:
     priv->reorder_window = g_value_get_uint(value);
     break;
+  case PROP_GAPS_ARE_DROPS:
+    priv->gaps_are_drops = g_value_get_boolean(value);
+    break;
   default:
     G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
     break;
@@ -228,6 +258,12 @@ static void gst_rtp_keyframe_filter_get_property(GObject *object, guint prop_id,
     break;
   case PROP_PACKETS_DROPPED:
     g_value_set_uint64(value, priv->packets_dropped);
+    break;
+  case PROP_GAPS_ARE_DROPS:
+    g_value_set_boolean(value, priv->gaps_are_drops);
+    break;
+  case PROP_KEYFRAMES_CUT:
+    g_value_set_uint64(value, priv->keyframes_cut);
     break;
   default:
     G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
@@ -285,10 +321,28 @@ static GstFlowReturn process_packet(GstRtpKeyframeFilter *self, GstBuffer *buffe
     return gst_pad_push(self->srcpad, buffer);
   }
   const guint16 seq = gst_rtp_buffer_get_seq(&rtp);
-  const std::optional<uint16_t> renumbered = priv->sequence->keep(
-      seq, static_cast<const uint8_t *>(gst_rtp_buffer_get_payload(&rtp)),
-      gst_rtp_buffer_get_payload_len(&rtp), gst_rtp_buffer_get_timestamp(&rtp));
+  KeyframeSequence &sequence = *priv->sequence;
+  sequence.set_gaps_are_drops(priv->gaps_are_drops);
+  const uint64_t closed_before = sequence.closed_gap_packets();
+  const uint64_t cut_before = sequence.cut_units();
+  const std::optional<uint16_t> renumbered =
+      sequence.keep(seq, static_cast<const uint8_t *>(gst_rtp_buffer_get_payload(&rtp)),
+                    gst_rtp_buffer_get_payload_len(&rtp), gst_rtp_buffer_get_timestamp(&rtp),
+                    gst_rtp_buffer_get_marker(&rtp));
   gst_rtp_buffer_unmap(&rtp);
+  priv->packets_dropped += sequence.closed_gap_packets() - closed_before;
+  if (sequence.cut_units() != cut_before) {
+    const guint64 cut = priv->keyframes_cut += sequence.cut_units() - cut_before;
+    GST_DEBUG_OBJECT(self, "a keyframe cut short before seq %u (%" G_GUINT64_FORMAT " so far)", seq,
+                     cut);
+    if (sequence.gaps_are_drops())
+      gst_element_post_message(
+          GST_ELEMENT(self),
+          gst_message_new_element(GST_OBJECT(self),
+                                  gst_structure_new(gpurtsp::rtpkeyframefilter::kKeyframeCutMessage,
+                                                    property::kKeyframesCut, G_TYPE_UINT64, cut,
+                                                    nullptr)));
+  }
 
   if (!renumbered) {
     priv->packets_dropped++;
@@ -304,6 +358,23 @@ static GstFlowReturn process_packet(GstRtpKeyframeFilter *self, GstBuffer *buffe
   }
   priv->packets_passed++;
   return gst_pad_push(self->srcpad, buffer);
+}
+
+/* With gaps-are-drops: whether @buffer, after a gap, closes it up, so it
+ * need not wait for the missing packets (a socket filter dropped them). */
+static bool closes_gap(GstRtpKeyframeFilter *self, GstBuffer *buffer) {
+  auto priv = self->priv;
+  if (!priv->gaps_are_drops)
+    return false;
+  GstRTPBuffer rtp = GST_RTP_BUFFER_INIT;
+  if (!gst_rtp_buffer_map(buffer, GST_MAP_READ, &rtp))
+    return false;
+  priv->sequence->set_gaps_are_drops(true);
+  const bool closes = priv->sequence->closes_gap(
+      static_cast<const uint8_t *>(gst_rtp_buffer_get_payload(&rtp)),
+      gst_rtp_buffer_get_payload_len(&rtp), gst_rtp_buffer_get_timestamp(&rtp));
+  gst_rtp_buffer_unmap(&rtp);
+  return closes;
 }
 
 /* Processes the waiting packets that follow on without a gap; with
@@ -358,7 +429,7 @@ static GstFlowReturn gst_rtp_keyframe_filter_chain(GstPad *, GstObject *parent, 
     return GST_FLOW_OK;
   }
   const guint window = priv->reorder_window;
-  if (distance == 1 || window == 0) {
+  if (distance == 1 || window == 0 || (priv->waiting.empty() && closes_gap(self, buffer))) {
     priv->extended_last = extended;
     GstFlowReturn flow = process_packet(self, buffer);
     const GstFlowReturn released = release_waiting(self, false);

@@ -215,12 +215,52 @@ void KeyframeClassifier::reset() {
   keep_fragments_ = false;
 }
 
+bool KeyframeClassifier::starts_unit(const uint8_t *payload, size_t size) const {
+  if (codec_ == VideoCodec::H264) {
+    if (size < 1)
+      return false;
+    const unsigned type = payload[0] & 0x1f;
+    if (type == kH264FuA || type == kH264FuB)
+      return size >= 2 && (payload[1] & kFragmentStart);
+    return type >= 1 && type <= 24;
+  }
+  if (size < 2)
+    return false;
+  const unsigned type = (payload[0] >> 1) & 0x3f;
+  if (type == kH265Fragment)
+    return size >= 3 && (payload[2] & kFragmentStart);
+  return type != kH265Paci;
+}
+
+bool KeyframeSequence::closes_gap(const uint8_t *payload, size_t size,
+                                  uint32_t rtp_timestamp) const {
+  if (!gaps_are_drops_ || !last_seq_ || !classifier_.starts_unit(payload, size))
+    return false;
+  const std::optional<bool> last_unit_kept = classifier_.access_unit_kept(last_timestamp_);
+  if (rtp_timestamp != last_timestamp_)
+    return last_marker_ || (!last_kept_ && last_unit_kept != true);
+  /* The same picture: only one that is dropped anyway. */
+  return last_unit_kept == false;
+}
+
 std::optional<uint16_t> KeyframeSequence::keep(uint16_t seq, const uint8_t *payload, size_t size,
-                                               uint32_t rtp_timestamp) {
-  if (last_seq_ && seq != uint16_t(*last_seq_ + 1))
+                                               uint32_t rtp_timestamp, bool marker) {
+  if (last_seq_ && seq != uint16_t(*last_seq_ + 1)) {
+    const uint16_t missing = uint16_t(seq - *last_seq_ - 1);
+    if (closes_gap(payload, size, rtp_timestamp)) {
+      seq_offset_ = uint16_t(seq_offset_ + missing);
+      closed_gap_packets_ += missing;
+    } else if (!last_marker_ &&
+               (last_kept_ || classifier_.access_unit_kept(last_timestamp_) == true)) {
+      cut_units_++;
+    }
     classifier_.reset();
+  }
   last_seq_ = seq;
-  if (!classifier_.keep(payload, size, rtp_timestamp)) {
+  last_timestamp_ = rtp_timestamp;
+  last_marker_ = marker;
+  last_kept_ = classifier_.keep(payload, size, rtp_timestamp);
+  if (!last_kept_) {
     seq_offset_++;
     return std::nullopt;
   }
@@ -231,6 +271,7 @@ void KeyframeSequence::reset() {
   classifier_.reset();
   last_seq_.reset();
   seq_offset_ = 0;
+  last_marker_ = last_kept_ = false;
 }
 
 } // namespace gpurtsp::rtp

@@ -31,6 +31,15 @@ public:
 
   VideoCodec codec() const { return codec_; }
 
+  /* Whether this payload begins a NAL unit (not an FU continuation). */
+  bool starts_unit(const uint8_t *payload, size_t size) const;
+  /* Whether the access unit with @rtp_timestamp was judged, and kept. */
+  std::optional<bool> access_unit_kept(uint32_t rtp_timestamp) const {
+    if (!have_access_unit_ || access_unit_timestamp_ != rtp_timestamp)
+      return std::nullopt;
+    return keep_access_unit_;
+  }
+
 private:
   enum class Nal { ParameterSet, IntraSlice, PredictedSlice, Other };
 
@@ -58,8 +67,10 @@ private:
  * which to keep, and the kept ones renumbered to close up over the dropped
  * ones, so a jitterbuffer neither waits for nor reports them. A gap in the
  * numbers (a loss on the wire) stays a gap, and the classifier forgets the
- * unit in progress, whose start may be missing. rtpkeyframefilter and the
- * launcher's TCP read buffer both number their streams with it. */
+ * unit in progress, whose start may be missing; unless gaps are drops (a
+ * socket filter upstream dropped packets on purpose) and closes_gap() says
+ * none of the missing packets can have been one to keep. rtpkeyframefilter
+ * and the launcher's TCP read buffer both number their streams with it. */
 class KeyframeSequence {
 public:
   explicit KeyframeSequence(VideoCodec codec) : classifier_(codec) {}
@@ -67,7 +78,23 @@ public:
   /* The number to give the packet with this sequence number, payload and
    * RTP timestamp if it is kept; nullopt when it is dropped. */
   std::optional<uint16_t> keep(uint16_t seq, const uint8_t *payload, size_t size,
-                               uint32_t rtp_timestamp);
+                               uint32_t rtp_timestamp, bool marker);
+
+  /* Packets missing before this one were dropped upstream on purpose
+   * (rtp-socket-filter.h); a gap closes up where closes_gap() says so. */
+  void set_gaps_are_drops(bool gaps_are_drops) { gaps_are_drops_ = gaps_are_drops; }
+  bool gaps_are_drops() const { return gaps_are_drops_; }
+  /* With gaps as drops: whether a gap before this packet closes up. That
+   * needs the packet to begin a NAL unit, and the missing packets to be
+   * past the end of the last access unit (its marker was seen) or part of
+   * one that is dropped anyway. */
+  bool closes_gap(const uint8_t *payload, size_t size, uint32_t rtp_timestamp) const;
+
+  /* Packets missing in gaps closed up so far (counted as dropped). */
+  uint64_t closed_gap_packets() const { return closed_gap_packets_; }
+  /* Gaps found inside a kept access unit: keyframes cut short, by a loss
+   * or by a socket filter that dropped what the classifier keeps. */
+  uint64_t cut_units() const { return cut_units_; }
 
   /* Forgets the numbering and the unit in progress (a flush, a new
    * stream). */
@@ -84,6 +111,13 @@ private:
   KeyframeClassifier classifier_;
   std::optional<uint16_t> last_seq_;
   uint16_t seq_offset_ = 0; /* packets dropped so far, modulo 2^16 */
+  bool gaps_are_drops_ = false;
+  /* The packet of last_seq_. */
+  uint32_t last_timestamp_ = 0;
+  bool last_marker_ = false;
+  bool last_kept_ = false;
+  uint64_t closed_gap_packets_ = 0;
+  uint64_t cut_units_ = 0;
 };
 
 } // namespace gpurtsp::rtp

@@ -214,7 +214,7 @@ InterleavedKeyframeFilter::Item InterleavedKeyframeFilter::judge_packet(uint8_t 
   /* A gap in the numbers here is the server dropping packets for a slow
    * reader; KeyframeSequence keeps it a gap. */
   const std::optional<uint16_t> renumbered =
-      channel->sequence.keep(seq, rtp + header, payload, timestamp);
+      channel->sequence.keep(seq, rtp + header, payload, timestamp, rtp[1] & 0x80);
   if (!renumbered) {
     packets_dropped_++;
     return {Step::Drop, 4 + length};

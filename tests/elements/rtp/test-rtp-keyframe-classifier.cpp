@@ -1,11 +1,21 @@
 // SPDX-License-Identifier: MIT
 /* rtpkeyframefilter's packet rules (KeyframeClassifier): which RTP payloads
- * of H.264 (RFC 6184) and H.265 (RFC 7798) a keyframe-only consumer needs. */
-#include <gst/check/gstcheck.h>
+ * of H.264 (RFC 6184) and H.265 (RFC 7798) a keyframe-only consumer needs;
+ * their numbering (KeyframeSequence); the part of them a UDP socket filter
+ * applies in the kernel. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <set>
 #include <vector>
 
 #include "rtp/rtp-keyframe-classifier.h"
+#include "rtp/rtp-socket-filter.h"
+
+#include <gst/check/gstcheck.h>
 
 using gpurtsp::rtp::KeyframeClassifier;
 using gpurtsp::rtp::KeyframeSequence;
@@ -228,30 +238,314 @@ GST_START_TEST(test_sequence_renumbers) {
   fail_if(sequence.last_seq().has_value());
   const auto idr = fu_a(h264_slice(5, 0, 7));
   const auto p = fu_a(h264_slice(1, 0, 5));
-  fail_unless_equals_int(*sequence.keep(100, idr[0].data(), idr[0].size(), 0), 100);
-  fail_unless_equals_int(*sequence.keep(101, idr[1].data(), idr[1].size(), 0), 101);
-  fail_unless_equals_int(*sequence.keep(102, idr[2].data(), idr[2].size(), 0), 102);
+  fail_unless_equals_int(*sequence.keep(100, idr[0].data(), idr[0].size(), 0, false), 100);
+  fail_unless_equals_int(*sequence.keep(101, idr[1].data(), idr[1].size(), 0, false), 101);
+  fail_unless_equals_int(*sequence.keep(102, idr[2].data(), idr[2].size(), 0, false), 102);
   for (uint16_t i = 0; i < 3; i++)
-    fail_if(sequence.keep(uint16_t(103 + i), p[i].data(), p[i].size(), 3000).has_value());
+    fail_if(sequence.keep(uint16_t(103 + i), p[i].data(), p[i].size(), 3000, false).has_value());
   fail_unless_equals_int(*sequence.last_seq(), 105);
   /* Three dropped: 106 goes out as 103. */
-  fail_unless_equals_int(*sequence.keep(106, idr[0].data(), idr[0].size(), 6000), 103);
+  fail_unless_equals_int(*sequence.keep(106, idr[0].data(), idr[0].size(), 6000, false), 103);
   /* 107 lost: the continuation after the gap cannot be judged (dropped),
    * and the numbers keep the gap. */
-  fail_if(sequence.keep(108, idr[1].data(), idr[1].size(), 6000).has_value());
-  fail_unless_equals_int(*sequence.keep(109, idr[0].data(), idr[0].size(), 9000), 105);
+  fail_if(sequence.keep(108, idr[1].data(), idr[1].size(), 6000, false).has_value());
+  fail_unless_equals_int(*sequence.keep(109, idr[0].data(), idr[0].size(), 9000, false), 105);
   /* Across 65535 -> 0. */
   sequence.reset();
   fail_if(sequence.last_seq().has_value());
-  fail_if(sequence.keep(65535, p[0].data(), p[0].size(), 12000).has_value());
-  fail_unless_equals_int(*sequence.keep(0, idr[0].data(), idr[0].size(), 15000), 65535);
+  fail_if(sequence.keep(65535, p[0].data(), p[0].size(), 12000, false).has_value());
+  fail_unless_equals_int(*sequence.keep(0, idr[0].data(), idr[0].size(), 15000, false), 65535);
   /* Another codec: the numbering goes on. */
   sequence.set_codec(VideoCodec::H265);
   fail_unless(sequence.codec() == VideoCodec::H265);
   const Bytes h265_p = {0x02, 0x01, 0xd0};
-  fail_if(sequence.keep(1, h265_p.data(), h265_p.size(), 18000).has_value());
+  fail_if(sequence.keep(1, h265_p.data(), h265_p.size(), 18000, false).has_value());
   const Bytes h265_idr = {0x26, 0x01, 0xaf};
-  fail_unless_equals_int(*sequence.keep(2, h265_idr.data(), h265_idr.size(), 21000), 0);
+  fail_unless_equals_int(*sequence.keep(2, h265_idr.data(), h265_idr.size(), 21000, false), 0);
+}
+GST_END_TEST;
+
+/* Gaps as drops (a socket filter upstream): a gap after a picture's end
+ * or inside a dropped picture, before a unit's start, closes up and counts
+ * as dropped; a gap inside a kept picture stays and counts as a keyframe
+ * cut short. */
+GST_START_TEST(test_sequence_closes_filtered_gaps) {
+  const auto idr = fu_a(h264_slice(5, 0, 7));
+  const auto p = fu_a(h264_slice(1, 0, 5));
+  const Bytes p_later_slice = h264_slice(1, 40, 5);
+  const Bytes sei = {0x06, 0x05, 0x01, 0x80};
+  const auto open_gop_i = fu_a(h264_slice(1, 0, 7));
+
+  KeyframeSequence sequence(VideoCodec::H264);
+  sequence.set_gaps_are_drops(true);
+  fail_unless_equals_int(*sequence.keep(100, idr[0].data(), idr[0].size(), 0, false), 100);
+  fail_unless_equals_int(*sequence.keep(101, idr[1].data(), idr[1].size(), 0, false), 101);
+  fail_unless_equals_int(*sequence.keep(102, idr[2].data(), idr[2].size(), 0, true), 102);
+  /* 103-107 filtered out: the next keyframe follows on. */
+  fail_unless(sequence.closes_gap(idr[0].data(), idr[0].size(), 3000));
+  fail_unless_equals_int(*sequence.keep(108, idr[0].data(), idr[0].size(), 3000, false), 103);
+  fail_unless_equals_int(sequence.closed_gap_packets(), 5);
+  fail_unless_equals_int(*sequence.keep(109, idr[2].data(), idr[2].size(), 3000, true), 104);
+  /* A delta picture's SEI passes the socket filter, its slices do not. */
+  fail_if(sequence.keep(110, sei.data(), sei.size(), 6000, false).has_value());
+  fail_unless_equals_int(*sequence.keep(114, idr[0].data(), idr[0].size(), 9000, false), 105);
+  fail_unless_equals_int(sequence.closed_gap_packets(), 8);
+  fail_unless_equals_int(*sequence.keep(115, idr[2].data(), idr[2].size(), 9000, true), 106);
+  /* A later slice of a P picture passes, its first does not: the same
+   * picture, dropped anyway. */
+  fail_if(sequence.keep(117, p_later_slice.data(), p_later_slice.size(), 12000, false).has_value());
+  fail_unless(sequence.closes_gap(p[0].data(), p[0].size(), 12000));
+  fail_if(sequence.keep(119, p[0].data(), p[0].size(), 12000, true).has_value());
+  fail_unless_equals_int(sequence.closed_gap_packets(), 10);
+  fail_unless_equals_int(sequence.cut_units(), 0);
+
+  /* A continuation after a gap never closes it. */
+  fail_unless_equals_int(*sequence.keep(120, idr[0].data(), idr[0].size(), 15000, false), 107);
+  fail_if(sequence.closes_gap(idr[1].data(), idr[1].size(), 15000));
+  fail_if(sequence.keep(122, idr[1].data(), idr[1].size(), 15000, false).has_value());
+  fail_unless_equals_int(sequence.cut_units(), 1);
+  /* The cut picture is forgotten: the next gap closes (7 more). Open GOP:
+   * an I slice without IDR whose continuations the socket filter dropped;
+   * the next picture does not close that gap. */
+  fail_unless_equals_int(
+      *sequence.keep(130, open_gop_i[0].data(), open_gop_i[0].size(), 18000, false), 109);
+  fail_unless_equals_int(sequence.closed_gap_packets(), 17);
+  fail_if(sequence.closes_gap(idr[0].data(), idr[0].size(), 21000));
+  fail_unless_equals_int(*sequence.keep(140, idr[0].data(), idr[0].size(), 21000, false), 119);
+  fail_unless_equals_int(sequence.cut_units(), 2);
+
+  /* Without gaps as drops a gap after a picture's end stays a gap. */
+  KeyframeSequence plain(VideoCodec::H264);
+  const Bytes idr_whole = h264_slice(5, 0, 7);
+  fail_unless_equals_int(*plain.keep(100, idr_whole.data(), idr_whole.size(), 0, true), 100);
+  fail_if(plain.closes_gap(idr[0].data(), idr[0].size(), 3000));
+  fail_unless_equals_int(*plain.keep(105, idr[0].data(), idr[0].size(), 3000, false), 105);
+  fail_unless_equals_int(plain.closed_gap_packets(), 0);
+  fail_unless_equals_int(plain.cut_units(), 0);
+}
+GST_END_TEST;
+
+/* An RTP packet: version 2, @payload_type, @marker; with @csrcs CSRCs and
+ * an extension of @extension_words words when asked. */
+static Bytes rtp_packet(uint8_t payload_type, uint16_t seq, const Bytes &payload,
+                        bool marker = false, unsigned csrcs = 0, int extension_words = -1) {
+  Bytes packet = {uint8_t(0x80 | (extension_words >= 0 ? 0x10 : 0) | csrcs),
+                  uint8_t((marker ? 0x80 : 0) | payload_type),
+                  uint8_t(seq >> 8),
+                  uint8_t(seq),
+                  0,
+                  0,
+                  0x10,
+                  0,
+                  0x12,
+                  0x34,
+                  0x56,
+                  0x78};
+  packet.resize(packet.size() + 4 * csrcs, 0xcc);
+  if (extension_words >= 0) {
+    packet.insert(packet.end(), {0xbe, 0xde, 0, uint8_t(extension_words)});
+    packet.resize(packet.size() + 4 * size_t(extension_words), 0xee);
+  }
+  packet.insert(packet.end(), payload.begin(), payload.end());
+  return packet;
+}
+
+/* A UDP socket on loopback (@family) with the keyframe socket filter, and
+ * a sender: which of the packets sent arrive. */
+class FilteredSocket {
+public:
+  FilteredSocket(int family, VideoCodec codec, uint8_t payload_type) : family_(family) {
+    receiver_ = socket(family, SOCK_DGRAM, 0);
+    sender_ = socket(family, SOCK_DGRAM, 0);
+    if (family == AF_INET) {
+      auto *in = reinterpret_cast<sockaddr_in *>(&address_);
+      in->sin_family = AF_INET;
+      in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      length_ = sizeof(sockaddr_in);
+    } else {
+      auto *in6 = reinterpret_cast<sockaddr_in6 *>(&address_);
+      in6->sin6_family = AF_INET6;
+      in6->sin6_addr = in6addr_loopback;
+      length_ = sizeof(sockaddr_in6);
+    }
+    bound_ = receiver_ >= 0 && sender_ >= 0 &&
+             bind(receiver_, reinterpret_cast<sockaddr *>(&address_), length_) == 0 &&
+             getsockname(receiver_, reinterpret_cast<sockaddr *>(&address_), &length_) == 0;
+    if (bound_)
+      fail_unless(
+          gpurtsp::rtp::attach_keyframe_socket_filter(receiver_, codec, payload_type, error_), "%s",
+          error_.c_str());
+  }
+  ~FilteredSocket() {
+    close(receiver_);
+    close(sender_);
+  }
+  bool bound() const { return bound_; }
+
+  /* Indices of @packets that arrive; a last packet of another payload type
+   * (which always passes) marks the end. */
+  std::set<size_t> arriving(const std::vector<Bytes> &packets) {
+    for (const Bytes &packet : packets)
+      send(packet);
+    send(rtp_packet(0, 0, {0xff, 0xff, 0xff}));
+    std::set<size_t> arrived;
+    std::vector<uint8_t> buffer(2048);
+    size_t next = 0;
+    for (;;) {
+      pollfd readable = {receiver_, POLLIN, 0};
+      fail_unless(poll(&readable, 1, 2000) == 1, "the end marker did not arrive");
+      const ssize_t size = recv(receiver_, buffer.data(), buffer.size(), 0);
+      fail_unless(size >= 0);
+      const Bytes got(buffer.begin(), buffer.begin() + size);
+      if (got.size() == 15 && got[1] == 0)
+        return arrived;
+      /* Datagrams on loopback keep their order: find it from @next on. */
+      while (next < packets.size() && packets[next] != got)
+        next++;
+      fail_unless(next < packets.size(), "a packet arrived that was not sent");
+      arrived.insert(next++);
+    }
+  }
+
+private:
+  void send(const Bytes &packet) {
+    fail_unless(sendto(sender_, packet.data(), packet.size(), 0,
+                       reinterpret_cast<sockaddr *>(&address_), length_) == ssize_t(packet.size()));
+  }
+
+  int family_;
+  int receiver_ = -1, sender_ = -1;
+  sockaddr_storage address_ = {};
+  socklen_t length_ = 0;
+  bool bound_ = false;
+  std::string error_;
+};
+
+/* H.264 through the kernel: what it drops, what it must pass; and every
+ * packet it drops is one the classifier drops in the same stream. */
+GST_START_TEST(test_socket_filter_h264) {
+  constexpr uint8_t kPt = 96;
+  const auto idr = fu_a(h264_slice(5, 0, 7));
+  const auto p = fu_a(h264_slice(1, 0, 5));
+  const auto b = fu_a(h264_slice(1, 0, 1));
+  const auto p_later = fu_a(h264_slice(1, 40, 0));
+  const Bytes sei = {0x06, 0x05, 0x01, 0x80};
+  /* An extension that says it is 200 words long, in a short packet. */
+  Bytes extension_past_end = rtp_packet(kPt, 28, {}, false, 0, 0);
+  extension_past_end[15] = 200;
+  extension_past_end.insert(extension_past_end.end(), p[1].begin(), p[1].end());
+  struct Case {
+    Bytes packet;
+    bool passes;
+    uint32_t timestamp;
+  };
+  const std::vector<Case> cases = {
+      {rtp_packet(kPt, 1, kSps), true, 0},
+      {rtp_packet(kPt, 2, kPps), true, 0},
+      {rtp_packet(kPt, 3, idr[0]), true, 0},
+      {rtp_packet(kPt, 4, idr[1]), true, 0},
+      {rtp_packet(kPt, 5, idr[2], true), true, 0},
+      {rtp_packet(kPt, 6, sei), true, 3000},
+      {rtp_packet(kPt, 7, p[0]), false, 3000},
+      {rtp_packet(kPt, 8, p[1]), false, 3000},
+      {rtp_packet(kPt, 9, p[2], true), false, 3000},
+      {rtp_packet(kPt, 10, h264_slice(1, 0, 0), true), false, 6000},  /* P, alone */
+      {rtp_packet(kPt, 11, h264_slice(1, 0, 6), true), false, 9000},  /* B */
+      {rtp_packet(kPt, 12, h264_slice(1, 0, 3), true), false, 12000}, /* SP */
+      {rtp_packet(kPt, 13, b[0]), false, 15000},
+      {rtp_packet(kPt, 14, b[2], true), false, 15000},
+      {rtp_packet(kPt, 15, h264_slice(1, 0, 2), true), true, 18000}, /* I without IDR */
+      {rtp_packet(kPt, 16, h264_slice(1, 0, 9), true), true, 21000}, /* SI */
+      {rtp_packet(kPt, 17, p[0]), false, 24000},
+      {rtp_packet(kPt, 18, p_later[0]), true, 24000}, /* a later slice: unknown */
+      {rtp_packet(kPt, 19, p_later[1]), false, 24000},
+      {rtp_packet(kPt, 20, stap_a({kSps, kPps}), true), true, 27000},
+      {rtp_packet(kPt, 21, p[0], false, 2), false, 30000},    /* past CSRCs */
+      {rtp_packet(kPt, 22, p[1], false, 1, 2), false, 30000}, /* and an extension */
+      {rtp_packet(kPt, 23, idr[0], false, 0, 1), true, 33000},
+      {rtp_packet(kPt, 24, idr[2], true, 15, 0), true, 33000},
+      {rtp_packet(97, 25, p[0]), true, 36000}, /* another payload type */
+      /* Too short or malformed to judge: they pass. */
+      {rtp_packet(kPt, 26, {0x41}), true, 39000},
+      {rtp_packet(kPt, 27, {0x5c, 0x01}), true, 39000},
+      {extension_past_end, true, 39000},
+      {Bytes{0x40, kPt, 0, 29, 0, 0, 0, 0, 0, 0, 0, 0, 0x5c, 0x01, 0x11}, true, 0}, /* version 1 */
+  };
+  std::vector<Bytes> packets;
+  for (const Case &c : cases)
+    packets.push_back(c.packet);
+
+  for (int family : {AF_INET, AF_INET6}) {
+    FilteredSocket socket(family, VideoCodec::H264, kPt);
+    if (!socket.bound()) {
+      fail_unless(family == AF_INET6, "no IPv4 loopback");
+      continue; /* no IPv6 here */
+    }
+    const std::set<size_t> arrived = socket.arriving(packets);
+    for (size_t i = 0; i < cases.size(); i++)
+      fail_unless(arrived.count(i) == cases[i].passes, "packet %zu (seq %zu) %s", i, i + 1,
+                  cases[i].passes ? "was dropped" : "passed");
+  }
+
+  /* The classifier, given the whole stream, drops all the kernel drops. */
+  KeyframeClassifier classifier(VideoCodec::H264);
+  for (const Case &c : cases) {
+    if (c.packet[1] % 128 != kPt || (c.packet[0] & 0xc0) != 0x80)
+      continue;
+    const size_t header =
+        12 + 4 * (c.packet[0] & 0x0f) + ((c.packet[0] & 0x10) ? 4 + 4 * size_t(c.packet[15]) : 0);
+    if (header >= c.packet.size())
+      continue;
+    const bool kept =
+        classifier.keep(c.packet.data() + header, c.packet.size() - header, c.timestamp);
+    fail_if(kept && !c.passes, "the kernel drops seq %u, which the classifier keeps", c.packet[3]);
+  }
+}
+GST_END_TEST;
+
+/* H.265: every slice that is not IRAP, alone or fragmented, dropped. */
+GST_START_TEST(test_socket_filter_h265) {
+  constexpr uint8_t kPt = 98;
+  const Bytes vps = {0x40, 0x01, 0x0c}, sps = {0x42, 0x01, 0x01}, pps = {0x44, 0x01, 0xc1};
+  const Bytes idr = {0x26, 0x01, 0xaf, 0x11}, cra = {0x2a, 0x01, 0xaf};
+  const Bytes trail = {0x02, 0x01, 0xd0, 0x11}, rasl = {0x10, 0x01, 0xd0};
+  /* FU (type 49): payload header, FU header (S E type). */
+  const Bytes trail_start = {0x62, 0x01, 0x81, 0xd0}, trail_end = {0x62, 0x01, 0x41, 0x22};
+  const Bytes idr_start = {0x62, 0x01, 0x93, 0xaf}, idr_middle = {0x62, 0x01, 0x13, 0x33};
+  const Bytes aggregate = {0x60, 0x01, 0x00, 0x03, 0x40, 0x01, 0x0c};
+  const Bytes sei = {0x4e, 0x01, 0x05};
+  const std::vector<std::pair<Bytes, bool>> cases = {
+      {rtp_packet(kPt, 1, vps), true},         {rtp_packet(kPt, 2, sps), true},
+      {rtp_packet(kPt, 3, pps), true},         {rtp_packet(kPt, 4, idr_start), true},
+      {rtp_packet(kPt, 5, idr_middle), true},  {rtp_packet(kPt, 6, idr, true), true},
+      {rtp_packet(kPt, 7, cra, true), true},   {rtp_packet(kPt, 8, trail, true), false},
+      {rtp_packet(kPt, 9, rasl, true), false}, {rtp_packet(kPt, 10, trail_start), false},
+      {rtp_packet(kPt, 11, trail_end), false}, {rtp_packet(kPt, 12, aggregate), true},
+      {rtp_packet(kPt, 13, sei), true},        {rtp_packet(kPt, 14, {0x02, 0x01}), true},
+  };
+  std::vector<Bytes> packets;
+  for (const auto &[packet, passes] : cases)
+    packets.push_back(packet);
+  FilteredSocket socket(AF_INET, VideoCodec::H265, kPt);
+  fail_unless(socket.bound());
+  const std::set<size_t> arrived = socket.arriving(packets);
+  for (size_t i = 0; i < cases.size(); i++)
+    fail_unless(arrived.count(i) == cases[i].second, "packet %zu %s", i,
+                cases[i].second ? "was dropped" : "passed");
+}
+GST_END_TEST;
+
+/* The program stays within what classic BPF allows: jumps forward only and
+ * in range, a return at the end. The kernel checks the rest at attach. */
+GST_START_TEST(test_socket_filter_program) {
+  for (VideoCodec codec : {VideoCodec::H264, VideoCodec::H265}) {
+    const auto program = gpurtsp::rtp::keyframe_socket_filter(codec, 96);
+    fail_unless(!program.empty() && program.size() < 256);
+    fail_unless_equals_int(program.back().code, 0x06); /* BPF_RET | BPF_K */
+  }
+  std::string error;
+  fail_if(gpurtsp::rtp::attach_keyframe_socket_filter(-1, VideoCodec::H264, 96, error));
+  fail_unless(error.find("SO_ATTACH_FILTER") != std::string::npos, "%s", error.c_str());
 }
 GST_END_TEST;
 
@@ -267,6 +561,10 @@ static Suite *rtp_keyframe_classifier_suite() {
   tcase_add_test(tc, test_short_payloads);
   tcase_add_test(tc, test_h265);
   tcase_add_test(tc, test_sequence_renumbers);
+  tcase_add_test(tc, test_sequence_closes_filtered_gaps);
+  tcase_add_test(tc, test_socket_filter_h264);
+  tcase_add_test(tc, test_socket_filter_h265);
+  tcase_add_test(tc, test_socket_filter_program);
   return s;
 }
 

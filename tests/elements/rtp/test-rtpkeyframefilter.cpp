@@ -210,6 +210,63 @@ GST_START_TEST(test_reorder_window) {
 }
 GST_END_TEST;
 
+/* gaps-are-drops: what a kernel socket filter leaves (keyframes, a delta
+ * picture's SEI) comes out gapless at once, even with a reorder window,
+ * the missing packets counted as dropped; a keyframe cut short (an open-GOP
+ * I slice whose continuations the socket filter dropped) is counted and
+ * posted on the bus. */
+GST_START_TEST(test_gaps_are_drops) {
+  GstHarness *h = new_filter(kH264Caps);
+  g_object_set(h->element, filter_property::kReorderWindow, 24u, filter_property::kGapsAreDrops,
+               TRUE, nullptr);
+  GstBus *bus = gst_bus_new();
+  gst_element_set_bus(h->element, bus);
+  const Bytes sei = {0x06, 0x05, 0x01, 0x80};
+  gst_harness_push(h, rtp_packet(10, 0, kSps));
+  gst_harness_push(h, rtp_packet(11, 0, kPps));
+  gst_harness_push(h, rtp_packet(12, 0, kIdrStart));
+  gst_harness_push(h, rtp_packet(13, 0, kIdrEnd, true));
+  gst_harness_push(h, rtp_packet(20, 3000, sei));  /* 14-19: two P pictures */
+  gst_harness_push(h, rtp_packet(30, 9000, kSps)); /* 21-29 */
+  gst_harness_push(h, rtp_packet(31, 9000, kPps));
+  gst_harness_push(h, rtp_packet(32, 9000, kIdrStart));
+  gst_harness_push(h, rtp_packet(33, 9000, kIdrEnd, true));
+  auto packets = pull_all(h);
+  fail_unless_equals_int(packets.size(), 8);
+  for (size_t i = 0; i < packets.size(); i++)
+    fail_unless_equals_int(packets[i].seq, 10 + i);
+  fail_unless_equals_int(counter(h, filter_property::kPacketsDropped), 1 + 6 + 9);
+  fail_unless_equals_int(counter(h, filter_property::kKeyframesCut), 0);
+  fail_if(gst_bus_have_pending(bus));
+
+  /* An I slice without IDR: its start passes, its continuations do not. */
+  const Bytes open_gop_start = {0x7c, 0x81, 0x88, 0x84};
+  gst_harness_push(h, rtp_packet(34, 12000, open_gop_start));
+  gst_harness_push(h, rtp_packet(40, 15000, kSps)); /* 35-39 */
+  /* Not a gap that closes: it waits out the window, as any loss. */
+  fail_unless_equals_int(counter(h, filter_property::kKeyframesCut), 0);
+  for (guint16 seq = 41; seq < 41 + 24; seq++)
+    gst_harness_push(h, rtp_packet(seq, 15000, kPps));
+  fail_unless_equals_int(counter(h, filter_property::kKeyframesCut), 1);
+  GstMessage *message = gst_bus_pop_filtered(bus, GST_MESSAGE_ELEMENT);
+  fail_unless(message != nullptr);
+  const GstStructure *s = gst_message_get_structure(message);
+  fail_unless(gst_structure_has_name(s, gpurtsp::rtpkeyframefilter::kKeyframeCutMessage));
+  guint64 cut = 0;
+  fail_unless(gst_structure_get_uint64(s, filter_property::kKeyframesCut, &cut));
+  fail_unless_equals_int(cut, 1);
+  gst_message_unref(message);
+  packets = pull_all(h);
+  fail_unless(packets.size() >= 2);
+  fail_unless_equals_int(packets[0].seq, 18); /* the open-GOP start */
+  fail_unless_equals_int(packets[1].seq, 24); /* 40, five lost before it */
+
+  gst_element_set_bus(h->element, nullptr);
+  gst_object_unref(bus);
+  gst_harness_teardown(h);
+}
+GST_END_TEST;
+
 GST_START_TEST(test_renumber_off) {
   GstHarness *h = new_filter(kH264Caps);
   g_object_set(h->element, filter_property::kRenumber, FALSE, nullptr);
@@ -351,6 +408,7 @@ static Suite *rtpkeyframefilter_suite() {
   tcase_add_test(tc, test_network_gap_stays);
   tcase_add_test(tc, test_duplicate_and_late_packets);
   tcase_add_test(tc, test_reorder_window);
+  tcase_add_test(tc, test_gaps_are_drops);
   tcase_add_test(tc, test_renumber_off);
   tcase_add_test(tc, test_other_codecs_pass);
   tcase_add_test(tc, test_caps_forwarded);
