@@ -6,6 +6,7 @@
 
 #include "main-context.h"
 #include "rtsp-read-ahead.h"
+#include "udp-keyframe-filter.h"
 
 namespace gpurtsp::launch {
 
@@ -235,11 +236,15 @@ Totals CameraManager::totals() const {
       totals.rtp_filters.instances++;
       totals.rtp_filters.packets_passed += counters->packets_passed;
       totals.rtp_filters.packets_dropped += counters->packets_dropped;
+      totals.rtp_filters.keyframes_cut += counters->keyframes_cut;
     }
   }
   /* Dropped before rtspsrc, so before any camera's filter saw them. */
-  if (totals.rtp_filters.instances > 0)
+  if (totals.rtp_filters.instances > 0) {
     totals.rtp_filters.packets_dropped += rtsp_read_ahead_packets_dropped();
+    totals.rtp_filters.socket_filters = udp_keyframe_filters_active();
+    totals.rtp_filters.socket_filters_removed = udp_keyframe_filters_removed();
+  }
   for (const auto &[gpu, per_gpu] : keyframes)
     totals.keyframe_decoders.merge(per_gpu);
   for (const auto &[gpu, per_gpu] : jpeg_encoders)

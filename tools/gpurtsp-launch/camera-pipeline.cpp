@@ -439,6 +439,30 @@ void CameraPipeline::filter_keyframes_in_rtpbin() {
             delete_weak, G_CONNECT_AFTER);
       }),
       new std::weak_ptr<CameraPipeline>(self_), delete_weak, GConnectFlags(0));
+
+  if (udp_keyframe_filter_enabled()) {
+    udp_filters_ = std::make_shared<UdpKeyframeFilters>(camera_.id);
+    /* Over UDP the kernel drops most delta packets: rtpkeyframefilter
+     * closes up the gaps that leaves instead of waiting for them. */
+    UdpKeyframeFilters::watch(udp_filters_, source_, [this] {
+      std::lock_guard lock(stream_lock_);
+      if (rtp_filter_ &&
+          g_object_class_find_property(G_OBJECT_GET_CLASS(rtp_filter_),
+                                       catalog::rtpkeyframefilter::property::kGapsAreDrops))
+        g_object_set(rtp_filter_, catalog::rtpkeyframefilter::property::kGapsAreDrops, TRUE,
+                     nullptr);
+    });
+  }
+}
+
+void CameraPipeline::on_keyframe_cut(GstElement *filter) {
+  if (!udp_filters_ || !udp_filters_->give_up())
+    return;
+  g_object_set(filter, catalog::rtpkeyframefilter::property::kGapsAreDrops, FALSE, nullptr);
+  LAUNCH_WARNING("%s: a keyframe arrived cut short with UDP delta packets dropped in the kernel "
+                 "(I frames without IDR, or a loss): they are dropped after the socket from now "
+                 "on",
+                 camera_.id.c_str());
 }
 
 GstElement *CameraPipeline::make_rtp_filter() {
@@ -607,6 +631,10 @@ GstBusSyncReply CameraPipeline::on_bus_sync(GstBus *, GstMessage *message, gpoin
   case GST_MESSAGE_APPLICATION:
     if (gst_message_has_name(message, kFirstFrameMessage))
       return GST_BUS_PASS;
+    break;
+  case GST_MESSAGE_ELEMENT:
+    if (gst_message_has_name(message, catalog::rtpkeyframefilter::kKeyframeCutMessage))
+      self->on_keyframe_cut(GST_ELEMENT(GST_MESSAGE_SRC(message)));
     break;
   case GST_MESSAGE_NEED_CONTEXT:
     if (self->cuda_context_ && gst_message_parse_context_type(message, &type) &&

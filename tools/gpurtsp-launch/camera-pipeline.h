@@ -30,6 +30,7 @@
 #include "gpu-resources.h"
 #include "pipeline-description.h"
 #include "rtsp-read-ahead.h"
+#include "udp-keyframe-filter.h"
 
 namespace gpurtsp::launch {
 
@@ -129,6 +130,9 @@ private:
   /* decode: keyframes: drop delta frames' packets where they enter rtpbin. */
   void filter_keyframes_in_rtpbin();
   GstElement *make_rtp_filter();
+  /* rtpkeyframefilter found a keyframe cut short: the UDP kernel filter
+   * comes off (from the posting streaming thread). */
+  void on_keyframe_cut(GstElement *filter);
   bool select_stream(GstCaps *caps);
   void link_stream(GstPad *pad);
   /* Drops what AccessUnitGuard says between @depay and the parser. */
@@ -161,6 +165,9 @@ private:
   std::optional<LatestFrameSink> sink_;
   std::optional<LatestFrameSink> thumbnail_sink_; /* none without thumbnails */
   std::unique_ptr<RtspUrlUse> url_use_;           /* the camera's URL, for the read buffer */
+  /* Keyframe cameras' kernel filters on UDP sockets; none otherwise. Lock
+   * order: its lock before stream_lock_. */
+  std::shared_ptr<UdpKeyframeFilters> udp_filters_;
 
   std::mutex state_lock_;  /* serialises play() and shutdown() */
   bool shut_down_ = false; /* guarded by state_lock_ */

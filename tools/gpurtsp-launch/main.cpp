@@ -25,6 +25,7 @@
 #include "log.h"
 #include "pipeline-description.h"
 #include "rtsp-read-ahead.h"
+#include "udp-keyframe-filter.h"
 #include "shard.h"
 #include "stats-line.h"
 
@@ -386,6 +387,12 @@ int run(const Config &config, ElementCatalog &elements, GpuResources &gpus, cons
   } else {
     LAUNCH_INFO("rtsp read-ahead: off (%s)", why.c_str());
   }
+  LAUNCH_INFO("%s", udp_keyframe_filter_enabled()
+                        ? "udp: keyframe cameras' delta frames are dropped in the kernel, by a "
+                          "socket filter (GPURTSP_UDP_KEYFRAME_FILTER=0 keeps them for "
+                          "rtpkeyframefilter)"
+                        : "udp: keyframe cameras' delta frames pass to rtpkeyframefilter "
+                          "(GPURTSP_UDP_KEYFRAME_FILTER=0)");
   std::string ignored;
   if (const auto encoders = jpeg_max_encoders(&ignored))
     LAUNCH_INFO("gpujpegenc: up to %u nvJPEG encoders per GPU (GPURTSP_JPEG_MAX_ENCODERS)",

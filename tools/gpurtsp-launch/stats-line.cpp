@@ -94,7 +94,11 @@ std::string stats_line(const std::vector<CameraStatus> &cameras, double elapsed_
   if (rtp_filters.instances > 0)
     line += ",\"rtp_filter\":{\"instances\":" + std::to_string(rtp_filters.instances) +
             ",\"packets_passed\":" + std::to_string(rtp_filters.packets_passed) +
-            ",\"packets_dropped\":" + std::to_string(rtp_filters.packets_dropped) + "}";
+            ",\"packets_dropped\":" + std::to_string(rtp_filters.packets_dropped) +
+            ",\"keyframes_cut\":" + std::to_string(rtp_filters.keyframes_cut) +
+            ",\"socket_filters\":" + std::to_string(rtp_filters.socket_filters) +
+            ",\"socket_filters_removed\":" + std::to_string(rtp_filters.socket_filters_removed) +
+            "}";
   if (!totals.gpus.empty()) {
     line += ",\"gpus\":[";
     for (size_t i = 0; i < totals.gpus.size(); i++) {

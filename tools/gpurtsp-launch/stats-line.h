@@ -30,8 +30,11 @@
  *                   pool_timeouts} summed over
  *                   the GPUs' pools
  *   rtp_filter      only while cameras run rtpkeyframefilter (decode:
- *                   keyframes): {instances, packets_passed, packets_dropped}
- *                   summed over the running filters
+ *                   keyframes): {instances, packets_passed, packets_dropped,
+ *                   keyframes_cut} summed over the running filters (the
+ *                   drops include the TCP read buffer's and the UDP gaps
+ *                   closed up), socket_filters (UDP sockets filtered in the
+ *                   kernel now), socket_filters_removed (since the start)
  *   gpus            only while cameras decode on GPUs: per GPU {gpu,
  *                   cameras, keyframe_cameras, decoders_in_use,
  *                   keyframe_decoder, jpeg_encoder (as above, that GPU's)}

@@ -63,6 +63,11 @@ struct RtpFilterTotals {
   unsigned instances = 0;
   std::uint64_t packets_passed = 0;
   std::uint64_t packets_dropped = 0;
+  std::uint64_t keyframes_cut = 0; /* gaps inside kept pictures */
+  /* Keyframe cameras' UDP sockets filtered in the kernel now, and filters
+   * taken off since the start (a keyframe cut short). */
+  std::size_t socket_filters = 0;
+  std::uint64_t socket_filters_removed = 0;
 };
 
 /* One GPU's share: the cameras placed on it, the NVDEC decoders they hold,

@@ -324,6 +324,13 @@ std::string metrics_text(const std::vector<CameraStatus> &cameras,
                 double(rtp.packets_passed));
     page.sample("gpurtsp_rtp_filter_packets_total", "result=\"dropped\"",
                 double(rtp.packets_dropped));
+    page.family("gpurtsp_rtp_filter_keyframes_cut_total", "counter",
+                "Keyframes that arrived with a gap inside (a loss, or UDP packets the kernel "
+                "filter should have kept).");
+    page.sample("gpurtsp_rtp_filter_keyframes_cut_total", "", double(rtp.keyframes_cut));
+    page.family("gpurtsp_rtp_socket_filters", "gauge",
+                "Keyframe cameras' UDP sockets whose delta packets the kernel drops.");
+    page.sample("gpurtsp_rtp_socket_filters", "", double(rtp.socket_filters));
   }
 
   if (process) {
