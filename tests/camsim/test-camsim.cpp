@@ -2,8 +2,10 @@
 /* camsim and the RTSP test fixture: what synthetic cameras serve, restarts,
  * authentication, transports, mounts and clip handling. */
 #include <glib/gstdio.h>
+#include <gst/app/gstappsink.h>
 #include <unistd.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -248,6 +250,127 @@ GST_START_TEST(test_clip_loops_in_real_time) {
 }
 GST_END_TEST;
 
+/* Polls stats() until @done holds for them, up to kTimeout. */
+template <typename Done>
+static bool stats_reach(gpurtsp::camsim::Server &server, Done done) {
+  const gint64 deadline = g_get_monotonic_time() + gint64(kTimeout / GST_USECOND);
+  while (!done(server.stats())) {
+    if (g_get_monotonic_time() > deadline)
+      return false;
+    g_usleep(20 * G_TIME_SPAN_MILLISECOND);
+  }
+  return true;
+}
+
+/* share_media 3 over 5 mounts: /cam0-2 are one media, /cam3-4 another. The
+ * clients of a group play at once, each over its own connection; one leaving
+ * does not take the others' stream; counters count per client. */
+GST_START_TEST(test_share_media) {
+  Options options = camera_options(5);
+  options.share_media = 3;
+  RtspFixture fixture(options);
+  gpurtsp::camsim::Server &server = fixture.server();
+
+  std::vector<std::unique_ptr<RtspClient>> group;
+  for (size_t i = 0; i < 3; i++)
+    group.push_back(std::make_unique<RtspClient>(fixture.url(i)));
+  for (auto &client : group) {
+    g_autoptr(GstSample) sample = client->pull(kTimeout);
+    check_video_sample(sample, "video/x-h264", 320, 240);
+  }
+  fail_unless(
+      stats_reach(server,
+                  [](const gpurtsp::camsim::Stats &s) { return s.medias == 1 && s.streams == 3; }),
+      "three clients of one group: medias %" G_GUINT64_FORMAT ", streams %" G_GUINT64_FORMAT,
+      server.stats().medias, server.stats().streams);
+
+  /* Another group, another media. */
+  RtspClient other(fixture.url(4));
+  g_autoptr(GstSample) first = other.pull(kTimeout);
+  check_video_sample(first, "video/x-h264", 320, 240);
+  fail_unless(
+      stats_reach(server,
+                  [](const gpurtsp::camsim::Stats &s) { return s.medias == 2 && s.streams == 4; }),
+      "medias %" G_GUINT64_FORMAT ", streams %" G_GUINT64_FORMAT, server.stats().medias,
+      server.stats().streams);
+  fail_unless_equals_int(server.stats().clients, 4);
+
+  /* Frames count once per client: 4 clients at 15 fps, not 2 media at 15. */
+  auto before = server.stats();
+  const gint64 start = g_get_monotonic_time();
+  g_usleep(2 * G_USEC_PER_SEC);
+  auto after = server.stats();
+  const double seconds = double(g_get_monotonic_time() - start) / G_USEC_PER_SEC;
+  const double per_client = double(after.frames_sent - before.frames_sent) / 4 / seconds;
+  /* Unweighted would be 7.5; a busy host loses a few ticks. */
+  fail_unless(per_client > 10 && per_client < 20, "%.1f frames/s per client", per_client);
+  fail_unless(after.rtp_packets - before.rtp_packets >= after.frames_sent - before.frames_sent);
+
+  /* One client of the group leaves: the others keep their stream. */
+  group.erase(group.begin() + 1);
+  fail_unless(
+      stats_reach(server,
+                  [](const gpurtsp::camsim::Stats &s) { return s.medias == 2 && s.streams == 3; }),
+      "after a teardown: medias %" G_GUINT64_FORMAT ", streams %" G_GUINT64_FORMAT,
+      server.stats().medias, server.stats().streams);
+  for (auto &client : group) {
+    /* Past what queued up meanwhile, to frames sent after the teardown. */
+    while (GstSample *queued = gst_app_sink_try_pull_sample(GST_APP_SINK(client->sink()), 0))
+      gst_sample_unref(queued);
+    for (int i = 0; i < 5; i++) {
+      g_autoptr(GstSample) more = client->pull(kTimeout);
+      check_video_sample(more, "video/x-h264", 320, 240);
+    }
+  }
+
+  /* The last ones leave: the media goes, and the group's next client gets a
+   * new one. */
+  group.clear();
+  fail_unless(stats_reach(server, [](const gpurtsp::camsim::Stats &s) { return s.medias == 1; }),
+              "the group's media outlived its clients");
+  RtspClient again(fixture.url(1));
+  g_autoptr(GstSample) back = again.pull(kTimeout);
+  check_video_sample(back, "video/x-h264", 320, 240);
+  fail_unless_equals_int(server.stats().medias, 2);
+
+  /* A mount cannot go alone when its media serves the group. */
+  bool refused = false;
+  try {
+    server.stop_mount(0);
+  } catch (const Error &error) {
+    GST_INFO("refused: %s", error.what());
+    refused = true;
+  }
+  fail_unless(refused, "stop_mount() with share_media 3");
+}
+GST_END_TEST;
+
+/* Everything a group shares comes from its factory: authentication and
+ * transports hold on every mount of it, over TCP too. */
+GST_START_TEST(test_share_media_credentials_tcp) {
+  Options options = camera_options(2);
+  options.share_media = 2;
+  options.user = "admin";
+  options.password = "secret";
+  options.transports.udp = false;
+  RtspFixture fixture(options);
+  RtspClient anonymous(fixture.url(1), RtspClient::kH264Tail, "protocols=tcp");
+  fail_unless(
+      anonymous.fails_with(GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_AUTHORIZED, kTimeout));
+  RtspClient a(fixture.url_with_credentials(0), RtspClient::kH264Tail, "protocols=tcp");
+  RtspClient b(fixture.url_with_credentials(1), RtspClient::kH264Tail, "protocols=tcp");
+  for (int i = 0; i < 5; i++) {
+    g_autoptr(GstSample) sa = a.pull(kTimeout);
+    g_autoptr(GstSample) sb = b.pull(kTimeout);
+    check_video_sample(sa, "video/x-h264", 320, 240);
+    check_video_sample(sb, "video/x-h264", 320, 240);
+  }
+  auto stats = fixture.server().stats();
+  fail_unless_equals_int(stats.medias, 1);
+  fail_unless_equals_int(stats.streams, 2);
+}
+GST_END_TEST;
+
 GST_START_TEST(test_bad_options) {
   auto rejects = [](void (*change)(Options &)) {
     Options options = camera_options();
@@ -269,6 +392,11 @@ GST_START_TEST(test_bad_options) {
   fail_unless(rejects([](Options &o) { o.gop = 0; }));
   fail_unless(rejects([](Options &o) { o.user = "admin"; }));
   fail_unless(rejects([](Options &o) { o.transports = {.udp = false, .tcp = false}; }));
+  fail_unless(rejects([](Options &o) { o.share_media = 0; }));
+  fail_unless(rejects([](Options &o) {
+    o.source = Source::Live;
+    o.share_media = 2;
+  }));
 }
 GST_END_TEST;
 
@@ -329,6 +457,8 @@ static Suite *camsim_suite(void) {
   tcase_add_test(tc, test_live_source);
   tcase_add_test(tc, test_named_mounts_and_stop_mount);
   tcase_add_test(tc, test_clip_loops_in_real_time);
+  tcase_add_test(tc, test_share_media);
+  tcase_add_test(tc, test_share_media_credentials_tcp);
   return s;
 }
 

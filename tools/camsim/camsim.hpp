@@ -108,13 +108,25 @@ struct Options {
    * (bus, state changes), each shared by all mounts. DESCRIBE waits for a
    * first frame, so a few threads keep mass connects from queueing. */
   int service_threads = 4;
+
+  /* Clip mode: mounts i*K ... i*K+K-1 share one media pipeline (appsrc and
+   * payloader), so the per-frame pipeline work is paid once per group of K
+   * and only the send once per client. Every client of a group then gets the
+   * same stream: same SSRC, sequence numbers and keyframe instants. 1: a
+   * pipeline per mount. stop_mount()/start_mount() need 1. */
+  unsigned share_media = 1;
 };
 
-/* Counters since the last start(); bytes and packets are counted once per
- * mount, before fan-out to the clients of a shared mount. */
+/* Counters since the last start(). With share_media 1, frames, bytes and
+ * packets are counted once per mount, before fan-out to the clients of a
+ * mount. With share_media > 1 they are counted once per client playing the
+ * group's media when the frame is pushed (one client per mount, as load
+ * tests have it, counts the same either way). */
 struct Stats {
   uint64_t clients = 0;        /* RTSP connections open now */
-  uint64_t streams = 0;        /* mounts with a running pipeline now */
+  uint64_t streams = 0;        /* mounts with a running pipeline now; with
+                                * share_media > 1, clients playing now */
+  uint64_t medias = 0;         /* media pipelines running now */
   uint64_t rtp_packets = 0;    /* RTP packets payloaded */
   uint64_t rtp_bytes = 0;      /* bytes of those packets */
   uint64_t frames_sent = 0;    /* clip mode: access units handed to pipelines */
@@ -151,7 +163,8 @@ public:
   std::string url_with_credentials(size_t index) const;
 
   /* Takes one mount away (404 for new requests, its clients disconnected) or
-   * brings it back, while the server runs. */
+   * brings it back, while the server runs. Throw Error with share_media > 1,
+   * where a mount's media also serves the rest of its group. */
   void stop_mount(size_t index);
   void start_mount(size_t index);
 

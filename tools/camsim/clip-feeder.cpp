@@ -37,7 +37,7 @@ ClipFeeder::~ClipFeeder() {
   gst_object_unref(clock_);
 }
 
-void ClipFeeder::add(GstAppSrc *src) {
+void ClipFeeder::add(GstAppSrc *src, Weight weight) {
   gst_app_src_set_caps(src, clip_->caps.get());
   /* Never block the feeder: queue depth is bounded by feed() instead. */
   g_object_set(src, "is-live", TRUE, "format", GST_FORMAT_TIME, "do-timestamp", FALSE, "block",
@@ -48,7 +48,8 @@ void ClipFeeder::add(GstAppSrc *src) {
    * deadline. */
   gst_app_src_set_latency(src, 0, GST_CLOCK_TIME_NONE);
   std::lock_guard guard(lock_);
-  feeds_.push_back(Feed{ObjectPtr<GstAppSrc>(GST_APP_SRC(gst_object_ref(src)))});
+  feeds_.push_back(Feed{.src = ObjectPtr<GstAppSrc>(GST_APP_SRC(gst_object_ref(src))),
+                        .weight = std::move(weight)});
 }
 
 void ClipFeeder::remove(GstAppSrc *src) {
@@ -91,13 +92,16 @@ void ClipFeeder::feed(Feed &feed, GstClockTime now) {
     return;
   }
 
+  /* Before the push, so a shared media's RTP counters weigh its packets with
+   * the clients this frame goes to. */
+  const uint64_t weight = feed.weight ? feed.weight() : 1;
   GstBuffer *frame = clip_->frames[feed.next].get();
   feed.next = (feed.next + 1) % clip_->frames.size();
   bool keyframe = !GST_BUFFER_FLAG_IS_SET(frame, GST_BUFFER_FLAG_DELTA_UNIT);
   bool lagging = gst_app_src_get_current_level_buffers(feed.src.get()) >= max_queued_;
   if (lagging || (feed.need_keyframe && !keyframe)) {
     feed.need_keyframe = true;
-    frames_dropped_.fetch_add(1, std::memory_order_relaxed);
+    frames_dropped_.fetch_add(weight, std::memory_order_relaxed);
     return;
   }
   feed.need_keyframe = false;
@@ -111,7 +115,7 @@ void ClipFeeder::feed(Feed &feed, GstClockTime now) {
     feed.started = true;
   }
   if (gst_app_src_push_buffer(feed.src.get(), out) == GST_FLOW_OK)
-    frames_sent_.fetch_add(1, std::memory_order_relaxed);
+    frames_sent_.fetch_add(weight, std::memory_order_relaxed);
 }
 
 } // namespace gpurtsp::camsim

@@ -6,6 +6,7 @@
 #include <gst/app/gstappsrc.h>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -31,9 +32,15 @@ public:
   ClipFeeder(const ClipFeeder &) = delete;
   ClipFeeder &operator=(const ClipFeeder &) = delete;
 
+  /* How many a frame pushed (or dropped) now counts for: the clients a
+   * shared media reaches. Called on the feeder thread, with the feeder's lock
+   * held, at every tick its pipeline plays. */
+  using Weight = std::function<uint64_t()>;
+
   /* Configures @src (caps, live, time format, never blocking) and feeds it
-   * from the next tick on where it plays. */
-  void add(GstAppSrc *src);
+   * from the next tick on where it plays. Its frames count once each, or
+   * @weight() times. */
+  void add(GstAppSrc *src, Weight weight = {});
   void remove(GstAppSrc *src);
 
   uint64_t frames_sent() const { return frames_sent_.load(std::memory_order_relaxed); }
@@ -45,6 +52,7 @@ private:
     size_t next = 0;            /* index of the next access unit */
     bool started = false;       /* pushed since the pipeline went to PLAYING */
     bool need_keyframe = false; /* dropped a frame; resume at a keyframe */
+    Weight weight;              /* empty: 1 */
   };
 
   void run();

@@ -70,6 +70,11 @@ void check_options(const Options &options, const std::vector<std::string> &paths
     throw Error("camsim: allow at least one transport (UDP or TCP)");
   if (options.service_threads < 1)
     throw Error("camsim: service_threads must be at least 1");
+  if (options.share_media < 1)
+    throw Error("camsim: share_media must be at least 1 (mounts per media)");
+  /* Live mounts burn their own name into the picture. */
+  if (options.share_media > 1 && options.source != Source::Clip)
+    throw Error("camsim: share_media > 1 needs the clip source");
 }
 
 } // namespace gpurtsp::camsim

@@ -15,6 +15,7 @@
 
 #include "clip-feeder.hpp"
 #include "clip.hpp"
+#include "shared-factory.hpp"
 #include "thread-pool.hpp"
 #include "util.hpp"
 
@@ -120,9 +121,36 @@ void invoke_and_wait(GMainContext *context, F &&fn) {
   done.get_future().wait();
 }
 
+/* The clients a shared (share_media > 1) media reaches, for the counters.
+ *
+ * gst-rtsp-server adds a client's transport to the media's stream at its PLAY
+ * and removes it at PAUSE, TEARDOWN, the end of its session, or when it drops
+ * a TCP client too slow to keep up: the stream's transports are exactly where
+ * its next packets go. So the feeder counts them before every frame it pushes
+ * into the media (one lock and a list as long as the group, per frame of the
+ * group: little next to the K pipelines a group saves), and the RTP probe,
+ * which must not lock, multiplies by the last count. Client signals
+ * (play/teardown/closed) would miss sessions that time out and slow clients
+ * that get dropped. */
+struct Audience {
+  /* The media's only stream; the media holds it, and count() runs only while
+   * the media is tracked (TrackedMedia holds the media). */
+  GstRTSPStream *const stream;
+  std::atomic<uint64_t> last{0}; /* at the last count() */
+
+  uint64_t count() {
+    GList *transports = gst_rtsp_stream_transport_filter(stream, nullptr, nullptr);
+    uint64_t n = g_list_length(transports);
+    g_list_free_full(transports, g_object_unref);
+    last.store(n, std::memory_order_relaxed);
+    return n;
+  }
+};
+
 struct TrackedMedia {
   ObjectPtr<GstRTSPMedia> media;
-  size_t mount;
+  size_t mount;                       /* its first mount (of its group) */
+  std::shared_ptr<Audience> audience; /* share_media > 1 only */
 };
 
 /* What the signal handlers of the server, its clients and its media reach.
@@ -172,15 +200,25 @@ ObjectPtr<GstRTSPMedia> forget_media(Shared &shared, GstRTSPMedia *media) {
   return found;
 }
 
+/* What a payloader's probe counts into. It must not own the Audience's
+ * stream: the stream holds the payloader, whose pad holds this. */
+struct ProbeData {
+  SharedRef shared;
+  std::shared_ptr<Audience> audience; /* share_media > 1 only */
+};
+
 GstPadProbeReturn count_rtp(GstPad *, GstPadProbeInfo *info, gpointer data) {
-  Shared &shared = *shared_ref(data);
+  const ProbeData &probe = *static_cast<ProbeData *>(data);
+  Shared &shared = *probe.shared;
+  const uint64_t weight = probe.audience ? probe.audience->last.load(std::memory_order_relaxed) : 1;
   if (info->type & GST_PAD_PROBE_TYPE_BUFFER_LIST) {
     GstBufferList *list = GST_PAD_PROBE_INFO_BUFFER_LIST(info);
-    shared.rtp_packets.fetch_add(gst_buffer_list_length(list), std::memory_order_relaxed);
-    shared.rtp_bytes.fetch_add(gst_buffer_list_calculate_size(list), std::memory_order_relaxed);
+    shared.rtp_packets.fetch_add(weight * gst_buffer_list_length(list), std::memory_order_relaxed);
+    shared.rtp_bytes.fetch_add(weight * gst_buffer_list_calculate_size(list),
+                               std::memory_order_relaxed);
   } else if (info->type & GST_PAD_PROBE_TYPE_BUFFER) {
-    shared.rtp_packets.fetch_add(1, std::memory_order_relaxed);
-    shared.rtp_bytes.fetch_add(gst_buffer_get_size(GST_PAD_PROBE_INFO_BUFFER(info)),
+    shared.rtp_packets.fetch_add(weight, std::memory_order_relaxed);
+    shared.rtp_bytes.fetch_add(weight * gst_buffer_get_size(GST_PAD_PROBE_INFO_BUFFER(info)),
                                std::memory_order_relaxed);
   }
   return GST_PAD_PROBE_OK;
@@ -193,13 +231,18 @@ void media_unprepared(GstRTSPMedia *media, gpointer data) {
   forgotten = forget_media(shared, media);
 }
 
-/* From the client thread that builds a mount's media, before it prepares. */
+/* From the client thread that builds a mount's (or a group's) media, before
+ * it prepares. */
 void media_configure(GstRTSPMediaFactory *factory, GstRTSPMedia *media, gpointer data) {
   const SharedRef &ref = shared_ref(data);
   size_t mount = GPOINTER_TO_SIZE(g_object_get_qdata(G_OBJECT(factory), mount_index_quark())) - 1;
   g_autoptr(GstElement) bin = gst_rtsp_media_get_element(media);
   g_autoptr(GstElement) payloader = gst_bin_get_by_name(GST_BIN(bin), "pay0");
   g_autoptr(GstPad) pad = payloader ? gst_element_get_static_pad(payloader, "src") : nullptr;
+  std::shared_ptr<Audience> audience;
+  GstRTSPStream *stream = gst_rtsp_media_get_stream(media, 0);
+  if (CAMSIM_IS_SHARED_FACTORY(factory) && stream)
+    audience.reset(new Audience{stream});
 
   std::lock_guard guard(ref->lock);
   if (ref->closed)
@@ -207,14 +250,19 @@ void media_configure(GstRTSPMediaFactory *factory, GstRTSPMedia *media, gpointer
   if (pad)
     gst_pad_add_probe(pad,
                       GstPadProbeType(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST),
-                      count_rtp, hold(ref), release);
+                      count_rtp, new ProbeData{ref, audience},
+                      [](gpointer probe) { delete static_cast<ProbeData *>(probe); });
   if (ref->feeder) {
     g_autoptr(GstElement) src = gst_bin_get_by_name(GST_BIN(bin), kClipSourceName);
-    ref->feeder->add(GST_APP_SRC(src));
+    ClipFeeder::Weight weight;
+    if (audience)
+      weight = [audience] { return audience->count(); };
+    ref->feeder->add(GST_APP_SRC(src), std::move(weight));
   }
   g_signal_connect_data(media, "unprepared", G_CALLBACK(media_unprepared), hold(ref),
                         release_closure, GConnectFlags(0));
-  ref->medias.push_back({ObjectPtr<GstRTSPMedia>(GST_RTSP_MEDIA(g_object_ref(media))), mount});
+  ref->medias.push_back(
+      {ObjectPtr<GstRTSPMedia>(GST_RTSP_MEDIA(g_object_ref(media))), mount, audience});
   GST_DEBUG("mount %zu: media %p configured", mount, media);
 }
 
@@ -286,8 +334,10 @@ private:
   ObjectPtr<GstRTSPServer> server_{gst_rtsp_server_new()};
   ObjectPtr<GstRTSPMountPoints> mount_points_{gst_rtsp_mount_points_new()};
   ObjectPtr<GstRTSPThreadPool> thread_pool_;
-  std::vector<ObjectPtr<GstRTSPMediaFactory>> factories_; /* one per mount */
-  GSource *listener_ = nullptr;                           /* owned ref */
+  /* One per mount; with share_media > 1, the group's factory at each of its
+   * mounts. */
+  std::vector<ObjectPtr<GstRTSPMediaFactory>> factories_;
+  GSource *listener_ = nullptr; /* owned ref */
   uint16_t port_ = 0;
   std::thread thread_;
 };
@@ -345,13 +395,25 @@ Runtime::Runtime(const Options &options, const std::vector<std::string> &mounts,
       GstRTSPLowerTrans((options.transports.udp ? GST_RTSP_LOWER_TRANS_UDP : 0) |
                         (options.transports.tcp ? GST_RTSP_LOWER_TRANS_TCP : 0));
   g_autoptr(GstClock) clock = gst_system_clock_obtain();
+  const size_t share = options.share_media;
   for (size_t i = 0; i < mounts.size(); i++) {
-    GstRTSPMediaFactory *factory = gst_rtsp_media_factory_new();
+    if (i % share) {
+      /* The rest of a group: the same factory object, so requests for any of
+       * its paths find the media it caches (see shared-factory.hpp). */
+      GstRTSPMediaFactory *factory = factories_.back().get();
+      factories_.emplace_back(GST_RTSP_MEDIA_FACTORY(g_object_ref(factory)));
+      if (enabled[i])
+        gst_rtsp_mount_points_add_factory(mount_points_.get(), mounts[i].c_str(),
+                                          GST_RTSP_MEDIA_FACTORY(g_object_ref(factory)));
+      continue;
+    }
+    GstRTSPMediaFactory *factory =
+        share > 1 ? camsim_shared_factory_new() : gst_rtsp_media_factory_new();
     factories_.emplace_back(factory);
     std::string launch =
         options.source == Source::Clip ? clip_launch(options) : live_launch(options, mounts[i]);
     gst_rtsp_media_factory_set_launch(factory, launch.c_str());
-    /* One pipeline per mount, however many clients watch it. */
+    /* One pipeline per mount (per group), however many clients watch it. */
     gst_rtsp_media_factory_set_shared(factory, TRUE);
     gst_rtsp_media_factory_set_protocols(factory, protocols);
     /* The feeder stamps frames against this clock. */
@@ -467,7 +529,9 @@ Stats Runtime::stats() const {
   stats.rtp_packets = shared_->rtp_packets.load(std::memory_order_relaxed);
   stats.rtp_bytes = shared_->rtp_bytes.load(std::memory_order_relaxed);
   std::lock_guard guard(shared_->lock);
-  stats.streams = shared_->medias.size();
+  stats.medias = shared_->medias.size();
+  for (const TrackedMedia &tracked : shared_->medias)
+    stats.streams += tracked.audience ? tracked.audience->count() : 1;
   if (shared_->feeder) {
     stats.frames_sent = shared_->feeder->frames_sent();
     stats.frames_dropped = shared_->feeder->frames_dropped();
@@ -559,6 +623,8 @@ std::string Server::url_with_credentials(size_t index) const {
 }
 
 void Server::stop_mount(size_t index) {
+  if (impl_->options.share_media > 1)
+    throw Error("camsim: stop_mount() needs share_media 1: a mount's media serves its group");
   std::lock_guard guard(impl_->lock);
   if (!impl_->enabled.at(index))
     return;
@@ -568,6 +634,8 @@ void Server::stop_mount(size_t index) {
 }
 
 void Server::start_mount(size_t index) {
+  if (impl_->options.share_media > 1)
+    throw Error("camsim: start_mount() needs share_media 1: a mount's media serves its group");
   std::lock_guard guard(impl_->lock);
   if (impl_->enabled.at(index))
     return;

@@ -61,7 +61,8 @@ bool ends_with_any(const std::string &text, std::initializer_list<const char *> 
 class Reporter {
 public:
   explicit Reporter(const camsim::Server &server)
-      : server_(server), clip_(server.options().source == camsim::Source::Clip) {}
+      : server_(server), clip_(server.options().source == camsim::Source::Clip),
+        shared_(server.options().share_media > 1) {}
 
   void report() {
     camsim::Stats now = server_.stats();
@@ -76,11 +77,15 @@ public:
                     static_cast<unsigned long long>(now.frames_dropped - last_.frames_dropped),
                     static_cast<unsigned long long>(now.frames_sent))
               : g_strdup("");
-    std::printf("[%6.0fs] clients %llu  streams %llu  rtp %.0f pkt/s  %.1f Mbit/s%s  "
+    /* Shared media: how many pipelines serve those streams. */
+    g_autofree gchar *medias =
+        shared_ ? g_strdup_printf("  medias %llu", static_cast<unsigned long long>(now.medias))
+                : g_strdup("");
+    std::printf("[%6.0fs] clients %llu  streams %llu%s  rtp %.0f pkt/s  %.1f Mbit/s%s  "
                 "cpu %.1f%% of a core, %.3f%% per stream\n",
                 double(wall - start_) / G_USEC_PER_SEC,
                 static_cast<unsigned long long>(now.clients),
-                static_cast<unsigned long long>(now.streams),
+                static_cast<unsigned long long>(now.streams), medias,
                 double(now.rtp_packets - last_.rtp_packets) / seconds,
                 8.0 * double(now.rtp_bytes - last_.rtp_bytes) / seconds / 1e6, frames, cpu_percent,
                 now.streams ? cpu_percent / double(now.streams) : 0.0);
@@ -92,7 +97,8 @@ public:
 
 private:
   const camsim::Server &server_;
-  const bool clip_; /* frame counters exist in clip mode only */
+  const bool clip_;   /* frame counters exist in clip mode only */
+  const bool shared_; /* --share-media > 1 */
   const gint64 start_ = g_get_monotonic_time();
   camsim::Stats last_;
   gint64 last_wall_ = start_;
@@ -257,7 +263,21 @@ int main(int argc, char **argv) {
   app.add_option("--flap-down", flap_down, "Seconds a --flap batch stays away")
       ->check(CLI::Range(1u, 3600u))
       ->capture_default_str();
+  app.add_option("--share-media", options.share_media,
+                 "Serve mounts in groups of K consecutive ones (cam0..camK-1, ...), each group "
+                 "from one media pipeline: the per-frame pipeline work is paid once per group, "
+                 "only the send per client. All clients of a group get the same stream (SSRC, "
+                 "sequence numbers, keyframes); counters count per client. Clip mode only; "
+                 "not with --flap")
+      ->check(CLI::Range(1u, 100000u))
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  if (options.share_media > 1 && flap_percent > 0)
+    return app.exit(CLI::ValidationError(
+        "--share-media", "cannot be combined with --flap: a mount's media serves its group"));
+  if (options.share_media > 1 && live)
+    return app.exit(CLI::ValidationError(
+        "--share-media", "cannot be combined with --live: live mounts show their own name"));
 
   if (codec_option->count() == 0 && ends_with_any(options.clip_file, {".h265", ".hevc", ".265"}))
     codec = "h265";
@@ -294,6 +314,12 @@ int main(int argc, char **argv) {
       std::printf("gpurtsp-loadgen: %u %s cameras %dx%d@%d, GOP %d, %d kbit/s, %s\n",
                   options.cameras, codec_name, options.width, options.height, options.fps,
                   options.gop, options.bitrate_kbps, live ? "live encoders" : "looped clip");
+    if (options.share_media > 1)
+      std::printf("gpurtsp-loadgen: mounts share media in groups of %u (%u pipelines): the "
+                  "clients of a group get identical streams (same SSRC, sequence numbers, "
+                  "keyframe instants)\n",
+                  options.share_media,
+                  (options.cameras + options.share_media - 1) / options.share_media);
     std::printf("gpurtsp-loadgen: URL pattern %s\n", pattern.c_str());
     std::fflush(stdout);
 
