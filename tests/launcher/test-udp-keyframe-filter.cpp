@@ -124,6 +124,23 @@ GST_START_TEST(test_filter_on_then_given_up) {
 }
 GST_END_TEST;
 
+/* Cut keyframes take the filter off only when they come often: the third
+ * within the window, not three spread wider. */
+GST_START_TEST(test_cuts_give_up_when_frequent) {
+  UdpStream stream(kH264Caps);
+  stream.send(rtp_packet(96, 1, kIdrSlice));
+  fail_unless(stream.received(1) == std::vector<int>{1});
+  constexpr gint64 window = UdpKeyframeFilters::kCutWindowUs;
+  fail_if(stream.filters->on_keyframe_cut(0));
+  fail_if(stream.filters->on_keyframe_cut(window / 2));
+  fail_if(stream.filters->on_keyframe_cut(window + 1)); /* the first has left the window */
+  fail_unless_equals_int(stream.filters->active(), 1);
+  fail_unless(stream.filters->on_keyframe_cut(window + 2));
+  fail_unless_equals_int(stream.filters->active(), 0);
+  fail_if(stream.filters->on_keyframe_cut(window + 3)); /* nothing left to take off */
+}
+GST_END_TEST;
+
 /* RTCP, audio or another codec: no filter. */
 GST_START_TEST(test_other_streams_unfiltered) {
   for (const char *caps :
@@ -146,6 +163,7 @@ static Suite *udp_keyframe_filter_suite() {
   TCase *tc = tcase_create("general");
   suite_add_tcase(s, tc);
   tcase_add_test(tc, test_filter_on_then_given_up);
+  tcase_add_test(tc, test_cuts_give_up_when_frequent);
   tcase_add_test(tc, test_other_streams_unfiltered);
   return s;
 }

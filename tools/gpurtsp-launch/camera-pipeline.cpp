@@ -456,13 +456,14 @@ void CameraPipeline::filter_keyframes_in_rtpbin() {
 }
 
 void CameraPipeline::on_keyframe_cut(GstElement *filter) {
-  if (!udp_filters_ || !udp_filters_->give_up())
+  if (!udp_filters_ || !udp_filters_->on_keyframe_cut(g_get_monotonic_time()))
     return;
   g_object_set(filter, catalog::rtpkeyframefilter::property::kGapsAreDrops, FALSE, nullptr);
-  LAUNCH_WARNING("%s: a keyframe arrived cut short with UDP delta packets dropped in the kernel "
-                 "(I frames without IDR, or a loss): they are dropped after the socket from now "
-                 "on",
-                 camera_.id.c_str());
+  LAUNCH_WARNING("%s: %u keyframes arrived cut short within %lld s with UDP delta packets "
+                 "dropped in the kernel (I frames without IDR, or losses): they are dropped after "
+                 "the socket from now on",
+                 camera_.id.c_str(), UdpKeyframeFilters::kCutsToGiveUp,
+                 static_cast<long long>(UdpKeyframeFilters::kCutWindowUs / G_USEC_PER_SEC));
 }
 
 GstElement *CameraPipeline::make_rtp_filter() {

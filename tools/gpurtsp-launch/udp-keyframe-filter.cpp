@@ -120,6 +120,19 @@ void UdpKeyframeFilters::attach(GstElement *udpsrc) {
   active_filters++;
 }
 
+bool UdpKeyframeFilters::on_keyframe_cut(std::int64_t now_us) {
+  {
+    std::lock_guard guard(lock_);
+    if (given_up_ || sockets_.empty())
+      return false;
+    std::erase_if(cuts_us_, [&](std::int64_t cut_us) { return now_us - cut_us >= kCutWindowUs; });
+    cuts_us_.push_back(now_us);
+    if (cuts_us_.size() < kCutsToGiveUp)
+      return false;
+  }
+  return give_up();
+}
+
 bool UdpKeyframeFilters::give_up() {
   std::lock_guard guard(lock_);
   given_up_ = true;

@@ -6,9 +6,11 @@
  * 3.25 cores at 1,000 UDP keyframe cameras (docs/scale.md). The filter goes
  * on at the stream's first packet (when udpsrc's caps and socket are
  * final); rtpkeyframefilter, told that gaps are drops, closes up the gaps
- * it leaves. A keyframe found cut short (an open-GOP camera's I slices,
- * whose continuations the kernel cannot judge, or a loss inside a keyframe)
- * takes the filter off again for the pipeline's life.
+ * it leaves. Keyframes found cut short (an open-GOP camera's I slices,
+ * whose continuations the kernel cannot judge, or losses inside keyframes)
+ * take the filter off again for the pipeline's life once they come often:
+ * kCutsToGiveUp within kCutWindowUs. One loss now and then in a keyframe
+ * (it would have cut that keyframe without the filter too) leaves it on.
  * GPURTSP_UDP_KEYFRAME_FILTER=0 leaves every socket unfiltered. */
 #pragma once
 
@@ -33,6 +35,9 @@ std::uint64_t udp_keyframe_filters_removed();
 /* One camera pipeline's filtered sockets. */
 class UdpKeyframeFilters {
 public:
+  static constexpr unsigned kCutsToGiveUp = 3;
+  static constexpr std::int64_t kCutWindowUs = 60 * G_USEC_PER_SEC;
+
   explicit UdpKeyframeFilters(std::string camera_id) : camera_id_(std::move(camera_id)) {}
   ~UdpKeyframeFilters();
   UdpKeyframeFilters(const UdpKeyframeFilters &) = delete;
@@ -44,8 +49,12 @@ public:
   static void watch(const std::shared_ptr<UdpKeyframeFilters> &self, GstElement *rtspsrc,
                     std::function<void()> before_attach);
 
-  /* A keyframe came cut short: every filter of this pipeline comes off,
-   * and none goes on any more. False if none was on. */
+  /* A keyframe came cut short at @now_us (monotonic): true when that made
+   * it kCutsToGiveUp within kCutWindowUs and the filters came off. */
+  bool on_keyframe_cut(std::int64_t now_us);
+
+  /* Every filter of this pipeline comes off, and none goes on any more.
+   * False if none was on. */
   bool give_up();
 
   std::size_t active() const;
@@ -58,8 +67,9 @@ private:
   const std::string camera_id_;
   std::function<void()> before_attach_; /* set by watch(), then constant */
   mutable std::mutex lock_;
-  std::vector<GSocket *> sockets_; /* owned refs, filtered; guarded by lock_ */
-  bool given_up_ = false;          /* guarded by lock_ */
+  std::vector<GSocket *> sockets_;    /* owned refs, filtered; guarded by lock_ */
+  bool given_up_ = false;             /* guarded by lock_ */
+  std::vector<std::int64_t> cuts_us_; /* within the window; guarded by lock_ */
 };
 
 } // namespace gpurtsp::launch
