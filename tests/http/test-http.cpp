@@ -671,7 +671,11 @@ GST_START_TEST(test_metrics) {
   ProcessStats process{1.5, 4096};
   /* Per-GPU totals as the camera manager sums them; one shard of four. */
   Totals totals;
-  totals.rtp_filters = {.instances = 2, .packets_passed = 30, .packets_dropped = 430};
+  totals.rtp_filters = {.instances = 2,
+                        .packets_passed = 30,
+                        .packets_dropped = 430,
+                        .keyframes_cut = 4,
+                        .socket_filters = 1};
   KeyframeDecoderTotals keyframes{.instances = 3,
                                   .decoded = 40,
                                   .dropped_busy = 2,
@@ -725,6 +729,8 @@ GST_START_TEST(test_metrics) {
   fail_unless(text.find("# TYPE gpurtsp_jpeg_encodes_total counter\n") != std::string::npos);
   fail_unless(text.find("# TYPE gpurtsp_jpeg_pool_sessions gauge\n") != std::string::npos);
   fail_unless_equals_float(offline.at("gpurtsp_rtp_filter_packets_total{result=\"dropped\"}"), 430);
+  fail_unless_equals_float(offline.at("gpurtsp_rtp_filter_keyframes_cut_total"), 4);
+  fail_unless_equals_float(offline.at("gpurtsp_rtp_socket_filters"), 1);
   fail_unless_equals_float(offline.at("gpurtsp_gpu_decoder_utilization_ratio{gpu=\"0\",name="
                                       "\"NVIDIA \\\"H100\\\" \\\\ 80GB\"}"),
                            0.37);

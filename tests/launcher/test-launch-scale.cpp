@@ -368,11 +368,17 @@ GST_START_TEST(test_stats_line_gpus) {
 GST_END_TEST;
 
 GST_START_TEST(test_stats_line_rtp_filters) {
-  RtpFilterTotals filters{.instances = 2, .packets_passed = 30, .packets_dropped = 430};
+  RtpFilterTotals filters{.instances = 2,
+                          .packets_passed = 30,
+                          .packets_dropped = 430,
+                          .keyframes_cut = 4,
+                          .socket_filters = 1,
+                          .socket_filters_removed = 5};
   const std::string line =
       stats_line({camera_status(CameraState::Streaming, 10)}, 1.0, Totals{.rtp_filters = filters});
   fail_unless(line.ends_with("\"rtp_filter\":{\"instances\":2,\"packets_passed\":30,"
-                             "\"packets_dropped\":430}}"),
+                             "\"packets_dropped\":430,\"keyframes_cut\":4,\"socket_filters\":1,"
+                             "\"socket_filters_removed\":5}}"),
               "%s", line.c_str());
   /* No filter running: no field. */
   fail_if(stats_line({}, 1.0).find("rtp_filter") != std::string::npos);
