@@ -4,6 +4,7 @@
  * their numbering (KeyframeSequence); the part of them a UDP socket filter
  * applies in the kernel. */
 #include <arpa/inet.h>
+#include <linux/filter.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -421,6 +422,100 @@ private:
   std::string error_;
 };
 
+/* A classic BPF interpreter for the instructions the program uses, with
+ * the kernel's rule that a load past the end drops the packet. */
+static bool bpf_accepts(const std::vector<gpurtsp::rtp::SocketFilterInstruction> &program,
+                        const Bytes &packet) {
+  uint32_t a = 0, x = 0, memory[16] = {};
+  const uint32_t length = uint32_t(packet.size());
+  auto load = [&](uint32_t offset, uint32_t size, uint32_t &out) {
+    if (offset + size > length || offset + size < offset)
+      return false;
+    out = 0;
+    for (uint32_t i = 0; i < size; i++)
+      out = (out << 8) | packet[offset + i];
+    return true;
+  };
+  for (size_t pc = 0; pc < program.size(); pc++) {
+    const auto &op = program[pc];
+    switch (op.code) {
+    case BPF_LD | BPF_W | BPF_LEN:
+      a = length;
+      break;
+    case BPF_LD | BPF_B | BPF_ABS:
+      if (!load(op.k, 1, a))
+        return false;
+      break;
+    case BPF_LD | BPF_B | BPF_IND:
+      if (!load(x + op.k, 1, a))
+        return false;
+      break;
+    case BPF_LD | BPF_H | BPF_IND:
+      if (!load(x + op.k, 2, a))
+        return false;
+      break;
+    case BPF_LDX | BPF_B | BPF_MSH: {
+      uint32_t byte = 0;
+      if (!load(op.k, 1, byte))
+        return false;
+      x = 4 * (byte & 0xf);
+      break;
+    }
+    case BPF_LD | BPF_MEM:
+      a = memory[op.k];
+      break;
+    case BPF_LDX | BPF_MEM:
+      x = memory[op.k];
+      break;
+    case BPF_ST:
+      memory[op.k] = a;
+      break;
+    case BPF_MISC | BPF_TAX:
+      x = a;
+      break;
+    case BPF_MISC | BPF_TXA:
+      a = x;
+      break;
+    case BPF_ALU | BPF_AND | BPF_K:
+      a &= op.k;
+      break;
+    case BPF_ALU | BPF_ADD | BPF_K:
+      a += op.k;
+      break;
+    case BPF_ALU | BPF_ADD | BPF_X:
+      a += x;
+      break;
+    case BPF_ALU | BPF_LSH | BPF_K:
+      a <<= op.k;
+      break;
+    case BPF_ALU | BPF_RSH | BPF_K:
+      a >>= op.k;
+      break;
+    case BPF_JMP | BPF_JA:
+      pc += op.k;
+      break;
+    case BPF_JMP | BPF_JEQ | BPF_K:
+      pc += a == op.k ? op.jump_true : op.jump_false;
+      break;
+    case BPF_JMP | BPF_JGE | BPF_K:
+      pc += a >= op.k ? op.jump_true : op.jump_false;
+      break;
+    case BPF_JMP | BPF_JGE | BPF_X:
+      pc += a >= x ? op.jump_true : op.jump_false;
+      break;
+    case BPF_JMP | BPF_JSET | BPF_K:
+      pc += (a & op.k) ? op.jump_true : op.jump_false;
+      break;
+    case BPF_RET | BPF_K:
+      return op.k != 0;
+    default:
+      ck_abort_msg("instruction 0x%x not interpreted", op.code);
+    }
+  }
+  ck_abort_msg("the program ran off its end");
+  return false;
+}
+
 /* H.264 through the kernel: what it drops, what it must pass; and every
  * packet it drops is one the classifier drops in the same stream. */
 GST_START_TEST(test_socket_filter_h264) {
@@ -487,6 +582,14 @@ GST_START_TEST(test_socket_filter_h264) {
                   cases[i].passes ? "was dropped" : "passed");
   }
 
+  /* The interpreter of the randomized test below agrees with the kernel. */
+  const auto program = gpurtsp::rtp::keyframe_socket_filter(VideoCodec::H264, kPt);
+  for (size_t i = 0; i < cases.size(); i++) {
+    Bytes datagram(8, 0);
+    datagram.insert(datagram.end(), cases[i].packet.begin(), cases[i].packet.end());
+    fail_unless(bpf_accepts(program, datagram) == cases[i].passes, "interpreter: packet %zu", i);
+  }
+
   /* The classifier, given the whole stream, drops all the kernel drops. */
   KeyframeClassifier classifier(VideoCodec::H264);
   for (const Case &c : cases) {
@@ -535,6 +638,58 @@ GST_START_TEST(test_socket_filter_h265) {
 }
 GST_END_TEST;
 
+/* 2 x 100,000 random packets, shaped to reach every branch (CSRCs, extensions
+ * of any length, every NAL and FU type, slice header bytes, short ones):
+ * the interpreter agrees with the loopback socket on the cases above, and
+ * every packet it drops a fresh classifier drops too. */
+GST_START_TEST(test_socket_filter_never_drops_what_is_kept) {
+  constexpr uint8_t kPt = 96;
+  GRand *rand = g_rand_new_with_seed(20261207);
+  for (VideoCodec codec : {VideoCodec::H264, VideoCodec::H265}) {
+    const auto program = gpurtsp::rtp::keyframe_socket_filter(codec, kPt);
+    unsigned dropped = 0;
+    for (int i = 0; i < 100000; i++) {
+      const unsigned csrcs = g_rand_int_range(rand, 0, 4) == 0 ? g_rand_int_range(rand, 0, 16) : 0;
+      const int extension = g_rand_int_range(rand, 0, 4) == 0 ? g_rand_int_range(rand, 0, 4) : -1;
+      Bytes payload(size_t(g_rand_int_range(rand, 0, 8)));
+      for (uint8_t &byte : payload)
+        byte = uint8_t(g_rand_int(rand));
+      /* A third fragments, a third slices that are not keyframes. */
+      const int shape = g_rand_int_range(rand, 0, 3);
+      if (!payload.empty() && shape == 0)
+        payload[0] = codec == VideoCodec::H264 ? uint8_t((payload[0] & 0xe0) | 28)
+                                               : uint8_t((payload[0] & 0x81) | (49 << 1));
+      else if (!payload.empty() && shape == 1)
+        payload[0] = codec == VideoCodec::H264
+                         ? uint8_t((payload[0] & 0xe0) | 1)
+                         : uint8_t((payload[0] & 0x81) | (g_rand_int_range(rand, 0, 10) << 1));
+      Bytes packet = rtp_packet(g_rand_int_range(rand, 0, 8) ? kPt : 97, uint16_t(i), payload,
+                                g_rand_boolean(rand), csrcs, extension);
+      if (extension >= 0 && g_rand_int_range(rand, 0, 4) == 0)
+        packet[12 + 4 * csrcs + 3] = uint8_t(g_rand_int(rand)); /* a length that lies */
+      if (g_rand_int_range(rand, 0, 16) == 0)
+        packet.resize(size_t(g_rand_int_range(rand, 0, int(packet.size()) + 1)));
+      Bytes datagram(8, 0); /* the UDP header the kernel's program sees first */
+      datagram.insert(datagram.end(), packet.begin(), packet.end());
+      if (bpf_accepts(program, datagram))
+        continue;
+      dropped++;
+      /* Dropped: a well-formed video packet, which a classifier drops. */
+      fail_unless(packet.size() >= 12 && packet[1] % 128 == kPt);
+      const size_t header =
+          12 + 4 * (packet[0] & 0x0f) +
+          ((packet[0] & 0x10) ? 4 + 4 * size_t(packet[12 + 4 * (packet[0] & 0x0f) + 3]) : 0);
+      fail_unless(header < packet.size());
+      KeyframeClassifier classifier(codec);
+      fail_if(classifier.keep(packet.data() + header, packet.size() - header, 0),
+              "packet %d dropped by the socket filter, kept by the classifier", i);
+    }
+    fail_unless(dropped > 5000, "only %u dropped", dropped);
+  }
+  g_rand_free(rand);
+}
+GST_END_TEST;
+
 /* The program stays within what classic BPF allows: jumps forward only and
  * in range, a return at the end. The kernel checks the rest at attach. */
 GST_START_TEST(test_socket_filter_program) {
@@ -565,6 +720,7 @@ static Suite *rtp_keyframe_classifier_suite() {
   tcase_add_test(tc, test_socket_filter_h264);
   tcase_add_test(tc, test_socket_filter_h265);
   tcase_add_test(tc, test_socket_filter_program);
+  tcase_add_test(tc, test_socket_filter_never_drops_what_is_kept);
   return s;
 }
 
