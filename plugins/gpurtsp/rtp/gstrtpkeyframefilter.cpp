@@ -322,7 +322,6 @@ static GstFlowReturn process_packet(GstRtpKeyframeFilter *self, GstBuffer *buffe
   }
   const guint16 seq = gst_rtp_buffer_get_seq(&rtp);
   KeyframeSequence &sequence = *priv->sequence;
-  sequence.set_gaps_are_drops(priv->gaps_are_drops);
   const uint64_t closed_before = sequence.closed_gap_packets();
   const uint64_t cut_before = sequence.cut_units();
   const std::optional<uint16_t> renumbered =
@@ -364,12 +363,11 @@ static GstFlowReturn process_packet(GstRtpKeyframeFilter *self, GstBuffer *buffe
  * need not wait for the missing packets (a socket filter dropped them). */
 static bool closes_gap(GstRtpKeyframeFilter *self, GstBuffer *buffer) {
   auto priv = self->priv;
-  if (!priv->gaps_are_drops)
+  if (!priv->sequence->gaps_are_drops())
     return false;
   GstRTPBuffer rtp = GST_RTP_BUFFER_INIT;
   if (!gst_rtp_buffer_map(buffer, GST_MAP_READ, &rtp))
     return false;
-  priv->sequence->set_gaps_are_drops(true);
   const bool closes = priv->sequence->closes_gap(
       static_cast<const uint8_t *>(gst_rtp_buffer_get_payload(&rtp)),
       gst_rtp_buffer_get_payload_len(&rtp), gst_rtp_buffer_get_timestamp(&rtp));
@@ -403,6 +401,9 @@ static GstFlowReturn gst_rtp_keyframe_filter_chain(GstPad *, GstObject *parent, 
     return gst_pad_push(self->srcpad, buffer);
   }
 
+  /* The property may change while playing; the sequence follows it here,
+   * the one place packets enter. */
+  priv->sequence->set_gaps_are_drops(priv->gaps_are_drops);
   GstRTPBuffer rtp = GST_RTP_BUFFER_INIT;
   if (!gst_rtp_buffer_map(buffer, GST_MAP_READ, &rtp)) {
     /* Not RTP: the session downstream counts and drops it. */
