@@ -71,6 +71,7 @@ inline constexpr char kNewManager[] = "new-manager"; /* its rtpbin */
 namespace caps_field {
 inline constexpr char kMedia[] = "media";
 inline constexpr char kEncodingName[] = "encoding-name";
+inline constexpr char kPayload[] = "payload"; /* int, the RTP payload type */
 } // namespace caps_field
 } // namespace rtspsrc
 

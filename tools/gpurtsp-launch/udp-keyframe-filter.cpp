@@ -5,6 +5,7 @@
 #include <cstring>
 #include <optional>
 
+#include "element-catalog.h"
 #include "log.h"
 #include "rtp/rtp-socket-filter.h"
 
@@ -25,17 +26,17 @@ std::optional<std::pair<rtp::VideoCodec, uint8_t>> video_stream(GstCaps *caps) {
       caps && !gst_caps_is_empty(caps) ? gst_caps_get_structure(caps, 0) : nullptr;
   if (!s || !gst_structure_has_name(s, "application/x-rtp"))
     return std::nullopt;
-  const char *media = gst_structure_get_string(s, "media");
-  const char *encoding = gst_structure_get_string(s, "encoding-name");
+  const char *media = gst_structure_get_string(s, catalog::rtspsrc::caps_field::kMedia);
+  const char *encoding = gst_structure_get_string(s, catalog::rtspsrc::caps_field::kEncodingName);
   int payload = -1;
   if (g_strcmp0(media, "video") != 0 || !encoding ||
-      !gst_structure_get_int(s, "payload", &payload) || payload < 0 || payload > 127)
+      !gst_structure_get_int(s, catalog::rtspsrc::caps_field::kPayload, &payload) || payload < 0 ||
+      payload > 127)
     return std::nullopt;
-  if (g_ascii_strcasecmp(encoding, "H264") == 0)
-    return std::pair(rtp::VideoCodec::H264, uint8_t(payload));
-  if (g_ascii_strcasecmp(encoding, "H265") == 0)
-    return std::pair(rtp::VideoCodec::H265, uint8_t(payload));
-  return std::nullopt;
+  const std::optional<rtp::VideoCodec> codec = rtp::video_codec_named(encoding);
+  if (!codec)
+    return std::nullopt;
+  return std::pair(*codec, uint8_t(payload));
 }
 
 void delete_weak(gpointer data) {
@@ -45,10 +46,7 @@ void delete_weak(gpointer data) {
 } // namespace
 
 bool udp_keyframe_filter_enabled() {
-  static const bool enabled = [] {
-    const char *env = g_getenv("GPURTSP_UDP_KEYFRAME_FILTER");
-    return !(env && std::strcmp(env, "0") == 0);
-  }();
+  static const bool enabled = g_strcmp0(g_getenv("GPURTSP_UDP_KEYFRAME_FILTER"), "0") != 0;
   return enabled;
 }
 

@@ -66,13 +66,7 @@ std::optional<VideoCodec> codec_of(GstCaps *caps) {
   const GstStructure *s =
       caps && !gst_caps_is_empty(caps) ? gst_caps_get_structure(caps, 0) : nullptr;
   const char *name = s ? gst_structure_get_string(s, "encoding-name") : nullptr;
-  if (!name)
-    return std::nullopt;
-  if (g_ascii_strcasecmp(name, "H264") == 0)
-    return VideoCodec::H264;
-  if (g_ascii_strcasecmp(name, "H265") == 0)
-    return VideoCodec::H265;
-  return std::nullopt;
+  return name ? gpurtsp::rtp::video_codec_named(name) : std::nullopt;
 }
 
 } // namespace

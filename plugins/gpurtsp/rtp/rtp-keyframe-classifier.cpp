@@ -3,6 +3,7 @@
 
 #include <optional>
 
+#include "rtp/ascii.h"
 #include "rtp/byte-order.h"
 
 namespace gpurtsp::rtp {
@@ -213,6 +214,14 @@ void KeyframeClassifier::reset() {
   have_access_unit_ = false;
   keep_access_unit_ = false;
   keep_fragments_ = false;
+}
+
+std::optional<VideoCodec> video_codec_named(std::string_view encoding_name) {
+  if (ascii_iequals(encoding_name, "H264"))
+    return VideoCodec::H264;
+  if (ascii_iequals(encoding_name, "H265"))
+    return VideoCodec::H265;
+  return std::nullopt;
 }
 
 bool KeyframeClassifier::starts_unit(const uint8_t *payload, size_t size) const {

@@ -9,10 +9,15 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <string_view>
 
 namespace gpurtsp::rtp {
 
 enum class VideoCodec { H264, H265 };
+
+/* The codec of an RTP encoding name (SDP rtpmap, caps' encoding-name):
+ * "H264" or "H265" in any case; nullopt for any other. */
+std::optional<VideoCodec> video_codec_named(std::string_view encoding_name);
 
 /* One instance per stream. Packets must be given in sequence order; the
  * decision for a fragment follows the decision for its first fragment, and

@@ -7,26 +7,16 @@
 #include <set>
 #include <string>
 
+#include "rtp/ascii.h"
 #include "rtp/byte-order.h"
 
 namespace gpurtsp::rtp {
 
 namespace {
 
-char ascii_lower(char c) {
-  return c >= 'A' && c <= 'Z' ? char(c | 0x20) : c;
-}
-
-/* RTSP header names and media types compare without case, letters only. */
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return ascii_lower(x) == ascii_lower(y);
-         });
-}
-
 bool icontains(std::string_view haystack, std::string_view needle) {
   for (std::size_t i = 0; i + needle.size() <= haystack.size(); i++)
-    if (iequals(haystack.substr(i, needle.size()), needle))
+    if (ascii_iequals(haystack.substr(i, needle.size()), needle))
       return true;
   return false;
 }
@@ -97,11 +87,7 @@ std::map<uint8_t, VideoCodec> keyframe_payload_types(std::string_view sdp) {
     if (!pt)
       continue;
     const std::string_view encoding = trim(line).substr(0, trim(line).find('/'));
-    std::optional<VideoCodec> codec;
-    if (iequals(encoding, "H264"))
-      codec = VideoCodec::H264;
-    else if (iequals(encoding, "H265"))
-      codec = VideoCodec::H265;
+    const std::optional<VideoCodec> codec = video_codec_named(encoding);
     if (!in_video || !codec || !dynamic_payload_type(*pt) || excluded.count(*pt)) {
       exclude(*pt);
       continue;
@@ -245,7 +231,7 @@ InterleavedKeyframeFilter::Item InterleavedKeyframeFilter::judge_message(const u
       continue;
     const std::string_view name = trim(line.substr(0, colon));
     const std::string_view value = trim(line.substr(colon + 1));
-    if (iequals(name, "Content-Length")) {
+    if (ascii_iequals(name, "Content-Length")) {
       const auto length = parse_unsigned(value);
       if (!length) {
         /* The client decides what to make of it; we cannot frame past it. */
@@ -253,7 +239,7 @@ InterleavedKeyframeFilter::Item InterleavedKeyframeFilter::judge_message(const u
         return {Step::Pass, 0};
       }
       body_size = *length;
-    } else if (iequals(name, "Content-Type")) {
+    } else if (ascii_iequals(name, "Content-Type")) {
       sdp = icontains(value, "application/sdp");
     }
   }
