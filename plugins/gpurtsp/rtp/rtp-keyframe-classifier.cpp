@@ -241,6 +241,34 @@ bool KeyframeClassifier::starts_unit(const uint8_t *payload, size_t size) const 
   return type != kH265Paci;
 }
 
+bool KeyframeClassifier::starts_picture(const uint8_t *payload, size_t size) const {
+  if (codec_ == VideoCodec::H264) {
+    if (size < 2)
+      return false;
+    unsigned type = payload[0] & 0x1f;
+    size_t slice = 1;
+    if (type == kH264FuA) {
+      if (size < 3 || !(payload[1] & kFragmentStart))
+        return false;
+      type = payload[1] & 0x1f;
+      slice = 2;
+    }
+    /* first_mb_in_slice 0 is Exp-Golomb '1'. */
+    return (type == 1 || type == 2 || type == 5) && (payload[slice] & 0x80);
+  }
+  if (size < 3)
+    return false;
+  unsigned type = (payload[0] >> 1) & 0x3f;
+  size_t slice = 2;
+  if (type == kH265Fragment) {
+    if (size < 4 || !(payload[2] & kFragmentStart))
+      return false;
+    type = payload[2] & 0x3f;
+    slice = 3;
+  }
+  return type < 32 && (payload[slice] & 0x80);
+}
+
 bool KeyframeSequence::closes_gap(const uint8_t *payload, size_t size,
                                   uint32_t rtp_timestamp) const {
   if (!gaps_are_drops_ || !last_seq_ || !classifier_.starts_unit(payload, size))
@@ -248,8 +276,9 @@ bool KeyframeSequence::closes_gap(const uint8_t *payload, size_t size,
   const std::optional<bool> last_unit_kept = classifier_.access_unit_kept(last_timestamp_);
   if (rtp_timestamp != last_timestamp_)
     return last_marker_ || (!last_kept_ && last_unit_kept != true);
-  /* The same picture: only one that is dropped anyway. */
-  return last_unit_kept == false;
+  /* The same picture: one that is dropped anyway, or one whose first slice
+   * this is. */
+  return last_unit_kept == false || (!last_unit_kept && classifier_.starts_picture(payload, size));
 }
 
 std::optional<uint16_t> KeyframeSequence::keep(uint16_t seq, const uint8_t *payload, size_t size,
@@ -268,7 +297,8 @@ std::optional<uint16_t> KeyframeSequence::keep(uint16_t seq, const uint8_t *payl
   last_seq_ = seq;
   last_timestamp_ = rtp_timestamp;
   last_marker_ = marker;
-  last_kept_ = classifier_.keep(payload, size, rtp_timestamp);
+  last_kept_ = classifier_.keep(payload, size, rtp_timestamp) ||
+               (marker && classifier_.access_unit_kept(rtp_timestamp) == true);
   if (!last_kept_) {
     seq_offset_++;
     return std::nullopt;

@@ -38,6 +38,10 @@ public:
 
   /* Whether this payload begins a NAL unit (not an FU continuation). */
   bool starts_unit(const uint8_t *payload, size_t size) const;
+  /* Whether this payload begins a picture's first slice (H.264
+   * first_mb_in_slice 0, H.265 first_slice_segment_in_pic_flag), alone or
+   * as an FU's start. */
+  bool starts_picture(const uint8_t *payload, size_t size) const;
   /* Whether the access unit with @rtp_timestamp was judged, and kept. */
   std::optional<bool> access_unit_kept(uint32_t rtp_timestamp) const {
     if (!have_access_unit_ || access_unit_timestamp_ != rtp_timestamp)
@@ -81,7 +85,9 @@ public:
   explicit KeyframeSequence(VideoCodec codec) : classifier_(codec) {}
 
   /* The number to give the packet with this sequence number, payload and
-   * RTP timestamp if it is kept; nullopt when it is dropped. */
+   * RTP timestamp if it is kept; nullopt when it is dropped. A packet with
+   * the marker bit of a kept access unit is kept whatever it carries (an
+   * H.265 suffix SEI): the depayloader pushes the picture at the marker. */
   std::optional<uint16_t> keep(uint16_t seq, const uint8_t *payload, size_t size,
                                uint32_t rtp_timestamp, bool marker);
 
@@ -91,8 +97,10 @@ public:
   bool gaps_are_drops() const { return gaps_are_drops_; }
   /* With gaps as drops: whether a gap before this packet closes up. That
    * needs the packet to begin a NAL unit, and the missing packets to be
-   * past the end of the last access unit (its marker was seen) or part of
-   * one that is dropped anyway. */
+   * past the end of the last access unit (its marker was seen), part of
+   * one that is dropped anyway, or units sent ahead of this packet's
+   * picture before its first slice (SEI, delimiters: this packet is that
+   * first slice, and no slice of its picture came before). */
   bool closes_gap(const uint8_t *payload, size_t size, uint32_t rtp_timestamp) const;
 
   /* Packets missing in gaps closed up so far (counted as dropped). */

@@ -17,9 +17,11 @@ namespace {
 /* UDP header, then the RTP fixed header. */
 constexpr uint32_t kRtp = 8;
 constexpr uint32_t kRtpFixedHeader = 12;
-/* Bytes of payload the rules read: an FU's two header bytes and the first
- * byte of the slice header. */
-constexpr uint32_t kPayloadRead = 3;
+/* Bytes of payload the rules read: the NAL unit header's first byte for
+ * every rule, and for slices an FU's two header bytes and the first byte
+ * of the slice header. */
+constexpr uint32_t kPayloadTypeRead = 1;
+constexpr uint32_t kPayloadSliceRead = 3;
 /* Scratch memory: the payload's offset, a byte kept for a second test. */
 constexpr uint32_t kPayloadOffset = 0;
 constexpr uint32_t kSaved = 1;
@@ -35,10 +37,15 @@ enum class Label {
   Payload,
   PayloadReadable,
   H264CheckFu,
-  H264NonIdrFragment,
+  H264CheckSei,
+  H264CheckDelimiters,
+  H264BelowReserved,
+  H264Fragment,
+  H264FragmentReadable,
   H264FragmentStart,
   H264StartSliceByte,
   H264Single,
+  H264SingleReadable,
   H264SliceByte,
   H264FirstSlice,
   H264NotB,
@@ -46,7 +53,11 @@ enum class Label {
   H264NotP5,
   H264NotB6,
   H265Fragment,
-  H265Type,
+  H265FragmentReadable,
+  H265Single,
+  H265NotSlice,
+  H265BelowReserved,
+  Unmarked,
 };
 
 /* Classic BPF with named jump targets, resolved at the end. */
@@ -111,12 +122,33 @@ constexpr uint16_t kAtLeast = BPF_JMP | BPF_JGE | BPF_K;
 constexpr uint16_t kAtLeastX = BPF_JMP | BPF_JGE | BPF_X;
 constexpr uint16_t kAnyBit = BPF_JMP | BPF_JSET | BPF_K;
 
+/* Goes on to @readable with X = the payload's offset when the packet holds
+ * @bytes of payload, else accepts it. */
+void require_payload(Assembler &a, uint32_t bytes, Label readable) {
+  a.emit(kLoadScratch, kPayloadOffset);
+  a.emit(kAdd, bytes);
+  a.emit(kAToX);
+  a.emit(kLoadLength);
+  a.jump(kAtLeastX, 0, readable, Label::Accept);
+  a.bind(readable);
+  a.emit(kLoadScratchX, kPayloadOffset);
+}
+
+/* A unit the classifier never keeps (SEI, delimiters, filler): dropped
+ * unless it carries the marker bit, which may end a kept picture (an
+ * H.265 suffix SEI) and tells the depayloader to push it. */
+void unmarked_rule(Assembler &a) {
+  a.bind(Label::Unmarked);
+  a.emit(kLoadByte, kRtp + 1); /* M PT */
+  a.jump(kAnyBit, 0x80, Label::Accept, Label::Drop);
+}
+
 /* From the RTP header to X = the payload's offset, packets that are not
  * this stream's RTP or too short to judge accepted on the way. A load past
  * the end would drop the packet, so every one is checked first. */
 void rtp_header_rules(Assembler &a, uint8_t payload_type) {
   a.emit(kLoadLength);
-  a.jump(kAtLeast, kRtp + kRtpFixedHeader + kPayloadRead, Label::IsRtp, Label::Accept);
+  a.jump(kAtLeast, kRtp + kRtpFixedHeader + kPayloadTypeRead, Label::IsRtp, Label::Accept);
   a.bind(Label::IsRtp);
   a.emit(kLoadByte, kRtp); /* V P X CC */
   a.emit(kAnd, 0xc0);
@@ -151,13 +183,7 @@ void rtp_header_rules(Assembler &a, uint8_t payload_type) {
   a.emit(kStore, kPayloadOffset);
 
   a.bind(Label::Payload);
-  a.emit(kLoadScratch, kPayloadOffset);
-  a.emit(kAdd, kPayloadRead);
-  a.emit(kAToX);
-  a.emit(kLoadLength);
-  a.jump(kAtLeastX, 0, Label::PayloadReadable, Label::Accept);
-  a.bind(Label::PayloadReadable);
-  a.emit(kLoadScratchX, kPayloadOffset);
+  require_payload(a, kPayloadTypeRead, Label::PayloadReadable);
 }
 
 /* A = first byte of a non-IDR slice header: first_mb_in_slice, slice_type
@@ -183,14 +209,23 @@ void h264_slice_rules(Assembler &a) {
   a.jump(kEqual, 0x1c, Label::Drop, Label::Accept); /* '00111': B (6) */
 }
 
-/* X = payload offset, at least kPayloadRead bytes there. */
+/* X = payload offset, at least kPayloadTypeRead bytes there. */
 void h264_rules(Assembler &a) {
   a.emit(kLoadByteAtX, 0);
   a.emit(kAnd, 0x1f);
   a.jump(kEqual, 1, Label::H264Single, Label::H264CheckFu);
   a.bind(Label::H264CheckFu);
-  a.jump(kEqual, 28, Label::H264NonIdrFragment, Label::Accept); /* FU-A */
-  a.bind(Label::H264NonIdrFragment);
+  a.jump(kEqual, 28, Label::H264Fragment, Label::H264CheckSei); /* FU-A */
+  a.bind(Label::H264CheckSei);
+  a.jump(kEqual, 6, Label::Unmarked, Label::H264CheckDelimiters);
+  a.bind(Label::H264CheckDelimiters);
+  /* 9-12: access unit delimiter, end of sequence, end of stream, filler. */
+  a.jump(kAtLeast, 9, Label::H264BelowReserved, Label::Accept);
+  a.bind(Label::H264BelowReserved);
+  a.jump(kAtLeast, 13, Label::Accept, Label::Unmarked);
+
+  a.bind(Label::H264Fragment);
+  require_payload(a, kPayloadSliceRead, Label::H264FragmentReadable);
   a.emit(kLoadByteAtX, 1); /* FU header: S E R type */
   a.emit(kStore, kSaved);
   a.emit(kAnd, 0x1f);
@@ -203,22 +238,33 @@ void h264_rules(Assembler &a) {
   a.emit(kLoadByteAtX, 2);
   a.go_to(Label::H264SliceByte);
   a.bind(Label::H264Single);
+  require_payload(a, kPayloadSliceRead, Label::H264SingleReadable);
   a.emit(kLoadByteAtX, 1);
   h264_slice_rules(a);
 }
 
-/* X = payload offset, at least kPayloadRead bytes there. */
+/* X = payload offset, at least kPayloadTypeRead bytes there. */
 void h265_rules(Assembler &a) {
   a.emit(kLoadByteAtX, 0);
   a.emit(kShiftRight, 1);
   a.emit(kAnd, 0x3f);
-  a.jump(kEqual, 49, Label::H265Fragment, Label::H265Type);
+  a.jump(kEqual, 49, Label::H265Fragment, Label::H265Single);
   a.bind(Label::H265Fragment);
+  require_payload(a, kPayloadSliceRead, Label::H265FragmentReadable);
   a.emit(kLoadByteAtX, 2); /* FU header: S E type */
   a.emit(kAnd, 0x3f);
-  a.bind(Label::H265Type);
-  /* Types 0-9: trailing, sub-layer and leading pictures, never IRAP. */
+  /* Types 0-9: trailing, sub-layer and leading pictures, never IRAP. A
+   * fragment of another kind passes, whatever it is. */
   a.jump(kAtLeast, 10, Label::Accept, Label::Drop);
+
+  a.bind(Label::H265Single);
+  a.jump(kAtLeast, 10, Label::H265NotSlice, Label::Drop);
+  a.bind(Label::H265NotSlice);
+  /* 35-40: access unit delimiter, end of sequence, end of bitstream,
+   * filler, prefix and suffix SEI. */
+  a.jump(kAtLeast, 35, Label::H265BelowReserved, Label::Accept);
+  a.bind(Label::H265BelowReserved);
+  a.jump(kAtLeast, 41, Label::Accept, Label::Unmarked);
 }
 
 } // namespace
@@ -231,6 +277,7 @@ std::vector<SocketFilterInstruction> keyframe_socket_filter(VideoCodec codec,
     h264_rules(a);
   else
     h265_rules(a);
+  unmarked_rule(a);
   a.bind(Label::Accept);
   a.emit(BPF_RET | BPF_K, 0xffffffffu);
   a.bind(Label::Drop);

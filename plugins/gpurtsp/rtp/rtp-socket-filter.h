@@ -7,9 +7,14 @@
  *  - H.264: a non-IDR slice (alone or as the start of an FU-A) that is the
  *    first slice of its picture and P, B or SP; every continuation fragment
  *    of a non-IDR slice (its start decided above, or passed);
- *  - H.265: slices that are not IRAP (types 0-9), alone or fragmented.
+ *  - H.265: slices that are not IRAP (types 0-9), alone or fragmented;
+ *  - both: SEI, access unit delimiters, end of sequence or stream and
+ *    filler sent alone without the marker bit (a camera that sends an
+ *    access unit delimiter before every picture would wake the reader 30
+ *    times a second for it). With the marker bit such a unit may end a kept
+ *    picture, and passes.
  * Everything else passes: RTCP, other payload types, parameter sets,
- * aggregates, SEI, I slices, later slices of a picture, malformed packets.
+ * aggregates, I slices, later slices of a picture, malformed packets.
  * Its one blind spot is the continuation of a non-IDR I slice (open-GOP
  * H.264) or of a P slice that shares its picture with an I slice: the
  * filter drops it while the classifier would keep it. KeyframeSequence

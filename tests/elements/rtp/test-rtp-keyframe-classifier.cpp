@@ -315,6 +315,27 @@ GST_START_TEST(test_sequence_closes_filtered_gaps) {
   fail_unless_equals_int(*sequence.keep(140, idr[0].data(), idr[0].size(), 21000, false), 119);
   fail_unless_equals_int(sequence.cut_units(), 2);
 
+  /* Units sent ahead of a keyframe's first slice (SEI, delimiters) that
+   * the socket filter dropped: the gap between the parameter sets and the
+   * first slice closes up; before a later slice (the first lost) it stays,
+   * a keyframe cut short. */
+  fail_unless(sequence.keep(141, idr[2].data(), idr[2].size(), 21000, true).has_value());
+  fail_unless(sequence.keep(150, kSps.data(), kSps.size(), 24000, false).has_value());
+  fail_unless(sequence.keep(151, kPps.data(), kPps.size(), 24000, false).has_value());
+  fail_unless_equals_int(sequence.closed_gap_packets(), 25);
+  fail_unless(sequence.closes_gap(idr[0].data(), idr[0].size(), 24000));
+  fail_unless(sequence.keep(153, idr[0].data(), idr[0].size(), 24000, false).has_value());
+  fail_unless(sequence.keep(154, idr[2].data(), idr[2].size(), 24000, true).has_value());
+  fail_unless_equals_int(sequence.closed_gap_packets(), 26);
+  fail_unless_equals_int(sequence.cut_units(), 2);
+  const auto idr_later_slice = fu_a(h264_slice(5, 40, 7));
+  fail_unless(sequence.keep(155, kSps.data(), kSps.size(), 27000, false).has_value());
+  fail_unless(sequence.keep(156, kPps.data(), kPps.size(), 27000, false).has_value());
+  fail_if(sequence.closes_gap(idr_later_slice[0].data(), idr_later_slice[0].size(), 27000));
+  sequence.keep(159, idr_later_slice[0].data(), idr_later_slice[0].size(), 27000, false);
+  fail_unless_equals_int(sequence.closed_gap_packets(), 26);
+  fail_unless_equals_int(sequence.cut_units(), 3);
+
   /* Without gaps as drops a gap after a picture's end stays a gap. */
   KeyframeSequence plain(VideoCodec::H264);
   const Bytes idr_whole = h264_slice(5, 0, 7);
@@ -323,6 +344,47 @@ GST_START_TEST(test_sequence_closes_filtered_gaps) {
   fail_unless_equals_int(*plain.keep(105, idr[0].data(), idr[0].size(), 3000, false), 105);
   fail_unless_equals_int(plain.closed_gap_packets(), 0);
   fail_unless_equals_int(plain.cut_units(), 0);
+}
+GST_END_TEST;
+
+/* The packet with a kept picture's marker bit is kept whatever it carries
+ * (an H.265 suffix SEI ends the picture): the depayloader pushes the
+ * picture there. A delta picture's is dropped with it. */
+GST_START_TEST(test_sequence_keeps_the_marker_of_a_kept_picture) {
+  const Bytes idr = {0x26, 0x01, 0xaf}, trail = {0x02, 0x01, 0xd0};
+  const Bytes suffix_sei = {0x50, 0x01, 0x05};
+  KeyframeSequence sequence(VideoCodec::H265);
+  fail_unless(sequence.keep(1, idr.data(), idr.size(), 0, false).has_value());
+  fail_unless(sequence.keep(2, suffix_sei.data(), suffix_sei.size(), 0, true).has_value());
+  fail_if(sequence.keep(3, trail.data(), trail.size(), 3000, false).has_value());
+  fail_if(sequence.keep(4, suffix_sei.data(), suffix_sei.size(), 3000, true).has_value());
+  /* Without the marker the SEI goes, as before. */
+  fail_unless(sequence.keep(5, idr.data(), idr.size(), 6000, false).has_value());
+  fail_if(sequence.keep(6, suffix_sei.data(), suffix_sei.size(), 6000, false).has_value());
+}
+GST_END_TEST;
+
+/* A picture's first slice, alone or as an FU's start, in either codec. */
+GST_START_TEST(test_starts_picture) {
+  KeyframeClassifier h264(VideoCodec::H264), h265(VideoCodec::H265);
+  auto starts = [](const KeyframeClassifier &c, const Bytes &payload) {
+    return c.starts_picture(payload.data(), payload.size());
+  };
+  fail_unless(starts(h264, h264_slice(5, 0, 7)));
+  fail_unless(starts(h264, h264_slice(1, 0, 5)));
+  fail_if(starts(h264, h264_slice(5, 40, 7)));
+  fail_unless(starts(h264, fu_a(h264_slice(5, 0, 7))[0]));
+  fail_if(starts(h264, fu_a(h264_slice(5, 0, 7))[1]));
+  fail_if(starts(h264, fu_a(h264_slice(5, 3, 7))[0]));
+  fail_if(starts(h264, kSps));
+  fail_if(starts(h264, kSei));
+  fail_if(starts(h264, Bytes{0x65}));
+  fail_unless(starts(h265, Bytes{0x26, 0x01, 0xaf}));
+  fail_if(starts(h265, Bytes{0x26, 0x01, 0x2f})); /* a later slice segment */
+  fail_unless(starts(h265, Bytes{0x62, 0x01, 0x93, 0xaf}));
+  fail_if(starts(h265, Bytes{0x62, 0x01, 0x13, 0xaf})); /* a continuation */
+  fail_if(starts(h265, Bytes{0x40, 0x01, 0x0c}));       /* VPS */
+  fail_if(starts(h265, Bytes{0x26, 0x01}));
 }
 GST_END_TEST;
 
@@ -540,7 +602,7 @@ GST_START_TEST(test_socket_filter_h264) {
       {rtp_packet(kPt, 3, idr[0]), true, 0},
       {rtp_packet(kPt, 4, idr[1]), true, 0},
       {rtp_packet(kPt, 5, idr[2], true), true, 0},
-      {rtp_packet(kPt, 6, sei), true, 3000},
+      {rtp_packet(kPt, 6, sei), false, 3000}, /* alone, unmarked: never kept */
       {rtp_packet(kPt, 7, p[0]), false, 3000},
       {rtp_packet(kPt, 8, p[1]), false, 3000},
       {rtp_packet(kPt, 9, p[2], true), false, 3000},
@@ -565,6 +627,14 @@ GST_START_TEST(test_socket_filter_h264) {
       {rtp_packet(kPt, 27, {0x5c, 0x01}), true, 39000},
       {extension_past_end, true, 39000},
       {Bytes{0x40, kPt, 0, 29, 0, 0, 0, 0, 0, 0, 0, 0, 0x5c, 0x01, 0x11}, true, 0}, /* version 1 */
+      /* Units sent alone that are never kept: dropped without the marker. */
+      {rtp_packet(kPt, 30, kAud), false, 42000},
+      {rtp_packet(kPt, 31, {0x0a}), false, 42000},       /* end of sequence */
+      {rtp_packet(kPt, 32, {0x0b}), false, 42000},       /* end of stream */
+      {rtp_packet(kPt, 33, {0x0c, 0xff}), false, 42000}, /* filler */
+      {rtp_packet(kPt, 34, sei, true), true, 42000},     /* marked */
+      {rtp_packet(kPt, 35, {0x0d, 0x00}), true, 42000},  /* SPS extension */
+      {rtp_packet(kPt, 36, {0x6e, 0x00}), true, 42000},  /* 14, a prefix unit: passes */
   };
   std::vector<Bytes> packets;
   for (const Case &c : cases)
@@ -618,13 +688,25 @@ GST_START_TEST(test_socket_filter_h265) {
   const Bytes aggregate = {0x60, 0x01, 0x00, 0x03, 0x40, 0x01, 0x0c};
   const Bytes sei = {0x4e, 0x01, 0x05};
   const std::vector<std::pair<Bytes, bool>> cases = {
-      {rtp_packet(kPt, 1, vps), true},         {rtp_packet(kPt, 2, sps), true},
-      {rtp_packet(kPt, 3, pps), true},         {rtp_packet(kPt, 4, idr_start), true},
-      {rtp_packet(kPt, 5, idr_middle), true},  {rtp_packet(kPt, 6, idr, true), true},
-      {rtp_packet(kPt, 7, cra, true), true},   {rtp_packet(kPt, 8, trail, true), false},
-      {rtp_packet(kPt, 9, rasl, true), false}, {rtp_packet(kPt, 10, trail_start), false},
-      {rtp_packet(kPt, 11, trail_end), false}, {rtp_packet(kPt, 12, aggregate), true},
-      {rtp_packet(kPt, 13, sei), true},        {rtp_packet(kPt, 14, {0x02, 0x01}), true},
+      {rtp_packet(kPt, 1, vps), true},
+      {rtp_packet(kPt, 2, sps), true},
+      {rtp_packet(kPt, 3, pps), true},
+      {rtp_packet(kPt, 4, idr_start), true},
+      {rtp_packet(kPt, 5, idr_middle), true},
+      {rtp_packet(kPt, 6, idr, true), true},
+      {rtp_packet(kPt, 7, cra, true), true},
+      {rtp_packet(kPt, 8, trail, true), false},
+      {rtp_packet(kPt, 9, rasl, true), false},
+      {rtp_packet(kPt, 10, trail_start), false},
+      {rtp_packet(kPt, 11, trail_end), false},
+      {rtp_packet(kPt, 12, aggregate), true},
+      {rtp_packet(kPt, 13, sei), false},
+      {rtp_packet(kPt, 14, {0x02, 0x01}), false},
+      {rtp_packet(kPt, 15, sei, true), true},
+      {rtp_packet(kPt, 16, {0x46, 0x01, 0x50}), false},
+      {rtp_packet(kPt, 17, {0x50, 0x01, 0x05}, true), true}, /* suffix SEI, marked */
+      {rtp_packet(kPt, 18, {0x52, 0x01}), true},             /* 41, reserved */
+      {rtp_packet(kPt, 19, {0x62, 0x01, 0x27}), true},       /* an FU of an SEI */
   };
   std::vector<Bytes> packets;
   for (const auto &[packet, passes] : cases)
@@ -717,6 +799,8 @@ static Suite *rtp_keyframe_classifier_suite() {
   tcase_add_test(tc, test_h265);
   tcase_add_test(tc, test_sequence_renumbers);
   tcase_add_test(tc, test_sequence_closes_filtered_gaps);
+  tcase_add_test(tc, test_sequence_keeps_the_marker_of_a_kept_picture);
+  tcase_add_test(tc, test_starts_picture);
   tcase_add_test(tc, test_socket_filter_h264);
   tcase_add_test(tc, test_socket_filter_h265);
   tcase_add_test(tc, test_socket_filter_program);
