@@ -6,6 +6,8 @@
 
 #include <gpurtsp/cuda-element.hpp>
 
+#include <atomic>
+
 GST_DEBUG_CATEGORY_STATIC(gpurtsp_cuda_debug);
 #define GST_CAT_DEFAULT gpurtsp_cuda_debug
 
@@ -205,6 +207,23 @@ bool CudaStream::create(GstCudaContext *ctx, GpuError &error) {
   }
   ctx_ = static_cast<GstCudaContext *>(gst_object_ref(ctx));
   return true;
+}
+
+namespace {
+WeakCache<std::pair<GstCudaContext *, unsigned>, CudaStream> shared_streams;
+std::atomic<unsigned> next_shared_stream{0};
+} // namespace
+
+std::shared_ptr<CudaStream> CudaStream::shared(GstCudaContext *ctx, GpuError &error) {
+  const unsigned slot = next_shared_stream.fetch_add(1, std::memory_order_relaxed) % kSharedStreams;
+  /* The cached stream holds a ref to @ctx, so the key's pointer cannot be
+   * reused for another context while the entry lives. */
+  return shared_streams.get({ctx, slot}, [&]() -> std::shared_ptr<CudaStream> {
+    auto stream = std::make_shared<CudaStream>();
+    if (!stream->create(ctx, error))
+      return nullptr;
+    return stream;
+  });
 }
 
 void CudaStream::reset() {

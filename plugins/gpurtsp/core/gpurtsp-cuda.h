@@ -105,6 +105,17 @@ public:
   /* Creates the stream in @ctx (pushed internally); false and @error on
    * failure. */
   bool create(GstCudaContext *ctx, GpuError &error);
+
+  /* Streams of one context that shared() hands out in turn. */
+  static constexpr unsigned kSharedStreams = 4;
+  /* One of kSharedStreams streams of @ctx, each caller given the next, for
+   * elements of which there is one per camera: a CUDA stream holds ~560
+   * KiB of VRAM (H100, driver 580; cuMemGetInfo over 2,000 streams), so a
+   * stream of its own for every camera's thumbnail converter was ~1.1 GiB
+   * at 2,000 cameras. Work on a shared stream runs in order with the
+   * others': cuStreamSynchronize() also waits for theirs queued before.
+   * nullptr and @error on failure. */
+  static std::shared_ptr<CudaStream> shared(GstCudaContext *ctx, GpuError &error);
   void reset();
   CUstream get() const { return stream_; }
 

@@ -113,8 +113,8 @@ struct StreamState {
   StreamState(const StreamState &) = delete;
   StreamState &operator=(const StreamState &) = delete;
 
-  GstCudaContext *const context; /* owned ref: the context every buffer must be in */
-  gpurtsp::CudaStream stream;
+  GstCudaContext *const context;               /* owned ref: the context every buffer must be in */
+  std::shared_ptr<gpurtsp::CudaStream> stream; /* one of the context's shared streams */
   rgb::Nv12ToRgbKernels kernels;
   rgb::Nv12ToI420Kernel split_kernel; /* loaded only for NV12 -> I420 */
 
@@ -217,11 +217,13 @@ static gboolean gst_gpu_nv12_to_rgb_start(GstBaseTransform *trans) {
     return FALSE;
   }
   auto state = std::make_unique<StreamState>(ctx);
-  /* Our own non-blocking stream: kernels of the hundreds of converters that
-   * share the context run concurrently instead of queueing on the legacy
-   * default stream, and waiting for one frame waits for nothing else. */
+  /* Not the legacy default stream, on which the kernels of the hundreds of
+   * converters sharing the context would queue behind every other blocking
+   * stream's work; nor a stream each, ~560 KiB of VRAM per camera: one of
+   * the context's few shared non-blocking streams. */
   gpurtsp::GpuError error;
-  if (!state->stream.create(state->context, error)) {
+  state->stream = gpurtsp::CudaStream::shared(state->context, error);
+  if (!state->stream) {
     GPURTSP_GPU_ELEMENT_ERROR(self, RESOURCE, FAILED, error);
     return FALSE;
   }
@@ -379,14 +381,14 @@ static GstFlowReturn gst_gpu_nv12_to_rgb_transform(GstBaseTransform *trans, GstB
    * rules downstream reads the output as soon as we return, without looking
    * for a stream, and the input goes back to upstream's pool on return, so
    * the kernel must be complete here. */
-  gpurtsp::sync_producer_stream(gst_buffer_peek_memory(inbuf, 0), st.stream.get());
-  CUresult result = st.chroma_split ? st.split_kernel.launch(src, dst, st.stream.get())
-                                    : st.kernels.launch(src, dst, st.params, st.stream.get());
+  gpurtsp::sync_producer_stream(gst_buffer_peek_memory(inbuf, 0), st.stream->get());
+  CUresult result = st.chroma_split ? st.split_kernel.launch(src, dst, st.stream->get())
+                                    : st.kernels.launch(src, dst, st.params, st.stream->get());
   if (result != CUDA_SUCCESS) {
     GPURTSP_CUDA_ELEMENT_ERROR(self, "cuLaunchKernel", result);
     return GST_FLOW_ERROR;
   }
-  result = CuStreamSynchronize(st.stream.get());
+  result = CuStreamSynchronize(st.stream->get());
   if (result != CUDA_SUCCESS) {
     GPURTSP_CUDA_ELEMENT_ERROR(self, "cuStreamSynchronize", result);
     return GST_FLOW_ERROR;

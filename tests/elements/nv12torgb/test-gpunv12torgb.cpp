@@ -17,6 +17,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gpu-test-util.h"
@@ -360,6 +361,68 @@ GST_START_TEST(test_resize) {
                          std::to_string(c.out_w) + "x" + std::to_string(c.out_h),
                      in_caps, input, std::string("format=") + c.out_format + size);
     gst_buffer_unref(input);
+  }
+}
+GST_END_TEST;
+
+/* Converters of one context share CudaStream::kSharedStreams streams,
+ * handed out in turn (a stream each was ~560 KiB of VRAM per camera), and
+ * converters running at once on them still give their own frames. */
+GST_START_TEST(test_converters_share_streams) {
+  constexpr unsigned k = gpurtsp::CudaStream::kSharedStreams;
+  gpurtsp::GpuError gpu_error;
+  std::vector<std::shared_ptr<gpurtsp::CudaStream>> taken;
+  for (unsigned i = 0; i < 2 * k; i++) {
+    taken.push_back(gpurtsp::CudaStream::shared(shared_context, gpu_error));
+    fail_unless(taken.back() && taken.back()->get(), "%s", gpu_error.message().c_str());
+  }
+  std::set<CUstream> distinct;
+  for (unsigned i = 0; i < k; i++) {
+    distinct.insert(taken[i]->get());
+    fail_unless(taken[i + k] == taken[i], "the stream after %u others is not the same", k);
+  }
+  fail_unless_equals_int(distinct.size(), k);
+  GstCudaContext *other = gst_cuda_context_new(0);
+  fail_unless(other != nullptr);
+  auto elsewhere = gpurtsp::CudaStream::shared(other, gpu_error);
+  fail_unless(elsewhere && !distinct.count(elsewhere->get()), "another context's stream is shared");
+  elsewhere.reset();
+  gst_object_unref(other);
+  taken.clear();
+
+  /* 3k converters at once, each its own size: each output is its input's. */
+  struct Job {
+    std::string in_caps, out_caps;
+    GstBuffer *input = nullptr, *output = nullptr;
+    GstVideoInfo out_info = {};
+  };
+  std::vector<Job> jobs(3 * k);
+  for (unsigned i = 0; i < jobs.size(); i++) {
+    Job &job = jobs[i];
+    job.in_caps = yuv_caps("NV12", 320 + 16 * int(i), 180 + 8 * int(i));
+    job.out_caps = "format=RGB,width=" + std::to_string(160 + 8 * i) + ",height=90";
+    job.input = make_input(info_from(job.in_caps), i);
+  }
+  std::vector<std::thread> threads;
+  for (Job &job : jobs)
+    threads.emplace_back([&job] {
+      for (int round = 0; round < 5; round++) {
+        gst_clear_buffer(&job.output);
+        job.output = run(convert_pipeline(job.out_caps), job.in_caps, job.input, &job.out_info);
+      }
+    });
+  for (std::thread &thread : threads)
+    thread.join();
+  for (unsigned i = 0; i < jobs.size(); i++) {
+    Job &job = jobs[i];
+    const GstVideoInfo want_info = rgba_like(job.out_info);
+    GstBuffer *want =
+        reference_output(job.input, info_from(job.in_caps), want_info, MatrixChoice::Auto);
+    report("converter " + std::to_string(i) + " of " + std::to_string(jobs.size()) + " at once",
+           compare(job.output, job.out_info, want, want_info));
+    gst_buffer_unref(want);
+    gst_buffer_unref(job.output);
+    gst_buffer_unref(job.input);
   }
 }
 GST_END_TEST;
@@ -741,6 +804,7 @@ static Suite *gpunv12torgb_suite() {
   tcase_add_test(tc, test_i420);
   tcase_add_test(tc, test_yuv_outputs);
   tcase_add_test(tc, test_resize);
+  tcase_add_test(tc, test_converters_share_streams);
   tcase_add_test(tc, test_colorimetry_rules);
   tcase_add_test(tc, test_chroma_siting);
   tcase_add_test(tc, test_matrix_change_while_playing);
