@@ -143,6 +143,14 @@ void unmarked_rule(Assembler &a) {
   a.jump(kAnyBit, 0x80, Label::Accept, Label::Drop);
 }
 
+/* A = a NAL unit type: types @first to @end - 1 go to the unmarked rule,
+ * others pass; @in_range is the label between the two tests. */
+void unmarked_types(Assembler &a, uint32_t first, uint32_t end, Label in_range) {
+  a.jump(kAtLeast, first, in_range, Label::Accept);
+  a.bind(in_range);
+  a.jump(kAtLeast, end, Label::Accept, Label::Unmarked);
+}
+
 /* From the RTP header to X = the payload's offset, packets that are not
  * this stream's RTP or too short to judge accepted on the way. A load past
  * the end would drop the packet, so every one is checked first. */
@@ -220,9 +228,7 @@ void h264_rules(Assembler &a) {
   a.jump(kEqual, 6, Label::Unmarked, Label::H264CheckDelimiters);
   a.bind(Label::H264CheckDelimiters);
   /* 9-12: access unit delimiter, end of sequence, end of stream, filler. */
-  a.jump(kAtLeast, 9, Label::H264BelowReserved, Label::Accept);
-  a.bind(Label::H264BelowReserved);
-  a.jump(kAtLeast, 13, Label::Accept, Label::Unmarked);
+  unmarked_types(a, 9, 13, Label::H264BelowReserved);
 
   a.bind(Label::H264Fragment);
   require_payload(a, kPayloadSliceRead, Label::H264FragmentReadable);
@@ -262,9 +268,7 @@ void h265_rules(Assembler &a) {
   a.bind(Label::H265NotSlice);
   /* 35-40: access unit delimiter, end of sequence, end of bitstream,
    * filler, prefix and suffix SEI. */
-  a.jump(kAtLeast, 35, Label::H265BelowReserved, Label::Accept);
-  a.bind(Label::H265BelowReserved);
-  a.jump(kAtLeast, 41, Label::Accept, Label::Unmarked);
+  unmarked_types(a, 35, 41, Label::H265BelowReserved);
 }
 
 } // namespace
