@@ -38,8 +38,7 @@ enum class Label {
   PayloadReadable,
   H264CheckFu,
   H264CheckSei,
-  H264CheckDelimiters,
-  H264BelowReserved,
+  H264CheckDelimiter,
   H264Fragment,
   H264FragmentReadable,
   H264FragmentStart,
@@ -56,7 +55,7 @@ enum class Label {
   H265FragmentReadable,
   H265Single,
   H265NotSlice,
-  H265BelowReserved,
+  H265CheckDelimiter,
   Unmarked,
 };
 
@@ -143,12 +142,16 @@ void unmarked_rule(Assembler &a) {
   a.jump(kAnyBit, 0x80, Label::Accept, Label::Drop);
 }
 
-/* A = a NAL unit type: types @first to @end - 1 go to the unmarked rule,
- * others pass; @in_range is the label between the two tests. */
-void unmarked_types(Assembler &a, uint32_t first, uint32_t end, Label in_range) {
-  a.jump(kAtLeast, first, in_range, Label::Accept);
-  a.bind(in_range);
-  a.jump(kAtLeast, end, Label::Accept, Label::Unmarked);
+/* A = a NAL unit type: the SEI (@sei) and the access unit delimiter
+ * (@delimiter), the units an encoder sends ahead of a picture's first
+ * slice, go to the unmarked rule; other types pass. Units that may come
+ * after a kept picture's slices (filler, suffix SEI, end of sequence) are
+ * left to the element: dropped here they would leave a gap inside a kept
+ * picture, a keyframe cut short. @not_sei is the label between the tests. */
+void leading_unit_types(Assembler &a, uint32_t sei, uint32_t delimiter, Label not_sei) {
+  a.jump(kEqual, sei, Label::Unmarked, not_sei);
+  a.bind(not_sei);
+  a.jump(kEqual, delimiter, Label::Unmarked, Label::Accept);
 }
 
 /* From the RTP header to X = the payload's offset, packets that are not
@@ -225,10 +228,7 @@ void h264_rules(Assembler &a) {
   a.bind(Label::H264CheckFu);
   a.jump(kEqual, 28, Label::H264Fragment, Label::H264CheckSei); /* FU-A */
   a.bind(Label::H264CheckSei);
-  a.jump(kEqual, 6, Label::Unmarked, Label::H264CheckDelimiters);
-  a.bind(Label::H264CheckDelimiters);
-  /* 9-12: access unit delimiter, end of sequence, end of stream, filler. */
-  unmarked_types(a, 9, 13, Label::H264BelowReserved);
+  leading_unit_types(a, 6, 9, Label::H264CheckDelimiter);
 
   a.bind(Label::H264Fragment);
   require_payload(a, kPayloadSliceRead, Label::H264FragmentReadable);
@@ -266,9 +266,7 @@ void h265_rules(Assembler &a) {
   a.bind(Label::H265Single);
   a.jump(kAtLeast, 10, Label::H265NotSlice, Label::Drop);
   a.bind(Label::H265NotSlice);
-  /* 35-40: access unit delimiter, end of sequence, end of bitstream,
-   * filler, prefix and suffix SEI. */
-  unmarked_types(a, 35, 41, Label::H265BelowReserved);
+  leading_unit_types(a, 39, 35, Label::H265CheckDelimiter); /* prefix SEI, delimiter */
 }
 
 } // namespace

@@ -8,11 +8,13 @@
  *    first slice of its picture and P, B or SP; every continuation fragment
  *    of a non-IDR slice (its start decided above, or passed);
  *  - H.265: slices that are not IRAP (types 0-9), alone or fragmented;
- *  - both: SEI, access unit delimiters, end of sequence or stream and
- *    filler sent alone without the marker bit (a camera that sends an
- *    access unit delimiter before every picture would wake the reader 30
- *    times a second for it). With the marker bit such a unit may end a kept
- *    picture, and passes.
+ *  - both: SEI (H.265: prefix SEI) and access unit delimiters sent alone
+ *    without the marker bit, which come ahead of a picture's first slice
+ *    (a camera that sends a delimiter before every picture would wake the
+ *    reader 30 times a second for it). With the marker bit such a unit may
+ *    end a kept picture, and passes; so do the units that may follow a kept
+ *    picture's slices (filler, suffix SEI, end of sequence), whose drop
+ *    would leave a gap inside the picture.
  * Everything else passes: RTCP, other payload types, parameter sets,
  * aggregates, I slices, later slices of a picture, malformed packets.
  * Its one blind spot is the continuation of a non-IDR I slice (open-GOP

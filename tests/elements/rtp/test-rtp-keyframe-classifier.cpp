@@ -627,14 +627,15 @@ GST_START_TEST(test_socket_filter_h264) {
       {rtp_packet(kPt, 27, {0x5c, 0x01}), true, 39000},
       {extension_past_end, true, 39000},
       {Bytes{0x40, kPt, 0, 29, 0, 0, 0, 0, 0, 0, 0, 0, 0x5c, 0x01, 0x11}, true, 0}, /* version 1 */
-      /* Units sent alone that are never kept: dropped without the marker. */
+      /* Units sent alone ahead of a picture, never kept: dropped without
+       * the marker. Those that may follow a kept picture's slices pass. */
       {rtp_packet(kPt, 30, kAud), false, 42000},
-      {rtp_packet(kPt, 31, {0x0a}), false, 42000},       /* end of sequence */
-      {rtp_packet(kPt, 32, {0x0b}), false, 42000},       /* end of stream */
-      {rtp_packet(kPt, 33, {0x0c, 0xff}), false, 42000}, /* filler */
-      {rtp_packet(kPt, 34, sei, true), true, 42000},     /* marked */
-      {rtp_packet(kPt, 35, {0x0d, 0x00}), true, 42000},  /* SPS extension */
-      {rtp_packet(kPt, 36, {0x6e, 0x00}), true, 42000},  /* 14, a prefix unit: passes */
+      {rtp_packet(kPt, 31, {0x0a}), true, 42000},       /* end of sequence */
+      {rtp_packet(kPt, 32, {0x0b}), true, 42000},       /* end of stream */
+      {rtp_packet(kPt, 33, {0x0c, 0xff}), true, 42000}, /* filler */
+      {rtp_packet(kPt, 34, sei, true), true, 42000},    /* marked */
+      {rtp_packet(kPt, 35, {0x0d, 0x00}), true, 42000}, /* SPS extension */
+      {rtp_packet(kPt, 36, {0x6e, 0x00}), true, 42000}, /* 14, a prefix unit: passes */
   };
   std::vector<Bytes> packets;
   for (const Case &c : cases)
@@ -704,9 +705,10 @@ GST_START_TEST(test_socket_filter_h265) {
       {rtp_packet(kPt, 14, {0x02, 0x01}), false},
       {rtp_packet(kPt, 15, sei, true), true},
       {rtp_packet(kPt, 16, {0x46, 0x01, 0x50}), false},
-      {rtp_packet(kPt, 17, {0x50, 0x01, 0x05}, true), true}, /* suffix SEI, marked */
-      {rtp_packet(kPt, 18, {0x52, 0x01}), true},             /* 41, reserved */
-      {rtp_packet(kPt, 19, {0x62, 0x01, 0x27}), true},       /* an FU of an SEI */
+      {rtp_packet(kPt, 17, {0x50, 0x01, 0x05}), true}, /* suffix SEI */
+      {rtp_packet(kPt, 20, {0x4c, 0x01, 0xff}), true}, /* filler */
+      {rtp_packet(kPt, 18, {0x52, 0x01}), true},       /* 41, reserved */
+      {rtp_packet(kPt, 19, {0x62, 0x01, 0x27}), true}, /* an FU of an SEI */
   };
   std::vector<Bytes> packets;
   for (const auto &[packet, passes] : cases)
