@@ -133,9 +133,9 @@ void require_payload(Assembler &a, uint32_t bytes, Label readable) {
   a.emit(kLoadScratchX, kPayloadOffset);
 }
 
-/* A unit the classifier never keeps (SEI, delimiters, filler): dropped
- * unless it carries the marker bit, which may end a kept picture (an
- * H.265 suffix SEI) and tells the depayloader to push it. */
+/* A unit the classifier never keeps (an SEI or access unit delimiter):
+ * dropped unless it carries the marker bit, with which it ends its picture,
+ * perhaps a kept one, and tells the depayloader to push it. */
 void unmarked_rule(Assembler &a) {
   a.bind(Label::Unmarked);
   a.emit(kLoadByte, kRtp + 1); /* M PT */

@@ -706,9 +706,9 @@ GST_START_TEST(test_socket_filter_h265) {
       {rtp_packet(kPt, 15, sei, true), true},
       {rtp_packet(kPt, 16, {0x46, 0x01, 0x50}), false},
       {rtp_packet(kPt, 17, {0x50, 0x01, 0x05}), true}, /* suffix SEI */
-      {rtp_packet(kPt, 20, {0x4c, 0x01, 0xff}), true}, /* filler */
-      {rtp_packet(kPt, 18, {0x52, 0x01}), true},       /* 41, reserved */
-      {rtp_packet(kPt, 19, {0x62, 0x01, 0x27}), true}, /* an FU of an SEI */
+      {rtp_packet(kPt, 18, {0x4c, 0x01, 0xff}), true}, /* filler */
+      {rtp_packet(kPt, 19, {0x52, 0x01}), true},       /* 41, reserved */
+      {rtp_packet(kPt, 20, {0x62, 0x01, 0x27}), true}, /* an FU of an SEI */
   };
   std::vector<Bytes> packets;
   for (const auto &[packet, passes] : cases)
